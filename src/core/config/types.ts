@@ -1,0 +1,62 @@
+import type { Endpoint } from './endpoint.js';
+
+/** The validated, resolved configuration (secrets read from files/env, paths absolute). */
+export interface ProvisionConfig {
+  kind: 'passwd-file' | 'command' | 'none';
+  /** passwd-file: path of the Dovecot passwd-file */
+  path?: string;
+  /** passwd-file: password scheme, e.g. SHA512-CRYPT, ARGON2ID, BLF-CRYPT */
+  scheme?: string;
+  /** passwd-file: extra fields for new lines (uid:gid:home:...), Dovecot passwd-file format */
+  uid?: string;
+  gid?: string;
+  home?: string;
+  /** command: argv, the address is appended; the password is written to stdin */
+  command?: string[];
+}
+
+export interface MasterUser {
+  user: string;
+  /** resolved secret (from passwordFile or passwordEnv); never logged */
+  password: string;
+  /** Dovecot's auth_master_user_separator (default "*") */
+  separator: string;
+}
+
+export interface ServerSide {
+  imap?: Endpoint;
+  pop3?: Endpoint;
+  smtp?: Endpoint;
+  submission?: Endpoint;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface Config {
+  /** absolute path of the loaded file */
+  file: string;
+  source: ServerSide & { useImap: boolean };
+  destination: ServerSide & { provision: ProvisionConfig; master?: MasterUser };
+  listen: Partial<
+    Record<
+      'imap' | 'imaps' | 'pop3' | 'pop3s' | 'smtp' | 'submission' | 'submissions',
+      ListenAddress
+    >
+  >;
+  tls?: { cert: string; key: string };
+  domains: string[];
+  strategy: 'proxy' | 'immediate';
+  state: string;
+  keyFile: string;
+  logDir: string;
+  transfer: {
+    /** parallel IMAP connections per side for one account */
+    connections: number;
+    /** accounts moved at once by `migrate --all` and the proxy's worker pool */
+    concurrency: number;
+  };
+  timeouts: { connectMs: number; greetingMs: number; commandMs: number; idleMs: number };
+}

@@ -1,0 +1,66 @@
+/**
+ * Shared types of the copy engine. The folder planner (folders/) produces a FolderPlan;
+ * the message copier (copy/) consumes it. Both sides are described by what LIST and
+ * NAMESPACE said, so no server's layout is assumed.
+ */
+export type SpecialUse =
+  '\\Sent' | '\\Drafts' | '\\Trash' | '\\Junk' | '\\Archive' | '\\All' | '\\Flagged';
+
+/** A mailbox as one server's LIST reported it. */
+export interface ListedMailbox {
+  /** the name exactly as the server spells it on the wire (modified UTF-7 decoded by the client lib or not: see `encoded`) */
+  path: string;
+  /** hierarchy delimiter reported for it (null for a flat server) */
+  delimiter: string | null;
+  flags: string[];
+  specialUse?: SpecialUse;
+  subscribed: boolean;
+}
+
+/** One server's namespace, from NAMESPACE (RFC 2342) or inferred from LIST. */
+export interface NamespaceInfo {
+  prefix: string;
+  delimiter: string | null;
+}
+
+export interface FolderPlanEntry {
+  /** source mailbox name as the source spells it */
+  source: string;
+  /** logical path: the name split on the source delimiter with the namespace prefix removed (INBOX stays "INBOX") */
+  segments: string[];
+  /** destination mailbox name as the destination spells it */
+  destination: string;
+  /** container only: create on the destination, never SELECT/EXAMINE on either side */
+  noselect: boolean;
+  specialUse?: SpecialUse;
+  /** how the special-use role was found */
+  specialUseFrom?: 'attribute' | 'name';
+  subscribed: boolean;
+  /** true when the destination already has this mailbox */
+  existsOnDestination: boolean;
+  /** names or characters the destination may refuse, for --dry-run */
+  problems: string[];
+}
+
+export interface FolderPlan {
+  source: NamespaceInfo;
+  destination: NamespaceInfo;
+  entries: FolderPlanEntry[];
+}
+
+/** Final state of one message in the ledger. */
+export type LedgerOutcome = 'copied' | 'skipped' | 'failed' | 'matched' | 'expunged' | 'flags';
+
+export interface LedgerEntry {
+  ts?: string;
+  account: string;
+  folder: string;
+  uidValidity: number;
+  uid: number;
+  outcome: LedgerOutcome;
+  destUid?: number;
+  size?: number;
+  sha256?: string;
+  /** why skipped/failed, with the server's own text */
+  reason?: string;
+}
