@@ -92,18 +92,30 @@ export interface AccountFilter {
   state?: AccountState | AccountState[];
 }
 
+/**
+ * Records handed out by get()/list()/upsert()/update() are frozen snapshots: never mutate
+ * them (it throws); change a record with upsert() or update(). Addresses are normalised
+ * (lower-cased, see normalizeAddress) before use; that normalised address is also the AAD
+ * its credentials are sealed with.
+ */
 export interface StateStore {
   /** path or URL of the store, for messages */
   readonly location: string;
   get(address: string): AccountRecord | undefined;
   list(filter?: AccountFilter): AccountRecord[];
-  /** create the record when missing (state unknown), apply the patch, schedule a save */
+  /**
+   * Create the record when missing (state unknown), shallow-merge the patch (a field set to
+   * undefined is cleared), schedule a save. updatedAt moves when the state changes.
+   */
   upsert(address: string, patch: AccountPatch): AccountRecord;
-  /** apply a function to the record under the store's single-writer rule */
+  /**
+   * Apply a synchronous function to a mutable copy of the record (created, state unknown,
+   * when missing) and store the copy; if fn throws, nothing changes.
+   */
   update(address: string, fn: (rec: AccountRecord) => void): AccountRecord;
   remove(address: string): boolean;
   count(): number;
-  /** write pending changes now (atomic: temp file + fsync + rename) */
+  /** write pending changes now (atomic: temp file + fsync + rename); await it for durability */
   flush(): Promise<void>;
   /** flush and release the lock */
   close(): Promise<void>;

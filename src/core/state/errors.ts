@@ -1,0 +1,95 @@
+/**
+ * Errors of the state layer. Each carries a stable `code` for programs and a message an
+ * operator can act on (what is wrong, with which file, and what to try). Key material and
+ * plaintext secrets never appear in a message.
+ */
+export class StateError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Another live process holds the store's single-writer lock. */
+export class StoreLockedError extends StateError {
+  constructor(
+    readonly storePath: string,
+    readonly lockPath: string,
+    readonly pid: number,
+    readonly hostname: string,
+    otherHost: boolean,
+  ) {
+    super(
+      'ESTORELOCKED',
+      otherHost
+        ? `another autoport process (pid ${pid} on host ${hostname}) owns ${storePath}; ` +
+            `stop it, or use its control socket. If nothing runs there any more, delete ${lockPath}`
+        : `another autoport process (pid ${pid}) owns ${storePath}; stop it, or use its control socket`,
+    );
+  }
+}
+
+/** The state file exists but is not a document this version can read. */
+export class StoreCorruptError extends StateError {
+  constructor(
+    readonly path: string,
+    readonly backupPath: string,
+    detail: string,
+    options?: { cause?: unknown; backupExists?: boolean },
+  ) {
+    super(
+      'ESTORECORRUPT',
+      `state file ${path} is unreadable (${detail}). Nothing was changed. ` +
+        (options?.backupExists
+          ? `To recover, stop autoport and restore the previous good version: ` +
+            `cp ${backupPath} ${path}`
+          : `There is no backup (${backupPath}); fix the file by hand, ` +
+            `or move it away to start with an empty store`),
+      options,
+    );
+  }
+}
+
+export class StoreClosedError extends StateError {
+  constructor(path: string) {
+    super('ESTORECLOSED', `state store ${path} is closed`);
+  }
+}
+
+export class StoreReadOnlyError extends StateError {
+  constructor(path: string) {
+    super(
+      'ESTOREREADONLY',
+      `state store ${path} is open read-only; changes must go through the process that owns it ` +
+        `(its control socket), or stop that process first`,
+    );
+  }
+}
+
+export class InvalidAddressError extends StateError {
+  constructor(detail: string) {
+    super('EBADADDRESS', `invalid account address: ${detail}`);
+  }
+}
+
+/** Key file missing, malformed, too open, or already present. */
+export class KeyFileError extends StateError {
+  constructor(
+    code: 'EKEYMISSING' | 'EKEYPERM' | 'EKEYFORMAT' | 'EKEYEXISTS',
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** A sealed secret cannot be opened: unknown key id, tampered, wrong key or wrong account. */
+export class SecretOpenError extends StateError {
+  constructor(code: 'EKEYUNKNOWN' | 'ESEALAUTH' | 'ESEALFORMAT', message: string) {
+    super(code, message);
+  }
+}

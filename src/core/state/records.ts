@@ -1,0 +1,56 @@
+/**
+ * Account records as the store keeps them: keyed by a normalised address, and frozen once
+ * stored. Freezing is what makes the store's copy-on-write work: a saved snapshot is just
+ * a list of references, a record's JSON can be cached for its lifetime, and a caller that
+ * mutates a record it got from get()/list() fails loudly instead of losing the change.
+ */
+import { ACCOUNT_STATES, type AccountRecord, type AccountState } from './types.js';
+import { InvalidAddressError } from './errors.js';
+
+/** RFC 5321 4.5.3.1.3 caps a path at 256 octets; login names are shorter still. */
+const MAX_ADDRESS = 320;
+
+/**
+ * The key an account is stored under (and the AAD its credentials are sealed with).
+ * Addresses come from untrusted login commands, hence the checks.
+ */
+export function normalizeAddress(address: string): string {
+  const a = address.toLowerCase();
+  if (a.length === 0) throw new InvalidAddressError('empty');
+  if (a.length > MAX_ADDRESS)
+    throw new InvalidAddressError(`longer than ${MAX_ADDRESS} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(a)) throw new InvalidAddressError('contains control characters');
+  return a;
+}
+
+export function newRecord(address: string, now: string): AccountRecord {
+  return { address, state: 'unknown', updatedAt: now, errors: [], folders: {} };
+}
+
+export function isAccountState(v: unknown): v is AccountState {
+  return typeof v === 'string' && (ACCOUNT_STATES as readonly string[]).includes(v);
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * Check a record read from disk, filling in what older files may lack. Returns a reason
+ * when the record cannot be used.
+ */
+export function checkLoadedRecord(key: string, rec: unknown): string | undefined {
+  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return 'not an object';
+  const r = rec as Partial<AccountRecord>;
+  if (r.address !== key) return `address ${JSON.stringify(r.address)} does not match its key`;
+  if (!isAccountState(r.state)) return `unknown state ${JSON.stringify(r.state)}`;
+  if (!Array.isArray(r.errors)) r.errors = [];
+  if (r.folders === null || typeof r.folders !== 'object') r.folders = {};
+  if (typeof r.updatedAt !== 'string') r.updatedAt = new Date(0).toISOString();
+  return undefined;
+}
