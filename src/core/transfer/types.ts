@@ -8,8 +8,13 @@ export type SpecialUse =
 
 /** A mailbox as one server's LIST reported it. */
 export interface ListedMailbox {
-  /** the name exactly as the server spells it on the wire (modified UTF-7 decoded by the client lib or not: see `encoded`) */
+  /**
+   * the name as Unicode, as imapflow's `list()` reports it and as imapflow's commands take it
+   * (imapflow encodes it to modified UTF-7 on the wire, RFC 3501 5.1.3)
+   */
   path: string;
+  /** the name exactly as the server spelled it on the wire (imapflow's `pathAsListed`), when known */
+  wire?: string;
   /** hierarchy delimiter reported for it (null for a flat server) */
   delimiter: string | null;
   flags: string[];
@@ -21,6 +26,8 @@ export interface ListedMailbox {
 export interface NamespaceInfo {
   prefix: string;
   delimiter: string | null;
+  /** prefixes of the other-users and shared namespaces: mailboxes under them are not the user's own and are not copied */
+  otherPrefixes?: string[];
 }
 
 export interface FolderPlanEntry {
@@ -32,6 +39,12 @@ export interface FolderPlanEntry {
   destination: string;
   /** container only: create on the destination, never SELECT/EXAMINE on either side */
   noselect: boolean;
+  /**
+   * listed as \NonExistent (RFC 5258): an implicit parent of other folders, or a
+   * subscription without a mailbox. Never created by itself (its children create it);
+   * only its subscription is copied. Implies noselect.
+   */
+  nonExistent?: boolean;
   specialUse?: SpecialUse;
   /** how the special-use role was found */
   specialUseFrom?: 'attribute' | 'name';
@@ -45,7 +58,10 @@ export interface FolderPlanEntry {
 export interface FolderPlan {
   source: NamespaceInfo;
   destination: NamespaceInfo;
+  /** parents before children (by destination depth) */
   entries: FolderPlanEntry[];
+  /** source mailboxes left out on purpose (other namespaces, phantom entries), with the reason */
+  skipped?: Array<{ source: string; reason: string }>;
 }
 
 /** Final state of one message in the ledger. */
