@@ -59,4 +59,6 @@ export interface Config {
     concurrency: number;
   };
   timeouts: { connectMs: number; greetingMs: number; commandMs: number; idleMs: number };
+  /** things that work but should be fixed (e.g. a password file readable by others) */
+  warnings?: string[];
 }

@@ -1,0 +1,11 @@
+export { runCheck, checkTargets, checkLocalTls, type CheckOptions } from './run-check.js';
+export { probeImap } from './probe-imap.js';
+export { probePop3 } from './probe-pop3.js';
+export { probeSmtp } from './probe-smtp.js';
+export { ProbeError, type Credentials, type ProbeOptions, type ProbeTimeouts } from './session.js';
+export type { Probe, ProbeTarget } from './probe.js';
+export type { EvalContext, Evaluation } from './meanings.js';
+export { evaluateImap } from './meanings-imap.js';
+export { evaluatePop3 } from './meanings-pop3.js';
+export { evaluateSmtp } from './meanings-smtp.js';
+export type * from './types.js';
