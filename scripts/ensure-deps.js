@@ -4,7 +4,8 @@
 // Debian/Ubuntu; otherwise stops with the exact command to run. Plain JS, no dependencies:
 // it runs before node_modules exists.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,15 +30,20 @@ function log(msg) {
 }
 
 function ensureNpm() {
-  const lock = join(root, 'package-lock.json');
-  const marker = join(root, 'node_modules', '.package-lock.json');
-  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
+  // Installed packages are current when they were installed from this very lockfile: compare a
+  // hash of it (mtimes lie: `npm install` writes the lockfile after node_modules).
+  const lockHash = createHash('sha256')
+    .update(readFileSync(join(root, 'package-lock.json')))
+    .digest('hex');
+  const stamp = join(root, 'node_modules', '.autoport-lock-sha256');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === lockHash) return;
   log('installing npm packages (npm ci)');
   const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
     log('npm ci failed; check network access to the npm registry and run `npm ci` by hand');
     process.exit(1);
   }
+  writeFileSync(stamp, `${lockHash}\n`);
 }
 
 export function missingOsPackages() {
