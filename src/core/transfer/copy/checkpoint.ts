@@ -1,0 +1,291 @@
+/**
+ * The per-folder checkpoint: what of one source folder is on the destination, and where.
+ *
+ * Identity of a copied message is (folder, source UIDVALIDITY, source UID) plus the SHA-256
+ * of the bytes received; never Message-ID. The map holds, per source UID, the destination
+ * UID (from APPENDUID, RFC 4315), the hash, the size and the flags last written.
+ *
+ * How kill -9 at any moment stays free of duplicates and gaps (the hard case is a crash
+ * after the destination accepted an APPEND but before the map recorded it):
+ *
+ *  1. Before the first APPEND of a run, the destination folder's UIDNEXT is written to the
+ *     checkpoint as the "watermark" and fsynced. Every message this run appends gets a UID at
+ *     or above it (RFC 3501 2.3.1.1: UIDs are strictly ascending).
+ *  2. At the start of the next run (or after a reconnect), every destination message with a
+ *     UID at or above the old watermark that the map does not know is fetched and hashed:
+ *     these "unbound" messages go into a pool (and are fsynced) before the watermark moves.
+ *  3. A source message about to be copied is first looked up in the pool by its SHA-256; a
+ *     hit binds it to that destination UID ("matched") instead of appending it again. Two
+ *     distinct source messages with identical bytes each consume one pool entry.
+ *
+ * The same pool serves two other cases: a source folder whose UIDVALIDITY changed (the old
+ * map's entries become unbound destination messages, matched again by hash), and a
+ * destination folder whose UIDVALIDITY changed (the map's destination UIDs are dropped and
+ * rebuilt by hashing the whole destination folder).
+ *
+ * On disk: a snapshot (a side file written atomically) plus an append-only journal of
+ * operations, fsynced at commit points. Every operation is an assignment, so replaying the
+ * journal over a snapshot that already contains it gives the same state; a line torn by a
+ * crash is ignored.
+ */
+import { closeSync, fdatasyncSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { readSideFile, writeSideFile } from '../../state/side-files.js';
+
+export interface MapEntry {
+  /** destination UID; 0 while unknown (destination without UIDPLUS, or rebuilt by hash) */
+  d: number;
+  /** SHA-256 (hex) of the bytes received from the source */
+  h: string;
+  /** size in bytes of the literal received */
+  z: number;
+  /** flags last written to the destination, space separated, sorted */
+  f: string;
+}
+
+/** A destination message we know the content of but no source UID is bound to. */
+export interface PoolEntry {
+  d: number;
+  h: string;
+  z: number;
+  /** "rebase": from a map whose source UIDVALIDITY changed; "orphan": found above the watermark */
+  k: 'rebase' | 'orphan';
+}
+
+export type CheckpointOp =
+  | { t: 'head'; srcUv: number; dstUv: number }
+  | { t: 'wm'; uid: number }
+  | { t: 'm'; s: number; e: MapEntry }
+  | { t: 'f'; s: number; f: string }
+  | { t: 'x'; s: number }
+  | { t: 'p'; e: PoolEntry }
+  | { t: 'pd'; d: number }
+  | { t: 'rebase'; srcUv: number }
+  | { t: 'dstreset'; dstUv: number }
+  | { t: 'ms'; modseq: string; lastUid: number };
+
+interface Snapshot {
+  v: 1;
+  srcUv: number;
+  dstUv: number;
+  wm: number;
+  modseq?: string;
+  lastUid: number;
+  map: [number, number, string, number, string][];
+  pool: [number, string, number, 'rebase' | 'orphan'][];
+}
+
+/** The checkpoint's state and its operations, without I/O (unit-tested on its own). */
+export class CheckpointState {
+  srcUv = 0;
+  dstUv = 0;
+  /** destination UIDNEXT before this run's first APPEND; 0 = none recorded yet */
+  watermark = 0;
+  modseq: string | undefined;
+  lastUid = 0;
+  readonly map = new Map<number, MapEntry>();
+  /** destination UID -> pool entry */
+  readonly pool = new Map<number, PoolEntry>();
+
+  apply(op: CheckpointOp): void {
+    // deletions leave stale index entries, which lookups skip; additions rebuild it
+    if (op.t === 'p' || op.t === 'rebase' || op.t === 'dstreset') this.poolIndex = null;
+    switch (op.t) {
+      case 'head':
+        this.srcUv = op.srcUv;
+        this.dstUv = op.dstUv;
+        break;
+      case 'wm':
+        this.watermark = op.uid;
+        break;
+      case 'm':
+        this.map.set(op.s, { ...op.e });
+        if (op.e.d) this.pool.delete(op.e.d);
+        if (op.s > this.lastUid) this.lastUid = op.s;
+        break;
+      case 'f': {
+        const e = this.map.get(op.s);
+        if (e) e.f = op.f;
+        break;
+      }
+      case 'x':
+        this.map.delete(op.s);
+        break;
+      case 'p':
+        this.pool.set(op.e.d, { ...op.e });
+        break;
+      case 'pd':
+        this.pool.delete(op.d);
+        break;
+      case 'rebase':
+        // the source folder was recreated: its old UIDs mean nothing, but the destination
+        // messages we made are still there and known by hash
+        for (const e of this.map.values())
+          if (e.d) this.pool.set(e.d, { d: e.d, h: e.h, z: e.z, k: 'rebase' });
+        this.map.clear();
+        this.srcUv = op.srcUv;
+        this.modseq = undefined;
+        this.lastUid = 0;
+        break;
+      case 'dstreset':
+        // the destination folder was recreated: every destination UID is unknown again, and
+        // the whole folder must be hashed (watermark 1) to find what is already there
+        for (const e of this.map.values()) e.d = 0;
+        this.pool.clear();
+        this.dstUv = op.dstUv;
+        this.watermark = 1;
+        break;
+      case 'ms':
+        this.modseq = op.modseq;
+        this.lastUid = Math.max(this.lastUid, op.lastUid);
+        break;
+    }
+  }
+
+  /** destination UIDs bound to some source UID */
+  boundDestUids(): Set<number> {
+    const out = new Set<number>();
+    for (const e of this.map.values()) if (e.d) out.add(e.d);
+    return out;
+  }
+
+  /** A pool entry with this hash (and size), or undefined. */
+  findInPool(sha: string, size: number): PoolEntry | undefined {
+    if (this.pool.size === 0) return undefined;
+    if (!this.poolIndex) {
+      this.poolIndex = new Map();
+      for (const p of this.pool.values()) {
+        const list = this.poolIndex.get(p.h) ?? [];
+        list.push(p.d);
+        this.poolIndex.set(p.h, list);
+      }
+    }
+    for (const d of this.poolIndex.get(sha) ?? []) {
+      const p = this.pool.get(d);
+      if (p && p.z === size) return p;
+    }
+    return undefined;
+  }
+
+  private poolIndex: Map<string, number[]> | null = null;
+
+  toSnapshot(): Snapshot {
+    return {
+      v: 1,
+      srcUv: this.srcUv,
+      dstUv: this.dstUv,
+      wm: this.watermark,
+      modseq: this.modseq,
+      lastUid: this.lastUid,
+      map: [...this.map].map(([s, e]) => [s, e.d, e.h, e.z, e.f]),
+      pool: [...this.pool.values()].map((p) => [p.d, p.h, p.z, p.k]),
+    };
+  }
+
+  static fromSnapshot(s: Snapshot | undefined): CheckpointState {
+    const st = new CheckpointState();
+    if (!s) return st;
+    st.srcUv = s.srcUv;
+    st.dstUv = s.dstUv;
+    st.watermark = s.wm;
+    st.modseq = s.modseq;
+    st.lastUid = s.lastUid;
+    for (const [sUid, d, h, z, f] of s.map) st.map.set(sUid, { d, h, z, f });
+    for (const [d, h, z, k] of s.pool) st.pool.set(d, { d, h, z, k });
+    return st;
+  }
+}
+
+/** Parse journal text; a torn or unparsable line (a crash mid-write) is skipped. */
+export function parseJournal(text: string): CheckpointOp[] {
+  const ops: CheckpointOp[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const op = JSON.parse(line) as CheckpointOp;
+      if (op && typeof op === 'object' && typeof op.t === 'string') ops.push(op);
+    } catch {
+      // torn line: the operation never committed
+    }
+  }
+  return ops;
+}
+
+/** Compact once the journal holds this many operations more than the live entries. */
+const COMPACT_SLACK = 2000;
+
+export class Checkpoint {
+  private fd: number | null = null;
+  private buffered = '';
+  private journalOps = 0;
+
+  private constructor(
+    readonly snapshotPath: string,
+    readonly state: CheckpointState,
+  ) {}
+
+  get journalPath(): string {
+    return `${this.snapshotPath}.journal`;
+  }
+
+  static async open(snapshotPath: string): Promise<Checkpoint> {
+    await mkdir(dirname(snapshotPath), { recursive: true, mode: 0o700 });
+    const snap = await readSideFile<Snapshot>(snapshotPath);
+    const cp = new Checkpoint(snapshotPath, CheckpointState.fromSnapshot(snap));
+    let text = '';
+    try {
+      text = readFileSync(cp.journalPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const ops = parseJournal(text);
+    for (const op of ops) cp.state.apply(op);
+    cp.journalOps = ops.length;
+    if (text && !text.endsWith('\n')) {
+      // drop the torn tail so the next line starts clean
+      truncateSync(cp.journalPath, text.lastIndexOf('\n') + 1);
+    }
+    if (cp.journalOps > cp.state.map.size + COMPACT_SLACK) await cp.compact();
+    cp.fd = openSync(cp.journalPath, 'a', 0o600);
+    return cp;
+  }
+
+  /** Record an operation: applied at once, durable at the next commit(). */
+  record(op: CheckpointOp): void {
+    this.state.apply(op);
+    this.buffered += `${JSON.stringify(op)}\n`;
+    this.journalOps++;
+  }
+
+  get dirty(): boolean {
+    return this.buffered.length > 0;
+  }
+
+  /** Write and fsync what was recorded. Called before APPENDs that rely on it, and per batch. */
+  commit(): void {
+    if (!this.buffered || this.fd === null) return;
+    writeSync(this.fd, this.buffered);
+    fdatasyncSync(this.fd);
+    this.buffered = '';
+  }
+
+  /** Fold the journal into the snapshot (atomic write), then empty the journal. */
+  async compact(): Promise<void> {
+    this.commit();
+    await writeSideFile(this.snapshotPath, this.state.toSnapshot());
+    try {
+      truncateSync(this.journalPath, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.journalOps = 0;
+  }
+
+  async close(): Promise<void> {
+    this.commit();
+    if (this.journalOps > 0) await this.compact();
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}

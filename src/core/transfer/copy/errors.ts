@@ -1,0 +1,70 @@
+/**
+ * Errors of the copy engine's IMAP sessions. Like imapflow, an error carries a stable `code`
+ * and the server's own text, so the ledger can record why and the retry logic can tell a
+ * transient failure (dropped connection, timeout, throttling) from a refusal.
+ */
+export type ImapErrorCode =
+  | 'ECONNLOST' // connection closed or reset
+  | 'ETIMEOUT' // no progress within the command timeout
+  | 'ETHROTTLE' // the server asked us to slow down
+  | 'ENO' // tagged NO
+  | 'EBAD' // tagged BAD
+  | 'EAUTH' // login refused
+  | 'ETLS' // TLS required but not possible, or STARTTLS injection
+  | 'EPROTOCOL' // the server sent something we cannot parse
+  | 'ECONNECT'; // cannot connect at all
+
+import { parseThrottle } from './throttle.js';
+
+export class ImapError extends Error {
+  override readonly name = 'ImapError';
+  constructor(
+    readonly code: ImapErrorCode,
+    message: string,
+    readonly detail: {
+      /** the server's text (tagged NO/BAD or BYE) */
+      serverText?: string;
+      /** response code name such as OVERQUOTA, TOOBIG, LIMIT */
+      serverCode?: string;
+      /** back-off the server suggested, ms */
+      delayMs?: number;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, detail.cause === undefined ? undefined : { cause: detail.cause });
+  }
+
+  /** worth reconnecting and trying again */
+  get transient(): boolean {
+    return this.code === 'ECONNLOST' || this.code === 'ETIMEOUT' || this.code === 'ETHROTTLE';
+  }
+}
+
+export function isTransient(err: unknown): boolean {
+  if (err instanceof ImapError) return err.transient;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ECONNLOST';
+}
+
+/** A tagged NO/BAD as an error (ETHROTTLE when the server asks us to slow down). */
+export function taggedError(
+  label: string,
+  t: { status: string; code?: { name: string }; text: string },
+): ImapError {
+  const throttle = parseThrottle(`${t.code ? `[${t.code.name}] ` : ''}${t.text}`);
+  if (throttle) {
+    return new ImapError('ETHROTTLE', `${label} is throttling: ${t.text}`, {
+      serverText: t.text,
+      serverCode: t.code?.name,
+      delayMs: throttle.delayMs,
+    });
+  }
+  return new ImapError(
+    t.status === 'NO' ? 'ENO' : 'EBAD',
+    `${label}: ${t.status}${t.code ? ` [${t.code.name}]` : ''} ${t.text}`,
+    {
+      serverText: t.text,
+      serverCode: t.code?.name,
+    },
+  );
+}

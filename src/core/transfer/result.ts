@@ -1,0 +1,165 @@
+/**
+ * What a transfer reports: progress events while it runs and a typed result at the end.
+ * The migrate command's human and --json renderers, the proxy's worker pool and the TUI
+ * all consume these shapes. Pure functions only.
+ */
+import type { FolderCopyResult, FolderProgressEvent } from './copy/folder-copy.js';
+import type { DiffCause, VerifyResult } from './copy/verify.js';
+import type { FolderPlan, FolderPlanEntry } from './types.js';
+
+export type MigratePhase = 'provision' | 'plan' | 'copy';
+
+export type MigrateEvent =
+  | { type: 'phase'; address: string; phase: MigratePhase }
+  | { type: 'plan'; address: string; plan: FolderPlan }
+  | { type: 'progress'; address: string; progress: FolderProgressEvent }
+  | { type: 'folder-done'; address: string; folder: FolderSummary }
+  | { type: 'warning'; address: string; message: string }
+  | { type: 'done'; address: string; result: AccountResult };
+
+export interface FolderSummary {
+  source: string;
+  destination: string;
+  mode?: string;
+  messages: number;
+  bytes: number;
+  copied: number;
+  copiedBytes: number;
+  matched: number;
+  skipped: number;
+  failed: number;
+  flagsUpdated: number;
+  expunged: number;
+  extra: number;
+  droppedFlags: string[];
+  verify?: Omit<VerifyResult, 'folder'>;
+  /** the folder could not be copied at all */
+  error?: string;
+}
+
+export interface Totals {
+  folders: number;
+  messages: number;
+  bytes: number;
+  copied: number;
+  copiedBytes: number;
+  matched: number;
+  skipped: number;
+  failed: number;
+  flagsUpdated: number;
+  expunged: number;
+}
+
+export interface AccountResult {
+  address: string;
+  ok: boolean;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  folders: FolderSummary[];
+  totals: Totals;
+  droppedKeywords: string[];
+  verify?: { ok: boolean; differences: number; byCause: Partial<Record<DiffCause, number>> };
+  errors: string[];
+  /** source mailboxes the plan left out, with why */
+  skippedFolders?: Array<{ source: string; reason: string }>;
+}
+
+export function folderSummary(
+  entry: FolderPlanEntry,
+  r: FolderCopyResult | undefined,
+  v?: VerifyResult,
+): FolderSummary {
+  const s: FolderSummary = {
+    source: entry.source,
+    destination: entry.destination,
+    mode: r?.mode,
+    messages: r?.messages ?? 0,
+    bytes: r?.bytes ?? 0,
+    copied: r?.copied ?? 0,
+    copiedBytes: r?.copiedBytes ?? 0,
+    matched: r?.matched ?? 0,
+    skipped: r?.skipped ?? 0,
+    failed: r?.failed ?? 0,
+    flagsUpdated: r?.flagsUpdated ?? 0,
+    expunged: r?.expunged ?? 0,
+    extra: r?.extra ?? 0,
+    droppedFlags: r?.droppedFlags ?? [],
+  };
+  if (v) {
+    const { folder: _folder, ...rest } = v;
+    s.verify = rest;
+  }
+  return s;
+}
+
+export function totalsOf(folders: readonly FolderSummary[]): Totals {
+  const t: Totals = {
+    folders: folders.length,
+    messages: 0,
+    bytes: 0,
+    copied: 0,
+    copiedBytes: 0,
+    matched: 0,
+    skipped: 0,
+    failed: 0,
+    flagsUpdated: 0,
+    expunged: 0,
+  };
+  for (const f of folders) {
+    t.messages += f.messages;
+    t.bytes += f.bytes;
+    t.copied += f.copied;
+    t.copiedBytes += f.copiedBytes;
+    t.matched += f.matched;
+    t.skipped += f.skipped;
+    t.failed += f.failed;
+    t.flagsUpdated += f.flagsUpdated;
+    t.expunged += f.expunged;
+  }
+  return t;
+}
+
+const FAILING: readonly DiffCause[] = ['missing', 'content', 'size', 'flags', 'date'];
+
+export function accountResult(
+  address: string,
+  startedAt: string,
+  finishedAt: string,
+  folders: FolderSummary[],
+  droppedKeywords: string[],
+  errors: string[],
+  plan?: FolderPlan,
+): AccountResult {
+  const totals = totalsOf(folders);
+  const byCause: Partial<Record<DiffCause, number>> = {};
+  let verified = false;
+  for (const f of folders) {
+    if (!f.verify) continue;
+    verified = true;
+    for (const [c, n] of Object.entries(f.verify.differences) as [DiffCause, number][])
+      byCause[c] = (byCause[c] ?? 0) + n;
+  }
+  const differences = FAILING.reduce((n, c) => n + (byCause[c] ?? 0), 0);
+  const verify = verified ? { ok: differences === 0, differences, byCause } : undefined;
+  const folderErrors = folders.some((f) => f.error);
+  const ok = errors.length === 0 && !folderErrors && totals.failed === 0 && (verify?.ok ?? true);
+  const result: AccountResult = {
+    address,
+    ok,
+    startedAt,
+    finishedAt,
+    durationMs: Date.parse(finishedAt) - Date.parse(startedAt),
+    folders: [...folders].sort((a, b) => (plan ? order(plan, a) - order(plan, b) : 0)),
+    totals,
+    droppedKeywords: [...new Set(droppedKeywords)].sort(),
+    verify,
+    errors,
+  };
+  if (plan?.skipped?.length) result.skippedFolders = plan.skipped;
+  return result;
+}
+
+function order(plan: FolderPlan, f: FolderSummary): number {
+  return plan.entries.findIndex((e) => e.source === f.source);
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  Checkpoint,
+  CheckpointState,
+  parseJournal,
+  type CheckpointOp,
+} from '../../src/core/transfer/copy/checkpoint.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cp-unit-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const m = (s: number, d: number, h = `h${s}`): CheckpointOp => ({
+  t: 'm',
+  s,
+  e: { d, h, z: 100 + s, f: '\\Seen' },
+});
+
+describe('CheckpointState', () => {
+  test('maps, flags, expunges and lastUid', () => {
+    const st = new CheckpointState();
+    for (const op of [
+      { t: 'head', srcUv: 7, dstUv: 9 } as const,
+      m(1, 11),
+      m(2, 12),
+      { t: 'f', s: 2, f: '' } as const,
+      { t: 'x', s: 1 } as const,
+    ])
+      st.apply(op);
+    assert.deepEqual([...st.map.keys()], [2]);
+    assert.equal(st.map.get(2)?.f, '');
+    assert.equal(st.lastUid, 2);
+  });
+
+  test('a source UIDVALIDITY change moves the map into the pool, matched again by hash', () => {
+    const st = new CheckpointState();
+    st.apply({ t: 'head', srcUv: 1, dstUv: 5 });
+    st.apply(m(1, 11, 'aaa'));
+    st.apply(m(2, 12, 'bbb'));
+    st.apply({ t: 'rebase', srcUv: 2 });
+    assert.equal(st.map.size, 0);
+    assert.equal(st.pool.size, 2);
+    assert.equal(st.findInPool('bbb', 102)?.d, 12);
+    assert.equal(st.findInPool('bbb', 999), undefined, 'size must match too');
+    st.apply({ t: 'm', s: 40, e: { d: 12, h: 'bbb', z: 102, f: '' } });
+    assert.equal(st.findInPool('bbb', 102), undefined, 'a bound entry leaves the pool');
+  });
+
+  test('identical messages each consume one pool entry', () => {
+    const st = new CheckpointState();
+    st.apply({ t: 'p', e: { d: 20, h: 'same', z: 5, k: 'orphan' } });
+    st.apply({ t: 'p', e: { d: 21, h: 'same', z: 5, k: 'orphan' } });
+    const first = st.findInPool('same', 5);
+    st.apply({ t: 'm', s: 1, e: { d: first!.d, h: 'same', z: 5, f: '' } });
+    const second = st.findInPool('same', 5);
+    assert.notEqual(second?.d, first?.d);
+    st.apply({ t: 'm', s: 2, e: { d: second!.d, h: 'same', z: 5, f: '' } });
+    assert.equal(st.findInPool('same', 5), undefined);
+  });
+
+  test('a destination UIDVALIDITY change forgets destination UIDs and rescans from UID 1', () => {
+    const st = new CheckpointState();
+    st.apply(m(1, 11));
+    st.apply({ t: 'wm', uid: 50 });
+    st.apply({ t: 'dstreset', dstUv: 99 });
+    assert.equal(st.map.get(1)?.d, 0);
+    assert.equal(st.watermark, 1);
+  });
+
+  test('replaying a journal over a snapshot that already has it changes nothing', () => {
+    const ops: CheckpointOp[] = [
+      { t: 'head', srcUv: 1, dstUv: 2 },
+      m(1, 10),
+      m(2, 11),
+      { t: 'rebase', srcUv: 3 },
+      m(5, 10, 'h1'),
+      { t: 'wm', uid: 12 },
+      { t: 'x', s: 5 },
+    ];
+    const once = new CheckpointState();
+    for (const op of ops) once.apply(op);
+    const twice = CheckpointState.fromSnapshot(once.toSnapshot());
+    for (const op of ops) twice.apply(op);
+    assert.deepEqual(twice.toSnapshot(), once.toSnapshot());
+  });
+});
+
+describe('Checkpoint on disk', () => {
+  test('a torn last line (kill -9 mid-write) is ignored and cut off', async () => {
+    const path = join(dir, 'torn.json');
+    const cp = await Checkpoint.open(path);
+    cp.record({ t: 'head', srcUv: 1, dstUv: 2 });
+    cp.record(m(1, 10));
+    cp.commit();
+    appendFileSync(cp.journalPath, '{"t":"m","s":2,"e":{"d":11,"h');
+    const again = await Checkpoint.open(path);
+    assert.deepEqual([...again.state.map.keys()], [1]);
+    assert.ok(readFileSync(again.journalPath, 'utf8').endsWith('\n'));
+    again.record(m(3, 12));
+    await again.close();
+    const third = await Checkpoint.open(path);
+    assert.deepEqual([...third.state.map.keys()].sort(), [1, 3]);
+    await third.close();
+    await cp.close();
+  });
+
+  test('uncommitted records are lost, committed ones survive', async () => {
+    const path = join(dir, 'commit.json');
+    const cp = await Checkpoint.open(path);
+    cp.record(m(1, 10));
+    cp.commit();
+    cp.record(m(2, 11)); // never committed: as after a kill -9
+    const other = await Checkpoint.open(path);
+    assert.deepEqual([...other.state.map.keys()], [1]);
+    await other.close();
+  });
+
+  test('parseJournal skips garbage lines', () => {
+    assert.deepEqual(parseJournal('{"t":"wm","uid":3}\nnot json\n{"x":1}\n'), [
+      { t: 'wm', uid: 3 },
+    ]);
+  });
+});
