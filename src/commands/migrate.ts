@@ -1,6 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { dirname, join } from 'node:path';
 import { reportCommandError } from '../core/cli/errors.js';
+import { readPasswordFromStdin } from '../core/cli/stdin.js';
 import { accountLine, progressView, renderDryRun } from '../core/cli/render-migrate.js';
 import { loadConfig } from '../core/config/index.js';
 import type { Config } from '../core/config/types.js';
@@ -80,7 +81,7 @@ export default class Migrate extends Command {
         );
       }
       const config = loadConfig(flags.config);
-      const stdinPassword = flags['password-stdin'] ? await readStdin() : undefined;
+      const stdinPassword = flags['password-stdin'] ? await readPasswordFromStdin('migrate') : undefined;
       if (flags['dry-run']) {
         const address = args.address as string;
         const store = await openStore(config);
@@ -179,21 +180,6 @@ function storedPassword(store: StateStore, config: Config, address: string): str
     );
   }
   return openText(loadKeyring(config.keyFile), rec.credentials, rec.address);
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-  if (!text)
-    throw new OperatorError(
-      '--password-stdin got an empty password',
-      'pipe the password in: printf \'%s\' "$PASSWORD" | autoport migrate ...',
-      'EUSAGE',
-    );
-  return text;
 }
 
 /** State errors already say what to try; give them the shape commands report. */

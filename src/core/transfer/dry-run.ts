@@ -11,7 +11,9 @@ import { openFlow, openSession, type SideAccess } from './copy/connect.js';
 import { ImapError } from './copy/errors.js';
 import type { SessionTimeouts } from './copy/imap-session.js';
 import { listMeta, openMailbox } from './copy/mailbox.js';
-import { DEFAULT_FOLDER_OPS, sides, type FolderOps } from './migrate-account.js';
+import { DEFAULT_FOLDER_OPS, destinationAccess, sides, type FolderOps } from './migrate-account.js';
+import { copiesOverPop3 } from './pop3/connect.js';
+import { dryRunOverPop3 } from './pop3/dry-run.js';
 import type { PlanSide } from './folders/plan.js';
 import type { FolderPlan } from './types.js';
 
@@ -62,9 +64,22 @@ export async function dryRun(
     greetingMs: config.timeouts.greetingMs,
     commandMs: config.timeouts.commandMs,
   };
-  const { source, destination } = sides(config, req);
   const ops = deps.folders ?? DEFAULT_FOLDER_OPS;
   const problems: string[] = [];
+  if (copiesOverPop3(config)) {
+    const dst = await readDestination(destinationAccess(config, req), timeouts, ops, problems);
+    return dryRunOverPop3(req, {
+      config,
+      store: deps.store,
+      rate: deps.rate ?? DEFAULT_RATE,
+      destination: {
+        appendLimit: dst.appendLimit,
+        inboxExists: dst.dstSide.mailboxes.some((m) => m.path.toUpperCase() === 'INBOX'),
+        problems,
+      },
+    });
+  }
+  const { source, destination } = sides(config, req);
   const srcFlow = await openFlow(source, timeouts);
   let srcSide: PlanSide;
   try {

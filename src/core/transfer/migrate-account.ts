@@ -27,6 +27,8 @@ import { runPool } from './copy/pool.js';
 import { AdaptiveLimit, Backoff, sleep } from './copy/throttle.js';
 import { verifyFolder } from './copy/verify.js';
 import { createFolders, listSide, planFolders } from './folders/index.js';
+import { migrateOverPop3 } from './migrate-pop3.js';
+import { copiesOverPop3 } from './pop3/connect.js';
 import type { CreateFoldersResult } from './folders/create.js';
 import type { PlanSide } from './folders/plan.js';
 import {
@@ -73,7 +75,7 @@ export interface MigrateRequest {
   password: string;
 }
 
-function timeoutsOf(config: Config): SessionTimeouts {
+export function timeoutsOf(config: Config): SessionTimeouts {
   return {
     connectMs: config.timeouts.connectMs,
     greetingMs: config.timeouts.greetingMs,
@@ -85,26 +87,31 @@ export function sides(
   config: Config,
   req: MigrateRequest,
 ): { source: SideAccess; destination: SideAccess } {
-  if (!config.source.imap || !config.destination.imap)
-    throw new Error('source.imap and destination.imap are required for an IMAP transfer');
-  const master = config.destination.master;
+  if (!config.source.imap) throw new Error('source.imap is required for an IMAP transfer');
   return {
     source: {
       label: 'source',
       endpoint: config.source.imap,
       credentials: { user: req.address, password: req.password },
     },
-    destination: {
-      label: 'destination',
-      endpoint: config.destination.imap,
-      credentials: master
-        ? {
-            user: req.address,
-            password: req.password,
-            master: { user: master.user, password: master.password, separator: master.separator },
-          }
-        : { user: req.address, password: req.password },
-    },
+    destination: destinationAccess(config, req),
+  };
+}
+
+/** The destination as the copy logs in to it: as the user, or as the master user for the user. */
+export function destinationAccess(config: Config, req: MigrateRequest): SideAccess {
+  if (!config.destination.imap) throw new Error('destination.imap is required for a transfer');
+  const master = config.destination.master;
+  return {
+    label: 'destination',
+    endpoint: config.destination.imap,
+    credentials: master
+      ? {
+          user: req.address,
+          password: req.password,
+          master: { user: master.user, password: master.password, separator: master.separator },
+        }
+      : { user: req.address, password: req.password },
   };
 }
 
@@ -117,6 +124,8 @@ export async function migrateAccount(
   req: MigrateRequest,
   deps: MigrateDeps,
 ): Promise<AccountResult> {
+  // a source without IMAP (or with it switched off): the inbox over POP3 (migrate-pop3.ts)
+  if (copiesOverPop3(deps.config)) return migrateOverPop3(req, deps);
   const now = deps.now ?? (() => new Date());
   const emit = (e: MigrateEvent): void => deps.onEvent?.(e);
   const address = req.address.toLowerCase();
@@ -352,7 +361,12 @@ function capabilityNumber(s: ImapSession, name: string): number | undefined {
   return undefined;
 }
 
-function record(store: StateStore, address: string, result: AccountResult, now: () => Date): void {
+export function record(
+  store: StateStore,
+  address: string,
+  result: AccountResult,
+  now: () => Date,
+): void {
   store.update(address, (rec) => {
     rec.state = result.ok ? 'migrated' : 'failed';
     rec.reason = result.ok

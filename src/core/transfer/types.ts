@@ -71,8 +71,12 @@ export interface LedgerEntry {
   ts?: string;
   account: string;
   folder: string;
+  /** the source folder's UIDVALIDITY; 0 for a POP3 source, which has none */
   uidValidity: number;
+  /** the source UID; for a POP3 source the message number in that run's session */
   uid: number;
+  /** a POP3 source's unique id of the message (RFC 1939 UIDL): what identifies it across runs */
+  uidl?: string;
   outcome: LedgerOutcome;
   destUid?: number;
   size?: number;

@@ -35,10 +35,22 @@ export interface Pop3CopyOptions {
     destUid: number | undefined,
     sha256: string,
     size: number,
+    info: Pop3CopiedInfo,
   ): void | Promise<void>;
-  /** the destination refused one message; the copy goes on */
-  onFailed?(uidl: string, reason: string): void | Promise<void>;
+  /** the destination refused one message (or its UIDL is not unique); the copy goes on */
+  onFailed?(uidl: string, reason: string, n: number): void | Promise<void>;
   now?: () => Date;
+}
+
+/** What `onCopied` learns besides the bytes' identity, for the ledger and the verify. */
+export interface Pop3CopiedInfo {
+  /** the message's number in this POP3 session (RFC 1939 LIST/RETR) */
+  n: number;
+  /** found on the destination (an earlier run appended it) instead of appended now */
+  matched: boolean;
+  /** the INTERNALDATE it was appended with (when matched: the one it would have had) */
+  date: Date;
+  dateFrom: DateSource;
 }
 
 export interface Pop3CopyResult {
@@ -153,10 +165,9 @@ export async function pop3Copy(opts: Pop3CopyOptions): Promise<Pop3CopyResult> {
     const todo: Array<[number, string]> = [];
     for (const [n, uidl] of [...uidls].sort((a, b) => a[0] - b[0])) {
       if (seen.has(uidl)) {
-        res.failed.push({
-          uidl,
-          reason: `UIDL "${uidl}" is used by more than one message on the source; copied once`,
-        });
+        const reason = `UIDL "${uidl}" is used by more than one message on the source; copied once`;
+        res.failed.push({ uidl, reason });
+        await opts.onFailed?.(uidl, reason, n);
         continue;
       }
       seen.add(uidl);
@@ -171,13 +182,18 @@ export async function pop3Copy(opts: Pop3CopyOptions): Promise<Pop3CopyResult> {
     for (const [n, uidl] of todo) {
       const bytes = await pop.retr(n);
       const hash = sha256(bytes);
+      const { date, from } = internalDateOf(bytes, now());
       const again = await matcher.take(bytes.length, hash);
       if (again !== undefined) {
         res.matched.set(uidl, again);
-        await opts.onCopied(uidl, again, hash, bytes.length);
+        await opts.onCopied(uidl, again, hash, bytes.length, {
+          n,
+          matched: true,
+          date,
+          dateFrom: from,
+        });
         continue;
       }
-      const { date, from } = internalDateOf(bytes, now());
       let uid: number | undefined;
       try {
         const r = await opts.destination.append(mailbox, bytes, opts.flags ?? [], date);
@@ -188,13 +204,18 @@ export async function pop3Copy(opts: Pop3CopyOptions): Promise<Pop3CopyResult> {
         if (!isRefusal(err)) throw err;
         const reason = (err as { responseText?: string }).responseText || (err as Error).message;
         res.failed.push({ uidl, reason });
-        await opts.onFailed?.(uidl, reason);
+        await opts.onFailed?.(uidl, reason, n);
         continue;
       }
       res.copied.set(uidl, uid);
       res.dates.set(uidl, from);
       res.bytes += bytes.length;
-      await opts.onCopied(uidl, uid, hash, bytes.length);
+      await opts.onCopied(uidl, uid, hash, bytes.length, {
+        n,
+        matched: false,
+        date,
+        dateFrom: from,
+      });
     }
     return res;
   } finally {
