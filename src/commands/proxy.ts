@@ -1,0 +1,54 @@
+import { Command, Flags } from '@oclif/core';
+import { reportCommandError } from '../core/cli/errors.js';
+import { runProxyService } from '../core/gateway/service.js';
+
+export default class Proxy extends Command {
+  static override summary = 'Run the gateway (IMAP and POP3) in the foreground.';
+
+  static override description = [
+    'Answers IMAP and POP3 on the listen addresses of the config. A first login is checked against the source; when it works the credentials are kept encrypted, the account is captured and the session is spliced to the source (strategy proxy) or moved at once (strategy immediate). Captured accounts are moved to the destination by a worker pool (transfer.concurrency at a time), preferably once their user has logged out; migrated accounts go to the destination, accounts being moved get a "try again in a few minutes".',
+    'Logs go to standard output: readable lines on a terminal, one JSON object per line otherwise (systemd, pipes). Passwords never reach a log.',
+    'Signals: SIGTERM or Ctrl-C stops accepting, lets open sessions end within the grace period and saves the state (a second one ends them at once); SIGHUP reloads the config and the certificate without dropping sessions.',
+  ].join('\n\n');
+
+  static override examples = [
+    '<%= config.bin %> proxy',
+    '<%= config.bin %> proxy --config ./autoport.yaml --log-format json',
+    'systemctl reload autoport   # SIGHUP: new certificate or config',
+  ];
+
+  static override flags = {
+    config: Flags.string({
+      char: 'c',
+      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
+    }),
+    'log-format': Flags.string({
+      description: 'human lines or JSON (default: human on a terminal, JSON otherwise)',
+      options: ['auto', 'human', 'json'],
+      default: 'auto',
+    }),
+    'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+    grace: Flags.integer({ description: 'seconds open sessions get to finish on SIGTERM', min: 0, default: 30 }),
+    'no-workers': Flags.boolean({
+      description: 'capture and route only; move accounts with `autoport migrate` instead',
+      default: false,
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Proxy);
+    try {
+      await runProxyService({
+        configPath: flags.config,
+        log: {
+          format: flags['log-format'] as 'auto' | 'human' | 'json',
+          level: flags['log-level'] as 'debug' | 'info' | 'warn' | 'error',
+        },
+        graceMs: flags.grace * 1000,
+        workers: !flags['no-workers'],
+      });
+    } catch (err) {
+      reportCommandError(err, false);
+    }
+  }
+}

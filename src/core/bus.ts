@@ -1,0 +1,105 @@
+/**
+ * The in-process event bus: every session and transfer of the gateway is a stream of typed
+ * events here. The session log, the monitor and metrics subscribe; front-ends only emit.
+ * A throwing subscriber is reported through `onListenerError` and never breaks a session.
+ */
+import type { Outcome } from './replies.js';
+import type { RouteReason } from './routing/decide.js';
+
+export type SessionProtocol = 'imap' | 'pop3' | 'smtp';
+export type CloseReason =
+  | 'client-closed'
+  | 'client-logout'
+  | 'backend-closed'
+  | 'idle-timeout'
+  | 'preauth-timeout'
+  | 'protocol-error'
+  | 'too-many-failures'
+  | 'limit'
+  | 'account-locked'
+  | 'shutdown'
+  | 'error';
+
+interface Base {
+  /** session id, also sent to backends as x-session-id */
+  session: string;
+  at: string;
+}
+
+export type SessionEvent =
+  | (Base & {
+      type: 'session.opened';
+      protocol: SessionProtocol;
+      listener: string;
+      client: { address: string; port: number };
+      tls: boolean;
+    })
+  | (Base & { type: 'session.tls'; protocol: SessionProtocol; version: string; cipher: string })
+  | (Base & {
+      type: 'session.login';
+      protocol: SessionProtocol;
+      user: string;
+      mechanism: string;
+      result: 'ok' | 'refused';
+      outcome?: Outcome;
+      detail?: string;
+    })
+  | (Base & {
+      type: 'session.route';
+      protocol: SessionProtocol;
+      user: string;
+      target: 'source' | 'destination' | 'refuse';
+      reason: RouteReason | 'immediate-fallback';
+    })
+  | (Base & {
+      type: 'session.closed';
+      protocol: SessionProtocol;
+      user?: string;
+      reason: CloseReason;
+      bytesIn: number;
+      bytesOut: number;
+      durationMs: number;
+      detail?: string;
+    });
+
+export type TransferEvent =
+  | { type: 'account.captured'; at: string; address: string; state: string }
+  | { type: 'transfer.started'; at: string; address: string; attempt: number }
+  | { type: 'transfer.finished'; at: string; address: string; ok: boolean; durationMs: number; detail?: string };
+
+export type GatewayEvent = SessionEvent | TransferEvent;
+export type GatewayEventType = GatewayEvent['type'];
+type EventOf<T extends GatewayEventType> = Extract<GatewayEvent, { type: T }>;
+
+export class EventBus {
+  private readonly byType = new Map<string, Set<(e: GatewayEvent) => void>>();
+  private readonly any = new Set<(e: GatewayEvent) => void>();
+
+  constructor(private readonly onListenerError: (err: unknown) => void = () => undefined) {}
+
+  on<T extends GatewayEventType>(type: T, fn: (e: EventOf<T>) => void): () => void {
+    let set = this.byType.get(type);
+    if (!set) this.byType.set(type, (set = new Set()));
+    const f = fn as (e: GatewayEvent) => void;
+    set.add(f);
+    return () => void set.delete(f);
+  }
+
+  onAny(fn: (e: GatewayEvent) => void): () => void {
+    this.any.add(fn);
+    return () => void this.any.delete(fn);
+  }
+
+  emit(e: GatewayEvent): void {
+    for (const fn of this.byType.get(e.type) ?? []) this.call(fn, e);
+    for (const fn of this.any) this.call(fn, e);
+  }
+
+  private call(fn: (e: GatewayEvent) => void, e: GatewayEvent): void {
+    try {
+      fn(e);
+    } catch (err) {
+      this.onListenerError(err);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Keeping a password the source just accepted: sealed with the key file (AES-256-GCM,
+ * the address as AAD), the account marked captured on its first login, flushed to disk
+ * before the session goes on, so a crash cannot lose it. The same steps as the IMAP/POP3
+ * login flow (login.ts); SMTP submission calls this one.
+ */
+import type { EventBus } from '../bus.js';
+import type { Logger } from '../log/logger.js';
+import { seal, type Keyring } from '../state/crypto.js';
+import type { AccountState, StateStore } from '../state/types.js';
+
+export interface CaptureDeps {
+  store: Pick<StateStore, 'get' | 'update' | 'flush'>;
+  keyring: Keyring;
+  bus: EventBus;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * Seal and store `password` for `address`; `state` is set when the record is new or
+ * still unknown. Throws StateError when the store refuses the change.
+ */
+export async function captureCredentials(
+  deps: CaptureDeps,
+  address: string,
+  password: string,
+  state: AccountState | undefined,
+): Promise<void> {
+  const sealed = seal(deps.keyring, password, address);
+  const at = (deps.now?.() ?? new Date()).toISOString();
+  let newState: AccountState | undefined;
+  deps.store.update(address, (r) => {
+    r.credentials = sealed;
+    r.firstSeen ??= at;
+    r.lastLogin = at;
+    r.lastSeen = at;
+    if (state && r.state === 'unknown') {
+      r.state = state;
+      newState = state;
+    }
+  });
+  deps.bus.emit({ type: 'account.captured', at, address, state: newState ?? deps.store.get(address)?.state ?? 'unknown' });
+  await deps.store
+    .flush()
+    .catch((err: unknown) => deps.logger.error('saving captured credentials failed; will retry', { address, err }));
+}
+
+/** A login that needs no capture: only the times move. */
+export function touchAccount(store: Pick<StateStore, 'update'>, address: string, now: Date = new Date()): void {
+  const at = now.toISOString();
+  store.update(address, (r) => {
+    r.lastLogin = at;
+    r.lastSeen = at;
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * `autoport proxy` as a service: load the config, open the store and key, start the
+ * gateway and its worker pool, then live by signals until told to stop.
+ *   SIGTERM / SIGINT: stop accepting, let sessions end within the grace period, stop the
+ *                     workers (their accounts go back to captured), flush the store. A
+ *                     second signal cuts the grace period short.
+ *   SIGHUP:           reload the config and the certificate; sessions and listeners stay
+ *                     (a changed listen address needs a restart, and says so).
+ * Runs in the foreground: under systemd (Type=simple) or in tmux alike.
+ */
+import { join } from 'node:path';
+import { EventBus } from '../bus.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { OperatorError } from '../errors.js';
+import { attachSessionLog } from '../log/session-log.js';
+import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
+import { loadKeyring } from '../state/crypto.js';
+import { openEventLog } from '../state/event-log.js';
+import { openJsonStore } from '../state/json-store.js';
+import { startGateway, type Gateway, type PlaintextPolicy } from './index.js';
+import type { LimitsOverride } from '../limits.js';
+
+export interface ProxyServiceOptions {
+  configPath?: string;
+  log?: LoggerOptions;
+  /** run the worker pool (default true) */
+  workers?: boolean;
+  graceMs?: number;
+  plaintextLogin?: PlaintextPolicy;
+  limits?: LimitsOverride;
+  /** where signals come from (tests pass an EventEmitter) */
+  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** called once the listeners are up */
+  onReady?: (gateway: Gateway, config: Config) => void;
+}
+
+export interface ProxyServiceResult {
+  /** why it stopped */
+  reason: 'signal';
+  signal: string;
+}
+
+function describeListeners(g: Gateway): string {
+  return Object.entries(g.listeners)
+    .map(([name, a]) => `${name} ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`)
+    .join(', ');
+}
+
+export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<ProxyServiceResult> {
+  const logger: Logger = createLogger({ sink: process.stdout, ...opts.log });
+  let config = loadConfig(opts.configPath);
+  for (const w of config.warnings ?? []) logger.warn(w);
+  if (Object.keys(config.listen).length === 0) {
+    throw new OperatorError('the config has no listener', 'add listen: { imap: "0.0.0.0:143", pop3: "0.0.0.0:110", smtp: "0.0.0.0:25" } to the config', 'ECONFIG');
+  }
+  const keyring = loadKeyring(config.keyFile);
+  const store = await openJsonStore(config.state, { onSaveError: (err) => logger.error('saving the state failed; retrying', { err }) });
+  const bus = new EventBus((err) => logger.error('an event subscriber failed', { err }));
+  const sessionLog = await openEventLog(join(config.logDir, 'sessions.jsonl'));
+  const detach = attachSessionLog(bus, { logger, file: sessionLog });
+  // The copy engine is loaded only when the worker pool runs.
+  const migrator = opts.workers === false ? undefined : await (await import('./migrate.js')).makeMigrateFn(() => config, store, logger);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, {
+      store,
+      keyring,
+      bus,
+      logger,
+      migrate: migrator?.migrate,
+      plaintextLogin: opts.plaintextLogin,
+      limits: opts.limits,
+    });
+  } catch (err) {
+    await Promise.allSettled([migrator?.close(), sessionLog.close(), store.close()]);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
+      throw new OperatorError(
+        `cannot listen: ${e.message}`,
+        e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see deploy/autoport.service)' : 'stop what uses the port, or change listen in the config',
+        e.code,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  logger.info(`autoport proxy listening: ${describeListeners(gateway)}`, { strategy: config.strategy, workers: migrator ? config.transfer.concurrency : 0, state: config.state });
+  opts.onReady?.(gateway, config);
+
+  const signals = opts.signals ?? process;
+  const graceMs = opts.graceMs ?? gateway.limits.shutdownGraceMs;
+  return new Promise<ProxyServiceResult>((resolve) => {
+    let stopping: Promise<void> | undefined;
+    const onHup = (): void => {
+      try {
+        const next = loadConfig(config.file);
+        const moved = JSON.stringify(next.listen) !== JSON.stringify(config.listen);
+        gateway.reload(next);
+        config = next;
+        logger.info('configuration and certificate reloaded', { file: config.file });
+        if (moved) logger.warn('listen addresses changed: they take effect after a restart');
+      } catch (err) {
+        logger.error('reload failed; still running with the previous configuration', { err: err instanceof OperatorError ? `${err.message} (${err.hint})` : err });
+      }
+    };
+    const onStop = (signal: string): void => {
+      if (stopping) {
+        logger.warn(`second ${signal}: closing the remaining sessions now`);
+        gateway.sessions.closeAll('shutdown');
+        return;
+      }
+      logger.info(`${signal}: stopping; open sessions have ${Math.round(graceMs / 1000)} s to finish`, { sessions: gateway.sessions.count() });
+      stopping = (async () => {
+        await gateway.stop(graceMs);
+        detach();
+        await Promise.allSettled([migrator?.close(), sessionLog.close()]);
+        await store.close();
+        logger.info('stopped; state saved');
+      })();
+      stopping.finally(() => {
+        signals.off('SIGHUP', onHup);
+        signals.off('SIGTERM', onTerm);
+        signals.off('SIGINT', onInt);
+        resolve({ reason: 'signal', signal });
+      });
+    };
+    const onTerm = (): void => onStop('SIGTERM');
+    const onInt = (): void => onStop('SIGINT');
+    signals.on('SIGHUP', onHup);
+    signals.on('SIGTERM', onTerm);
+    signals.on('SIGINT', onInt);
+  });
+}

@@ -1,0 +1,216 @@
+/**
+ * The worker pool inside `autoport proxy`: captured accounts are moved by the copy engine,
+ * N at a time (transfer.concurrency), preferably once their user has no open session (the
+ * white paper's "just finished checking their email"); failed ones are retried with
+ * exponential backoff. When a transfer starts, the account is locked (state
+ * transferring) and its sessions still open to the source are closed, so nothing changes
+ * on the source behind the copy's back.
+ */
+import type { EventBus } from '../bus.js';
+import type { GatewayLimits } from '../limits.js';
+import type { Logger } from '../log/logger.js';
+import { openText, type Keyring } from '../state/crypto.js';
+import type { AccountRecord, StateStore } from '../state/types.js';
+import type { TransferNowResult } from './login.js';
+import type { SessionRegistry } from './sessions.js';
+
+export interface MigrateOutcome {
+  ok: boolean;
+  detail?: string;
+}
+
+/** Moves one account (the copy engine's migrateAccount, wrapped by the gateway). */
+export type MigrateFn = (req: { address: string; password: string }, signal: AbortSignal) => Promise<MigrateOutcome>;
+
+export interface WorkerDeps {
+  store: StateStore;
+  keyring: Keyring;
+  bus: EventBus;
+  logger: Logger;
+  sessions: SessionRegistry;
+  migrate: MigrateFn;
+  concurrency: () => number;
+  limits: GatewayLimits;
+  now?: () => number;
+}
+
+interface Running {
+  controller: AbortController;
+  done: Promise<MigrateOutcome>;
+  /** why we aborted it, if we did */
+  aborted?: 'stop' | 'timeout';
+}
+
+export class WorkerPool {
+  private readonly running = new Map<string, Running>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private readonly now: () => number;
+  private unsubscribe: Array<() => void> = [];
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Accounts left `transferring` by a crash are ours to resume (the store lock says so). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    for (const r of this.deps.store.list({ state: 'transferring' })) {
+      this.deps.store.update(r.address, (rec) => void (rec.state = 'captured'));
+    }
+    this.unsubscribe.push(
+      this.deps.bus.on('account.captured', () => this.wake()),
+      this.deps.sessions.onQuiet(() => this.wake()),
+    );
+    this.schedule();
+    this.wake();
+  }
+
+  get active(): string[] {
+    return [...this.running.keys()];
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    setImmediate(() => this.tick());
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.tick();
+      this.schedule();
+    }, this.deps.limits.workerPollMs);
+    this.timer.unref?.();
+  }
+
+  /** Who is next: captured before failed, quiet accounts before busy ones, oldest first. */
+  candidates(): AccountRecord[] {
+    const now = this.now();
+    const lim = this.deps.limits;
+    const out: Array<{ rec: AccountRecord; rank: number; at: number }> = [];
+    for (const rec of this.deps.store.list({ state: ['captured', 'failed'] })) {
+      if (this.running.has(rec.address) || !rec.credentials) continue;
+      if (rec.state === 'failed') {
+        if ((rec.attempts ?? 0) >= lim.maxTransferAttempts) continue;
+        if (rec.nextAttemptAt && Date.parse(rec.nextAttemptAt) > now) continue;
+      }
+      if (this.deps.sessions.count(rec.address) > 0) {
+        const since = Date.parse(rec.lastLogin ?? rec.updatedAt);
+        if (now - since < lim.sessionQuietMaxWaitMs) continue;
+      }
+      const rank = rec.state === 'captured' ? 0 : 1;
+      out.push({ rec, rank, at: Date.parse(rec.updatedAt) || 0 });
+    }
+    return out.sort((a, b) => a.rank - b.rank || a.at - b.at).map((x) => x.rec);
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const free = this.deps.concurrency() - this.running.size;
+    if (free <= 0) return;
+    for (const rec of this.candidates().slice(0, free)) {
+      let password: string;
+      try {
+        password = openText(this.deps.keyring, rec.credentials!, rec.address);
+      } catch (err) {
+        this.deps.logger.error('cannot open captured credentials; account left failed', { address: rec.address, err });
+        this.deps.store.update(rec.address, (r) => {
+          r.state = 'failed';
+          r.reason = (err as Error).message;
+          r.attempts = this.deps.limits.maxTransferAttempts;
+        });
+        continue;
+      }
+      void this.run(rec.address, password);
+    }
+  }
+
+  /** Lock, kick, move, record; never leaves the account `transferring`. */
+  private run(address: string, password: string): Promise<MigrateOutcome> {
+    const controller = new AbortController();
+    const entry: Running = { controller, done: Promise.resolve({ ok: false }) };
+    this.running.set(address, entry);
+    const startedAt = this.now();
+    const attempt = (this.deps.store.get(address)?.attempts ?? 0) + 1;
+    this.deps.store.update(address, (r) => void (r.state = 'transferring'));
+    const kicked = this.deps.sessions.kick(address, 'account-locked');
+    if (kicked) this.deps.logger.info('closed open source sessions for the transfer', { address, sessions: kicked });
+    this.deps.bus.emit({ type: 'transfer.started', at: new Date().toISOString(), address, attempt });
+    entry.done = (async (): Promise<MigrateOutcome> => {
+      let outcome: MigrateOutcome;
+      try {
+        outcome = await this.deps.migrate({ address, password }, controller.signal);
+      } catch (err) {
+        outcome = { ok: false, detail: (err as Error).message };
+      }
+      const rec = this.deps.store.get(address);
+      if (entry.aborted) {
+        // Our own abort (shutdown, immediate timeout): not the account's fault; the copy
+        // resumes from its checkpoints next time.
+        this.deps.store.update(address, (r) => {
+          r.state = 'captured';
+          r.attempts = Math.max(0, (r.attempts ?? 1) - 1);
+        });
+        outcome = { ok: false, detail: `aborted (${entry.aborted})` };
+      } else if (outcome.ok) {
+        if (rec?.state !== 'migrated') this.deps.store.update(address, (r) => void (r.state = 'migrated'));
+      } else {
+        const attempts = rec?.attempts ?? attempt;
+        const wait = Math.min(this.deps.limits.retryMaxMs, this.deps.limits.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+        this.deps.store.update(address, (r) => {
+          r.state = 'failed';
+          r.reason ??= outcome.detail;
+          r.nextAttemptAt = new Date(this.now() + wait).toISOString();
+        });
+      }
+      this.deps.bus.emit({ type: 'transfer.finished', at: new Date().toISOString(), address, ok: outcome.ok, durationMs: this.now() - startedAt, detail: outcome.detail });
+      await this.deps.store.flush().catch((err: unknown) => this.deps.logger.error('saving the transfer result failed', { address, err }));
+      this.running.delete(address);
+      this.wake();
+      return outcome;
+    })();
+    return entry.done;
+  }
+
+  /**
+   * Strategy immediate: move this account now while its user waits, at most `waitMs`.
+   * On timeout the transfer is aborted (it resumes later from its checkpoints) and the
+   * caller proxies the session to the source.
+   */
+  async transferNow(address: string, password: string, waitMs: number): Promise<TransferNowResult> {
+    const key = address.toLowerCase();
+    if (this.running.has(key)) return 'busy';
+    const entry = { p: this.run(key, password) };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+    const r = await Promise.race([entry.p, timeout]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      const running = this.running.get(key);
+      if (running) {
+        running.aborted = 'timeout';
+        running.controller.abort();
+        await running.done;
+      }
+      return 'timeout';
+    }
+    return r.ok ? 'migrated' : 'failed';
+  }
+
+  /** Abort what runs (state back to captured) and stop taking work. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
+    const all = [...this.running.values()];
+    for (const r of all) {
+      r.aborted = 'stop';
+      r.controller.abort();
+    }
+    await Promise.all(all.map((r) => r.done));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Every cap, timeout and brake parameter of the gateway in one place (style.md habit 7).
+ * Values follow protocol-notes.md ("STARTTLS and TLS", "Logins") and what Dovecot and
+ * perdition do; the config's `timeouts` override the backend ones.
+ */
+
+export interface PreauthLimits {
+  /** longest command line before login, without literals (protocol-notes: <= 8 KiB) */
+  maxLineBytes: number;
+  /** largest IMAP literal before login ({n} and {n+}) */
+  maxLiteralBytes: number;
+  /** longest SASL response line (base64) */
+  maxSaslBytes: number;
+  /** RFC 3501 tags are short in practice; Dovecot caps at 100 */
+  maxTagBytes: number;
+  /** user names: RFC 5321 4.5.3.1.3 caps an address at 256 octets */
+  maxUserBytes: number;
+  maxPasswordBytes: number;
+  /** protocol errors before the gateway closes the connection */
+  maxBadCommands: number;
+  /** commands of any kind before login: bounds a client that never logs in */
+  maxCommands: number;
+  /** wrong passwords on one connection before it is closed */
+  maxFailuresPerConnection: number;
+  /** silence before login after which the connection is closed */
+  idleMs: number;
+}
+
+export interface BrakeLimits {
+  /** a failed login's reply is delayed this long (Dovecot: 2 s, perdition: 3 s) */
+  failureDelayMs: number;
+  /** sockets held in that delay at once; beyond it the reply is sent at once and the connection closed */
+  maxDelayedSockets: number;
+  /** window over which failures are counted */
+  windowMs: number;
+  /** failures from one client address in the window before its logins are refused */
+  maxFailuresPerAddress: number;
+  /** failures for one account in the window before its logins are refused (from any address) */
+  maxFailuresPerAccount: number;
+  /** tracked addresses/accounts; the oldest are forgotten beyond this */
+  maxTracked: number;
+}
+
+export interface ConnectionLimits {
+  maxTotal: number;
+  maxPerAddress: number;
+}
+
+export interface GatewayLimits {
+  preauth: PreauthLimits;
+  brakes: BrakeLimits;
+  connections: ConnectionLimits;
+  /** how long a client waits for an `immediate` transfer before it is proxied to the source */
+  immediateWaitMs: number;
+  /** SIGTERM: how long open sessions may go on before they are cut */
+  shutdownGraceMs: number;
+  /** worker pool: first retry after a failed transfer, doubling up to the max */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** worker pool: transfer at most this many times before leaving an account failed */
+  maxTransferAttempts: number;
+  /** worker pool: an account with an open session waits up to this long before it is moved anyway */
+  sessionQuietMaxWaitMs: number;
+  /** worker pool: how often it looks for work when nothing woke it */
+  workerPollMs: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  preauth: {
+    maxLineBytes: 8 * 1024,
+    maxLiteralBytes: 8 * 1024,
+    maxSaslBytes: 8 * 1024,
+    maxTagBytes: 64,
+    maxUserBytes: 256,
+    maxPasswordBytes: 1024,
+    maxBadCommands: 5,
+    maxCommands: 100,
+    maxFailuresPerConnection: 3,
+    idleMs: 60_000,
+  },
+  brakes: {
+    failureDelayMs: 2_000,
+    maxDelayedSockets: 256,
+    windowMs: 10 * 60_000,
+    maxFailuresPerAddress: 20,
+    maxFailuresPerAccount: 10,
+    maxTracked: 100_000,
+  },
+  connections: { maxTotal: 10_000, maxPerAddress: 1_000 },
+  immediateWaitMs: 30_000,
+  shutdownGraceMs: 30_000,
+  retryBaseMs: 60_000,
+  retryMaxMs: 6 * 3600_000,
+  maxTransferAttempts: 8,
+  sessionQuietMaxWaitMs: 30 * 60_000,
+  workerPollMs: 5_000,
+};
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
+export type LimitsOverride = DeepPartial<GatewayLimits>;
+
+export function resolveLimits(over: LimitsOverride = {}): GatewayLimits {
+  return {
+    ...DEFAULT_LIMITS,
+    ...over,
+    preauth: { ...DEFAULT_LIMITS.preauth, ...over.preauth },
+    brakes: { ...DEFAULT_LIMITS.brakes, ...over.brakes },
+    connections: { ...DEFAULT_LIMITS.connections, ...over.connections },
+  };
+}

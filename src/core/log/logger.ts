@@ -1,0 +1,98 @@
+/**
+ * A small structured logger: one JSON object per line when the output is not a terminal
+ * (systemd's journal, files, pipes), a readable line on a TTY. Everything passes redact()
+ * first, so no call site can leak a password by mistake.
+ */
+import { redact } from './redact.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LogSink {
+  write(line: string): unknown;
+}
+
+export interface LoggerOptions {
+  sink?: LogSink;
+  /** 'auto': human on a TTY sink, JSON otherwise */
+  format?: 'json' | 'human' | 'auto';
+  level?: LogLevel;
+  now?: () => Date;
+}
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** a logger that adds `fields` to every line (e.g. the session id) */
+  child(fields: LogFields): Logger;
+  enabled(level: LogLevel): boolean;
+}
+
+function humanValue(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return JSON.stringify(v);
+}
+
+export function formatHuman(level: LogLevel, time: string, msg: string, fields: LogFields): string {
+  const kv = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${humanValue(v)}`)
+    .join(' ');
+  return `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? `  ${kv}` : ''}\n`;
+}
+
+export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
+  const sink = options.sink ?? process.stderr;
+  const isTty = (sink as { isTTY?: boolean }).isTTY === true;
+  const format =
+    options.format === undefined || options.format === 'auto' ? (isTty ? 'human' : 'json') : options.format;
+  const min = ORDER[options.level ?? 'info'];
+  const now = options.now ?? (() => new Date());
+
+  const make = (bound: LogFields): Logger => {
+    const log = (level: LogLevel, msg: string, fields?: LogFields): void => {
+      if (ORDER[level] < min) return;
+      const time = now().toISOString();
+      const safe = redact({ ...bound, ...fields }) as LogFields;
+      const safeMsg = redact(msg) as string;
+      const line =
+        format === 'human'
+          ? formatHuman(level, time, safeMsg, safe)
+          : `${JSON.stringify({ time, level, msg: safeMsg, ...safe })}\n`;
+      try {
+        sink.write(line);
+      } catch {
+        // A log that cannot be written must not take a session down.
+      }
+    };
+    return {
+      debug: (m, f) => log('debug', m, f),
+      info: (m, f) => log('info', m, f),
+      warn: (m, f) => log('warn', m, f),
+      error: (m, f) => log('error', m, f),
+      child: (fields) => make({ ...bound, ...fields }),
+      enabled: (level) => ORDER[level] >= min,
+    };
+  };
+  return make(base);
+}
+
+/** A logger that drops everything (tests that do not look at logs). */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+  enabled: () => false,
+};
+
+/** A sink that keeps lines in memory (tests search it for canaries). */
+export function memorySink(): LogSink & { lines: string[]; text(): string } {
+  const lines: string[] = [];
+  return { lines, write: (l: string) => lines.push(l), text: () => lines.join('') };
+}

@@ -1,0 +1,1 @@
+export { decide, type Route, type RouteInput, type RouteProtocol, type RouteReason } from './decide.js';

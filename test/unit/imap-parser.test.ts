@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_LIMITS } from '../../src/core/limits.js';
+import { argText, ImapCommandParser, type ImapParseEvent } from '../../src/core/frontends/imap/parser.js';
+
+const L = DEFAULT_LIMITS.preauth;
+
+function all(p: ImapCommandParser): ImapParseEvent[] {
+  const out: ImapParseEvent[] = [];
+  for (let ev = p.next(); ev; ev = p.next()) out.push(ev);
+  return out;
+}
+
+function parse(text: string | Buffer, limits = L): ImapParseEvent[] {
+  const p = new ImapCommandParser(limits);
+  p.feed(Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1'));
+  return all(p);
+}
+
+function command(ev: ImapParseEvent | undefined) {
+  assert.equal(ev?.kind, 'command', JSON.stringify(ev));
+  return (ev as Extract<ImapParseEvent, { kind: 'command' }>).command;
+}
+
+describe('IMAP pre-auth parser: valid input', () => {
+  it('reads atoms, quoted strings with escapes, NIL and lists', () => {
+    const [ev] = parse('a1 login "al\\"ice" "p\\\\w d"\r\n');
+    const c = command(ev);
+    assert.equal(c.tag, 'a1');
+    assert.equal(c.name, 'LOGIN');
+    assert.deepEqual(c.args.map(argText), ['al"ice', 'p\\w d']);
+    const [id] = parse('x ID ("name" "Thunderbird" "version" NIL)\r\n');
+    const args = command(id).args;
+    assert.equal(args[0]?.kind, 'list');
+    const [nil] = parse('y ID NIL\r\n');
+    assert.equal(command(nil).args[0]?.kind, 'nil');
+  });
+
+  it('accepts a bare LF and a command split over many chunks', () => {
+    const p = new ImapCommandParser(L);
+    for (const ch of 'a CAPABILITY\r\nb NOOP\n') {
+      p.feed(Buffer.from(ch));
+    }
+    const evs = all(p);
+    assert.deepEqual(evs.map((e) => command(e).name), ['CAPABILITY', 'NOOP']);
+  });
+
+  it('synchronising literals ask for a continuation; LITERAL+ does not', () => {
+    const p = new ImapCommandParser(L);
+    p.feed(Buffer.from('a LOGIN {5}\r\n'));
+    assert.deepEqual(all(p), [{ kind: 'continue' }]);
+    p.feed(Buffer.from('alice {6}\r\n'));
+    assert.deepEqual(all(p), [{ kind: 'continue' }]);
+    p.feed(Buffer.from('se"c\r\n\r\n'));
+    const c = command(all(p)[0]);
+    assert.deepEqual(c.args.map(argText), ['alice', 'se"c\r\n']);
+    const [plus] = parse('b LOGIN {5+}\r\nalice {3+}\r\npw!\r\n');
+    assert.deepEqual(command(plus).args.map(argText), ['alice', 'pw!']);
+  });
+
+  it('keeps pipelined bytes after the last command for the backend', () => {
+    const p = new ImapCommandParser(L);
+    p.feed(Buffer.from('a LOGIN u p\r\nb SELECT INBOX\r\nc FETCH 1 (FL'));
+    assert.equal(command(p.next()).name, 'LOGIN');
+    assert.equal(p.takeRemaining().toString(), 'b SELECT INBOX\r\nc FETCH 1 (FL');
+    assert.equal(p.buffered, 0);
+  });
+
+  it('line mode returns one raw line (SASL responses)', () => {
+    const p = new ImapCommandParser(L);
+    p.expectLine();
+    p.feed(Buffer.from('AGFsaWNlAHNlY3JldA==\r\nz NOOP\r\n'));
+    const ev = p.next();
+    assert.equal(ev?.kind, 'line');
+    assert.equal(command(p.next()).name, 'NOOP');
+  });
+});
+
+describe('IMAP pre-auth parser: hostile input', () => {
+  it('an oversized line is fatal, even without a line end', () => {
+    const evs = parse('a LOGIN ' + 'x'.repeat(L.maxLineBytes + 10));
+    assert.deepEqual(evs, [{ kind: 'error', tag: undefined, text: 'Line too long.', fatal: true }]);
+    const evs2 = parse('a LOGIN ' + 'x'.repeat(L.maxLineBytes + 10) + '\r\nb NOOP\r\n');
+    assert.equal(evs2.length, 1);
+    assert.equal((evs2[0] as { fatal: boolean }).fatal, true);
+  });
+
+  it('an oversized synchronising literal is refused without reading it', () => {
+    const evs = parse(`a1 LOGIN {${L.maxLiteralBytes + 1}}\r\nb NOOP\r\n`);
+    assert.deepEqual(evs[0], { kind: 'error', tag: 'a1', text: 'Literal too big.', fatal: false });
+    assert.equal(command(evs[1]).name, 'NOOP');
+  });
+
+  it('an oversized non-synchronising literal is fatal (its bytes are already coming)', () => {
+    const evs = parse(`a1 LOGIN {99999999+}\r\nxxxx`);
+    assert.deepEqual(evs, [{ kind: 'error', tag: 'a1', text: 'Literal too big.', fatal: true }]);
+  });
+
+  it('many small literals cannot add up beyond the caps', () => {
+    const p = new ImapCommandParser(L);
+    let fatal = false;
+    for (let i = 0; i < 5000 && !fatal; i++) {
+      p.feed(Buffer.from('x {4+}\r\nabcd '));
+      for (let ev = p.next(); ev; ev = p.next()) if (ev.kind === 'error' && ev.fatal) fatal = true;
+    }
+    assert.ok(fatal);
+    assert.ok(p.buffered <= L.maxLineBytes + L.maxLiteralBytes);
+  });
+
+  it('refuses bad tags', () => {
+    for (const line of ['* NOOP', '+ NOOP', 'a{ NOOP', 'a" NOOP', `${'t'.repeat(L.maxTagBytes + 1)} NOOP`, ' NOOP', 'a\x01b NOOP', 'a%b NOOP']) {
+      const [ev] = parse(`${line}\r\n`);
+      assert.deepEqual(ev, { kind: 'error', text: 'Invalid tag.', fatal: false }, JSON.stringify(line));
+    }
+  });
+
+  it('refuses NUL anywhere, in quoted strings and in literals', () => {
+    for (const input of ['a LOGIN "al\0ice" pw\r\n', 'a LOGIN {5+}\r\nal\0ce pw\r\n', 'a NO\0OP\r\n']) {
+      const [ev] = parse(input);
+      assert.equal(ev?.kind, 'error', JSON.stringify(input));
+      assert.match((ev as { text: string }).text, /NUL/);
+    }
+  });
+
+  it('reports syntax errors with the tag and recovers at the next line', () => {
+    const cases = ['a LOGIN "unterminated', 'a LOGIN "bad\\escape" x', 'a LOGIN  x', 'a', 'a ID ((((("deep")))))', 'a LOGIN x)'];
+    for (const c of cases) {
+      const evs = parse(`${c}\r\nb NOOP\r\n`);
+      assert.equal(evs[0]?.kind, 'error', c);
+      assert.equal((evs[0] as { tag?: string }).tag, 'a', c);
+      assert.equal(command(evs[1]).name, 'NOOP', c);
+    }
+  });
+
+  it('10,000 garbage lines give 10,000 non-fatal errors and bounded memory', () => {
+    const p = new ImapCommandParser(L);
+    let errors = 0;
+    for (let i = 0; i < 10_000; i++) {
+      p.feed(Buffer.from(`\x7f\x01garbage ${i} (((("\r\n`));
+      for (let ev = p.next(); ev; ev = p.next()) if (ev.kind === 'error') errors++;
+    }
+    assert.equal(errors, 10_000);
+    assert.equal(p.buffered, 0);
+  });
+
+  it('binary noise never throws', () => {
+    let seed = 42;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    for (let round = 0; round < 200; round++) {
+      const p = new ImapCommandParser(L);
+      const buf = Buffer.alloc(2000, 0);
+      for (let i = 0; i < buf.length; i++) buf[i] = rnd() < 0.05 ? 10 : Math.floor(rnd() * 256);
+      p.feed(buf);
+      assert.doesNotThrow(() => all(p));
+    }
+  });
+});
