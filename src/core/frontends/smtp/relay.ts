@@ -1,0 +1,233 @@
+/**
+ * The upstream half of a transaction: stream-through, never store (Haraka's smtp_proxy
+ * is the model). The backend connection is opened at MAIL FROM (submission) or at the
+ * first RCPT (port 25, where the recipient picks the backend), each RCPT is relayed at
+ * once so the backend's own answer (the source's 550 for an unknown user) reaches the
+ * sender during the transaction, and DATA is streamed: the client gets 250 only after
+ * the backend said 250 to the end of the data, so a crash of the gateway never loses a
+ * message the sender believes delivered.
+ *
+ * A message the gateway cannot take (too big, bare line ending under "reject", the client
+ * went away) is abandoned by closing the backend connection before the terminating dot:
+ * RFC 5321 4.1.1.4 says a transaction without its end of data is not delivered.
+ */
+import type { Readable } from 'node:stream';
+import { UpstreamError } from '../../upstreams/errors.js';
+import { replyLine, type BackendSession, type SmtpReply } from './smtp-client.js';
+import { BareLineEndingError, DataEncoder, type BareLineEndingPolicy } from './smuggling.js';
+
+/** MAIL FROM parameters the gateway passes on when the backend supports them. */
+export interface MailParams {
+  size?: number;
+  body?: '7bit' | '8bitmime';
+  smtputf8?: boolean;
+}
+
+export interface DataOptions {
+  maxBytes: number;
+  bareLineEndings: BareLineEndingPolicy;
+  /** wait for the final reply (RFC 5321 4.5.3.2.6) */
+  replyMs: number;
+  /** sees every chunk of the message as the client sent it (the relay log's header reader) */
+  tap?: (chunk: Buffer) => void;
+}
+
+export type DataResult =
+  /** the backend answered the end of data: one reply (SMTP) or one per recipient (LMTP, RFC 2033 4.2) */
+  | { kind: 'replied'; replies: SmtpReply[]; bytes: number; bareLineEndings: number }
+  /** the backend refused DATA itself (no valid recipients, policy): nothing was sent */
+  | { kind: 'refused'; reply: SmtpReply; bytes: number }
+  /** the gateway abandoned the message; the backend connection is closed */
+  | { kind: 'aborted'; reason: 'too-big' | 'bare-line-ending' | 'client-gone'; bytes: number };
+
+function mailFromLine(from: string, params: MailParams, backend: BackendSession): string {
+  let line = `MAIL FROM:<${from}>`;
+  if (params.size !== undefined && backend.has('SIZE')) line += ` SIZE=${params.size}`;
+  if (params.body && backend.has('8BITMIME')) line += ` BODY=${params.body.toUpperCase()}`;
+  if (params.smtputf8 && backend.has('SMTPUTF8')) line += ' SMTPUTF8';
+  return line;
+}
+
+/** One backend connection leased by a client session; transactions run on it one after another. */
+export class Relay {
+  /** MAIL FROM was accepted and no DATA or RSET ended the transaction yet */
+  private inTransaction = false;
+  /** recipients the backend accepted in this transaction (LMTP answers once for each) */
+  private accepted = 0;
+
+  constructor(readonly backend: BackendSession) {}
+
+  get lmtp(): boolean {
+    return this.backend.lmtp;
+  }
+
+  get isOpen(): boolean {
+    return this.backend.isOpen;
+  }
+
+  get where(): string {
+    return this.backend.where;
+  }
+
+  get label(): string {
+    return this.backend.label;
+  }
+
+  get open(): boolean {
+    return this.inTransaction;
+  }
+
+  /** MAIL FROM; a non-2xx reply is returned for the client, not thrown. */
+  async mail(from: string, params: MailParams): Promise<SmtpReply> {
+    if (this.inTransaction) await this.reset();
+    const r = await this.backend.command(mailFromLine(from, params, this.backend), 'MAIL FROM');
+    this.inTransaction = r.code >= 200 && r.code < 300;
+    this.accepted = 0;
+    return r;
+  }
+
+  /**
+   * MAIL FROM and the first RCPT TO in one round trip where the backend allows
+   * PIPELINING (RFC 2920): port 25 opens the backend only at the first RCPT.
+   */
+  async mailAndRcpt(from: string, params: MailParams, to: string): Promise<{ mail: SmtpReply; rcpt?: SmtpReply }> {
+    if (!this.backend.has('PIPELINING')) {
+      const mail = await this.mail(from, params);
+      return this.inTransaction ? { mail, rcpt: await this.rcpt(to) } : { mail };
+    }
+    if (this.inTransaction) await this.reset();
+    this.backend.conn.write(`${mailFromLine(from, params, this.backend)}\r\nRCPT TO:<${to}>\r\n`);
+    const t = this.backend.timeouts.commandMs;
+    const mail = await this.backend.readReply(t, 'MAIL FROM');
+    const rcpt = await this.backend.readReply(t, 'RCPT TO');
+    this.inTransaction = mail.code >= 200 && mail.code < 300;
+    this.accepted = 0;
+    if (!this.inTransaction) return { mail };
+    if (rcpt.code >= 200 && rcpt.code < 300) this.accepted++;
+    return { mail, rcpt };
+  }
+
+  async rcpt(to: string): Promise<SmtpReply> {
+    const r = await this.backend.command(`RCPT TO:<${to}>`, 'RCPT TO');
+    if (r.code >= 200 && r.code < 300) this.accepted++;
+    return r;
+  }
+
+  /** End an unfinished transaction (RFC 5321 4.1.1.5); a backend that fails it is closed. */
+  async reset(): Promise<void> {
+    if (!this.inTransaction) return;
+    this.inTransaction = false;
+    this.accepted = 0;
+    const r = await this.backend.command('RSET', 'RSET').catch(() => undefined);
+    if (!r || r.code !== 250) this.backend.close();
+  }
+
+  /** Stream the message; see DataResult. Backend failures throw UpstreamError. */
+  async data(input: Readable, opts: DataOptions): Promise<DataResult> {
+    const go = await this.backend.command('DATA', 'DATA');
+    if (go.code !== 354) {
+      // The transaction stays open at the backend (RFC 5321 3.3): the next mail() resets it.
+      drain(input);
+      return { kind: 'refused', reply: go, bytes: 0 };
+    }
+    const expected = this.lmtp ? Math.max(1, this.accepted) : 1;
+    this.inTransaction = false;
+    this.accepted = 0;
+    const enc = new DataEncoder(opts.bareLineEndings);
+    const sock = this.backend.conn.socket;
+    let bytes = 0;
+    let abort: 'too-big' | 'bare-line-ending' | undefined;
+    let failure: unknown;
+    let held: Buffer | undefined;
+    const stop = (why: typeof abort): void => {
+      abort = why;
+      this.backend.close();
+    };
+    try {
+      // Every chunk is read even after an abort or a backend failure: smtp-server answers
+      // once the client's stream ended, and the client must see that answer after its dot.
+      for await (const chunk of input as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (abort || failure) continue;
+        opts.tap?.(chunk);
+        if (bytes > opts.maxBytes) {
+          stop('too-big');
+          continue;
+        }
+        try {
+          // One chunk is held back so the last one and the terminator leave in one write.
+          const out = enc.push(chunk);
+          if (held && !sock.write(held)) {
+            held = out;
+            await drained(this.backend, opts.replyMs);
+          } else held = out;
+        } catch (err) {
+          if (err instanceof BareLineEndingError) stop('bare-line-ending');
+          else {
+            failure = err;
+            this.backend.close();
+          }
+        }
+      }
+    } catch {
+      // The client's stream broke (it went away before its dot): never finish the message.
+      this.backend.close();
+      return { kind: 'aborted', reason: 'client-gone', bytes };
+    }
+    if (failure) throw failure;
+    if (abort) return { kind: 'aborted', reason: abort, bytes };
+    let tail: Buffer;
+    try {
+      tail = enc.end();
+    } catch (err) {
+      if (!(err instanceof BareLineEndingError)) throw err;
+      stop('bare-line-ending');
+      return { kind: 'aborted', reason: 'bare-line-ending', bytes };
+    }
+    sock.cork();
+    if (held && held.length > 0) sock.write(held);
+    sock.write(tail);
+    sock.uncork();
+    const replies: SmtpReply[] = [];
+    for (let i = 0; i < expected; i++) replies.push(await this.backend.readReply(opts.replyMs, 'the end of DATA'));
+    return { kind: 'replied', replies, bytes, bareLineEndings: enc.bareLineEndings };
+  }
+
+  /** QUIT and close; never throws. */
+  async release(): Promise<void> {
+    await this.backend.quit();
+  }
+}
+
+/** Wait until the backend socket takes more, or fail when it closes or stalls. */
+function drained(backend: BackendSession, ms: number): Promise<void> {
+  const sock = backend.conn.socket;
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      sock.off('drain', onDrain);
+      sock.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new UpstreamError('ECLOSED', `${backend.label} closed the connection during DATA`));
+    const timer = setTimeout(() => done(new UpstreamError('ETIMEOUT', `${backend.label} took no data for ${ms} ms`)), ms);
+    sock.once('drain', onDrain);
+    sock.once('close', onClose);
+    if (sock.destroyed) onClose();
+  });
+}
+
+/** Read and drop the rest of a message nobody will relay. */
+function drain(input: Readable): void {
+  input.on('error', () => undefined);
+  input.resume();
+}
+
+/** The single reply for an SMTP client from the backend's replies (one per recipient for LMTP). */
+export function finalReply(replies: SmtpReply[]): SmtpReply {
+  return replies.find((r) => r.code < 200 || r.code >= 300) ?? replies[0]!;
+}
+
+export { replyLine };

@@ -1,0 +1,320 @@
+/**
+ * The SMTP listeners, built on smtp-server:
+ *   smtp         port 25, mail from the world: no AUTH, RCPT only for the local domains
+ *   submission   port 587: STARTTLS, AUTH PLAIN/LOGIN before MAIL (RFC 6409, RFC 4954)
+ *   submissions  port 465: TLS from the first byte (RFC 8314)
+ *
+ * smtp-server does the wire work the gateway relies on and the tests check: DATA ends
+ * only on CRLF.CRLF, lines pipelined after STARTTLS are thrown away unprocessed
+ * (CVE-2011-0411 class), SIZE is advertised and checked at MAIL FROM (RFC 1870), AUTH
+ * before TLS is refused when TLS is offered. session.ts does the rest.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { EventBus } from '../../bus.js';
+import { isLoopbackHost, type Endpoint } from '../../config/endpoint.js';
+import type { Config } from '../../config/types.js';
+import type { Brakes, ConnectionLimiter } from '../../gateway/brakes.js';
+import type { Logger } from '../../log/logger.js';
+import type { Keyring } from '../../state/crypto.js';
+import type { StateStore } from '../../state/types.js';
+import { resolveSmtpLimits, type SmtpLimits } from './limits.js';
+import { Relay, type MailParams } from './relay.js';
+import type { RelayLog } from './relay-log.js';
+import type { Side } from './route.js';
+import { outcomeError, SmtpReplyError, SmtpSession, type SessionClient, type SmtpListenerName } from './session.js';
+import { openBackend } from './smtp-client.js';
+import { authenticate } from './submission.js';
+
+export interface SmtpFrontendDeps {
+  config: () => Config;
+  /** the account store: read for routing, written when a submission captures an account */
+  store: Pick<StateStore, 'get' | 'update' | 'flush'>;
+  relayLog: RelayLog;
+  bus: EventBus;
+  logger: Logger;
+  /** submission only: sealing captured passwords and braking failed AUTH */
+  keyring?: Keyring;
+  brakes?: Brakes;
+  connections?: ConnectionLimiter;
+  limits?: Partial<SmtpLimits>;
+  /** extra CA certificates (PEM) for verifying the backends */
+  ca?: string | string[];
+  /** send XCLIENT to backends that offer it (default true for both sides) */
+  forwardClient?: Partial<Record<Side, boolean>>;
+  /** the name in our greeting and in EHLO to backends (default the host name) */
+  hostname?: string;
+  /**
+   * AUTH without TLS on port 587 when no certificate is configured: 'always' (default,
+   * as for IMAP/POP3 there is no other choice), 'loopback' (only from this host) or
+   * 'never'. With a certificate, AUTH before STARTTLS is always refused (538/530).
+   */
+  plaintextAuth?: 'always' | 'loopback' | 'never';
+  stopping?: () => boolean;
+}
+
+export interface RunningSmtpListener {
+  name: SmtpListenerName;
+  address: { host: string; port: number };
+  server: SMTPServer;
+  /** open sessions */
+  sessions(): number;
+  /** take a new certificate from the config */
+  reloadTls(config: Config): void;
+  /** stop accepting; open sessions get `graceMs`, then 421 */
+  close(graceMs?: number): Promise<void>;
+}
+
+function tlsMaterial(config: Config): { key: Buffer; cert: Buffer } | undefined {
+  if (!config.tls) return undefined;
+  return { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) };
+}
+
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function mailParams(args: unknown): MailParams {
+  const a = (args && typeof args === 'object' ? args : {}) as Record<string, string | boolean | undefined>;
+  const p: MailParams = {};
+  if (typeof a.SIZE === 'string' && /^\d{1,20}$/.test(a.SIZE)) p.size = Number(a.SIZE);
+  if (typeof a.BODY === 'string') p.body = a.BODY.toLowerCase() === '8bitmime' ? '8bitmime' : '7bit';
+  if (a.SMTPUTF8 === true) p.smtputf8 = true;
+  return p;
+}
+
+/** Reply errors go to the client as they are; anything else is logged and answered 451 4.3.0. */
+function toClient(err: unknown, log: Logger): SmtpReplyError {
+  if (err instanceof SmtpReplyError) return err;
+  log.error('SMTP handler failed', { err });
+  return outcomeError('internal-error');
+}
+
+export async function startSmtpListener(
+  name: SmtpListenerName,
+  at: { host: string; port: number },
+  deps: SmtpFrontendDeps,
+): Promise<RunningSmtpListener> {
+  const limits = resolveSmtpLimits(deps.limits);
+  const config = deps.config();
+  const tls = tlsMaterial(config);
+  if (name === 'submissions' && !tls) {
+    throw new Error('listen.submissions needs a certificate: add tls: { cert: cert.pem, key: key.pem } to the config');
+  }
+  const submission = name !== 'smtp';
+  const plaintextAuth = tls ? 'never' : (deps.plaintextAuth ?? 'always');
+  if (submission && (!deps.keyring || !deps.brakes)) throw new TypeError('a submission listener needs keyring and brakes');
+  const heloName = deps.hostname ?? hostname();
+  const sessions = new Map<string, SmtpSession>();
+  const releases = new Map<string, () => void>();
+
+  const openRelay = async (side: Side, ep: Endpoint, client: SessionClient, auth?: { user: string; password: string }): Promise<Relay> => {
+    const c = deps.config();
+    const backend = await openBackend(ep, {
+      label: `${side} ${ep.submission ? 'submission' : ep.protocol.toUpperCase()}`,
+      timeouts: c.timeouts,
+      ca: deps.ca,
+      heloName,
+      client:
+        deps.forwardClient?.[side] === false
+          ? undefined
+          : { address: client.address, port: client.port, helo: client.helo, proto: 'ESMTP' },
+      auth,
+    });
+    if (backend.xclientRefused) {
+      deps.logger.warn('backend refused XCLIENT; it sees the gateway as the client', { side, backend: ep.url, reply: backend.xclientRefused });
+    }
+    return new Relay(backend);
+  };
+
+  const sessionOf = (s: SMTPServerSession): SmtpSession => {
+    const sess = sessions.get(s.id);
+    if (!sess) throw new Error(`no SMTP session ${s.id}`);
+    if (s.hostNameAppearsAs) sess.client.helo = s.hostNameAppearsAs;
+    return sess;
+  };
+
+  const options: SMTPServerOptions = {
+    name: heloName,
+    banner: 'ESMTP',
+    secure: name === 'submissions',
+    ...(tls ?? {}),
+    // No certificate, no STARTTLS: never smtp-server's built-in test certificate.
+    disabledCommands: [...(submission ? [] : ['AUTH']), ...(tls ? [] : ['STARTTLS'])],
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: !submission,
+    allowInsecureAuth: !tls,
+    authRequiredMessage: '5.7.0 Authentication required',
+    size: limits.maxMessageBytes,
+    maxRecipients: limits.maxRecipients,
+    maxClients: limits.maxClients,
+    socketTimeout: limits.clientIdleMs,
+    disableReverseLookup: true,
+    logger: false,
+    useXClient: false,
+    useXForward: false,
+
+    onConnect(s, cb) {
+      const address = unmapped(s.remoteAddress);
+      if (deps.stopping?.()) return cb(outcomeError('shutting-down'));
+      const release = deps.connections?.acquire(address);
+      if (deps.connections && !release) {
+        deps.logger.warn('connection refused: limit reached', { client: address, listener: name });
+        return cb(outcomeError('too-many-connections'));
+      }
+      if (release) releases.set(s.id, release);
+      const id = randomBytes(6).toString('base64url');
+      const sess = new SmtpSession({ id, listener: name, address, port: s.remotePort }, {
+        config: deps.config,
+        stateOf: (a) => deps.store.get(a)?.state,
+        relayLog: deps.relayLog,
+        bus: deps.bus,
+        logger: deps.logger,
+        limits,
+        openRelay,
+      });
+      sessions.set(s.id, sess);
+      deps.bus.emit({
+        type: 'session.opened',
+        at: new Date().toISOString(),
+        session: id,
+        protocol: 'smtp',
+        listener: name,
+        client: { address, port: s.remotePort },
+        tls: s.secure,
+      });
+      cb();
+    },
+
+    onSecure(socket, s, cb) {
+      const sess = sessions.get(s.id);
+      const t = socket as import('node:tls').TLSSocket;
+      if (sess) {
+        deps.bus.emit({
+          type: 'session.tls',
+          at: new Date().toISOString(),
+          session: sess.client.id,
+          protocol: 'smtp',
+          version: t.getProtocol?.() ?? 'unknown',
+          cipher: t.getCipher?.()?.name ?? 'unknown',
+        });
+      }
+      cb();
+    },
+
+    onAuth(auth, s, cb) {
+      const sess = sessionOf(s);
+      if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN')) return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
+      if (!s.secure && !(plaintextAuth === 'always' || (plaintextAuth === 'loopback' && isLoopbackHost(sess.client.address)))) {
+        return cb(outcomeError('privacy-required'));
+      }
+      authenticate(
+        { user: auth.username ?? '', password: auth.password ?? '', authzid: (auth as { authzid?: string }).authzid, mechanism: auth.method },
+        {
+          session: sess.client.id,
+          clientAddress: sess.client.address,
+          openRelay: (side, ep, creds) => openRelay(side, ep, sess.client, creds),
+        },
+        { config: deps.config, store: deps.store, keyring: deps.keyring!, brakes: deps.brakes!, bus: deps.bus, logger: deps.logger },
+      ).then(
+        (r) => {
+          if (r.ok) {
+            sess.authenticated(r.login, r.relay);
+            return cb(null, { user: r.login.address });
+          }
+          // Too many sockets held in the brakes' delay: answer at once and close
+          // (smtp-server closes after any 421).
+          cb(r.close ? outcomeError('too-many-attempts') : outcomeError(r.outcome, 'auth'));
+        },
+        (err: unknown) => cb(toClient(err, sess.log)),
+      );
+    },
+
+    onMailFrom(address, s, cb) {
+      const sess = sessionOf(s);
+      if (submission && !s.user) return cb(outcomeError('auth-required'));
+      sess.onMail(address.address, mailParams(address.args)).then(() => cb(), (err: unknown) => cb(toClient(err, sess.log)));
+    },
+
+    onRcptTo(address, s, cb) {
+      const sess = sessionOf(s);
+      sess.onRcpt(address.address).then(() => cb(), (err: unknown) => cb(toClient(err, sess.log)));
+    },
+
+    onData(stream, s, cb) {
+      const sess = sessionOf(s);
+      sess.onData(stream).then(
+        (text) => cb(null, text),
+        (err: unknown) => cb(toClient(err, sess.log)),
+      );
+    },
+
+    onClose(s) {
+      releases.get(s.id)?.();
+      releases.delete(s.id);
+      const sess = sessions.get(s.id);
+      if (!sess) return;
+      sessions.delete(s.id);
+      void sess.close();
+      deps.bus.emit({
+        type: 'session.closed',
+        at: new Date().toISOString(),
+        session: sess.client.id,
+        protocol: 'smtp',
+        user: sess.login?.address,
+        reason: 'client-closed',
+        bytesIn: sess.bytesIn,
+        bytesOut: 0,
+        durationMs: Date.now() - sess.started,
+      });
+    },
+  };
+
+  const server = new SMTPServer(options);
+  server.on('error', (err) => deps.logger.warn('SMTP connection error', { listener: name, err }));
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.server.address() as AddressInfo;
+  return {
+    name,
+    address: { host: bound.address, port: bound.port },
+    server,
+    sessions: () => sessions.size,
+    reloadTls(next) {
+      const material = tlsMaterial(next);
+      if (material) server.updateSecureContext(material);
+    },
+    close(graceMs = 30_000) {
+      server.options.closeTimeout = graceMs;
+      return new Promise<void>((resolve) => server.close(() => resolve())).finally(async () => {
+        await Promise.all([...sessions.values()].map((x) => x.close()));
+      });
+    },
+  };
+}
+
+const LISTENERS: SmtpListenerName[] = ['smtp', 'submission', 'submissions'];
+
+/** Every SMTP listener the config asks for (listen.smtp, listen.submission, listen.submissions). */
+export async function startSmtpListeners(deps: SmtpFrontendDeps): Promise<RunningSmtpListener[]> {
+  const config = deps.config();
+  const running: RunningSmtpListener[] = [];
+  try {
+    for (const name of LISTENERS) {
+      const at = config.listen[name];
+      if (at) running.push(await startSmtpListener(name, at, deps));
+    }
+  } catch (err) {
+    await Promise.all(running.map((l) => l.close(0)));
+    throw err;
+  }
+  return running;
+}

@@ -1,0 +1,177 @@
+/**
+ * Backends that are down, slow or die mid-message: the client gets a 4xx (451 4.4.1)
+ * and never a 250 for mail no backend accepted; a message the gateway abandons never
+ * reaches a backend complete. Stand-in backends (test/integration/smtp-support.ts) play
+ * the faults; the clients are nodemailer and raw sockets.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { before, describe, it } from 'node:test';
+import nodemailer from 'nodemailer';
+import { freePort } from '../support/index.js';
+import { SmtpDialog, smtpTranscript, startGatewaySmtp, startStandIn, type GatewayLab } from './smtp-support.js';
+
+const D = 'example.org';
+
+function labWith(sourceUrl: string, lmtpUrl: string): GatewayLab {
+  return {
+    domains: [D],
+    source: { urls: { imap: 'imap://127.0.0.1:1?tls=none' } },
+    destination: { urls: { imap: 'imap://127.0.0.1:1?tls=none', lmtp: lmtpUrl } },
+    mta: { url: sourceUrl },
+  };
+}
+
+/** A TCP server that accepts and says nothing. */
+async function silentServer(): Promise<{ port: number; stop(): Promise<void> }> {
+  const socks = new Set<Socket>();
+  const srv: Server = createServer((s) => {
+    socks.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as { port: number }).port,
+    stop: () => new Promise<void>((r) => {
+      for (const s of socks) s.destroy();
+      srv.close(() => r());
+    }),
+  };
+}
+
+const MSG = Buffer.from('Subject: fault\r\n\r\nhello\r\n.\r\n');
+
+describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
+  let closedPort: number;
+  before(async () => {
+    closedPort = await freePort();
+  });
+
+  it('answers RCPT with 451 4.4.1 when the source is unreachable, and nodemailer gets no 250', async () => {
+    const gw = await startGatewaySmtp(labWith(`smtp://127.0.0.1:${closedPort}?tls=none`, `lmtp://127.0.0.1:${closedPort}`));
+    try {
+      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'DATA', 'QUIT']);
+      assert.match(t[3]!, /^451 4\.4\.1 /);
+      assert.match(t[4]!, /^503 /, 'no recipient, no DATA');
+      gw.store.upsert(`alice@${D}`, { state: 'migrated' });
+      const t2 = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<alice@${D}>`, 'QUIT']);
+      assert.match(t2[3]!, /^451 4\.4\.1 /, 'destination LMTP down too');
+      const nm = nodemailer.createTransport({ host: '127.0.0.1', port: gw.port(), secure: false, ignoreTLS: true });
+      await assert.rejects(nm.sendMail({ envelope: { from: 'a@remote.test', to: [`bob@${D}`] }, raw: 'Subject: x\r\n\r\ny\r\n' }), (e: { responseCode?: number }) => e.responseCode === 451);
+      nm.close();
+      assert.equal((await gw.relayLog()).length, 0);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('answers 451 4.4.1 when a backend never greets (greeting timeout)', async () => {
+    const silent = await silentServer();
+    const gw = await startGatewaySmtp(labWith(`smtp://127.0.0.1:${silent.port}?tls=none`, `lmtp://127.0.0.1:${closedPort}`), { timeouts: { greetingMs: 300 } });
+    try {
+      const started = Date.now();
+      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'QUIT']);
+      assert.match(t[3]!, /^451 4\.4\.1 /);
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      await gw.stop();
+      await silent.stop();
+    }
+  });
+
+  for (const [afterData, why] of [
+    ['close', 'closes the connection'],
+    ['hang', 'never answers'],
+    ['reply-421', 'answers 421'],
+  ] as const) {
+    it(`never answers 250 when the backend ${why} after the end of DATA`, async () => {
+      const standIn = await startStandIn({ afterData });
+      const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`), { deps: { limits: { dataReplyMs: 500 } } });
+      try {
+        const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'DATA', MSG, 'QUIT']);
+        assert.match(t[4]!, /^354 /);
+        assert.match(t[5]!, afterData === 'reply-421' ? /^421 4\.3\.0 / : /^451 4\.4\.1 /);
+        assert.equal(standIn.messages.length, 1, 'the backend saw the whole message');
+        const log = await gw.relayLog();
+        assert.ok(log.every((e) => e.accepted === false));
+      } finally {
+        await gw.stop();
+        await standIn.stop();
+      }
+    });
+  }
+
+  it('never finishes a message whose client went away mid-DATA', async () => {
+    const standIn = await startStandIn({ afterData: 'accept' });
+    const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`));
+    try {
+      const d = await SmtpDialog.open(gw.port());
+      await d.reply();
+      await d.cmd('EHLO x.test');
+      await d.cmd('MAIL FROM:<a@remote.test>');
+      assert.match(await d.cmd(`RCPT TO:<bob@${D}>`), /^250 /);
+      assert.match(await d.cmd('DATA'), /^354 /);
+      d.write(`Subject: cut\r\n\r\n${'line\r\n'.repeat(2000)}`);
+      await new Promise((r) => setTimeout(r, 300));
+      d.close();
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(standIn.messages.length, 0, 'no end of data reached the backend');
+      assert.equal((await gw.relayLog()).length, 0);
+    } finally {
+      await gw.stop();
+      await standIn.stop();
+    }
+  });
+
+  it('never drops TLS: a tls=starttls backend without STARTTLS gets no mail (451 4.4.1)', async () => {
+    const standIn = await startStandIn({ afterData: 'accept' });
+    const gw = await startGatewaySmtp(labWith(standIn.url.replace('tls=none', 'tls=starttls'), `lmtp://127.0.0.1:${closedPort}`));
+    try {
+      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'QUIT']);
+      assert.match(t[3]!, /^451 4\.4\.1 /);
+      assert.match(gw.logText(), /does not offer STARTTLS/);
+    } finally {
+      await gw.stop();
+      await standIn.stop();
+    }
+  });
+
+  it('reopens a kept backend connection the backend closed while idle (421), without bothering the client', async () => {
+    const standIn = await startStandIn({ afterData: 'accept', idleCloseMs: 200 });
+    const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`));
+    try {
+      const d = await SmtpDialog.open(gw.port());
+      try {
+        await d.reply();
+        await d.cmd('EHLO x.test');
+        for (let i = 0; i < 2; i++) {
+          assert.match(await d.cmd('MAIL FROM:<a@remote.test>'), /^250 /);
+          assert.match(await d.cmd(`RCPT TO:<bob@${D}>`), /^250 /, `transaction ${i}`);
+          assert.match(await d.cmd('DATA'), /^354 /);
+          d.write(MSG);
+          assert.match(await d.reply(), /^250 /);
+          await new Promise((r) => setTimeout(r, 400));
+        }
+      } finally {
+        d.close();
+      }
+      assert.equal(standIn.messages.length, 2);
+      assert.equal(standIn.connections(), 2);
+    } finally {
+      await gw.stop();
+      await standIn.stop();
+    }
+  });
+
+  it('passes a backend refusal at RCPT through as it was said', async () => {
+    const standIn = await startStandIn({ afterData: 'accept', rcpt: '452 4.2.2 Mailbox full' });
+    const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`));
+    try {
+      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'QUIT']);
+      assert.equal(t[3], '452 4.2.2 Mailbox full');
+    } finally {
+      await gw.stop();
+      await standIn.stop();
+    }
+  });
+});
