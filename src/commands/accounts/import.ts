@@ -1,0 +1,60 @@
+import { Args, Command, Flags } from '@oclif/core';
+import { readFile } from 'node:fs/promises';
+import { importAccounts, withWritableStore } from '../../core/accounts/index.js';
+import { reportCommandError } from '../../core/cli/errors.js';
+import { loadConfig } from '../../core/config/index.js';
+import { OperatorError } from '../../core/errors.js';
+
+export default class AccountsImport extends Command {
+  static override summary =
+    'Import the list of all source accounts, so report leftovers shows who never logged in.';
+
+  static override description =
+    'The file has one address per line; # starts a comment, blank lines are ignored. New addresses get a record in state unknown, marked imported; existing records are only marked. A bad line stops the import before anything changes. Changing the state needs its lock: while `autoport proxy` runs, stop it first.';
+
+  static override examples = [
+    '<%= config.bin %> accounts import all-accounts.txt',
+    "doveadm user '*' > all.txt && <%= config.bin %> accounts import all.txt --json",
+  ];
+
+  static override args = {
+    file: Args.string({
+      description: 'the list: one address per line, # comments',
+      required: true,
+    }),
+  };
+
+  static override flags = {
+    config: Flags.string({
+      char: 'c',
+      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
+    }),
+    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(AccountsImport);
+    try {
+      const config = loadConfig(flags.config);
+      const text = await readFile(args.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new OperatorError(
+          `cannot read ${args.file}: ${err.code ?? err.message}`,
+          'give the path of a text file with one address per line',
+          'EIMPORT',
+          { cause: err },
+        );
+      });
+      const r = await withWritableStore(config.state, (store) =>
+        importAccounts(store, text, args.file),
+      );
+      if (flags.json) this.log(JSON.stringify(r, null, 2));
+      else
+        this.log(
+          `imported ${r.total} address(es): ${r.added} new, ${r.marked} already known and now marked, ${r.unchanged} imported before` +
+            (r.duplicates > 0 ? `; ${r.duplicates} duplicate line(s) ignored` : ''),
+        );
+    } catch (err) {
+      reportCommandError(err, flags.json);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { Args, Command, Flags } from '@oclif/core';
+import { renderAccount, showAccount, withReadOnlyStore } from '../../core/accounts/index.js';
+import { reportCommandError } from '../../core/cli/errors.js';
+import { loadConfig } from '../../core/config/index.js';
+
+export default class AccountsShow extends Command {
+  static override summary = 'Show one account: state, logins, transfer per folder, errors.';
+
+  static override description =
+    'Reads the state without taking its lock, so it works while `autoport proxy` runs. The stored password is never shown, only whether there is one.';
+
+  static override examples = [
+    '<%= config.bin %> accounts show alice@example.org',
+    '<%= config.bin %> accounts show alice@example.org --json',
+  ];
+
+  static override args = {
+    address: Args.string({ description: 'the account (as the user logs in)', required: true }),
+  };
+
+  static override flags = {
+    config: Flags.string({
+      char: 'c',
+      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
+    }),
+    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(AccountsShow);
+    try {
+      const config = loadConfig(flags.config);
+      const detail = await withReadOnlyStore(config.state, (store) =>
+        showAccount(store, args.address),
+      );
+      if (flags.json) this.log(JSON.stringify(detail, null, 2));
+      else process.stdout.write(renderAccount(detail, process.stdout.columns || 120));
+    } catch (err) {
+      reportCommandError(err, flags.json);
+    }
+  }
+}

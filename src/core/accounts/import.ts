@@ -1,0 +1,104 @@
+/**
+ * `accounts import <file>`: the list of every account on the source, one address per
+ * line, `#` starts a comment. Imported accounts that never log in show up in
+ * `report leftovers`, which is how the administrator learns who would lose mail when the
+ * source goes. Importing marks records; it never changes a state.
+ */
+import { OperatorError } from '../errors.js';
+import { InvalidAddressError } from '../state/errors.js';
+import { normalizeAddress } from '../state/records.js';
+import type { StateStore } from '../state/types.js';
+
+export interface ImportProblem {
+  line: number;
+  text: string;
+  problem: string;
+}
+
+export interface ParsedAccountList {
+  addresses: string[];
+  /** the same address twice (after lower-casing): kept once */
+  duplicates: number;
+  problems: ImportProblem[];
+}
+
+const MAX_SHOWN_PROBLEMS = 5;
+
+export function parseAccountList(text: string): ParsedAccountList {
+  const seen = new Set<string>();
+  const out: ParsedAccountList = { addresses: [], duplicates: 0, problems: [] };
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const hash = raw.indexOf('#');
+    const entry = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+    if (entry === '') return;
+    const problem = (p: string): void =>
+      void out.problems.push({ line: i + 1, text: entry.slice(0, 80), problem: p });
+    if (/\s/.test(entry)) return problem('more than one word: one address per line');
+    let address: string;
+    try {
+      address = normalizeAddress(entry);
+    } catch (err) {
+      if (err instanceof InvalidAddressError) return problem(err.message);
+      throw err;
+    }
+    const at = address.lastIndexOf('@');
+    if (at === 0 || at === address.length - 1)
+      return problem('an address needs text on both sides of @');
+    if (seen.has(address)) {
+      out.duplicates++;
+      return;
+    }
+    seen.add(address);
+    out.addresses.push(address);
+  });
+  return out;
+}
+
+export interface ImportResult {
+  /** new records (state unknown) */
+  added: number;
+  /** records that existed and are now marked imported */
+  marked: number;
+  /** records that were imported before */
+  unchanged: number;
+  duplicates: number;
+  total: number;
+}
+
+/** All or nothing: a bad line stops the import before anything changes. */
+export function importAccounts(store: StateStore, text: string, file = 'the list'): ImportResult {
+  const parsed = parseAccountList(text);
+  if (parsed.problems.length > 0) {
+    const shown = parsed.problems
+      .slice(0, MAX_SHOWN_PROBLEMS)
+      .map((p) => `line ${p.line} ${JSON.stringify(p.text)}: ${p.problem}`)
+      .join('; ');
+    const more = parsed.problems.length - MAX_SHOWN_PROBLEMS;
+    throw new OperatorError(
+      `${file} has ${parsed.problems.length} bad line(s), nothing was imported: ${shown}${more > 0 ? `; and ${more} more` : ''}`,
+      'fix those lines (one address per line, # starts a comment) and import again',
+      'EIMPORT',
+    );
+  }
+  const r: ImportResult = {
+    added: 0,
+    marked: 0,
+    unchanged: 0,
+    duplicates: parsed.duplicates,
+    total: parsed.addresses.length,
+  };
+  for (const address of parsed.addresses) {
+    const before = store.get(address);
+    if (before?.imported) {
+      r.unchanged++;
+      continue;
+    }
+    store.update(address, (rec) => {
+      rec.imported = true;
+    });
+    if (before) r.marked++;
+    else r.added++;
+  }
+  return r;
+}

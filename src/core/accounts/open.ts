@@ -1,0 +1,75 @@
+/**
+ * Opening the store for the accounts and report commands. Reading needs no lock, so it
+ * works while `autoport proxy` runs. A change needs the single-writer lock; while the
+ * gateway holds it the command stops with the store's own message and what to do.
+ */
+import { OperatorError } from '../errors.js';
+import { StateError, StoreLockedError } from '../state/errors.js';
+import { openJsonStore } from '../state/json-store.js';
+import type { StateStore } from '../state/types.js';
+
+export interface OpenAccountStoreOptions {
+  readOnly?: boolean;
+  saveDelayMs?: number;
+}
+
+export async function openAccountStore(
+  statePath: string,
+  options: OpenAccountStoreOptions = {},
+): Promise<StateStore> {
+  try {
+    return await openJsonStore(statePath, {
+      readOnly: options.readOnly ?? false,
+      ...(options.saveDelayMs !== undefined ? { saveDelayMs: options.saveDelayMs } : {}),
+    });
+  } catch (err) {
+    throw asOperatorError(err);
+  }
+}
+
+/** State errors already say what is wrong; give them the shape commands report. */
+export function asOperatorError(err: unknown): unknown {
+  if (err instanceof StoreLockedError)
+    return new OperatorError(
+      err.message,
+      'stop `autoport proxy`, run this command, then start the proxy again ' +
+        '(changing accounts through the running gateway over its control socket is not built yet)',
+      err.code,
+      { cause: err },
+    );
+  if (err instanceof StateError)
+    return new OperatorError(err.message, 'see the message above', err.code, { cause: err });
+  return err;
+}
+
+/** Open the store for writing, apply `fn`, save, release the lock (also when fn throws). */
+export async function withWritableStore<T>(
+  statePath: string,
+  fn: (store: StateStore) => T,
+): Promise<T> {
+  const store = await openAccountStore(statePath);
+  try {
+    const out = fn(store);
+    await store.flush();
+    return out;
+  } catch (err) {
+    throw asOperatorError(err);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Open the store read-only (no lock: works while the gateway runs) and apply `fn`. */
+export async function withReadOnlyStore<T>(
+  statePath: string,
+  fn: (store: StateStore) => T,
+): Promise<T> {
+  const store = await openAccountStore(statePath, { readOnly: true });
+  try {
+    return fn(store);
+  } catch (err) {
+    throw asOperatorError(err);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * One typed report result, three renderings: a plain table for a terminal, JSON (the
+ * result object itself) and CSV. The table and the CSV are built from the same rows a
+ * report view hands out, so the three never disagree.
+ */
+import { renderTable } from '../cli/table.js';
+
+export type ReportFormat = 'table' | 'json' | 'csv';
+
+export type Cell = string | number | boolean | null | undefined;
+
+export interface ReportTable {
+  /** shown above the table on a terminal; not part of the CSV */
+  title?: string;
+  header: string[];
+  rows: Cell[][];
+}
+
+/** How one report's result becomes tables (terminal) and one flat table (CSV). */
+export interface ReportView<R> {
+  tables(result: R): ReportTable[];
+  csv(result: R): ReportTable;
+  /** lines after the tables on a terminal (totals, notes) */
+  footer?(result: R): string[];
+}
+
+export function cellText(c: Cell): string {
+  if (c === null || c === undefined) return '';
+  if (typeof c === 'number') return Number.isInteger(c) ? String(c) : c.toFixed(2);
+  return String(c);
+}
+
+/**
+ * RFC 4180 section 2: records end in CRLF; a field holding a comma, a double quote, CR or
+ * LF is enclosed in double quotes, and a double quote inside it is doubled. Everything
+ * else goes out as is, so numbers stay numbers for a spreadsheet.
+ */
+export function csvField(c: Cell): string {
+  const s = typeof c === 'number' ? String(c) : cellText(c);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(table: ReportTable): string {
+  const lines = [table.header, ...table.rows].map((r) => r.map(csvField).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+export function toText<R>(result: R, view: ReportView<R>, width?: number): string {
+  const parts: string[] = [];
+  for (const t of view.tables(result)) {
+    const head = t.title ? `${t.title}\n` : '';
+    const body =
+      t.rows.length > 0
+        ? renderTable(
+            t.rows.map((r) => r.map(cellText)),
+            { header: t.header, ...(width ? { maxWidth: width } : {}) },
+          )
+        : '(none)\n';
+    parts.push(head + body);
+  }
+  const footer = view.footer?.(result) ?? [];
+  if (footer.length > 0) parts.push(`${footer.join('\n')}\n`);
+  return parts.join('\n');
+}
+
+export function formatReport<R>(
+  result: R,
+  view: ReportView<R>,
+  format: ReportFormat,
+  width?: number,
+): string {
+  if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
+  if (format === 'csv') return toCsv(view.csv(result));
+  return toText(result, view, width);
+}

@@ -1,0 +1,270 @@
+/**
+ * `report progress`: how far the migration is. Accounts by state (now), mail and bytes
+ * moved and the transfer rate (from the copy ledger in the window), failures grouped by
+ * cause, and per day how much SMTP still went to the source: the number that has to
+ * reach zero before the source can go.
+ *
+ * Pure: (records, relay log, ledger, now) in, one result out.
+ */
+import { ACCOUNT_STATES, type AccountRecord, type AccountState } from '../state/types.js';
+import type { LedgerEntry } from '../transfer/types.js';
+import type { RelayLogEntry } from '../frontends/smtp/relay-log.js';
+import type { Cell, ReportTable, ReportView } from './format.js';
+import type { ReportInputs } from './read-logs.js';
+
+export interface MovedSummary {
+  /** messages written to the destination (ledger outcome copied) */
+  copied: number;
+  /** found already there by hash (matched): moved earlier, not written again */
+  matched: number;
+  skipped: number;
+  failed: number;
+  /** bytes of the copied messages */
+  bytes: number;
+  /** accounts with at least one ledger entry in the window */
+  accounts: number;
+  /** time some account was being copied (the union of each account's first..last entry) */
+  busySeconds: number;
+  /** bytes per busy second; null when there is too little to measure */
+  bytesPerSecond: number | null;
+  messagesPerMinute: number | null;
+}
+
+export interface FailureGroup {
+  cause: string;
+  accounts: number;
+  /** the first few, sorted */
+  examples: string[];
+}
+
+export interface MessageFailureGroup {
+  reason: string;
+  messages: number;
+}
+
+export interface SmtpDay {
+  /** UTC date */
+  day: string;
+  source: number;
+  destination: number;
+  /** source / (source + destination), 0..1 */
+  sourceShare: number;
+}
+
+export interface ProgressReport {
+  generatedAt: string;
+  since?: string;
+  accounts: { total: number; byState: Record<AccountState, number> };
+  moved: MovedSummary;
+  failures: FailureGroup[];
+  messageFailures: MessageFailureGroup[];
+  smtpByDay: SmtpDay[];
+}
+
+const MAX_EXAMPLES = 3;
+
+/**
+ * Failure text names folders (quoted, as IMAP quotes them), counts and addresses; group on its shape so that "3
+ * messages failed in INBOX" and "7 messages failed in Sent" land together.
+ */
+export function causeKey(text: string): string {
+  return text
+    .replace(/\S+@\S+/g, '<address>')
+    .replace(/"[^"]*"/g, '"..."')
+    .replace(/\d+/g, 'N')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 160);
+}
+
+function failureCause(r: AccountRecord): string {
+  const last = r.errors[r.errors.length - 1];
+  const text = r.reason ?? last?.detail ?? last?.cause;
+  return text ? causeKey(text) : 'unknown';
+}
+
+export function groupFailures(records: readonly AccountRecord[]): FailureGroup[] {
+  const groups = new Map<string, string[]>();
+  for (const r of records) {
+    if (r.state !== 'failed') continue;
+    const c = failureCause(r);
+    groups.set(c, [...(groups.get(c) ?? []), r.address]);
+  }
+  return [...groups]
+    .map(([cause, list]) => ({
+      cause,
+      accounts: list.length,
+      examples: list.sort().slice(0, MAX_EXAMPLES),
+    }))
+    .sort((a, b) => b.accounts - a.accounts || (a.cause < b.cause ? -1 : 1));
+}
+
+/** Total length of the union of [start, end] intervals, in ms. */
+function unionLength(intervals: Array<[number, number]>): number {
+  const sorted = [...intervals].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let cur: [number, number] | undefined;
+  for (const [s, e] of sorted) {
+    if (!cur || s > cur[1]) {
+      if (cur) total += cur[1] - cur[0];
+      cur = [s, e];
+    } else cur[1] = Math.max(cur[1], e);
+  }
+  if (cur) total += cur[1] - cur[0];
+  return total;
+}
+
+export function movedSummary(ledger: readonly LedgerEntry[]): MovedSummary {
+  const m = { copied: 0, matched: 0, skipped: 0, failed: 0, bytes: 0 };
+  const spans = new Map<string, [number, number]>();
+  for (const e of ledger) {
+    if (e.outcome === 'copied') {
+      m.copied++;
+      m.bytes += e.size ?? 0;
+    } else if (e.outcome === 'matched' || e.outcome === 'skipped' || e.outcome === 'failed')
+      m[e.outcome]++;
+    const t = e.ts ? Date.parse(e.ts) : NaN;
+    const span = spans.get(e.account);
+    if (!Number.isFinite(t)) {
+      if (!span) spans.set(e.account, [NaN, NaN]);
+      continue;
+    }
+    if (!span || !Number.isFinite(span[0])) spans.set(e.account, [t, t]);
+    else spans.set(e.account, [Math.min(span[0], t), Math.max(span[1], t)]);
+  }
+  const timed = [...spans.values()].filter(([s]) => Number.isFinite(s));
+  const busyMs = unionLength(timed);
+  const busySeconds = busyMs / 1000;
+  return {
+    ...m,
+    accounts: spans.size,
+    busySeconds,
+    bytesPerSecond: busySeconds > 0 ? m.bytes / busySeconds : null,
+    messagesPerMinute: busySeconds > 0 ? (m.copied * 60) / busySeconds : null,
+  };
+}
+
+export function messageFailures(ledger: readonly LedgerEntry[]): MessageFailureGroup[] {
+  const groups = new Map<string, number>();
+  for (const e of ledger) {
+    if (e.outcome !== 'failed') continue;
+    const k = causeKey(e.reason ?? 'unknown');
+    groups.set(k, (groups.get(k) ?? 0) + 1);
+  }
+  return [...groups]
+    .map(([reason, messages]) => ({ reason, messages }))
+    .sort((a, b) => b.messages - a.messages || (a.reason < b.reason ? -1 : 1));
+}
+
+/** Messages relayed per UTC day and backend, whatever the backend answered. */
+export function smtpByDay(relay: readonly RelayLogEntry[]): SmtpDay[] {
+  const days = new Map<string, { source: number; destination: number }>();
+  for (const e of relay) {
+    const d = e.time.slice(0, 10);
+    const c = days.get(d) ?? { source: 0, destination: 0 };
+    c[e.route]++;
+    days.set(d, c);
+  }
+  return [...days]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([day, c]) => ({
+      day,
+      ...c,
+      sourceShare: c.source + c.destination > 0 ? c.source / (c.source + c.destination) : 0,
+    }));
+}
+
+export function progressReport(input: ReportInputs): ProgressReport {
+  const byState = Object.fromEntries(ACCOUNT_STATES.map((s) => [s, 0])) as Record<
+    AccountState,
+    number
+  >;
+  for (const r of input.records) byState[r.state]++;
+  return {
+    generatedAt: input.now.toISOString(),
+    ...(input.since ? { since: input.since.toISOString() } : {}),
+    accounts: { total: input.records.length, byState },
+    moved: movedSummary(input.ledger),
+    failures: groupFailures(input.records),
+    messageFailures: messageFailures(input.ledger),
+    smtpByDay: smtpByDay(input.relay),
+  };
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
+
+export const progressView: ReportView<ProgressReport> = {
+  tables(r): ReportTable[] {
+    const m = r.moved;
+    const rate =
+      m.bytesPerSecond === null
+        ? 'n/a'
+        : `${humanBytes(Math.round(m.bytesPerSecond))}/s, ${(m.messagesPerMinute ?? 0).toFixed(1)} msg/min`;
+    return [
+      {
+        title: `Accounts (${r.accounts.total})`,
+        header: ['STATE', 'ACCOUNTS'],
+        rows: ACCOUNT_STATES.map((s) => [s, r.accounts.byState[s]]),
+      },
+      {
+        title: `Moved${r.since ? ` since ${r.since}` : ''}`,
+        header: ['WHAT', 'VALUE'],
+        rows: [
+          ['messages copied', m.copied],
+          ['already there (matched)', m.matched],
+          ['skipped', m.skipped],
+          ['failed', m.failed],
+          ['bytes copied', `${humanBytes(m.bytes)} (${m.bytes})`],
+          ['accounts touched', m.accounts],
+          ['rate while copying', rate],
+        ],
+      },
+      {
+        title: 'Failed accounts by cause',
+        header: ['ACCOUNTS', 'CAUSE', 'EXAMPLES'],
+        rows: r.failures.map((f) => [f.accounts, f.cause, f.examples.join(' ')]),
+      },
+      {
+        title: 'Failed messages by reason',
+        header: ['MESSAGES', 'REASON'],
+        rows: r.messageFailures.map((f) => [f.messages, f.reason]),
+      },
+      {
+        title: 'SMTP per day',
+        header: ['DAY', 'TO SOURCE', 'TO DESTINATION', 'SOURCE SHARE'],
+        rows: r.smtpByDay.map((d) => [d.day, d.source, d.destination, percent(d.sourceShare)]),
+      },
+    ];
+  },
+  /** One flat table (tidy data): section, key, metric, value. */
+  csv(r): ReportTable {
+    const rows: Cell[][] = [];
+    for (const s of ACCOUNT_STATES) rows.push(['accounts', s, 'accounts', r.accounts.byState[s]]);
+    const m = r.moved;
+    for (const k of ['copied', 'matched', 'skipped', 'failed', 'bytes', 'accounts'] as const)
+      rows.push(['moved', '', k, m[k]]);
+    rows.push(['moved', '', 'busy_seconds', m.busySeconds]);
+    rows.push(['moved', '', 'bytes_per_second', m.bytesPerSecond]);
+    rows.push(['moved', '', 'messages_per_minute', m.messagesPerMinute]);
+    for (const f of r.failures) rows.push(['failures', f.cause, 'accounts', f.accounts]);
+    for (const f of r.messageFailures)
+      rows.push(['message_failures', f.reason, 'messages', f.messages]);
+    for (const d of r.smtpByDay) {
+      rows.push(['smtp', d.day, 'source', d.source]);
+      rows.push(['smtp', d.day, 'destination', d.destination]);
+      rows.push(['smtp', d.day, 'source_share', d.sourceShare]);
+    }
+    return { header: ['section', 'key', 'metric', 'value'], rows };
+  },
+};
