@@ -21,7 +21,7 @@ if (files.length === 0) {
   console.error('no test files found under', roots.join(', '));
   process.exit(1);
 }
-const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const concurrency = process.env.TEST_CONCURRENCY ?? '1';
 const r = spawnSync(
   process.execPath,
   [

@@ -1,7 +1,10 @@
-import { Args, Command, Flags } from '@oclif/core';
-import { retryAccount, withWritableStore } from '../../core/accounts/index.js';
-import { reportCommandError } from '../../core/cli/errors.js';
-import { loadConfig } from '../../core/config/index.js';
+import { Command } from '@oclif/core';
+import { retryAccount } from '../../core/accounts/index.js';
+import {
+  accountChangeArgs,
+  accountChangeFlags,
+  runAccountChange,
+} from '../../core/cli/account-change.js';
 
 export default class AccountsRetry extends Command {
   static override summary =
@@ -12,28 +15,16 @@ export default class AccountsRetry extends Command {
 
   static override examples = ['<%= config.bin %> accounts retry alice@example.org'];
 
-  static override args = {
-    address: Args.string({ description: 'the account (as the user logs in)', required: true }),
-  };
+  static override args = accountChangeArgs;
 
-  static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
-    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
-  };
+  static override flags = accountChangeFlags;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AccountsRetry);
-    try {
-      const config = loadConfig(flags.config);
-      const result = await withWritableStore(config.state, (store) =>
-        retryAccount(store, args.address),
-      );
-      this.log(flags.json ? JSON.stringify(result, null, 2) : result.message);
-    } catch (err) {
-      reportCommandError(err, flags.json);
-    }
+    await runAccountChange(
+      (text) => this.log(text),
+      flags,
+      (store) => retryAccount(store, args.address),
+    );
   }
 }

@@ -1,13 +1,6 @@
-import { Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../../core/cli/errors.js';
-import { loadConfig } from '../../core/config/index.js';
-import {
-  formatReport,
-  leftoversView,
-  parseSince,
-  runLeftovers,
-  type ReportFormat,
-} from '../../core/reports/index.js';
+import { Command } from '@oclif/core';
+import { printReport, reportFlags } from '../../core/cli/report-command.js';
+import { leftoversView, runLeftovers } from '../../core/reports/index.js';
 
 export default class ReportLeftovers extends Command {
   static override summary =
@@ -24,39 +17,13 @@ export default class ReportLeftovers extends Command {
     '<%= config.bin %> report leftovers --json | jq \'.rows[] | select(.status == "mail-only")\'',
   ];
 
-  static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
-    json: Flags.boolean({
-      description: 'print the report as JSON',
-      default: false,
-      exclusive: ['csv'],
-    }),
-    csv: Flags.boolean({
-      description: 'print the rows as CSV (RFC 4180)',
-      default: false,
-      exclusive: ['json'],
-    }),
-    since: Flags.string({
-      description: 'count mail from this time on: an ISO date (UTC) or a span like 7d, 12h',
-    }),
-  };
+  static override flags = reportFlags({
+    csv: 'print the rows as CSV (RFC 4180)',
+    since: 'count mail from this time on: an ISO date (UTC) or a span like 7d, 12h',
+  });
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ReportLeftovers);
-    try {
-      const config = loadConfig(flags.config);
-      const now = new Date();
-      const since = flags.since ? parseSince(flags.since, now) : undefined;
-      const result = await runLeftovers(config, { now, ...(since ? { since } : {}) });
-      const format: ReportFormat = flags.json ? 'json' : flags.csv ? 'csv' : 'table';
-      process.stdout.write(
-        formatReport(result, leftoversView, format, process.stdout.columns || 120),
-      );
-    } catch (err) {
-      reportCommandError(err, flags.json);
-    }
+    await printReport(flags, runLeftovers, leftoversView);
   }
 }

@@ -1,13 +1,6 @@
-import { Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../../core/cli/errors.js';
-import { loadConfig } from '../../core/config/index.js';
-import {
-  formatReport,
-  parseSince,
-  progressView,
-  runProgress,
-  type ReportFormat,
-} from '../../core/reports/index.js';
+import { Command } from '@oclif/core';
+import { printReport, reportFlags } from '../../core/cli/report-command.js';
+import { progressView, runProgress } from '../../core/reports/index.js';
 
 export default class ReportProgress extends Command {
   static override summary =
@@ -24,39 +17,13 @@ export default class ReportProgress extends Command {
     "<%= config.bin %> report progress --json | jq '.smtpByDay'",
   ];
 
-  static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
-    json: Flags.boolean({
-      description: 'print the report as JSON',
-      default: false,
-      exclusive: ['csv'],
-    }),
-    csv: Flags.boolean({
-      description: 'print the report as CSV (RFC 4180): section,key,metric,value',
-      default: false,
-      exclusive: ['json'],
-    }),
-    since: Flags.string({
-      description: 'only log entries from this time on: an ISO date (UTC) or a span like 7d, 12h',
-    }),
-  };
+  static override flags = reportFlags({
+    csv: 'print the report as CSV (RFC 4180): section,key,metric,value',
+    since: 'only log entries from this time on: an ISO date (UTC) or a span like 7d, 12h',
+  });
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ReportProgress);
-    try {
-      const config = loadConfig(flags.config);
-      const now = new Date();
-      const since = flags.since ? parseSince(flags.since, now) : undefined;
-      const result = await runProgress(config, { now, ...(since ? { since } : {}) });
-      const format: ReportFormat = flags.json ? 'json' : flags.csv ? 'csv' : 'table';
-      process.stdout.write(
-        formatReport(result, progressView, format, process.stdout.columns || 120),
-      );
-    } catch (err) {
-      reportCommandError(err, flags.json);
-    }
+    await printReport(flags, runProgress, progressView);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Keeping a password the source just accepted: sealed with the key file (AES-256-GCM,
  * the address as AAD), the account marked captured on its first login, flushed to disk
- * before the session goes on, so a crash cannot lose it. The same steps as the IMAP/POP3
- * login flow (login.ts); SMTP submission calls this one.
+ * before the session goes on, so a crash cannot lose it. The one implementation: the
+ * IMAP/POP3 login flow (login.ts) and SMTP submission both call it.
  */
 import type { EventBus } from '../bus.js';
 import type { Logger } from '../log/logger.js';
@@ -40,14 +40,26 @@ export async function captureCredentials(
       newState = state;
     }
   });
-  deps.bus.emit({ type: 'account.captured', at, address, state: newState ?? deps.store.get(address)?.state ?? 'unknown' });
+  deps.bus.emit({
+    type: 'account.captured',
+    at,
+    address,
+    state: newState ?? deps.store.get(address)?.state ?? 'unknown',
+  });
+  // On disk before the session goes on: a crash must not lose a captured password.
   await deps.store
     .flush()
-    .catch((err: unknown) => deps.logger.error('saving captured credentials failed; will retry', { address, err }));
+    .catch((err: unknown) =>
+      deps.logger.error('saving captured credentials failed; will retry', { address, err }),
+    );
 }
 
 /** A login that needs no capture: only the times move. */
-export function touchAccount(store: Pick<StateStore, 'update'>, address: string, now: Date = new Date()): void {
+export function touchAccount(
+  store: Pick<StateStore, 'update'>,
+  address: string,
+  now: Date = new Date(),
+): void {
   const at = now.toISOString();
   store.update(address, (r) => {
     r.lastLogin = at;

@@ -13,10 +13,16 @@ import { ReplyError, type Outcome } from '../replies.js';
 import { decide, type Route } from '../routing/decide.js';
 import { StateError } from '../state/errors.js';
 import { normalizeAddress } from '../state/records.js';
-import { openText, seal, type Keyring } from '../state/crypto.js';
+import { openText, type Keyring } from '../state/crypto.js';
 import type { AccountRecord, AccountState, StateStore } from '../state/types.js';
-import { toReplyError, type LoginCredentials, type UpstreamFactory, type UpstreamSession } from '../upstreams/index.js';
+import {
+  toReplyError,
+  type LoginCredentials,
+  type UpstreamFactory,
+  type UpstreamSession,
+} from '../upstreams/index.js';
 import type { Brakes } from './brakes.js';
+import { captureCredentials, touchAccount, type CaptureDeps } from './capture.js';
 import type { SessionRegistry } from './sessions.js';
 
 export type TransferNowResult = 'migrated' | 'timeout' | 'failed' | 'busy';
@@ -46,12 +52,35 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(h(a), h(b));
 }
 
-export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: SessionInfo) => Promise<LoginResult> {
+export function makeLoginService(
+  deps: LoginDeps,
+): (req: LoginRequest, s: SessionInfo) => Promise<LoginResult> {
   const now = deps.now ?? (() => new Date());
-  const emitLogin = (s: SessionInfo, req: LoginRequest, result: 'ok' | 'refused', outcome?: Outcome, detail?: string): void =>
-    deps.bus.emit({ type: 'session.login', at: now().toISOString(), session: s.id, protocol: req.protocol, user: req.user, mechanism: req.mechanism, result, outcome, detail });
+  const emitLogin = (
+    s: SessionInfo,
+    req: LoginRequest,
+    result: 'ok' | 'refused',
+    outcome?: Outcome,
+    detail?: string,
+  ): void =>
+    deps.bus.emit({
+      type: 'session.login',
+      at: now().toISOString(),
+      session: s.id,
+      protocol: req.protocol,
+      user: req.user,
+      mechanism: req.mechanism,
+      result,
+      outcome,
+      detail,
+    });
 
-  async function refuse(s: SessionInfo, req: LoginRequest, address: string, err: ReplyError): Promise<Refusal> {
+  async function refuse(
+    s: SessionInfo,
+    req: LoginRequest,
+    address: string,
+    err: ReplyError,
+  ): Promise<Refusal> {
     emitLogin(s, req, 'refused', err.outcome, err.detail);
     let close = false;
     if (err.outcome === 'auth-failed') {
@@ -71,57 +100,76 @@ export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: Sessio
     }
   }
 
-  async function capture(address: string, password: string, state: AccountState | undefined): Promise<void> {
+  const captureDeps: CaptureDeps = {
+    store: deps.store,
+    keyring: deps.keyring,
+    bus: deps.bus,
+    logger: deps.logger,
+    now,
+  };
+
+  async function capture(
+    address: string,
+    password: string,
+    state: AccountState | undefined,
+  ): Promise<void> {
     const rec = deps.store.get(address);
-    if (holds(rec, address, password) && !(state && rec?.state === 'unknown')) return touch(address);
-    const sealed = seal(deps.keyring, password, address);
-    const at = now().toISOString();
-    let newState: string | undefined;
-    deps.store.update(address, (r) => {
-      r.credentials = sealed;
-      r.firstSeen ??= at;
-      r.lastLogin = at;
-      r.lastSeen = at;
-      if (state && r.state === 'unknown') {
-        r.state = state;
-        newState = state;
-      }
-    });
-    deps.bus.emit({ type: 'account.captured', at, address, state: newState ?? deps.store.get(address)?.state ?? 'unknown' });
-    // On disk before the session goes on: a crash must not lose a captured password.
-    await deps.store.flush().catch((err: unknown) => deps.logger.error('saving captured credentials failed; will retry', { address, err }));
+    if (holds(rec, address, password) && !(state && rec?.state === 'unknown'))
+      return touch(address);
+    await captureCredentials(captureDeps, address, password, state);
   }
 
   function touch(address: string): void {
-    const at = now().toISOString();
-    deps.store.update(address, (r) => {
-      r.lastLogin = at;
-      r.lastSeen = at;
-    });
+    touchAccount(deps.store, address, now());
   }
 
-  async function atSource(req: LoginRequest, s: SessionInfo, confirm: boolean): Promise<UpstreamSession> {
+  async function atSource(
+    req: LoginRequest,
+    s: SessionInfo,
+    confirm: boolean,
+  ): Promise<UpstreamSession> {
     try {
-      return await deps.upstreams.login('source', req.protocol, { user: req.user, password: req.password }, s.client, { confirm });
+      return await deps.upstreams.login(
+        'source',
+        req.protocol,
+        { user: req.user, password: req.password },
+        s.client,
+        { confirm },
+      );
     } catch (err) {
       throw toReplyError(err, 'source');
     }
   }
 
-  async function atDestination(req: LoginRequest, s: SessionInfo, address: string, rec: AccountRecord | undefined): Promise<UpstreamSession> {
+  async function atDestination(
+    req: LoginRequest,
+    s: SessionInfo,
+    address: string,
+    rec: AccountRecord | undefined,
+  ): Promise<UpstreamSession> {
     const c = deps.config();
     let creds: LoginCredentials = { user: req.user, password: req.password };
     if (deps.destinationLogin === 'master' && c.destination.master) {
       // The master login does not check the user's password: the gateway checks it against the captured one.
-      if (!rec?.credentials) throw new ReplyError('auth-failed', 'no captured password to check against for a master login');
+      if (!rec?.credentials)
+        throw new ReplyError(
+          'auth-failed',
+          'no captured password to check against for a master login',
+        );
       if (!sameSecret(openText(deps.keyring, rec.credentials, address), req.password)) {
         throw new ReplyError('auth-failed', 'password differs from the captured one');
       }
       const m = c.destination.master;
-      creds = { user: req.user, password: req.password, master: { user: m.user, password: m.password } };
+      creds = {
+        user: req.user,
+        password: req.password,
+        master: { user: m.user, password: m.password },
+      };
     }
     try {
-      return await deps.upstreams.login('destination', req.protocol, creds, s.client, { confirm: false });
+      return await deps.upstreams.login('destination', req.protocol, creds, s.client, {
+        confirm: false,
+      });
     } catch (err) {
       throw toReplyError(err, 'destination');
     }
@@ -129,7 +177,11 @@ export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: Sessio
 
   function routeFor(req: LoginRequest, rec: AccountRecord | undefined): Route {
     const c = deps.config();
-    const has = (side: Config['source'] | Config['destination']) => ({ imap: !!side.imap, pop3: !!side.pop3, smtp: !!side.smtp });
+    const has = (side: Config['source'] | Config['destination']) => ({
+      imap: !!side.imap,
+      pop3: !!side.pop3,
+      smtp: !!side.smtp,
+    });
     return decide({
       protocol: req.protocol,
       purpose: 'login',
@@ -146,11 +198,22 @@ export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: Sessio
     try {
       address = normalizeAddress(req.user);
     } catch {
-      return refuse(s, req, req.user.slice(0, 64), new ReplyError('auth-failed', 'user name is not a valid account name'));
+      return refuse(
+        s,
+        req,
+        req.user.slice(0, 64),
+        new ReplyError('auth-failed', 'user name is not a valid account name'),
+      );
     }
     const blocked = deps.brakes.blocked(s.client.address, address);
     if (blocked) {
-      emitLogin(s, req, 'refused', 'too-many-attempts', `too many failed logins for this ${blocked}`);
+      emitLogin(
+        s,
+        req,
+        'refused',
+        'too-many-attempts',
+        `too many failed logins for this ${blocked}`,
+      );
       return { ok: false, outcome: 'too-many-attempts', close: true };
     }
     const release = deps.sessions.hold(address);
@@ -158,8 +221,19 @@ export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: Sessio
     try {
       const rec = deps.store.get(address);
       const route = routeFor(req, rec);
-      const emitRoute = (target: 'source' | 'destination' | 'refuse', reason: Route['reason'] | 'immediate-fallback'): void =>
-        deps.bus.emit({ type: 'session.route', at: now().toISOString(), session: s.id, protocol: req.protocol, user: address, target, reason });
+      const emitRoute = (
+        target: 'source' | 'destination' | 'refuse',
+        reason: Route['reason'] | 'immediate-fallback',
+      ): void =>
+        deps.bus.emit({
+          type: 'session.route',
+          at: now().toISOString(),
+          session: s.id,
+          protocol: req.protocol,
+          user: address,
+          target,
+          reason,
+        });
       let upstream: UpstreamSession;
       let target: 'source' | 'destination';
       if (route.target === 'refuse') {
@@ -182,14 +256,20 @@ export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: Sessio
         // for the fallback) while the account is moved.
         const probe = await atSource(req, s, !holds(rec, address, req.password));
         await capture(address, req.password, 'captured');
-        const moved = await deps.transferNow!(address, req.password, deps.immediateWaitMs).catch(() => 'failed' as const);
+        const moved = await deps.transferNow!(address, req.password, deps.immediateWaitMs).catch(
+          () => 'failed' as const,
+        );
         if (moved === 'migrated') {
           probe.socket.destroy();
           upstream = await atDestination(req, s, address, deps.store.get(address));
           target = 'destination';
           emitRoute('destination', 'transfer-first');
         } else {
-          deps.logger.info('immediate transfer did not finish in time; proxying to the source', { session: s.id, address, result: moved });
+          deps.logger.info('immediate transfer did not finish in time; proxying to the source', {
+            session: s.id,
+            address,
+            result: moved,
+          });
           upstream = probe;
           target = 'source';
           emitRoute('source', 'immediate-fallback');
@@ -200,8 +280,12 @@ export function makeLoginService(deps: LoginDeps): (req: LoginRequest, s: Sessio
       handedOver = true;
       return { ok: true, user: address, target, upstream, release };
     } catch (err) {
-      const e = err instanceof StateError ? new ReplyError('store-unavailable', err.message, { cause: err }) : toReplyError(err, 'login');
-      if (e.outcome === 'internal-error') deps.logger.error('login failed with an internal error', { session: s.id, err });
+      const e =
+        err instanceof StateError
+          ? new ReplyError('store-unavailable', err.message, { cause: err })
+          : toReplyError(err, 'login');
+      if (e.outcome === 'internal-error')
+        deps.logger.error('login failed with an internal error', { session: s.id, err });
       return refuse(s, req, address, e);
     } finally {
       if (!handedOver) release();

@@ -1,0 +1,42 @@
+/**
+ * What the commands that change one account by hand (accounts exclude, include, retry,
+ * forget-credentials) share: the ADDRESS argument, the --config/--json flags, and the run
+ * itself: load the config, take the state lock, apply the change, print its result. The
+ * helper lives here and not under src/commands because oclif loads every file there as a
+ * command.
+ */
+import { Args, Flags } from '@oclif/core';
+import { withWritableStore, type ChangeResult } from '../accounts/index.js';
+import { loadConfig } from '../config/index.js';
+import type { StateStore } from '../state/types.js';
+import { reportCommandError } from './errors.js';
+
+export const accountChangeArgs = {
+  address: Args.string({ description: 'the account (as the user logs in)', required: true }),
+};
+
+export const accountChangeFlags = {
+  config: Flags.string({
+    char: 'c',
+    description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
+  }),
+  json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+};
+
+/**
+ * Apply `change` under the state lock and print its result (the message, or the whole
+ * result as JSON with --json); an OperatorError is reported and sets exit code 1.
+ */
+export async function runAccountChange(
+  log: (text: string) => void,
+  flags: { config?: string | undefined; json: boolean },
+  change: (store: StateStore) => ChangeResult,
+): Promise<void> {
+  try {
+    const config = loadConfig(flags.config);
+    const result = await withWritableStore(config.state, change);
+    log(flags.json ? JSON.stringify(result, null, 2) : result.message);
+  } catch (err) {
+    reportCommandError(err, flags.json);
+  }
+}

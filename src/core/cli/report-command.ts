@@ -1,0 +1,59 @@
+/**
+ * What the report commands (report leftovers, report progress) share: the --config,
+ * --json, --csv and --since flags, and the run itself: load the config, read the state
+ * and logs from --since on, print the report as a table, JSON or CSV. The helper lives
+ * here and not under src/commands because oclif loads every file there as a command.
+ */
+import { Flags } from '@oclif/core';
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import {
+  formatReport,
+  parseSince,
+  type ReportFormat,
+  type ReportOptions,
+  type ReportView,
+} from '../reports/index.js';
+import { reportCommandError } from './errors.js';
+
+/** The flags of a report command; only the help texts of --csv and --since differ. */
+export function reportFlags(help: { csv: string; since: string }) {
+  return {
+    config: Flags.string({
+      char: 'c',
+      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
+    }),
+    json: Flags.boolean({
+      description: 'print the report as JSON',
+      default: false,
+      exclusive: ['csv'],
+    }),
+    csv: Flags.boolean({
+      description: help.csv,
+      default: false,
+      exclusive: ['json'],
+    }),
+    since: Flags.string({ description: help.since }),
+  };
+}
+
+/**
+ * Build the report with `run` and write it to stdout in the format the flags ask for; an
+ * OperatorError (bad config, bad --since, unreadable state) is reported with exit code 1.
+ */
+export async function printReport<R>(
+  flags: { config?: string | undefined; json: boolean; csv: boolean; since?: string | undefined },
+  run: (config: Config, options: ReportOptions) => Promise<R>,
+  view: ReportView<R>,
+): Promise<void> {
+  try {
+    const config = loadConfig(flags.config);
+    const now = new Date();
+    const since = flags.since ? parseSince(flags.since, now) : undefined;
+    const result = await run(config, { now, ...(since ? { since } : {}) });
+    const format: ReportFormat = flags.json ? 'json' : flags.csv ? 'csv' : 'table';
+    process.stdout.write(formatReport(result, view, format, process.stdout.columns || 120));
+  } catch (err) {
+    reportCommandError(err, flags.json);
+  }
+}
