@@ -32,7 +32,11 @@ export async function startNginxMail(src: DovecotInstance): Promise<NginxMail> {
   const dir = makeTempDir('nginx');
   const [port, authPort] = await freePorts(2);
   const auth = createServer((_req, res) => {
-    res.writeHead(200, { 'Auth-Status': 'OK', 'Auth-Server': '127.0.0.1', 'Auth-Port': String(src.ports.imap) });
+    res.writeHead(200, {
+      'Auth-Status': 'OK',
+      'Auth-Server': '127.0.0.1',
+      'Auth-Port': String(src.ports.imap),
+    });
     res.end();
   });
   await new Promise<void>((r) => auth.listen(authPort, '127.0.0.1', r));
@@ -59,7 +63,13 @@ mail {
   const pids = (): number[] => {
     const out = [child.pid!];
     try {
-      out.push(...readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      out.push(
+        ...readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map(Number),
+      );
     } catch {
       /* gone */
     }

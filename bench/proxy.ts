@@ -44,7 +44,9 @@ class Raw {
         return;
       }
       // only the end of a big chunk can hold the tagged reply
-      this.tail = (this.tail + d.subarray(Math.max(0, d.length - 4096)).toString('latin1')).slice(-4096);
+      this.tail = (this.tail + d.subarray(Math.max(0, d.length - 4096)).toString('latin1')).slice(
+        -4096,
+      );
       if (this.want.re.test(this.tail)) {
         const w = this.want;
         this.want = undefined;
@@ -53,7 +55,11 @@ class Raw {
       }
     });
     sock.on('error', (e) => this.want?.reject(e));
-    sock.on('close', () => this.want?.reject(new Error(`connection closed; last bytes: ${JSON.stringify(this.tail.slice(-300))}`)));
+    sock.on('close', () =>
+      this.want?.reject(
+        new Error(`connection closed; last bytes: ${JSON.stringify(this.tail.slice(-300))}`),
+      ),
+    );
   }
   static open(port: number): Promise<Raw> {
     return new Promise((res, rej) => {
@@ -135,7 +141,10 @@ function cpuSeconds(pid: number): number {
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
   try {
-    for (const t of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+    for (const t of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)) {
       const c = Number(t);
       out.push(c, ...childrenOf(c));
     }
@@ -146,7 +155,11 @@ function childrenOf(pid: number): number[] {
 }
 
 /** `gc`: ask a Node process to collect garbage first (the gateway child listens on SIGUSR2). */
-async function idleMemory(port: number, pids: () => number[], gc?: () => void): Promise<{ perSessionKb: number; sessions: number }> {
+async function idleMemory(
+  port: number,
+  pids: () => number[],
+  gc?: () => void,
+): Promise<{ perSessionKb: number; sessions: number }> {
   const settle = async (): Promise<number> => {
     gc?.();
     await new Promise((r) => setTimeout(r, 1000));
@@ -155,7 +168,9 @@ async function idleMemory(port: number, pids: () => number[], gc?: () => void): 
   const before = await settle();
   const open: Raw[] = [];
   for (let i = 0; i < SESSIONS; i += 50) {
-    open.push(...(await Promise.all(Array.from({ length: Math.min(50, SESSIONS - i) }, () => login(port)))));
+    open.push(
+      ...(await Promise.all(Array.from({ length: Math.min(50, SESSIONS - i) }, () => login(port)))),
+    );
   }
   const after = await settle();
   for (const c of open) c.sock.destroy();
@@ -163,7 +178,10 @@ async function idleMemory(port: number, pids: () => number[], gc?: () => void): 
   return { perSessionKb: (after - before) / SESSIONS, sessions: SESSIONS };
 }
 
-async function startGatewayProcess(src: DovecotInstance, dir: string): Promise<{ child: ChildProcess; port: number }> {
+async function startGatewayProcess(
+  src: DovecotInstance,
+  dir: string,
+): Promise<{ child: ChildProcess; port: number }> {
   const file = join(dir, 'autoport.yaml');
   const cfg = {
     source: { imap: src.urls.imap },
@@ -179,7 +197,11 @@ async function startGatewayProcess(src: DovecotInstance, dir: string): Promise<{
 import { runProxyService } from ${JSON.stringify(join(ROOT, 'src/core/gateway/service.ts'))};
 await runProxyService({ configPath: ${JSON.stringify(file)}, workers: false, graceMs: 0, log: { format: 'json', level: 'warn' },
   limits: { connections: { maxTotal: 100000, maxPerAddress: 100000 } }, onReady: (g) => console.log('PORT ' + g.listeners.imap.port) });`;
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', code],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const port = await new Promise<number>((res, rej) => {
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -217,19 +239,38 @@ async function main(): Promise<void> {
   let nginx: NginxMail | undefined;
   try {
     const avgSize = 100 * 1024;
-    await loadBulk(src, USER.user, bulkCorpus({ count: Math.max(1, Math.round((MB * 1024 * 1024) / avgSize)), avgSize, seed: 7 }));
+    await loadBulk(
+      src,
+      USER.user,
+      bulkCorpus({
+        count: Math.max(1, Math.round((MB * 1024 * 1024) / avgSize)),
+        avgSize,
+        seed: 7,
+      }),
+    );
     const g = await startGatewayProcess(src, src.dir);
     gw = g.child;
     nginx = await startNginxMail(src).catch((err: Error) => {
       log(`nginx mail proxy not measured: ${err.message}`);
       return undefined;
     });
-    const targets: Array<[string, number]> = [['dovecot', src.ports.imap], ['autoport', g.port], ...(nginx ? [['nginx', nginx.port] as [string, number]] : [])];
-    const results: Record<string, { loginsPerSec: number; fetchSeconds: number; fetchMBps: number; idleKbPerSession?: number }> = {};
+    const targets: Array<[string, number]> = [
+      ['dovecot', src.ports.imap],
+      ['autoport', g.port],
+      ...(nginx ? [['nginx', nginx.port] as [string, number]] : []),
+    ];
+    const results: Record<
+      string,
+      { loginsPerSec: number; fetchSeconds: number; fetchMBps: number; idleKbPerSession?: number }
+    > = {};
     await login(g.port).then((c) => c.sock.destroy()); // first login captures; later ones are the steady state
     for (const [name, port] of targets) {
       log(`${name}: logins...`);
-      results[name] = { loginsPerSec: Math.round(await loginsPerSecond(port)), fetchSeconds: 0, fetchMBps: 0 };
+      results[name] = {
+        loginsPerSec: Math.round(await loginsPerSecond(port)),
+        fetchSeconds: 0,
+        fetchMBps: 0,
+      };
       await fetchAll(port); // warm the page cache and Dovecot's indexes
     }
     // Fetch rounds alternate between targets (the machine's noise hits all alike); median wins.
@@ -243,7 +284,9 @@ async function main(): Promise<void> {
         if (name === 'autoport') gatewayCpu += cpuSeconds(gw.pid!) - cpu0;
       }
     }
-    log(`autoport used ${(gatewayCpu / FETCH_ROUNDS).toFixed(2)} CPU seconds per whole-mailbox fetch`);
+    log(
+      `autoport used ${(gatewayCpu / FETCH_ROUNDS).toFixed(2)} CPU seconds per whole-mailbox fetch`,
+    );
     for (const [name] of targets) {
       const sorted = times[name]!.sort((a, b) => a.seconds - b.seconds);
       const med = sorted[Math.floor(sorted.length / 2)]!;
@@ -251,13 +294,27 @@ async function main(): Promise<void> {
       results[name]!.fetchMBps = Number((med.bytes / 1048576 / med.seconds).toFixed(1));
     }
     log(`autoport: ${SESSIONS} idle sessions...`);
-    results.autoport!.idleKbPerSession = Number((await idleMemory(g.port, () => [gw!.pid!], () => gw!.kill('SIGUSR2'))).perSessionKb.toFixed(1));
+    results.autoport!.idleKbPerSession = Number(
+      (
+        await idleMemory(
+          g.port,
+          () => [gw!.pid!],
+          () => gw!.kill('SIGUSR2'),
+        )
+      ).perSessionKb.toFixed(1),
+    );
     if (nginx) {
       log(`nginx: ${SESSIONS} idle sessions...`);
-      results.nginx!.idleKbPerSession = Number((await idleMemory(nginx.port, () => nginx!.pids())).perSessionKb.toFixed(1));
+      results.nginx!.idleKbPerSession = Number(
+        (await idleMemory(nginx.port, () => nginx!.pids())).perSessionKb.toFixed(1),
+      );
     }
     log(`dovecot: ${SESSIONS} idle sessions...`);
-    results.dovecot!.idleKbPerSession = Number((await idleMemory(src.ports.imap, () => [src.pid, ...childrenOf(src.pid)])).perSessionKb.toFixed(1));
+    results.dovecot!.idleKbPerSession = Number(
+      (
+        await idleMemory(src.ports.imap, () => [src.pid, ...childrenOf(src.pid)])
+      ).perSessionKb.toFixed(1),
+    );
 
     const d = results.dovecot!;
     const lines = [
@@ -269,7 +326,9 @@ async function main(): Promise<void> {
       ),
       'goals: logins >= 0.7x direct, fetch speed >= 0.9x direct, <= 30 KB per idle session',
     ];
-    process.stdout.write(`${lines.join('\n')}\n${JSON.stringify({ bench: 'proxy', mb: MB, sessions: SESSIONS, results })}\n`);
+    process.stdout.write(
+      `${lines.join('\n')}\n${JSON.stringify({ bench: 'proxy', mb: MB, sessions: SESSIONS, results })}\n`,
+    );
   } finally {
     gw?.kill('SIGTERM');
     await nginx?.stop();

@@ -46,13 +46,24 @@ async function load(port: number, count: number, size: number): Promise<void> {
   const started = performance.now();
   await Promise.all(
     Array.from({ length: SENDERS }, async (_, s) => {
-      const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity });
+      const t = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port,
+        secure: false,
+        ignoreTLS: true,
+        pool: true,
+        maxConnections: 1,
+        maxMessages: Infinity,
+      });
       const to = `user${s}@${DOMAIN}`;
       for (;;) {
         const n = next++;
         if (n >= count) break;
         try {
-          await t.sendMail({ envelope: { from: 'bench@remote.test', to: [to] }, raw: message(size, n, to) });
+          await t.sendMail({
+            envelope: { from: 'bench@remote.test', to: [to] },
+            raw: message(size, n, to),
+          });
           ok++;
         } catch {
           failed++;
@@ -72,9 +83,13 @@ interface Result {
 
 async function measure(port: number, count: number, size: number): Promise<Result> {
   const self = fileURLToPath(import.meta.url);
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', self, '--load', String(port), String(count), String(size)], {
-    maxBuffer: 1 << 20,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', self, '--load', String(port), String(count), String(size)],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(stdout.trim().split('\n').pop()!) as Result;
 }
 
@@ -92,13 +107,24 @@ async function drainQueue(etcDir: string, maxMs = 120_000): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const users = Array.from({ length: SENDERS }, (_, i) => ({ user: `user${i}@${DOMAIN}`, password: `pw${i}` }));
+  const users = Array.from({ length: SENDERS }, (_, i) => ({
+    user: `user${i}@${DOMAIN}`,
+    password: `pw${i}`,
+  }));
   const lab = await startLab({ users });
   const dir = makeTempDir('bench-smtp');
   const config: Config = {
     file: join(dir, 'autoport.yaml'),
-    source: { useImap: true, imap: parseEndpoint(lab.source.urls.imap), smtp: parseEndpoint(lab.mta.url) },
-    destination: { imap: parseEndpoint(lab.destination.urls.imap), smtp: parseEndpoint(lab.destination.urls.lmtp), provision: { kind: 'none' } },
+    source: {
+      useImap: true,
+      imap: parseEndpoint(lab.source.urls.imap),
+      smtp: parseEndpoint(lab.mta.url),
+    },
+    destination: {
+      imap: parseEndpoint(lab.destination.urls.imap),
+      smtp: parseEndpoint(lab.destination.urls.lmtp),
+      provision: { kind: 'none' },
+    },
     listen: { smtp: { host: '127.0.0.1', port: 0 } },
     domains: [DOMAIN],
     strategy: 'proxy',
@@ -121,29 +147,48 @@ async function main(): Promise<void> {
     limits: { maxMessageBytes: 64 * 1024 * 1024 },
   });
   const loadBefore = loadavg()[0]!;
-  const rows: Array<{ size: string; direct: number; gateway: number; ratio: number; gatewayCpuMsPerMessage: number; failed: number }> = [];
+  const rows: Array<{
+    size: string;
+    direct: number;
+    gateway: number;
+    ratio: number;
+    gatewayCpuMsPerMessage: number;
+    failed: number;
+  }> = [];
   try {
-    for (const [label, size, count] of [['10 KB', 10 * 1024, SMALL], ['1 MB', 1024 * 1024, LARGE]] as const) {
+    for (const [label, size, count] of [
+      ['10 KB', 10 * 1024, SMALL],
+      ['1 MB', 1024 * 1024, LARGE],
+    ] as const) {
       let direct = 0;
       let through = 0;
       let failed = 0;
       let cpuPerMsg = Infinity;
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate the order so neither side always meets a warmer (or fuller) Postfix.
-        const order = round % 2 === 0 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const);
+        const order =
+          round % 2 === 0 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const);
         for (const which of order) {
           await drainQueue(join(lab.mta.dir, 'etc'));
           const cpu = process.cpuUsage();
           const r = await measure(which === 'direct' ? lab.mta.port : gw.address.port, count, size);
           const used = process.cpuUsage(cpu);
-          if (which === 'gateway') cpuPerMsg = Math.min(cpuPerMsg, (used.user + used.system) / 1000 / Math.max(1, r.ok));
+          if (which === 'gateway')
+            cpuPerMsg = Math.min(cpuPerMsg, (used.user + used.system) / 1000 / Math.max(1, r.ok));
           failed += r.failed;
           const rate = (r.ok / r.ms) * 1000;
           if (which === 'direct') direct = Math.max(direct, rate);
           else through = Math.max(through, rate);
         }
       }
-      rows.push({ size: label, direct, gateway: through, ratio: through / direct, gatewayCpuMsPerMessage: cpuPerMsg, failed });
+      rows.push({
+        size: label,
+        direct,
+        gateway: through,
+        ratio: through / direct,
+        gatewayCpuMsPerMessage: cpuPerMsg,
+        failed,
+      });
     }
   } finally {
     await gw.close(0);
@@ -153,15 +198,32 @@ async function main(): Promise<void> {
     removeDir(dir);
   }
   const loadAfter = loadavg()[0]!;
-  console.log(`SMTP port 25, ${SENDERS} concurrent senders, best of ${ROUNDS} rounds (messages/s accepted)`);
-  console.log(`load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after: figures from a busy machine are not comparable`);
+  console.log(
+    `SMTP port 25, ${SENDERS} concurrent senders, best of ${ROUNDS} rounds (messages/s accepted)`,
+  );
+  console.log(
+    `load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after: figures from a busy machine are not comparable`,
+  );
   console.log('size    direct   gateway  ratio  gateway CPU ms/msg');
   for (const r of rows) {
-    console.log(`${r.size.padEnd(7)} ${r.direct.toFixed(1).padStart(7)}  ${r.gateway.toFixed(1).padStart(7)}  ${r.ratio.toFixed(2)}  ${r.gatewayCpuMsPerMessage.toFixed(2).padStart(6)}${r.failed ? `  (${r.failed} failed)` : ''}`);
+    console.log(
+      `${r.size.padEnd(7)} ${r.direct.toFixed(1).padStart(7)}  ${r.gateway.toFixed(1).padStart(7)}  ${r.ratio.toFixed(2)}  ${r.gatewayCpuMsPerMessage.toFixed(2).padStart(6)}${r.failed ? `  (${r.failed} failed)` : ''}`,
+    );
   }
-  console.log(JSON.stringify({ bench: 'smtp', senders: SENDERS, small: SMALL, large: LARGE, rounds: ROUNDS, load: [loadBefore, loadAfter], results: rows }));
+  console.log(
+    JSON.stringify({
+      bench: 'smtp',
+      senders: SENDERS,
+      small: SMALL,
+      large: LARGE,
+      rounds: ROUNDS,
+      load: [loadBefore, loadAfter],
+      results: rows,
+    }),
+  );
 }
 
 const i = process.argv.indexOf('--load');
-if (i >= 0) await load(Number(process.argv[i + 1]), Number(process.argv[i + 2]), Number(process.argv[i + 3]));
+if (i >= 0)
+  await load(Number(process.argv[i + 1]), Number(process.argv[i + 2]), Number(process.argv[i + 3]));
 else await main();

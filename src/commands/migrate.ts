@@ -81,7 +81,9 @@ export default class Migrate extends Command {
         );
       }
       const config = loadConfig(flags.config);
-      const stdinPassword = flags['password-stdin'] ? await readPasswordFromStdin('migrate') : undefined;
+      const stdinPassword = flags['password-stdin']
+        ? await readPasswordFromStdin('migrate')
+        : undefined;
       if (flags['dry-run']) {
         const address = args.address as string;
         const store = await openStore(config);

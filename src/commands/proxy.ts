@@ -28,7 +28,11 @@ export default class Proxy extends Command {
       default: 'auto',
     }),
     'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
-    grace: Flags.integer({ description: 'seconds open sessions get to finish on SIGTERM', min: 0, default: 30 }),
+    grace: Flags.integer({
+      description: 'seconds open sessions get to finish on SIGTERM',
+      min: 0,
+      default: 30,
+    }),
     'no-workers': Flags.boolean({
       description: 'capture and route only; move accounts with `autoport migrate` instead',
       default: false,

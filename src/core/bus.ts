@@ -65,7 +65,14 @@ export type SessionEvent =
 export type TransferEvent =
   | { type: 'account.captured'; at: string; address: string; state: string }
   | { type: 'transfer.started'; at: string; address: string; attempt: number }
-  | { type: 'transfer.finished'; at: string; address: string; ok: boolean; durationMs: number; detail?: string };
+  | {
+      type: 'transfer.finished';
+      at: string;
+      address: string;
+      ok: boolean;
+      durationMs: number;
+      detail?: string;
+    };
 
 export type GatewayEvent = SessionEvent | TransferEvent;
 export type GatewayEventType = GatewayEvent['type'];

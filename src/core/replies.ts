@@ -128,13 +128,17 @@ export const REPLIES: Readonly<Record<Outcome, ReplySpec>> = {
   'too-many-connections': {
     imap: { status: 'BYE', code: 'UNAVAILABLE', text: 'Too many connections, try again later.' },
     pop3: '[SYS/TEMP] Too many connections, try again later.',
-    smtp: { other: { code: 421, enhanced: '4.7.0', text: 'Too many connections, try again later' } },
+    smtp: {
+      other: { code: 421, enhanced: '4.7.0', text: 'Too many connections, try again later' },
+    },
     close: true,
   },
   'too-many-attempts': {
     imap: { status: 'NO', code: 'LIMIT', text: 'Too many failed logins, try again later.' },
     pop3: '[SYS/TEMP] Too many failed logins, try again later.',
-    smtp: { other: { code: 421, enhanced: '4.7.0', text: 'Too many failed logins, try again later' } },
+    smtp: {
+      other: { code: 421, enhanced: '4.7.0', text: 'Too many failed logins, try again later' },
+    },
     close: true,
   },
   'privacy-required': {
@@ -165,17 +169,35 @@ export const REPLIES: Readonly<Record<Outcome, ReplySpec>> = {
   },
   // RFC 5321 4.5.3.1.10: the client sends the deferred recipients in a new transaction.
   'recipient-deferred': {
-    smtp: { other: { code: 452, enhanced: '4.5.3', text: 'Too many recipients for this delivery, send the rest again in a new transaction' } },
+    smtp: {
+      other: {
+        code: 452,
+        enhanced: '4.5.3',
+        text: 'Too many recipients for this delivery, send the rest again in a new transaction',
+      },
+    },
     close: false,
   },
   // RFC 1870 6.2 (552 for a message over the fixed limit), RFC 3463 5.3.4.
   'message-too-big': {
-    smtp: { other: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' } },
+    smtp: {
+      other: {
+        code: 552,
+        enhanced: '5.3.4',
+        text: 'Message size exceeds fixed maximum message size',
+      },
+    },
     close: false,
   },
   // RFC 5321 2.3.8: lines end in CRLF; RFC 3463 5.6.0 (other media error).
   'bare-line-ending': {
-    smtp: { other: { code: 554, enhanced: '5.6.0', text: 'Message contains a bare CR or LF; lines must end with CRLF' } },
+    smtp: {
+      other: {
+        code: 554,
+        enhanced: '5.6.0',
+        text: 'Message contains a bare CR or LF; lines must end with CRLF',
+      },
+    },
     close: false,
   },
   // RFC 4954 6: 530 5.7.0 Authentication required.

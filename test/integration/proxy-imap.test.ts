@@ -13,7 +13,13 @@ import { promisify } from 'node:util';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
 import { openSealedText } from '../../src/core/state/index.js';
 import { freePort, loadCorpus, makeMessage, standardCorpus, testTls } from '../support/index.js';
-import { gatewayImap, RawClient, readIfExists, startProxyLab, type ProxyLab } from './proxy-support.js';
+import {
+  gatewayImap,
+  RawClient,
+  readIfExists,
+  startProxyLab,
+  type ProxyLab,
+} from './proxy-support.js';
 
 const run = promisify(execFile);
 const CANARY = 'Canary-7f3e9b1c-pw';
@@ -30,7 +36,12 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
   let inboxCount = 0;
   before(async () => {
     p = await startProxyLab({ lab: { users }, tls: true });
-    const loaded = await loadCorpus(p.lab.source, 'alice@example.org', 'alice-secret', standardCorpus());
+    const loaded = await loadCorpus(
+      p.lab.source,
+      'alice@example.org',
+      'alice-secret',
+      standardCorpus(),
+    );
     inboxCount = loaded.folders.find((f) => f.path === 'INBOX')!.uids.length;
   });
   after(async () => {
@@ -66,7 +77,10 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     assert.equal(p.store.get('bob@example.org'), undefined);
     assert.equal(p.store.get('nobody@example.org'), undefined);
     const c = gatewayImap(p.imapPort, 'bob@example.org', 'nope');
-    await assert.rejects(c.connect(), (e: { authenticationFailed?: boolean }) => e.authenticationFailed === true);
+    await assert.rejects(
+      c.connect(),
+      (e: { authenticationFailed?: boolean }) => e.authenticationFailed === true,
+    );
   });
 
   it('three failures close the connection', async () => {
@@ -120,16 +134,31 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     const u = 'dave@example.org';
     await p.lab.destination.addUser(u, 'dave-secret');
     const marker = makeMessage({ from: 'x@example.net', to: u, subject: 'only-on-destination' });
-    await loadCorpus(p.lab.destination, u, 'dave-secret', { folders: [{ path: 'INBOX', selectable: true, subscribe: true, messages: [{ key: 'm', raw: marker, flags: [], internalDate: new Date('2024-01-01T00:00:00Z') }] }] });
+    await loadCorpus(p.lab.destination, u, 'dave-secret', {
+      folders: [
+        {
+          path: 'INBOX',
+          selectable: true,
+          subscribe: true,
+          messages: [
+            { key: 'm', raw: marker, flags: [], internalDate: new Date('2024-01-01T00:00:00Z') },
+          ],
+        },
+      ],
+    });
     p.store.upsert(u, { state: 'migrated' });
     const c = gatewayImap(p.imapPort, u, 'dave-secret');
     await c.connect();
     await c.mailboxOpen('INBOX');
     const subjects: string[] = [];
-    for await (const m of c.fetch('1:*', { envelope: true })) subjects.push(m.envelope?.subject ?? '');
+    for await (const m of c.fetch('1:*', { envelope: true }))
+      subjects.push(m.envelope?.subject ?? '');
     await c.logout();
     assert.deepEqual(subjects, ['only-on-destination']);
-    const routes = p.logText().split('\n').filter((l) => l.includes('"event":"session.route"') && l.includes(u));
+    const routes = p
+      .logText()
+      .split('\n')
+      .filter((l) => l.includes('"event":"session.route"') && l.includes(u));
     assert.ok(routes.at(-1)?.includes('"target":"destination"'), routes.join('\n'));
   });
 
@@ -176,7 +205,10 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     assert.ok(!/^S1 OK/m.test(raw.text));
     assert.ok(!/^S2 /m.test(raw.text), 'the injected command was never answered');
     const t = await testTls();
-    const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret', { doSTARTTLS: true, tls: { ca: t.ca, servername: 'localhost' } });
+    const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret', {
+      doSTARTTLS: true,
+      tls: { ca: t.ca, servername: 'localhost' },
+    });
     await c.connect();
     await c.mailboxOpen('INBOX');
     await c.logout();
@@ -184,7 +216,10 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
 
   it('implicit TLS listener (993-style)', async () => {
     const t = await testTls();
-    const c = gatewayImap(p.gateway.listeners.imaps!.port, 'alice@example.org', 'alice-secret', { secure: true, tls: { ca: t.ca, servername: 'localhost' } });
+    const c = gatewayImap(p.gateway.listeners.imaps!.port, 'alice@example.org', 'alice-secret', {
+      secure: true,
+      tls: { ca: t.ca, servername: 'localhost' },
+    });
     await c.connect();
     assert.equal((await c.mailboxOpen('INBOX')).exists, inboxCount);
     await c.logout();
@@ -238,7 +273,14 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
   });
 
   it('curl and Python imaplib log in through the gateway', async () => {
-    const { stdout } = await run('curl', ['-s', '--max-time', '10', `imap://127.0.0.1:${p.imapPort}/`, '--user', 'alice@example.org:alice-secret']);
+    const { stdout } = await run('curl', [
+      '-s',
+      '--max-time',
+      '10',
+      `imap://127.0.0.1:${p.imapPort}/`,
+      '--user',
+      'alice@example.org:alice-secret',
+    ]);
     assert.match(stdout, /INBOX/);
     const py = [
       'import imaplib, sys',
@@ -254,7 +296,11 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
 
   it('a source that is down gives a temporary failure, not a crash', async () => {
     const port = await freePort();
-    const cfg = { ...p.config, listen: { imap: { host: '127.0.0.1', port: 0 } }, source: { ...p.config.source, imap: parseEndpoint(`imap://127.0.0.1:${port}?tls=none`) } };
+    const cfg = {
+      ...p.config,
+      listen: { imap: { host: '127.0.0.1', port: 0 } },
+      source: { ...p.config.source, imap: parseEndpoint(`imap://127.0.0.1:${port}?tls=none`) },
+    };
     const g = await p.another({}, cfg);
     const raw = await RawClient.open(g.listeners.imap!.port);
     raw.send('D1 LOGIN bob@example.org bob-secret\r\n');
@@ -270,7 +316,9 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     await c.connect();
     await c.logout();
     const raw = await RawClient.open(p.imapPort);
-    raw.send(`C1 LOGIN carol@example.org "${CANARY}x"\r\nC2 AUTHENTICATE PLAIN ${Buffer.from(`\0carol@example.org\0${CANARY}`).toString('base64')}\r\n`);
+    raw.send(
+      `C1 LOGIN carol@example.org "${CANARY}x"\r\nC2 AUTHENTICATE PLAIN ${Buffer.from(`\0carol@example.org\0${CANARY}`).toString('base64')}\r\n`,
+    );
     await raw.waitFor(/^C2 OK/m);
     raw.close();
     await p.store.flush();

@@ -31,7 +31,12 @@ function inbox(subjects: string[]): Corpus {
         subscribe: true,
         messages: subjects.map((s, i) => ({
           key: s,
-          raw: makeMessage({ from: 'x@example.net', to: 'u@example.org', subject: s, size: 2000 + i }),
+          raw: makeMessage({
+            from: 'x@example.net',
+            to: 'u@example.org',
+            subject: s,
+            size: 2000 + i,
+          }),
           flags: [],
           internalDate: new Date(Date.UTC(2024, 0, i + 1)),
         })),
@@ -40,15 +45,29 @@ function inbox(subjects: string[]): Corpus {
   };
 }
 
-function pop3(port: number, user: string, password: string, extra: Record<string, unknown> = {}): Pop3Command {
+function pop3(
+  port: number,
+  user: string,
+  password: string,
+  extra: Record<string, unknown> = {},
+): Pop3Command {
   return new Pop3Command({ host: '127.0.0.1', port, user, password, timeout: 10_000, ...extra });
 }
 
 describe('POP3 gateway', { timeout: 120_000 }, () => {
   let p: ProxyLab;
   before(async () => {
-    p = await startProxyLab({ lab: { users }, tls: true, config: (lab) => ({ destination: { pop3: lab.destination.urls.pop3 } }) });
-    await loadCorpus(p.lab.source, 'alice@example.org', 'alice-secret', inbox(['one', 'two', 'three']));
+    p = await startProxyLab({
+      lab: { users },
+      tls: true,
+      config: (lab) => ({ destination: { pop3: lab.destination.urls.pop3 } }),
+    });
+    await loadCorpus(
+      p.lab.source,
+      'alice@example.org',
+      'alice-secret',
+      inbox(['one', 'two', 'three']),
+    );
   });
   after(async () => {
     await p?.stop();
@@ -108,7 +127,14 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
   });
 
   it('curl and Python poplib read mail through the gateway', async () => {
-    const { stdout } = await run('curl', ['-s', '--max-time', '10', `pop3://127.0.0.1:${p.pop3Port}/1`, '--user', 'alice@example.org:alice-secret']);
+    const { stdout } = await run('curl', [
+      '-s',
+      '--max-time',
+      '10',
+      `pop3://127.0.0.1:${p.pop3Port}/1`,
+      '--user',
+      'alice@example.org:alice-secret',
+    ]);
     assert.match(stdout, /Subject: one/);
     const py = [
       'import poplib',
@@ -120,13 +146,27 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
     ].join('\n');
     assert.equal((await run('python3', ['-c', py])).stdout.trim(), '3');
     const t = await testTls();
-    const tls = await run('curl', ['-s', '--max-time', '10', '--ssl-reqd', '--cacert', t.caFile, `pop3://localhost:${p.pop3Port}/`, '--user', 'alice@example.org:alice-secret']);
+    const tls = await run('curl', [
+      '-s',
+      '--max-time',
+      '10',
+      '--ssl-reqd',
+      '--cacert',
+      t.caFile,
+      `pop3://localhost:${p.pop3Port}/`,
+      '--user',
+      'alice@example.org:alice-secret',
+    ]);
     assert.match(tls.stdout, /^1 \d+\r?\n2 \d+\r?\n3 \d+/);
   });
 
   it('implicit TLS (995-style) with node-pop3', async () => {
     const t = await testTls();
-    const c = pop3(p.gateway.listeners.pop3s!.port, 'alice@example.org', 'alice-secret', { tls: true, servername: 'localhost', tlsOptions: { ca: t.ca } });
+    const c = pop3(p.gateway.listeners.pop3s!.port, 'alice@example.org', 'alice-secret', {
+      tls: true,
+      servername: 'localhost',
+      tlsOptions: { ca: t.ca },
+    });
     const stat = await c.STAT();
     assert.match(stat, /^3 /);
     await c.QUIT();
@@ -149,7 +189,11 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
     assert.match(msg, /Subject: dest-only/);
     await c.QUIT();
 
-    const cfg = { ...p.config, listen: { pop3: { host: '127.0.0.1', port: 0 } }, destination: { ...p.config.destination, pop3: undefined } };
+    const cfg = {
+      ...p.config,
+      listen: { pop3: { host: '127.0.0.1', port: 0 } },
+      destination: { ...p.config.destination, pop3: undefined },
+    };
     const g = await p.another({}, cfg);
     const r2 = await RawClient.open(g.listeners.pop3!.port);
     r2.send(`USER ${u}\r\nPASS dave-secret\r\n`);
@@ -207,7 +251,11 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
 
   it('a source that is down gives SYS/TEMP', async () => {
     const port = await freePort();
-    const cfg = { ...p.config, listen: { pop3: { host: '127.0.0.1', port: 0 } }, source: { ...p.config.source, pop3: parseEndpoint(`pop3://127.0.0.1:${port}?tls=none`) } };
+    const cfg = {
+      ...p.config,
+      listen: { pop3: { host: '127.0.0.1', port: 0 } },
+      source: { ...p.config.source, pop3: parseEndpoint(`pop3://127.0.0.1:${port}?tls=none`) },
+    };
     const g = await p.another({}, cfg);
     const raw = await RawClient.open(g.listeners.pop3!.port);
     raw.send('USER bob@example.org\r\nPASS bob-secret\r\n');
@@ -220,13 +268,19 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
     await c.STAT();
     await c.QUIT();
     const raw = await RawClient.open(p.pop3Port);
-    raw.send(`USER carol@example.org\r\nPASS ${CANARY}-wrong\r\nAUTH PLAIN ${Buffer.from(`\0carol@example.org\0${CANARY}`).toString('base64')}\r\n`);
+    raw.send(
+      `USER carol@example.org\r\nPASS ${CANARY}-wrong\r\nAUTH PLAIN ${Buffer.from(`\0carol@example.org\0${CANARY}`).toString('base64')}\r\n`,
+    );
     await raw.waitFor(/^\+OK Logged in/m);
     raw.close();
     await p.store.flush();
     await p.sessionLog.flush();
     const b64 = Buffer.from(CANARY).toString('base64').slice(0, 12);
-    for (const [where, text] of Object.entries({ logs: p.logText(), sessions: readIfExists(join(p.config.logDir, 'sessions.jsonl')), state: readIfExists(p.config.state) })) {
+    for (const [where, text] of Object.entries({
+      logs: p.logText(),
+      sessions: readIfExists(join(p.config.logDir, 'sessions.jsonl')),
+      state: readIfExists(p.config.state),
+    })) {
       assert.ok(!text.includes(CANARY), `canary in ${where}`);
       assert.ok(!text.includes(b64), `base64 canary in ${where}`);
     }

@@ -52,7 +52,8 @@ class ProxyProcess {
     for (;;) {
       const hit = this.lines.find((l) => re.test(l.msg));
       if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`no log line ${re}; output:\n${this.raw.slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no log line ${re}; output:\n${this.raw.slice(-3000)}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, 200);
         this.waiters.push(() => {
@@ -66,7 +67,10 @@ class ProxyProcess {
 
 function startProxy(configFile: string): ProxyProcess {
   const code = `const { default: P } = await import(${JSON.stringify(resolve(ROOT, 'src/commands/proxy.ts'))}); await P.run(['--config', ${JSON.stringify(configFile)}, '--grace', '2', '--no-workers']);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new ProxyProcess(child);
 }
 
@@ -97,7 +101,14 @@ describe('autoport proxy (child process, signals)', { timeout: 90_000 }, () => {
     await c.mailboxOpen('INBOX');
 
     const cfg = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    writeFileSync(file, stringify({ ...cfg, strategy: 'immediate', listen: { imap: '127.0.0.1:0', pop3: '127.0.0.1:0' } }));
+    writeFileSync(
+      file,
+      stringify({
+        ...cfg,
+        strategy: 'immediate',
+        listen: { imap: '127.0.0.1:0', pop3: '127.0.0.1:0' },
+      }),
+    );
     proc.child.kill('SIGHUP');
     await proc.waitFor(/^configuration and certificate reloaded/);
     await c.noop();
@@ -117,7 +128,9 @@ describe('autoport proxy (child process, signals)', { timeout: 90_000 }, () => {
     await proc.waitFor(/^stopped; state saved/);
     const closed = proc.lines.find((l) => l.event === 'session.closed' && l.reason === 'shutdown');
     assert.ok(closed, 'the session left open was closed as shutdown');
-    const state = JSON.parse(readFileSync(resolve(lab.dir, 'state.json'), 'utf8')) as { accounts: Record<string, { state: string }> };
+    const state = JSON.parse(readFileSync(resolve(lab.dir, 'state.json'), 'utf8')) as {
+      accounts: Record<string, { state: string }>;
+    };
     assert.equal(state.accounts['alice@example.org']?.state, 'captured');
     assert.ok(!proc.raw.includes('alice-secret'));
     await c.close();

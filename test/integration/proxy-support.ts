@@ -11,7 +11,12 @@ import { ImapFlow } from 'imapflow';
 import { EventBus } from '../../src/core/bus.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import type { Config } from '../../src/core/config/types.js';
-import { startGateway, type Gateway, type GatewayDeps, type MigrateFn } from '../../src/core/gateway/index.js';
+import {
+  startGateway,
+  type Gateway,
+  type GatewayDeps,
+  type MigrateFn,
+} from '../../src/core/gateway/index.js';
 import { makeMigrateFn } from '../../src/core/gateway/migrate.js';
 import { attachSessionLog, createLogger, memorySink } from '../../src/core/log/index.js';
 import { openEventLog } from '../../src/core/state/event-log.js';
@@ -52,9 +57,16 @@ export interface ProxyLabOptions {
 export const FAST_BRAKES = { brakes: { failureDelayMs: 50 } };
 
 export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLab> {
-  const lab = await startLab({ ...opts.lab, sourceQuirks: { authFailureDelay: '0 secs', ...opts.lab?.sourceQuirks } });
+  const lab = await startLab({
+    ...opts.lab,
+    sourceQuirks: { authFailureDelay: '0 secs', ...opts.lab?.sourceQuirks },
+  });
   const extra: Record<string, unknown> = {
-    listen: { imap: '127.0.0.1:0', pop3: '127.0.0.1:0', ...(opts.tls ? { imaps: '127.0.0.1:0', pop3s: '127.0.0.1:0' } : {}) },
+    listen: {
+      imap: '127.0.0.1:0',
+      pop3: '127.0.0.1:0',
+      ...(opts.tls ? { imaps: '127.0.0.1:0', pop3s: '127.0.0.1:0' } : {}),
+    },
     logDir: join(lab.dir, 'log'),
     timeouts: { connectMs: 3000, greetingMs: 3000, commandMs: 10_000, idleMs: 60_000 },
     ...(typeof opts.config === 'function' ? opts.config(lab) : opts.config),
@@ -82,7 +94,17 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
     closeMigrate = m.close;
   }
   const make = async (over: Partial<GatewayDeps>, cfg = config): Promise<Gateway> => {
-    const g = await startGateway(cfg, { store, keyring, bus, logger, limits: FAST_BRAKES, migrate, smtp: false, ...opts.deps, ...over });
+    const g = await startGateway(cfg, {
+      store,
+      keyring,
+      bus,
+      logger,
+      limits: FAST_BRAKES,
+      migrate,
+      smtp: false,
+      ...opts.deps,
+      ...over,
+    });
     gateways.push(g);
     return g;
   };
@@ -110,7 +132,12 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
   };
 }
 
-export function gatewayImap(port: number, user: string, password: string, extra: Partial<ConstructorParameters<typeof ImapFlow>[0]> = {}): ImapFlow {
+export function gatewayImap(
+  port: number,
+  user: string,
+  password: string,
+  extra: Partial<ConstructorParameters<typeof ImapFlow>[0]> = {},
+): ImapFlow {
   const c = new ImapFlow({
     host: '127.0.0.1',
     port,
@@ -160,7 +187,9 @@ export class RawClient {
   static open(port: number, tls?: { ca: string }): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const s = tls
-        ? tlsConnect({ port, host: '127.0.0.1', ca: tls.ca, servername: 'localhost' }, () => resolve(new RawClient(s)))
+        ? tlsConnect({ port, host: '127.0.0.1', ca: tls.ca, servername: 'localhost' }, () =>
+            resolve(new RawClient(s)),
+          )
         : connect({ port, host: '127.0.0.1' }, () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
@@ -182,9 +211,11 @@ export class RawClient {
     for (;;) {
       const m = re.exec(this.text.slice(from));
       if (m) return m;
-      if (this.closed) throw new Error(`connection closed before ${re}; transcript:\n${this.text.slice(-2000)}`);
+      if (this.closed)
+        throw new Error(`connection closed before ${re}; transcript:\n${this.text.slice(-2000)}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout waiting for ${re}; transcript:\n${this.text.slice(-2000)}`);
+      if (left <= 0)
+        throw new Error(`timeout waiting for ${re}; transcript:\n${this.text.slice(-2000)}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
@@ -198,7 +229,8 @@ export class RawClient {
   async waitClosed(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
-      if (Date.now() > deadline) throw new Error(`connection still open; transcript:\n${this.text.slice(-2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`connection still open; transcript:\n${this.text.slice(-2000)}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, 50);
         this.waiters.push(() => {

@@ -12,7 +12,13 @@ import type { GatewayEvent } from '../../src/core/bus.js';
 import type { MigrateFn } from '../../src/core/gateway/index.js';
 import { loadCorpus, standardCorpus } from '../support/index.js';
 import { assertSameMail } from './migrate-support.js';
-import { FAST_BRAKES, gatewayImap, RawClient, startProxyLab, type ProxyLab } from './proxy-support.js';
+import {
+  FAST_BRAKES,
+  gatewayImap,
+  RawClient,
+  startProxyLab,
+  type ProxyLab,
+} from './proxy-support.js';
 
 const users = [
   { user: 'alice@example.org', password: 'alice-secret' },
@@ -33,7 +39,10 @@ class Gate {
     return async (req, signal) => {
       this.waiting.push(req.address);
       for (const f of this.onWait.splice(0)) f();
-      await Promise.race([this.held, new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted'))))]);
+      await Promise.race([
+        this.held,
+        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+      ]);
       return real(req, signal);
     };
   }
@@ -42,7 +51,12 @@ class Gate {
   }
 }
 
-function nextEvent<T extends GatewayEvent['type']>(p: ProxyLab, type: T, match: (e: Extract<GatewayEvent, { type: T }>) => boolean, timeoutMs = 60_000): Promise<Extract<GatewayEvent, { type: T }>> {
+function nextEvent<T extends GatewayEvent['type']>(
+  p: ProxyLab,
+  type: T,
+  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
+  timeoutMs = 60_000,
+): Promise<Extract<GatewayEvent, { type: T }>> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
       off();
@@ -57,120 +71,131 @@ function nextEvent<T extends GatewayEvent['type']>(p: ProxyLab, type: T, match: 
   });
 }
 
-describe('gateway + worker pool: accounts move while clients keep working', { timeout: 240_000 }, () => {
-  const gate = new Gate();
-  let p: ProxyLab;
-  const corpus = standardCorpus();
-  before(async () => {
-    p = await startProxyLab({
-      lab: { users },
-      workers: (real) => gate.wrap(real),
-      deps: { limits: { ...FAST_BRAKES, workerPollMs: 100, sessionQuietMaxWaitMs: 60_000 } },
+describe(
+  'gateway + worker pool: accounts move while clients keep working',
+  { timeout: 240_000 },
+  () => {
+    const gate = new Gate();
+    let p: ProxyLab;
+    const corpus = standardCorpus();
+    before(async () => {
+      p = await startProxyLab({
+        lab: { users },
+        workers: (real) => gate.wrap(real),
+        deps: { limits: { ...FAST_BRAKES, workerPollMs: 100, sessionQuietMaxWaitMs: 60_000 } },
+      });
+      await loadCorpus(p.lab.source, 'alice@example.org', 'alice-secret', corpus);
     });
-    await loadCorpus(p.lab.source, 'alice@example.org', 'alice-secret', corpus);
-  });
-  after(async () => {
-    gate.open();
-    await p?.stop();
-  });
+    after(async () => {
+      gate.open();
+      await p?.stop();
+    });
 
-  it('captured on first login; moved only after the user logged out; UNAVAILABLE during the move', async () => {
-    const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
-    await c.connect();
-    await c.mailboxOpen('INBOX');
-    assert.equal(p.store.get('alice@example.org')?.state, 'captured');
-    await new Promise((r) => setTimeout(r, 400));
-    assert.deepEqual(gate.waiting, [], 'no transfer while the user is online');
-    await c.logout();
-    await gate.reached('alice@example.org');
-    assert.equal(p.store.get('alice@example.org')?.state, 'transferring');
-    const raw = await RawClient.open(p.imapPort);
-    raw.send('T1 LOGIN alice@example.org alice-secret\r\n');
-    await raw.waitFor(/^T1 NO \[UNAVAILABLE\] .*try again in a few minutes\.\r\n/m);
-    raw.close();
-    const done = nextEvent(p, 'transfer.finished', (e) => e.address === 'alice@example.org');
-    gate.open();
-    const fin = await done;
-    assert.equal(fin.ok, true, fin.detail);
-    assert.equal(p.store.get('alice@example.org')?.state, 'migrated');
-  });
-
-  it('the same client, same password, is then served by the destination with the same mail', async () => {
-    await assertSameMail(corpus, p.lab.source, p.lab.destination, users[0]!);
-    const route = nextEvent(p, 'session.route', (e) => e.user === 'alice@example.org');
-    const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
-    await c.connect();
-    const box = await c.mailboxOpen('INBOX');
-    assert.equal(box.exists, corpus.folders.find((f) => f.path === 'INBOX')!.messages.length);
-    await c.logout();
-    assert.equal((await route).target, 'destination');
-  });
-
-  it('a session still open on the source is closed when the lock starts', async () => {
-    // bob stays online; his wait for a quiet moment runs out
-    const c = gatewayImap(p.imapPort, 'bob@example.org', 'bob-secret');
-    const closed = nextEvent(p, 'session.closed', (e) => e.user === 'bob@example.org');
-    await c.connect();
-    await c.mailboxOpen('INBOX');
-    const pool = p.gateway.workers!;
-    // make bob's wait run out: pretend he logged in long ago
-    p.store.update('bob@example.org', (r) => void (r.lastLogin = new Date(Date.now() - 3_600_000).toISOString()));
-    pool.wake();
-    const ev = await closed;
-    assert.equal(ev.reason, 'account-locked');
-    await nextEvent(p, 'transfer.finished', (e) => e.address === 'bob@example.org');
-    assert.equal(p.store.get('bob@example.org')?.state, 'migrated');
-    await c.close();
-  });
-
-  it('strategy immediate: the client waits for the move and lands on the destination', async () => {
-    p.gateway.reload({ ...p.config, strategy: 'immediate' });
-    try {
-      const route = nextEvent(p, 'session.route', (e) => e.user === 'carol@example.org');
-      const c = gatewayImap(p.imapPort, 'carol@example.org', 'carol-secret');
+    it('captured on first login; moved only after the user logged out; UNAVAILABLE during the move', async () => {
+      const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
       await c.connect();
       await c.mailboxOpen('INBOX');
+      assert.equal(p.store.get('alice@example.org')?.state, 'captured');
+      await new Promise((r) => setTimeout(r, 400));
+      assert.deepEqual(gate.waiting, [], 'no transfer while the user is online');
       await c.logout();
-      const r = await route;
-      assert.equal(r.target, 'destination');
-      assert.equal(r.reason, 'transfer-first');
-      assert.equal(p.store.get('carol@example.org')?.state, 'migrated');
-    } finally {
-      p.gateway.reload(p.config);
-    }
-  });
-});
-
-describe('strategy immediate: a move that takes too long falls back to the source', { timeout: 120_000 }, () => {
-  const gate = new Gate();
-  let p: ProxyLab;
-  before(async () => {
-    p = await startProxyLab({
-      lab: { users },
-      config: { strategy: 'immediate' },
-      workers: (real) => gate.wrap(real),
-      deps: { limits: { ...FAST_BRAKES, immediateWaitMs: 400, workerPollMs: 60_000 } },
+      await gate.reached('alice@example.org');
+      assert.equal(p.store.get('alice@example.org')?.state, 'transferring');
+      const raw = await RawClient.open(p.imapPort);
+      raw.send('T1 LOGIN alice@example.org alice-secret\r\n');
+      await raw.waitFor(/^T1 NO \[UNAVAILABLE\] .*try again in a few minutes\.\r\n/m);
+      raw.close();
+      const done = nextEvent(p, 'transfer.finished', (e) => e.address === 'alice@example.org');
+      gate.open();
+      const fin = await done;
+      assert.equal(fin.ok, true, fin.detail);
+      assert.equal(p.store.get('alice@example.org')?.state, 'migrated');
     });
-  });
-  after(async () => {
-    gate.open();
-    await p?.stop();
-  });
 
-  it('the client is proxied to the source after the wait; the account stays captured for the pool', async () => {
-    const route = nextEvent(p, 'session.route', (e) => e.user === 'bob@example.org');
-    const t0 = Date.now();
-    const c = gatewayImap(p.imapPort, 'bob@example.org', 'bob-secret');
-    await c.connect();
-    const waited = Date.now() - t0;
-    await c.mailboxOpen('INBOX');
-    const r = await route;
-    assert.equal(r.target, 'source');
-    assert.equal(r.reason, 'immediate-fallback');
-    assert.ok(waited >= 350 && waited < 10_000, `waited ${waited} ms`);
-    const rec = p.store.get('bob@example.org');
-    assert.equal(rec?.state, 'captured', 'an aborted move is not a failure');
-    assert.equal(rec?.attempts ?? 0, 0);
-    await c.logout();
-  });
-});
+    it('the same client, same password, is then served by the destination with the same mail', async () => {
+      await assertSameMail(corpus, p.lab.source, p.lab.destination, users[0]!);
+      const route = nextEvent(p, 'session.route', (e) => e.user === 'alice@example.org');
+      const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
+      await c.connect();
+      const box = await c.mailboxOpen('INBOX');
+      assert.equal(box.exists, corpus.folders.find((f) => f.path === 'INBOX')!.messages.length);
+      await c.logout();
+      assert.equal((await route).target, 'destination');
+    });
+
+    it('a session still open on the source is closed when the lock starts', async () => {
+      // bob stays online; his wait for a quiet moment runs out
+      const c = gatewayImap(p.imapPort, 'bob@example.org', 'bob-secret');
+      const closed = nextEvent(p, 'session.closed', (e) => e.user === 'bob@example.org');
+      await c.connect();
+      await c.mailboxOpen('INBOX');
+      const pool = p.gateway.workers!;
+      // make bob's wait run out: pretend he logged in long ago
+      p.store.update(
+        'bob@example.org',
+        (r) => void (r.lastLogin = new Date(Date.now() - 3_600_000).toISOString()),
+      );
+      pool.wake();
+      const ev = await closed;
+      assert.equal(ev.reason, 'account-locked');
+      await nextEvent(p, 'transfer.finished', (e) => e.address === 'bob@example.org');
+      assert.equal(p.store.get('bob@example.org')?.state, 'migrated');
+      await c.close();
+    });
+
+    it('strategy immediate: the client waits for the move and lands on the destination', async () => {
+      p.gateway.reload({ ...p.config, strategy: 'immediate' });
+      try {
+        const route = nextEvent(p, 'session.route', (e) => e.user === 'carol@example.org');
+        const c = gatewayImap(p.imapPort, 'carol@example.org', 'carol-secret');
+        await c.connect();
+        await c.mailboxOpen('INBOX');
+        await c.logout();
+        const r = await route;
+        assert.equal(r.target, 'destination');
+        assert.equal(r.reason, 'transfer-first');
+        assert.equal(p.store.get('carol@example.org')?.state, 'migrated');
+      } finally {
+        p.gateway.reload(p.config);
+      }
+    });
+  },
+);
+
+describe(
+  'strategy immediate: a move that takes too long falls back to the source',
+  { timeout: 120_000 },
+  () => {
+    const gate = new Gate();
+    let p: ProxyLab;
+    before(async () => {
+      p = await startProxyLab({
+        lab: { users },
+        config: { strategy: 'immediate' },
+        workers: (real) => gate.wrap(real),
+        deps: { limits: { ...FAST_BRAKES, immediateWaitMs: 400, workerPollMs: 60_000 } },
+      });
+    });
+    after(async () => {
+      gate.open();
+      await p?.stop();
+    });
+
+    it('the client is proxied to the source after the wait; the account stays captured for the pool', async () => {
+      const route = nextEvent(p, 'session.route', (e) => e.user === 'bob@example.org');
+      const t0 = Date.now();
+      const c = gatewayImap(p.imapPort, 'bob@example.org', 'bob-secret');
+      await c.connect();
+      const waited = Date.now() - t0;
+      await c.mailboxOpen('INBOX');
+      const r = await route;
+      assert.equal(r.target, 'source');
+      assert.equal(r.reason, 'immediate-fallback');
+      assert.ok(waited >= 350 && waited < 10_000, `waited ${waited} ms`);
+      const rec = p.store.get('bob@example.org');
+      assert.equal(rec?.state, 'captured', 'an aborted move is not a failure');
+      assert.equal(rec?.attempts ?? 0, 0);
+      await c.logout();
+    });
+  },
+);

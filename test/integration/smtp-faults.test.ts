@@ -9,7 +9,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { freePort } from '../support/index.js';
-import { SmtpDialog, smtpTranscript, startGatewaySmtp, startStandIn, type GatewayLab } from './smtp-support.js';
+import {
+  SmtpDialog,
+  smtpTranscript,
+  startGatewaySmtp,
+  startStandIn,
+  type GatewayLab,
+} from './smtp-support.js';
 
 const D = 'example.org';
 
@@ -32,10 +38,11 @@ async function silentServer(): Promise<{ port: number; stop(): Promise<void> }> 
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
     port: (srv.address() as { port: number }).port,
-    stop: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -48,16 +55,40 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
   });
 
   it('answers RCPT with 451 4.4.1 when the source is unreachable, and nodemailer gets no 250', async () => {
-    const gw = await startGatewaySmtp(labWith(`smtp://127.0.0.1:${closedPort}?tls=none`, `lmtp://127.0.0.1:${closedPort}`));
+    const gw = await startGatewaySmtp(
+      labWith(`smtp://127.0.0.1:${closedPort}?tls=none`, `lmtp://127.0.0.1:${closedPort}`),
+    );
     try {
-      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'DATA', 'QUIT']);
+      const t = await smtpTranscript(gw.port(), [
+        'EHLO x.test',
+        'MAIL FROM:<a@remote.test>',
+        `RCPT TO:<bob@${D}>`,
+        'DATA',
+        'QUIT',
+      ]);
       assert.match(t[3]!, /^451 4\.4\.1 /);
       assert.match(t[4]!, /^503 /, 'no recipient, no DATA');
       gw.store.upsert(`alice@${D}`, { state: 'migrated' });
-      const t2 = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<alice@${D}>`, 'QUIT']);
+      const t2 = await smtpTranscript(gw.port(), [
+        'EHLO x.test',
+        'MAIL FROM:<a@remote.test>',
+        `RCPT TO:<alice@${D}>`,
+        'QUIT',
+      ]);
       assert.match(t2[3]!, /^451 4\.4\.1 /, 'destination LMTP down too');
-      const nm = nodemailer.createTransport({ host: '127.0.0.1', port: gw.port(), secure: false, ignoreTLS: true });
-      await assert.rejects(nm.sendMail({ envelope: { from: 'a@remote.test', to: [`bob@${D}`] }, raw: 'Subject: x\r\n\r\ny\r\n' }), (e: { responseCode?: number }) => e.responseCode === 451);
+      const nm = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: gw.port(),
+        secure: false,
+        ignoreTLS: true,
+      });
+      await assert.rejects(
+        nm.sendMail({
+          envelope: { from: 'a@remote.test', to: [`bob@${D}`] },
+          raw: 'Subject: x\r\n\r\ny\r\n',
+        }),
+        (e: { responseCode?: number }) => e.responseCode === 451,
+      );
       nm.close();
       assert.equal((await gw.relayLog()).length, 0);
     } finally {
@@ -67,10 +98,18 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
 
   it('answers 451 4.4.1 when a backend never greets (greeting timeout)', async () => {
     const silent = await silentServer();
-    const gw = await startGatewaySmtp(labWith(`smtp://127.0.0.1:${silent.port}?tls=none`, `lmtp://127.0.0.1:${closedPort}`), { timeouts: { greetingMs: 300 } });
+    const gw = await startGatewaySmtp(
+      labWith(`smtp://127.0.0.1:${silent.port}?tls=none`, `lmtp://127.0.0.1:${closedPort}`),
+      { timeouts: { greetingMs: 300 } },
+    );
     try {
       const started = Date.now();
-      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'QUIT']);
+      const t = await smtpTranscript(gw.port(), [
+        'EHLO x.test',
+        'MAIL FROM:<a@remote.test>',
+        `RCPT TO:<bob@${D}>`,
+        'QUIT',
+      ]);
       assert.match(t[3]!, /^451 4\.4\.1 /);
       assert.ok(Date.now() - started < 5000);
     } finally {
@@ -86,9 +125,18 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
   ] as const) {
     it(`never answers 250 when the backend ${why} after the end of DATA`, async () => {
       const standIn = await startStandIn({ afterData });
-      const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`), { deps: { limits: { dataReplyMs: 500 } } });
+      const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`), {
+        deps: { limits: { dataReplyMs: 500 } },
+      });
       try {
-        const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'DATA', MSG, 'QUIT']);
+        const t = await smtpTranscript(gw.port(), [
+          'EHLO x.test',
+          'MAIL FROM:<a@remote.test>',
+          `RCPT TO:<bob@${D}>`,
+          'DATA',
+          MSG,
+          'QUIT',
+        ]);
         assert.match(t[4]!, /^354 /);
         assert.match(t[5]!, afterData === 'reply-421' ? /^421 4\.3\.0 / : /^451 4\.4\.1 /);
         assert.equal(standIn.messages.length, 1, 'the backend saw the whole message');
@@ -125,9 +173,16 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
 
   it('never drops TLS: a tls=starttls backend without STARTTLS gets no mail (451 4.4.1)', async () => {
     const standIn = await startStandIn({ afterData: 'accept' });
-    const gw = await startGatewaySmtp(labWith(standIn.url.replace('tls=none', 'tls=starttls'), `lmtp://127.0.0.1:${closedPort}`));
+    const gw = await startGatewaySmtp(
+      labWith(standIn.url.replace('tls=none', 'tls=starttls'), `lmtp://127.0.0.1:${closedPort}`),
+    );
     try {
-      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'QUIT']);
+      const t = await smtpTranscript(gw.port(), [
+        'EHLO x.test',
+        'MAIL FROM:<a@remote.test>',
+        `RCPT TO:<bob@${D}>`,
+        'QUIT',
+      ]);
       assert.match(t[3]!, /^451 4\.4\.1 /);
       assert.match(gw.logText(), /does not offer STARTTLS/);
     } finally {
@@ -167,7 +222,12 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
     const standIn = await startStandIn({ afterData: 'accept', rcpt: '452 4.2.2 Mailbox full' });
     const gw = await startGatewaySmtp(labWith(standIn.url, `lmtp://127.0.0.1:${closedPort}`));
     try {
-      const t = await smtpTranscript(gw.port(), ['EHLO x.test', 'MAIL FROM:<a@remote.test>', `RCPT TO:<bob@${D}>`, 'QUIT']);
+      const t = await smtpTranscript(gw.port(), [
+        'EHLO x.test',
+        'MAIL FROM:<a@remote.test>',
+        `RCPT TO:<bob@${D}>`,
+        'QUIT',
+      ]);
       assert.equal(t[3], '452 4.2.2 Mailbox full');
     } finally {
       await gw.stop();

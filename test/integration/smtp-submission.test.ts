@@ -37,10 +37,14 @@ let dstSub: PostfixInstance;
 let gw: TestGateway;
 
 function authFailures(mta: PostfixInstance): number {
-  return (readFileSync(mta.logFile, 'utf8').match(/SASL (PLAIN|LOGIN) authentication failed/g) ?? []).length;
+  return (
+    readFileSync(mta.logFile, 'utf8').match(/SASL (PLAIN|LOGIN) authentication failed/g) ?? []
+  ).length;
 }
 
-async function gatewayWith(over: Parameters<typeof startGatewaySmtp>[1] = {}): Promise<TestGateway> {
+async function gatewayWith(
+  over: Parameters<typeof startGatewaySmtp>[1] = {},
+): Promise<TestGateway> {
   const g = await startGatewaySmtp(env.lab, {
     tls: true,
     listen: ['submission', 'submissions'],
@@ -56,10 +60,22 @@ async function gatewayWith(over: Parameters<typeof startGatewaySmtp>[1] = {}): P
 
 describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
   before(async () => {
-    env = await startSmtpLab({ users: [alice, bob, carol, dan, erin], destinationUsers: [alice, erin] });
+    env = await startSmtpLab({
+      users: [alice, bob, carol, dan, erin],
+      destinationUsers: [alice, erin],
+    });
     [srcSub, dstSub] = await Promise.all([
-      startSubmissionMta('srcsub', env.lab.source, env.sasl.source, env.lab, [alice, bob, carol, dan, erin]),
-      startSubmissionMta('dstsub', env.lab.destination, env.sasl.destination, env.lab, [alice, erin]),
+      startSubmissionMta('srcsub', env.lab.source, env.sasl.source, env.lab, [
+        alice,
+        bob,
+        carol,
+        dan,
+        erin,
+      ]),
+      startSubmissionMta('dstsub', env.lab.destination, env.sasl.destination, env.lab, [
+        alice,
+        erin,
+      ]),
     ]);
     gw = await gatewayWith();
   });
@@ -80,14 +96,20 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
       tls: { ca, servername: 'localhost' },
       auth: { user: bob.user, pass: bob.password },
     });
-    const info = await t.sendMail({ envelope: { from: bob.user, to: [dan.user] }, raw: mail(bob.user, dan.user, 'submitted-587') });
+    const info = await t.sendMail({
+      envelope: { from: bob.user, to: [dan.user] },
+      raw: mail(bob.user, dan.user, 'submitted-587'),
+    });
     t.close();
     assert.deepEqual(info.accepted, [dan.user]);
     assert.match(info.response, /^250 .*queued/);
     const msgs = await waitForInbox(env.lab.source, dan, (m) => count(m, 'submitted-587') > 0);
     assert.equal(count(msgs, 'submitted-587'), 1);
     // The source's submission service saw the user and the real client (XCLIENT).
-    assert.match(readFileSync(srcSub.logFile, 'utf8'), /client=unknown\[127\.0\.0\.2\], sasl_method=PLAIN, sasl_username=bob@example\.org/);
+    assert.match(
+      readFileSync(srcSub.logFile, 'utf8'),
+      /client=unknown\[127\.0\.0\.2\], sasl_method=PLAIN, sasl_username=bob@example\.org/,
+    );
     const rec = gw.store.get(bob.user)!;
     assert.equal(rec.state, 'captured');
     assert.equal(openText(gw.keyring, rec.credentials!, bob.user), bob.password);
@@ -103,17 +125,44 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
   it("relays a migrated account's submission through the destination (465, swaks)", async () => {
     const r = await run(
       'swaks',
-      ['--server', `127.0.0.1:${gw.port('submissions')}`, '--tls-on-connect', '--auth', 'LOGIN', '--auth-user', alice.user, '--auth-password', alice.password,
-        '--from', alice.user, '--to', erin.user, '--header', 'Subject: submitted-465'],
+      [
+        '--server',
+        `127.0.0.1:${gw.port('submissions')}`,
+        '--tls-on-connect',
+        '--auth',
+        'LOGIN',
+        '--auth-user',
+        alice.user,
+        '--auth-password',
+        alice.password,
+        '--from',
+        alice.user,
+        '--to',
+        erin.user,
+        '--header',
+        'Subject: submitted-465',
+      ],
       { encoding: 'utf8' },
     );
     assert.match(r.stdout, /<~ {2}235 /);
     assert.match(r.stdout, /<~ {2}250 .*queued/);
-    const msgs = await waitForInbox(env.lab.destination, erin, (m) => count(m, 'submitted-465') > 0);
+    const msgs = await waitForInbox(
+      env.lab.destination,
+      erin,
+      (m) => count(m, 'submitted-465') > 0,
+    );
     assert.equal(count(msgs, 'submitted-465'), 1);
     assert.match(readFileSync(dstSub.logFile, 'utf8'), /sasl_username=alice@example\.org/);
-    assert.doesNotMatch(readFileSync(srcSub.logFile, 'utf8'), /sasl_username=alice@example\.org/, 'the source is not asked again');
-    assert.equal(gw.store.get(alice.user)!.credentials, undefined, 'nothing captured for a migrated account');
+    assert.doesNotMatch(
+      readFileSync(srcSub.logFile, 'utf8'),
+      /sasl_username=alice@example\.org/,
+      'the source is not asked again',
+    );
+    assert.equal(
+      gw.store.get(alice.user)!.credentials,
+      undefined,
+      'nothing captured for a migrated account',
+    );
   });
 
   it('refuses a wrong password with 535 5.7.8 after a delay, then brakes without asking the source', async () => {
@@ -147,7 +196,12 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
     try {
       await d.reply();
       assert.match(await d.cmd('EHLO x.test'), /STARTTLS/);
-      assert.match(await d.cmd(`AUTH PLAIN ${Buffer.from(`\0${bob.user}\0${bob.password}`).toString('base64')}`), /^53[08] /);
+      assert.match(
+        await d.cmd(
+          `AUTH PLAIN ${Buffer.from(`\0${bob.user}\0${bob.password}`).toString('base64')}`,
+        ),
+        /^53[08] /,
+      );
       assert.match(await d.cmd('MAIL FROM:<bob@example.org>'), /^530 5\.7\.0 /);
       assert.match(await d.cmd('RCPT TO:<victim@foreign.test>'), /^530 5\.7\.0 /);
     } finally {
@@ -158,8 +212,23 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
   it('answers 454 4.7.0 for an account being transferred', async () => {
     const r = await run(
       'swaks',
-      ['--server', `127.0.0.1:${gw.port('submissions')}`, '--tls-on-connect', '--auth', 'PLAIN', '--auth-user', carol.user, '--auth-password', carol.password,
-        '--from', carol.user, '--to', dan.user, '--quit-after', 'AUTH'],
+      [
+        '--server',
+        `127.0.0.1:${gw.port('submissions')}`,
+        '--tls-on-connect',
+        '--auth',
+        'PLAIN',
+        '--auth-user',
+        carol.user,
+        '--auth-password',
+        carol.password,
+        '--from',
+        carol.user,
+        '--to',
+        dan.user,
+        '--quit-after',
+        'AUTH',
+      ],
       { encoding: 'utf8' },
     ).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
     assert.match(r.stdout, /<~\* +454 4\.7\.0 .*try again/);
@@ -171,14 +240,32 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
       const before = authFailures(srcSub);
       const r = await run(
         'swaks',
-        ['--server', `127.0.0.1:${g.port('submissions')}`, '--tls-on-connect', '--auth', 'PLAIN', '--auth-user', bob.user, '--auth-password', bob.password,
-          '--from', bob.user, '--to', dan.user, '--quit-after', 'AUTH'],
+        [
+          '--server',
+          `127.0.0.1:${g.port('submissions')}`,
+          '--tls-on-connect',
+          '--auth',
+          'PLAIN',
+          '--auth-user',
+          bob.user,
+          '--auth-password',
+          bob.password,
+          '--from',
+          bob.user,
+          '--to',
+          dan.user,
+          '--quit-after',
+          'AUTH',
+        ],
         { encoding: 'utf8' },
       ).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
       assert.match(r.stdout, /<~\* +454 4\.7\.0 /);
       assert.match(g.logText(), /TLS with 127\.0\.0\.1:\d+ failed/);
       assert.equal(authFailures(srcSub), before);
-      assert.doesNotMatch(readFileSync(srcSub.logFile, 'utf8').split('\n').slice(-5).join('\n'), /sasl_username=bob/);
+      assert.doesNotMatch(
+        readFileSync(srcSub.logFile, 'utf8').split('\n').slice(-5).join('\n'),
+        /sasl_username=bob/,
+      );
     } finally {
       await g.stop();
     }

@@ -10,11 +10,24 @@ import { promisify } from 'node:util';
 import { EventBus, type GatewayEvent } from '../../src/core/bus.js';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
 import type { Config } from '../../src/core/config/types.js';
-import { startSmtpListeners, openRelayLog, RELAY_LOG_FILE, type RunningSmtpListener, type SmtpFrontendDeps } from '../../src/core/frontends/smtp/index.js';
+import {
+  startSmtpListeners,
+  openRelayLog,
+  RELAY_LOG_FILE,
+  type RunningSmtpListener,
+  type SmtpFrontendDeps,
+} from '../../src/core/frontends/smtp/index.js';
 import { Brakes } from '../../src/core/gateway/brakes.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { createLogger, memorySink } from '../../src/core/log/index.js';
-import { generateKeyFile, loadKeyring, openJsonStore, readEventLog, type JsonStore, type Keyring } from '../../src/core/state/index.js';
+import {
+  generateKeyFile,
+  loadKeyring,
+  openJsonStore,
+  readEventLog,
+  type JsonStore,
+  type Keyring,
+} from '../../src/core/state/index.js';
 import {
   freePort,
   LOOPBACK,
@@ -40,7 +53,11 @@ export function saslListener(port: number): string {
 }
 
 /** Change a running Postfix's main.cf (and optionally master.cf) and reload it. */
-export async function reconfigurePostfix(mta: PostfixInstance, settings: string[], services: string[] = []): Promise<void> {
+export async function reconfigurePostfix(
+  mta: PostfixInstance,
+  settings: string[],
+  services: string[] = [],
+): Promise<void> {
   const etc = join(mta.dir, 'etc');
   await run('postconf', ['-c', etc, '-e', ...settings]);
   for (const s of services) await run('postconf', ['-c', etc, '-M', s]);
@@ -62,8 +79,16 @@ export async function startSmtpLab(opts: LabOptions = {}): Promise<SmtpLab> {
   const sasl = { source: await freePort(), destination: await freePort() };
   const lab = await startLab({
     ...opts,
-    sourceQuirks: { authFailureDelay: '0', ...opts.sourceQuirks, extraConfig: saslListener(sasl.source) },
-    destinationQuirks: { authFailureDelay: '0', ...opts.destinationQuirks, extraConfig: saslListener(sasl.destination) },
+    sourceQuirks: {
+      authFailureDelay: '0',
+      ...opts.sourceQuirks,
+      extraConfig: saslListener(sasl.source),
+    },
+    destinationQuirks: {
+      authFailureDelay: '0',
+      ...opts.destinationQuirks,
+      extraConfig: saslListener(sasl.destination),
+    },
   });
   return { lab, sasl, stop: () => lab.stop() };
 }
@@ -72,7 +97,13 @@ export async function startSmtpLab(opts: LabOptions = {}): Promise<SmtpLab> {
  * A Postfix submission service: AUTH checked by `dovecot`'s passwords over SASL, STARTTLS
  * with the test certificate, XCLIENT from loopback, delivering the domains to its LMTP.
  */
-export async function startSubmissionMta(name: string, dovecot: DovecotInstance, saslPort: number, lab: Lab, users: Credentials[]): Promise<PostfixInstance> {
+export async function startSubmissionMta(
+  name: string,
+  dovecot: DovecotInstance,
+  saslPort: number,
+  lab: Lab,
+  users: Credentials[],
+): Promise<PostfixInstance> {
   const tls = await testTls();
   const mta = await startPostfix({
     name,
@@ -137,7 +168,10 @@ export interface GatewayLab {
   mta: { url: string };
 }
 
-export async function startGatewaySmtp(lab: GatewayLab, o: GatewayOptions = {}): Promise<TestGateway> {
+export async function startGatewaySmtp(
+  lab: GatewayLab,
+  o: GatewayOptions = {},
+): Promise<TestGateway> {
   const dir = makeTempDir('smtp-gw');
   const unregister = onProcessExit(() => removeDir(dir));
   const tls = o.tls ? await testTls() : undefined;
@@ -166,7 +200,13 @@ export async function startGatewaySmtp(lab: GatewayLab, o: GatewayOptions = {}):
     keyFile: join(dir, 'autoport.key'),
     logDir: join(dir, 'log'),
     transfer: { connections: 2, concurrency: 2 },
-    timeouts: { connectMs: 3000, greetingMs: 5000, commandMs: 10_000, idleMs: 60_000, ...o.timeouts },
+    timeouts: {
+      connectMs: 3000,
+      greetingMs: 5000,
+      commandMs: 10_000,
+      idleMs: 60_000,
+      ...o.timeouts,
+    },
   };
   await generateKeyFile(config.keyFile);
   const keyring = loadKeyring(config.keyFile);
@@ -206,7 +246,8 @@ export async function startGatewaySmtp(lab: GatewayLab, o: GatewayOptions = {}):
     async relayLog() {
       await relayLog.flush();
       const out: Array<Record<string, unknown>> = [];
-      for await (const e of readEventLog(join(config.logDir, RELAY_LOG_FILE))) out.push(e as Record<string, unknown>);
+      for await (const e of readEventLog(join(config.logDir, RELAY_LOG_FILE)))
+        out.push(e as Record<string, unknown>);
       return out;
     },
     async stop() {
@@ -228,8 +269,10 @@ export async function inbox(server: DovecotInstance, creds: Credentials): Promis
     const lock = await client.getMailboxLock('INBOX');
     try {
       const out: string[] = [];
-      if ((client.mailbox && typeof client.mailbox === 'object' ? client.mailbox.exists : 0) === 0) return out;
-      for await (const m of client.fetch('1:*', { source: true })) out.push(m.source?.toString('utf8') ?? '');
+      if ((client.mailbox && typeof client.mailbox === 'object' ? client.mailbox.exists : 0) === 0)
+        return out;
+      for await (const m of client.fetch('1:*', { source: true }))
+        out.push(m.source?.toString('utf8') ?? '');
       return out;
     } finally {
       lock.release();

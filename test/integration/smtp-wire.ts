@@ -36,9 +36,14 @@ export class SmtpDialog {
     for (const f of w) f();
   }
 
-  static async open(port: number, opts: { localAddress?: string; tls?: boolean } = {}): Promise<SmtpDialog> {
+  static async open(
+    port: number,
+    opts: { localAddress?: string; tls?: boolean } = {},
+  ): Promise<SmtpDialog> {
     const plain = connect({ port, host: LOOPBACK, localAddress: opts.localAddress });
-    const sock: Socket | TLSSocket = opts.tls ? tlsConnect({ socket: plain, ca: (await testTls()).ca, servername: 'localhost' }) : plain;
+    const sock: Socket | TLSSocket = opts.tls
+      ? tlsConnect({ socket: plain, ca: (await testTls()).ca, servername: 'localhost' })
+      : plain;
     await new Promise<void>((resolve, reject) => {
       sock.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
       sock.once('error', reject);
@@ -61,7 +66,8 @@ export class SmtpDialog {
       }
       if (this.closedFlag) return '';
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no SMTP reply within ${timeoutMs} ms; have ${JSON.stringify(this.buf)}`);
+      if (left <= 0)
+        throw new Error(`no SMTP reply within ${timeoutMs} ms; have ${JSON.stringify(this.buf)}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
@@ -101,7 +107,11 @@ export class SmtpDialog {
 }
 
 /** A whole exchange on a fresh connection; returns every reply. */
-export async function smtpTranscript(port: number, lines: Array<string | Buffer>, opts: { localAddress?: string } = {}): Promise<string[]> {
+export async function smtpTranscript(
+  port: number,
+  lines: Array<string | Buffer>,
+  opts: { localAddress?: string } = {},
+): Promise<string[]> {
   const d = await SmtpDialog.open(port, opts);
   try {
     const out = [await d.reply()];
@@ -130,7 +140,13 @@ export interface StandInScript {
 /** A scriptable SMTP backend for faults no real server produces on demand. */
 export async function startStandIn(
   script: StandInScript,
-): Promise<{ port: number; url: string; messages: Buffer[]; connections(): number; stop(): Promise<void> }> {
+): Promise<{
+  port: number;
+  url: string;
+  messages: Buffer[];
+  connections(): number;
+  stop(): Promise<void>;
+}> {
   const messages: Buffer[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
@@ -153,9 +169,14 @@ export async function startStandIn(
           inData = false;
           if (script.afterData === 'close') return void sock.destroy();
           if (script.afterData === 'hang') return;
-          sock.write(script.afterData === 'reply-421' ? '421 4.3.0 going down\r\n' : '250 2.0.0 queued\r\n');
+          sock.write(
+            script.afterData === 'reply-421' ? '421 4.3.0 going down\r\n' : '250 2.0.0 queued\r\n',
+          );
           if (script.idleCloseMs !== undefined) {
-            setTimeout(() => sock.end('421 4.4.2 standin.test Error: timeout exceeded\r\n'), script.idleCloseMs);
+            setTimeout(
+              () => sock.end('421 4.4.2 standin.test Error: timeout exceeded\r\n'),
+              script.idleCloseMs,
+            );
           }
           continue;
         }
@@ -164,7 +185,8 @@ export async function startStandIn(
         const line = buf.subarray(0, nl).toString('latin1');
         buf = buf.subarray(nl + 2);
         const verb = line.split(' ')[0]!.toUpperCase();
-        if (verb === 'EHLO' || verb === 'LHLO') sock.write('250-standin.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n');
+        if (verb === 'EHLO' || verb === 'LHLO')
+          sock.write('250-standin.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n');
         else if (verb === 'RCPT') sock.write(`${script.rcpt ?? '250 2.1.5 Ok'}\r\n`);
         else if (verb === 'DATA') {
           inData = true;

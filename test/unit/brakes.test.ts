@@ -7,10 +7,24 @@ function brakes(over: Partial<BrakeLimits> = {}) {
   let now = 1_000_000;
   const sleeps: Array<() => void> = [];
   const b = new Brakes(
-    { ...DEFAULT_LIMITS.brakes, failureDelayMs: 2000, maxDelayedSockets: 3, maxFailuresPerAddress: 5, maxFailuresPerAccount: 3, windowMs: 60_000, maxTracked: 100, ...over },
+    {
+      ...DEFAULT_LIMITS.brakes,
+      failureDelayMs: 2000,
+      maxDelayedSockets: 3,
+      maxFailuresPerAddress: 5,
+      maxFailuresPerAccount: 3,
+      windowMs: 60_000,
+      maxTracked: 100,
+      ...over,
+    },
     { now: () => now, sleep: () => new Promise<void>((r) => sleeps.push(r)) },
   );
-  return { b, advance: (ms: number) => (now += ms), release: () => sleeps.splice(0).forEach((f) => f()), sleeps };
+  return {
+    b,
+    advance: (ms: number) => (now += ms),
+    release: () => sleeps.splice(0).forEach((f) => f()),
+    sleeps,
+  };
 }
 
 describe('brakes', () => {

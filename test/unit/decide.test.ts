@@ -32,7 +32,8 @@ const PROXY_LOGIN: Record<AccountState | 'none', string> = {
 
 function show(r: ReturnType<typeof decide>): string {
   if (r.target === 'refuse') return `refuse ${r.reason} ${r.outcome}`;
-  if (r.target === 'destination') return `destination ${r.reason}${r.transferFirst ? ' transfer-first' : ''}`;
+  if (r.target === 'destination')
+    return `destination ${r.reason}${r.transferFirst ? ' transfer-first' : ''}`;
   return `source ${r.reason}${r.capture ? ' capture' : ''}${r.captureState ? `->${r.captureState}` : ''}`;
 }
 
@@ -58,15 +59,23 @@ describe('decide(): login, strategy immediate', () => {
   for (const protocol of PROTOCOLS) {
     for (const state of STATES) {
       it(`${protocol} ${state ?? 'no record'}`, () => {
-        assert.equal(show(decide(input({ protocol, state, strategy: 'immediate' }))), expected[state ?? 'none']);
+        assert.equal(
+          show(decide(input({ protocol, state, strategy: 'immediate' }))),
+          expected[state ?? 'none'],
+        );
       });
     }
   }
   it('falls back to proxying when the copy engine cannot move the account', () => {
-    assert.equal(show(decide(input({ strategy: 'immediate', canTransfer: false }))), PROXY_LOGIN.none);
+    assert.equal(
+      show(decide(input({ strategy: 'immediate', canTransfer: false }))),
+      PROXY_LOGIN.none,
+    );
   });
   it('falls back to proxying when the destination lacks the protocol', () => {
-    const r = decide(input({ protocol: 'pop3', strategy: 'immediate', destination: { imap: true } }));
+    const r = decide(
+      input({ protocol: 'pop3', strategy: 'immediate', destination: { imap: true } }),
+    );
     assert.equal(show(r), PROXY_LOGIN.none);
   });
 });
@@ -84,7 +93,10 @@ describe('decide(): SMTP delivery', () => {
   for (const strategy of ['proxy', 'immediate'] as const) {
     for (const state of STATES) {
       it(`${strategy} ${state ?? 'no record'}`, () => {
-        assert.equal(show(decide(input({ protocol: 'smtp', purpose: 'delivery', state, strategy }))), expected[state ?? 'none']);
+        assert.equal(
+          show(decide(input({ protocol: 'smtp', purpose: 'delivery', state, strategy }))),
+          expected[state ?? 'none'],
+        );
       });
     }
   }

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
-import { argText, ImapCommandParser, type ImapParseEvent } from '../../src/core/frontends/imap/parser.js';
+import {
+  argText,
+  ImapCommandParser,
+  type ImapParseEvent,
+} from '../../src/core/frontends/imap/parser.js';
 
 const L = DEFAULT_LIMITS.preauth;
 
@@ -42,7 +46,10 @@ describe('IMAP pre-auth parser: valid input', () => {
       p.feed(Buffer.from(ch));
     }
     const evs = all(p);
-    assert.deepEqual(evs.map((e) => command(e).name), ['CAPABILITY', 'NOOP']);
+    assert.deepEqual(
+      evs.map((e) => command(e).name),
+      ['CAPABILITY', 'NOOP'],
+    );
   });
 
   it('synchronising literals ask for a continuation; LITERAL+ does not', () => {
@@ -108,14 +115,31 @@ describe('IMAP pre-auth parser: hostile input', () => {
   });
 
   it('refuses bad tags', () => {
-    for (const line of ['* NOOP', '+ NOOP', 'a{ NOOP', 'a" NOOP', `${'t'.repeat(L.maxTagBytes + 1)} NOOP`, ' NOOP', 'a\x01b NOOP', 'a%b NOOP']) {
+    for (const line of [
+      '* NOOP',
+      '+ NOOP',
+      'a{ NOOP',
+      'a" NOOP',
+      `${'t'.repeat(L.maxTagBytes + 1)} NOOP`,
+      ' NOOP',
+      'a\x01b NOOP',
+      'a%b NOOP',
+    ]) {
       const [ev] = parse(`${line}\r\n`);
-      assert.deepEqual(ev, { kind: 'error', text: 'Invalid tag.', fatal: false }, JSON.stringify(line));
+      assert.deepEqual(
+        ev,
+        { kind: 'error', text: 'Invalid tag.', fatal: false },
+        JSON.stringify(line),
+      );
     }
   });
 
   it('refuses NUL anywhere, in quoted strings and in literals', () => {
-    for (const input of ['a LOGIN "al\0ice" pw\r\n', 'a LOGIN {5+}\r\nal\0ce pw\r\n', 'a NO\0OP\r\n']) {
+    for (const input of [
+      'a LOGIN "al\0ice" pw\r\n',
+      'a LOGIN {5+}\r\nal\0ce pw\r\n',
+      'a NO\0OP\r\n',
+    ]) {
       const [ev] = parse(input);
       assert.equal(ev?.kind, 'error', JSON.stringify(input));
       assert.match((ev as { text: string }).text, /NUL/);
@@ -123,7 +147,14 @@ describe('IMAP pre-auth parser: hostile input', () => {
   });
 
   it('reports syntax errors with the tag and recovers at the next line', () => {
-    const cases = ['a LOGIN "unterminated', 'a LOGIN "bad\\escape" x', 'a LOGIN  x', 'a', 'a ID ((((("deep")))))', 'a LOGIN x)'];
+    const cases = [
+      'a LOGIN "unterminated',
+      'a LOGIN "bad\\escape" x',
+      'a LOGIN  x',
+      'a',
+      'a ID ((((("deep")))))',
+      'a LOGIN x)',
+    ];
     for (const c of cases) {
       const evs = parse(`${c}\r\nb NOOP\r\n`);
       assert.equal(evs[0]?.kind, 'error', c);

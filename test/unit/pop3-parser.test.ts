@@ -17,11 +17,14 @@ function parse(text: string): Pop3ParseEvent[] {
 describe('POP3 pre-auth parser', () => {
   it('splits keyword and argument; the argument keeps its spaces (PASS)', () => {
     const [a, b, c] = parse('user alice@example.org\r\nPASS my secret pass\r\nCAPA\n');
-    assert.deepEqual([a, b, c].map((e) => e?.kind === 'command' && [e.name, e.arg]), [
-      ['USER', 'alice@example.org'],
-      ['PASS', 'my secret pass'],
-      ['CAPA', ''],
-    ]);
+    assert.deepEqual(
+      [a, b, c].map((e) => e?.kind === 'command' && [e.name, e.arg]),
+      [
+        ['USER', 'alice@example.org'],
+        ['PASS', 'my secret pass'],
+        ['CAPA', ''],
+      ],
+    );
   });
 
   it('keeps bytes after the last line for the backend', () => {
@@ -32,13 +35,17 @@ describe('POP3 pre-auth parser', () => {
   });
 
   it('an oversized line is fatal, with or without a line end', () => {
-    assert.deepEqual(parse('USER ' + 'x'.repeat(L.maxLineBytes + 1)), [{ kind: 'error', text: 'Line too long.', fatal: true }]);
+    assert.deepEqual(parse('USER ' + 'x'.repeat(L.maxLineBytes + 1)), [
+      { kind: 'error', text: 'Line too long.', fatal: true },
+    ]);
     const evs = parse('USER ' + 'x'.repeat(L.maxLineBytes + 1) + '\r\nQUIT\r\n');
     assert.equal(evs.length, 1);
   });
 
   it('NUL is an error; odd keywords are flagged', () => {
-    assert.deepEqual(parse('USER a\0b\r\n'), [{ kind: 'error', text: 'NUL characters are not allowed.', fatal: false }]);
+    assert.deepEqual(parse('USER a\0b\r\n'), [
+      { kind: 'error', text: 'NUL characters are not allowed.', fatal: false },
+    ]);
     const [bad] = parse('\x01\x02 x\r\n');
     assert.equal(bad?.kind === 'command' && bad.name, '');
   });
@@ -59,12 +66,14 @@ describe('SASL helpers', () => {
   it('strict base64', () => {
     assert.deepEqual(decodeSasl('='), Buffer.alloc(0));
     assert.equal(decodeSasl('YWJj')?.toString(), 'abc');
-    for (const bad of ['', 'YWJ', 'YW Jj', 'YWJj\n', '@@@@', 'YQ', 'YQ=', 'Y===']) assert.equal(decodeSasl(bad), undefined, JSON.stringify(bad));
+    for (const bad of ['', 'YWJ', 'YW Jj', 'YWJj\n', '@@@@', 'YQ', 'YQ=', 'Y==='])
+      assert.equal(decodeSasl(bad), undefined, JSON.stringify(bad));
   });
   it('PLAIN: authzid must be empty or the user', () => {
     assert.deepEqual(parsePlain(Buffer.from('\0u\0p w')), { ok: true, user: 'u', password: 'p w' });
     assert.deepEqual(parsePlain(Buffer.from('u\0u\0p')), { ok: true, user: 'u', password: 'p' });
     assert.deepEqual(parsePlain(Buffer.from('admin\0u\0p')), { ok: false, why: 'authzid' });
-    for (const bad of ['u\0p', '\0\0p', 'a\0b\0c\0d', 'nonul']) assert.deepEqual(parsePlain(Buffer.from(bad)), { ok: false, why: 'syntax' });
+    for (const bad of ['u\0p', '\0\0p', 'a\0b\0c\0d', 'nonul'])
+      assert.deepEqual(parsePlain(Buffer.from(bad)), { ok: false, why: 'syntax' });
   });
 });

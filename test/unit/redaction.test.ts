@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, memorySink, redact, redactString, REDACTED } from '../../src/core/log/index.js';
+import {
+  createLogger,
+  memorySink,
+  redact,
+  redactString,
+  REDACTED,
+} from '../../src/core/log/index.js';
 
 const PW = 'Canary-pw-42';
 const PLAIN = Buffer.from(`\0alice@example.org\0${PW}`).toString('base64');
@@ -21,7 +27,13 @@ describe('redaction at the logger', () => {
   });
 
   it('leaves ordinary text alone', () => {
-    for (const s of ['destination', 'migrated', 'aB3dE5fG', 'imap alice@example.org -> source (first-login)', 'a1 SELECT INBOX']) {
+    for (const s of [
+      'destination',
+      'migrated',
+      'aB3dE5fG',
+      'imap alice@example.org -> source (first-login)',
+      'a1 SELECT INBOX',
+    ]) {
       assert.equal(redactString(s), s);
     }
   });
@@ -30,7 +42,12 @@ describe('redaction at the logger', () => {
     const out = redact({
       user: 'alice',
       password: PW,
-      nested: { pass: PW, passwordFile: '/etc/x', list: [{ secret: 'x' }], line: 'c2VjcmV0cGFzcw==' },
+      nested: {
+        pass: PW,
+        passwordFile: '/etc/x',
+        list: [{ secret: 'x' }],
+        line: 'c2VjcmV0cGFzcw==',
+      },
       credentials: { kid: 'k', data: 'x' },
       err: Object.assign(new Error(`LOGIN alice ${PW}`), { code: 'EAUTH' }),
       buf: Buffer.from(PW),
@@ -46,7 +63,11 @@ describe('redaction at the logger', () => {
     for (const format of ['json', 'human'] as const) {
       const sink = memorySink();
       const log = createLogger({ sink, format, level: 'debug' }).child({ session: 's1' });
-      log.info(`client sent a1 LOGIN alice ${PW}`, { password: PW, line: `PASS ${PW}`, sasl: PLAIN });
+      log.info(`client sent a1 LOGIN alice ${PW}`, {
+        password: PW,
+        line: `PASS ${PW}`,
+        sasl: PLAIN,
+      });
       log.debug('payload', { data: PLAIN });
       assert.equal(sink.lines.length, 2);
       assert.ok(!sink.text().includes(PW), sink.text());
@@ -62,7 +83,14 @@ describe('redaction at the logger', () => {
     log.info('hidden');
     log.warn('shown');
     assert.equal(sink.lines.length, 1);
-    const bad = createLogger({ sink: { write: () => { throw new Error('disk full'); } }, format: 'json' });
+    const bad = createLogger({
+      sink: {
+        write: () => {
+          throw new Error('disk full');
+        },
+      },
+      format: 'json',
+    });
     assert.doesNotThrow(() => bad.error('x'));
   });
 });

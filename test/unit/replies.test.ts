@@ -14,7 +14,10 @@ import {
 } from '../../src/core/replies.js';
 
 /** The table of protocol-notes.md, "Replies", written out as wire text. */
-const EXPECTED: Record<Outcome, { imap?: RegExp; pop3?: RegExp; smtp: Partial<Record<'auth' | 'rcpt' | 'other', RegExp>> }> = {
+const EXPECTED: Record<
+  Outcome,
+  { imap?: RegExp; pop3?: RegExp; smtp: Partial<Record<'auth' | 'rcpt' | 'other', RegExp>> }
+> = {
   'auth-failed': {
     imap: /^A1 NO \[AUTHENTICATIONFAILED\] Authentication failed\.\r\n$/,
     pop3: /^-ERR \[AUTH\] Authentication failed\.\r\n$/,
@@ -51,8 +54,16 @@ const EXPECTED: Record<Outcome, { imap?: RegExp; pop3?: RegExp; smtp: Partial<Re
     smtp: { other: /^530 5\.7\.0 / },
   },
   'relay-denied': { smtp: { rcpt: /^554 5\.7\.1 /, other: /^550 5\.7\.1 / } },
-  'shutting-down': { imap: /^\* BYE \[UNAVAILABLE\] /, pop3: /^-ERR \[SYS\/TEMP\] /, smtp: { other: /^421 4\.3\.2 / } },
-  'internal-error': { imap: /^A1 NO \[SERVERBUG\] /, pop3: /^-ERR \[SYS\/TEMP\] /, smtp: { other: /^451 4\.3\.0 / } },
+  'shutting-down': {
+    imap: /^\* BYE \[UNAVAILABLE\] /,
+    pop3: /^-ERR \[SYS\/TEMP\] /,
+    smtp: { other: /^421 4\.3\.2 / },
+  },
+  'internal-error': {
+    imap: /^A1 NO \[SERVERBUG\] /,
+    pop3: /^-ERR \[SYS\/TEMP\] /,
+    smtp: { other: /^451 4\.3\.0 / },
+  },
   // SMTP-only outcomes (the SMTP front-end's)
   'recipient-deferred': { smtp: { other: /^452 4\.5\.3 /, rcpt: /^452 4\.5\.3 / } },
   'message-too-big': { smtp: { other: /^552 5\.3\.4 / } },
@@ -99,6 +110,9 @@ describe('replies table', () => {
     assert.equal(new ReplyError('auth-failed', 'd').code, 'auth-failed');
   });
   it('the auth failure text never depends on the account', () => {
-    assert.equal(imapReply('auth-failed', 'a'), 'a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
+    assert.equal(
+      imapReply('auth-failed', 'a'),
+      'a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n',
+    );
   });
 });

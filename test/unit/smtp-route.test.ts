@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { accountKeys, joinTransaction, routeRecipient, type RouteContext } from '../../src/core/frontends/smtp/route.js';
+import {
+  accountKeys,
+  joinTransaction,
+  routeRecipient,
+  type RouteContext,
+} from '../../src/core/frontends/smtp/route.js';
 import { xclientAddr, xclientCommand, xtext } from '../../src/core/frontends/smtp/smtp-client.js';
 import type { AccountState } from '../../src/core/state/types.js';
 
@@ -20,7 +25,16 @@ function ctx(states: Record<string, AccountState>, over: Partial<RouteContext> =
 
 describe('SMTP recipient routing', () => {
   it('refuses foreign domains, address literals and sender-specified routing with relay-denied', () => {
-    for (const rcpt of ['x@foreign.test', 'x@[127.0.0.1]', 'x@example.org.evil.test', 'nobody', '@example.org', 'a%b@example.org', 'b!a@example.org', '"a@b"@example.org']) {
+    for (const rcpt of [
+      'x@foreign.test',
+      'x@[127.0.0.1]',
+      'x@example.org.evil.test',
+      'nobody',
+      '@example.org',
+      'a%b@example.org',
+      'b!a@example.org',
+      '"a@b"@example.org',
+    ]) {
       const r = routeRecipient(rcpt, ctx({}));
       assert.equal(r.kind, 'refuse', rcpt);
       assert.equal(r.kind === 'refuse' && r.outcome, 'relay-denied', rcpt);
@@ -37,8 +51,17 @@ describe('SMTP recipient routing', () => {
       'u@example.org': 'unknown',
     };
     const r = (a: string) => routeRecipient(a, ctx(states));
-    assert.deepEqual(r('M@Example.ORG'), { kind: 'relay', side: 'destination', reason: 'migrated', account: 'm@example.org' });
-    assert.deepEqual(r('t@example.org'), { kind: 'refuse', outcome: 'account-busy', detail: 'account is transferring' });
+    assert.deepEqual(r('M@Example.ORG'), {
+      kind: 'relay',
+      side: 'destination',
+      reason: 'migrated',
+      account: 'm@example.org',
+    });
+    assert.deepEqual(r('t@example.org'), {
+      kind: 'refuse',
+      outcome: 'account-busy',
+      detail: 'account is transferring',
+    });
     for (const a of ['c', 'f', 'e', 'u', 'never-seen']) {
       const x = r(`${a}@example.org`);
       assert.equal(x.kind === 'relay' && x.side, 'source', a);
@@ -47,37 +70,79 @@ describe('SMTP recipient routing', () => {
   });
 
   it('finds an account recorded under its bare login name for the first domain only', () => {
-    assert.deepEqual(accountKeys('Alice@example.org', ['example.org', 'example.net']), ['alice@example.org', 'alice']);
-    assert.deepEqual(accountKeys('alice@example.net', ['example.org', 'example.net']), ['alice@example.net']);
-    const r = routeRecipient('alice@example.org', ctx({ alice: 'migrated' }, { domains: ['example.org'] }));
+    assert.deepEqual(accountKeys('Alice@example.org', ['example.org', 'example.net']), [
+      'alice@example.org',
+      'alice',
+    ]);
+    assert.deepEqual(accountKeys('alice@example.net', ['example.org', 'example.net']), [
+      'alice@example.net',
+    ]);
+    const r = routeRecipient(
+      'alice@example.org',
+      ctx({ alice: 'migrated' }, { domains: ['example.org'] }),
+    );
     assert.equal(r.kind === 'relay' && r.side, 'destination');
     const other = routeRecipient('alice@example.net', ctx({ alice: 'migrated' }));
     assert.equal(other.kind === 'relay' && other.side, 'source');
   });
 
   it('refuses with backend-unavailable when the needed endpoint is not configured', () => {
-    const r = routeRecipient('m@example.org', ctx({ 'm@example.org': 'migrated' }, { hasDestination: false }));
+    const r = routeRecipient(
+      'm@example.org',
+      ctx({ 'm@example.org': 'migrated' }, { hasDestination: false }),
+    );
     assert.equal(r.kind === 'refuse' && r.outcome, 'backend-unavailable');
   });
 
   it('lets a store failure through to the caller (it answers 451 4.3.0)', () => {
-    assert.throws(() => routeRecipient('a@example.org', ctx({}, { stateOf: () => { throw new Error('store closed'); } })), /store closed/);
+    assert.throws(
+      () =>
+        routeRecipient(
+          'a@example.org',
+          ctx(
+            {},
+            {
+              stateOf: () => {
+                throw new Error('store closed');
+              },
+            },
+          ),
+        ),
+      /store closed/,
+    );
   });
 
   it('joins, defers or switches a transaction', () => {
     assert.equal(joinTransaction({ side: undefined, accepted: 0, lmtp: false }, 'source'), 'join');
     assert.equal(joinTransaction({ side: 'source', accepted: 3, lmtp: false }, 'source'), 'join');
-    assert.equal(joinTransaction({ side: 'source', accepted: 1, lmtp: false }, 'destination'), 'defer');
-    assert.equal(joinTransaction({ side: 'source', accepted: 0, lmtp: false }, 'destination'), 'switch');
+    assert.equal(
+      joinTransaction({ side: 'source', accepted: 1, lmtp: false }, 'destination'),
+      'defer',
+    );
+    assert.equal(
+      joinTransaction({ side: 'source', accepted: 0, lmtp: false }, 'destination'),
+      'switch',
+    );
     // LMTP answers per recipient after DATA: one recipient per transaction
-    assert.equal(joinTransaction({ side: 'destination', accepted: 0, lmtp: true }, 'destination'), 'join');
-    assert.equal(joinTransaction({ side: 'destination', accepted: 1, lmtp: true }, 'destination'), 'defer');
+    assert.equal(
+      joinTransaction({ side: 'destination', accepted: 0, lmtp: true }, 'destination'),
+      'join',
+    );
+    assert.equal(
+      joinTransaction({ side: 'destination', accepted: 1, lmtp: true }, 'destination'),
+      'defer',
+    );
   });
 });
 
 describe('XCLIENT command', () => {
   it('sends only the attributes the backend offers, xtext-encoded', () => {
-    const client = { address: '::ffff:192.0.2.7', port: 4242, helo: 'mx one+two', proto: 'ESMTP' as const };
+    const client = {
+      address: '::ffff:192.0.2.7',
+      port: 4242,
+      helo: 'mx one+two',
+      proto: 'ESMTP' as const,
+    };
     assert.equal(
       xclientCommand('NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT', client),
       'XCLIENT ADDR=192.0.2.7 PORT=4242 NAME=[UNAVAILABLE] HELO=mx+20one+2Btwo PROTO=ESMTP',

@@ -5,9 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BareLineEndingError, DataEncoder, encodeData } from '../../src/core/frontends/smtp/smuggling.js';
+import {
+  BareLineEndingError,
+  DataEncoder,
+  encodeData,
+} from '../../src/core/frontends/smtp/smuggling.js';
 
-const enc = (s: string, policy: 'normalize' | 'reject' = 'normalize'): string => encodeData(Buffer.from(s, 'latin1'), policy).toString('latin1');
+const enc = (s: string, policy: 'normalize' | 'reject' = 'normalize'): string =>
+  encodeData(Buffer.from(s, 'latin1'), policy).toString('latin1');
 
 /** Encode in every possible two-way split and in single bytes: same output each time. */
 function encodeSplits(s: string): string[] {
@@ -15,7 +20,11 @@ function encodeSplits(s: string): string[] {
   const outs: string[] = [];
   for (let cut = 0; cut <= buf.length; cut++) {
     const e = new DataEncoder();
-    outs.push(Buffer.concat([e.push(buf.subarray(0, cut)), e.push(buf.subarray(cut)), e.end()]).toString('latin1'));
+    outs.push(
+      Buffer.concat([e.push(buf.subarray(0, cut)), e.push(buf.subarray(cut)), e.end()]).toString(
+        'latin1',
+      ),
+    );
   }
   const e = new DataEncoder();
   const parts = [...buf].map((b) => e.push(Buffer.from([b])));

@@ -158,7 +158,11 @@ export class ClientConnection {
   }
 
   /** Hand the socket to the splice; `greeting` is the login reply for the client. */
-  splice(result: Extract<LoginResult, { ok: true }>, reply: string | Buffer, clientRest: Buffer): void {
+  splice(
+    result: Extract<LoginResult, { ok: true }>,
+    reply: string | Buffer,
+    clientRest: Buffer,
+  ): void {
     if (this.closed) {
       result.upstream.socket.destroy();
       result.release();

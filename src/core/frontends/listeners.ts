@@ -3,8 +3,18 @@
  * certificate is configured) and implicit-TLS ones (993, 995). Certificates come from a
  * TlsProvider so SIGHUP can swap them without closing a listener or a session.
  */
-import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
+import {
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server,
+  type Socket,
+} from 'node:net';
+import {
+  createSecureContext,
+  createServer as createTlsServer,
+  type SecureContext,
+  type TLSSocket,
+} from 'node:tls';
 
 export interface ListenerSpec {
   /** config key: imap, imaps, pop3, pop3s */
@@ -72,7 +82,11 @@ export async function startListener(
   if (spec.implicitTls) {
     const material = tls.options();
     if (!material) throw new Error(`listener ${spec.name} needs tls.cert and tls.key`);
-    const s = createTlsServer({ ...material, minVersion: 'TLSv1.2', handshakeTimeout: handshakeTimeoutMs });
+    const s = createTlsServer({
+      ...material,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: handshakeTimeoutMs,
+    });
     tls.track(s);
     s.on('secureConnection', (sock: TLSSocket) => onSocket(sock, spec));
     // A failed handshake is the client's problem, not a reason to log a stack.

@@ -14,8 +14,7 @@ export function decodeSasl(text: string): Buffer | undefined {
 }
 
 export type PlainResult =
-  | { ok: true; user: string; password: string }
-  | { ok: false; why: 'syntax' | 'authzid' };
+  { ok: true; user: string; password: string } | { ok: false; why: 'syntax' | 'authzid' };
 
 /** authzid NUL authcid NUL passwd. An authzid other than the user is an impersonation request. */
 export function parsePlain(msg: Buffer): PlainResult {
@@ -25,7 +24,7 @@ export function parsePlain(msg: Buffer): PlainResult {
   const authzid = msg.subarray(0, a).toString('utf8');
   const user = msg.subarray(a + 1, b).toString('utf8');
   const password = msg.subarray(b + 1).toString('utf8');
-  if (user === '' ) return { ok: false, why: 'syntax' };
+  if (user === '') return { ok: false, why: 'syntax' };
   if (authzid !== '' && authzid !== user) return { ok: false, why: 'authzid' };
   return { ok: true, user, password };
 }

@@ -57,7 +57,12 @@ export interface FrontendDeps {
   logger: Logger;
   login(req: LoginRequest, session: SessionInfo): Promise<LoginResult>;
   /** a session is spliced for `user`: register it (for kicks and "is the user online"); returns unregister */
-  track(user: string, target: 'source' | 'destination', session: SessionInfo, splice: Splice): () => void;
+  track(
+    user: string,
+    target: 'source' | 'destination',
+    session: SessionInfo,
+    splice: Splice,
+  ): () => void;
   /** the gateway is stopping: greet nobody, refuse logins */
   stopping(): boolean;
 }

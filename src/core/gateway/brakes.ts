@@ -82,7 +82,8 @@ export class Brakes {
   blocked(address: string, account: string): 'address' | 'account' | undefined {
     const now = this.now();
     if (this.byAddress.get(address, now) >= this.limits.maxFailuresPerAddress) return 'address';
-    if (this.byAccount.get(account.toLowerCase(), now) >= this.limits.maxFailuresPerAccount) return 'account';
+    if (this.byAccount.get(account.toLowerCase(), now) >= this.limits.maxFailuresPerAccount)
+      return 'account';
     return undefined;
   }
 

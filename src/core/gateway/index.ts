@@ -10,9 +10,19 @@ import { EventBus } from '../bus.js';
 import { isLoopbackHost } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
 import { startImapSession } from '../frontends/imap/session.js';
-import { startListener, TlsProvider, type ListenerSpec, type RunningListener } from '../frontends/listeners.js';
+import {
+  startListener,
+  TlsProvider,
+  type ListenerSpec,
+  type RunningListener,
+} from '../frontends/listeners.js';
 import { startPop3Session } from '../frontends/pop3/session.js';
-import { openRelayLog, startSmtpListeners, type RelayLog, type RunningSmtpListener } from '../frontends/smtp/index.js';
+import {
+  openRelayLog,
+  startSmtpListeners,
+  type RelayLog,
+  type RunningSmtpListener,
+} from '../frontends/smtp/index.js';
 import type { FrontendDeps, ListenerInfo, SessionInfo } from '../frontends/types.js';
 import { resolveLimits, type GatewayLimits, type LimitsOverride } from '../limits.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -71,7 +81,11 @@ export interface Gateway {
   stop(graceMs?: number): Promise<void>;
 }
 
-const LISTENER_KINDS: Array<{ name: keyof Config['listen']; protocol: 'imap' | 'pop3'; implicitTls: boolean }> = [
+const LISTENER_KINDS: Array<{
+  name: keyof Config['listen'];
+  protocol: 'imap' | 'pop3';
+  implicitTls: boolean;
+}> = [
   { name: 'imap', protocol: 'imap', implicitTls: false },
   { name: 'imaps', protocol: 'imap', implicitTls: true },
   { name: 'pop3', protocol: 'pop3', implicitTls: false },
@@ -143,7 +157,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
       const untrack = sessions.add(user, info, splice);
       // A login that reached the source just as the account's transfer lock started
       // must not stay open there behind the copy's back.
-      if (target === 'source' && deps.store.get(user)?.state === 'transferring') splice.close('account-locked');
+      if (target === 'source' && deps.store.get(user)?.state === 'transferring')
+        splice.close('account-locked');
       return untrack;
     },
     stopping: () => stopping,
@@ -154,7 +169,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     protocol: spec.protocol,
     implicitTls: spec.implicitTls,
     secureContext: () => tls.context(),
-    plaintextLogin: (client) => plaintext === 'always' || (plaintext === 'loopback' && isLoopbackHost(client.address)),
+    plaintextLogin: (client) =>
+      plaintext === 'always' || (plaintext === 'loopback' && isLoopbackHost(client.address)),
   });
 
   const onSocket = (socket: Socket, spec: ListenerSpec): void => {
@@ -193,7 +209,13 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     for (const kind of LISTENER_KINDS) {
       const addr = config.listen[kind.name];
       if (!addr) continue;
-      const spec: ListenerSpec = { name: kind.name, protocol: kind.protocol, host: addr.host, port: addr.port, implicitTls: kind.implicitTls };
+      const spec: ListenerSpec = {
+        name: kind.name,
+        protocol: kind.protocol,
+        host: addr.host,
+        port: addr.port,
+        implicitTls: kind.implicitTls,
+      };
       running.push(await startListener(spec, tls, onSocket, limits.preauth.idleMs));
     }
   } catch (err) {
@@ -204,7 +226,10 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   // limits and the bus, so one client address is limited across all protocols.
   let smtp: RunningSmtpListener[] = [];
   let ownRelayLog: RelayLog | undefined;
-  if (deps.smtp !== false && (config.listen.smtp || config.listen.submission || config.listen.submissions)) {
+  if (
+    deps.smtp !== false &&
+    (config.listen.smtp || config.listen.submission || config.listen.submissions)
+  ) {
     try {
       const relayLog = deps.relayLog ?? (ownRelayLog = await openRelayLog(config.logDir));
       smtp = await startSmtpListeners({
@@ -230,7 +255,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   workers?.start();
 
   const listeners: Record<string, { host: string; port: number }> = {};
-  for (const l of running) listeners[l.spec.name] = { host: l.address.address, port: l.address.port };
+  for (const l of running)
+    listeners[l.spec.name] = { host: l.address.address, port: l.address.port };
   for (const l of smtp) listeners[l.name] = l.address;
 
   return {
@@ -251,7 +277,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
       await Promise.all(running.map((l) => l.close()));
       const smtpClosed = Promise.all(smtp.map((l) => l.close(graceMs)));
       const deadline = Date.now() + graceMs;
-      while (sessions.count() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (sessions.count() > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       const cut = sessions.closeAll('shutdown');
       if (cut) logger.info('closed sessions still open after the grace period', { sessions: cut });
       await smtpClosed;

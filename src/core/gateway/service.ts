@@ -52,15 +52,24 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
   let config = loadConfig(opts.configPath);
   for (const w of config.warnings ?? []) logger.warn(w);
   if (Object.keys(config.listen).length === 0) {
-    throw new OperatorError('the config has no listener', 'add listen: { imap: "0.0.0.0:143", pop3: "0.0.0.0:110", smtp: "0.0.0.0:25" } to the config', 'ECONFIG');
+    throw new OperatorError(
+      'the config has no listener',
+      'add listen: { imap: "0.0.0.0:143", pop3: "0.0.0.0:110", smtp: "0.0.0.0:25" } to the config',
+      'ECONFIG',
+    );
   }
   const keyring = loadKeyring(config.keyFile);
-  const store = await openJsonStore(config.state, { onSaveError: (err) => logger.error('saving the state failed; retrying', { err }) });
+  const store = await openJsonStore(config.state, {
+    onSaveError: (err) => logger.error('saving the state failed; retrying', { err }),
+  });
   const bus = new EventBus((err) => logger.error('an event subscriber failed', { err }));
   const sessionLog = await openEventLog(join(config.logDir, 'sessions.jsonl'));
   const detach = attachSessionLog(bus, { logger, file: sessionLog });
   // The copy engine is loaded only when the worker pool runs.
-  const migrator = opts.workers === false ? undefined : await (await import('./migrate.js')).makeMigrateFn(() => config, store, logger);
+  const migrator =
+    opts.workers === false
+      ? undefined
+      : await (await import('./migrate.js')).makeMigrateFn(() => config, store, logger);
   let gateway: Gateway;
   try {
     gateway = await startGateway(config, {
@@ -78,14 +87,20 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
       throw new OperatorError(
         `cannot listen: ${e.message}`,
-        e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see deploy/autoport.service)' : 'stop what uses the port, or change listen in the config',
+        e.code === 'EACCES'
+          ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see deploy/autoport.service)'
+          : 'stop what uses the port, or change listen in the config',
         e.code,
         { cause: err },
       );
     }
     throw err;
   }
-  logger.info(`autoport proxy listening: ${describeListeners(gateway)}`, { strategy: config.strategy, workers: migrator ? config.transfer.concurrency : 0, state: config.state });
+  logger.info(`autoport proxy listening: ${describeListeners(gateway)}`, {
+    strategy: config.strategy,
+    workers: migrator ? config.transfer.concurrency : 0,
+    state: config.state,
+  });
   opts.onReady?.(gateway, config);
 
   const signals = opts.signals ?? process;
@@ -101,7 +116,9 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
         logger.info('configuration and certificate reloaded', { file: config.file });
         if (moved) logger.warn('listen addresses changed: they take effect after a restart');
       } catch (err) {
-        logger.error('reload failed; still running with the previous configuration', { err: err instanceof OperatorError ? `${err.message} (${err.hint})` : err });
+        logger.error('reload failed; still running with the previous configuration', {
+          err: err instanceof OperatorError ? `${err.message} (${err.hint})` : err,
+        });
       }
     };
     const onStop = (signal: string): void => {
@@ -110,7 +127,10 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
         gateway.sessions.closeAll('shutdown');
         return;
       }
-      logger.info(`${signal}: stopping; open sessions have ${Math.round(graceMs / 1000)} s to finish`, { sessions: gateway.sessions.count() });
+      logger.info(
+        `${signal}: stopping; open sessions have ${Math.round(graceMs / 1000)} s to finish`,
+        { sessions: gateway.sessions.count() },
+      );
       stopping = (async () => {
         await gateway.stop(graceMs);
         detach();

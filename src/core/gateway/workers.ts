@@ -20,7 +20,10 @@ export interface MigrateOutcome {
 }
 
 /** Moves one account (the copy engine's migrateAccount, wrapped by the gateway). */
-export type MigrateFn = (req: { address: string; password: string }, signal: AbortSignal) => Promise<MigrateOutcome>;
+export type MigrateFn = (
+  req: { address: string; password: string },
+  signal: AbortSignal,
+) => Promise<MigrateOutcome>;
 
 export interface WorkerDeps {
   store: StateStore;
@@ -116,7 +119,10 @@ export class WorkerPool {
       try {
         password = openText(this.deps.keyring, rec.credentials!, rec.address);
       } catch (err) {
-        this.deps.logger.error('cannot open captured credentials; account left failed', { address: rec.address, err });
+        this.deps.logger.error('cannot open captured credentials; account left failed', {
+          address: rec.address,
+          err,
+        });
         this.deps.store.update(rec.address, (r) => {
           r.state = 'failed';
           r.reason = (err as Error).message;
@@ -137,8 +143,17 @@ export class WorkerPool {
     const attempt = (this.deps.store.get(address)?.attempts ?? 0) + 1;
     this.deps.store.update(address, (r) => void (r.state = 'transferring'));
     const kicked = this.deps.sessions.kick(address, 'account-locked');
-    if (kicked) this.deps.logger.info('closed open source sessions for the transfer', { address, sessions: kicked });
-    this.deps.bus.emit({ type: 'transfer.started', at: new Date().toISOString(), address, attempt });
+    if (kicked)
+      this.deps.logger.info('closed open source sessions for the transfer', {
+        address,
+        sessions: kicked,
+      });
+    this.deps.bus.emit({
+      type: 'transfer.started',
+      at: new Date().toISOString(),
+      address,
+      attempt,
+    });
     entry.done = (async (): Promise<MigrateOutcome> => {
       let outcome: MigrateOutcome;
       try {
@@ -156,18 +171,33 @@ export class WorkerPool {
         });
         outcome = { ok: false, detail: `aborted (${entry.aborted})` };
       } else if (outcome.ok) {
-        if (rec?.state !== 'migrated') this.deps.store.update(address, (r) => void (r.state = 'migrated'));
+        if (rec?.state !== 'migrated')
+          this.deps.store.update(address, (r) => void (r.state = 'migrated'));
       } else {
         const attempts = rec?.attempts ?? attempt;
-        const wait = Math.min(this.deps.limits.retryMaxMs, this.deps.limits.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+        const wait = Math.min(
+          this.deps.limits.retryMaxMs,
+          this.deps.limits.retryBaseMs * 2 ** Math.max(0, attempts - 1),
+        );
         this.deps.store.update(address, (r) => {
           r.state = 'failed';
           r.reason ??= outcome.detail;
           r.nextAttemptAt = new Date(this.now() + wait).toISOString();
         });
       }
-      this.deps.bus.emit({ type: 'transfer.finished', at: new Date().toISOString(), address, ok: outcome.ok, durationMs: this.now() - startedAt, detail: outcome.detail });
-      await this.deps.store.flush().catch((err: unknown) => this.deps.logger.error('saving the transfer result failed', { address, err }));
+      this.deps.bus.emit({
+        type: 'transfer.finished',
+        at: new Date().toISOString(),
+        address,
+        ok: outcome.ok,
+        durationMs: this.now() - startedAt,
+        detail: outcome.detail,
+      });
+      await this.deps.store
+        .flush()
+        .catch((err: unknown) =>
+          this.deps.logger.error('saving the transfer result failed', { address, err }),
+        );
       this.running.delete(address);
       this.wake();
       return outcome;
@@ -185,7 +215,9 @@ export class WorkerPool {
     if (this.running.has(key)) return 'busy';
     const entry = { p: this.run(key, password) };
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)),
+    );
     const r = await Promise.race([entry.p, timeout]);
     clearTimeout(timer);
     if (r === 'timeout') {

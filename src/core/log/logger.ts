@@ -49,7 +49,11 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
   const sink = options.sink ?? process.stderr;
   const isTty = (sink as { isTTY?: boolean }).isTTY === true;
   const format =
-    options.format === undefined || options.format === 'auto' ? (isTty ? 'human' : 'json') : options.format;
+    options.format === undefined || options.format === 'auto'
+      ? isTty
+        ? 'human'
+        : 'json'
+      : options.format;
   const min = ORDER[options.level ?? 'info'];
   const now = options.now ?? (() => new Date());
 

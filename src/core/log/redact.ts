@@ -10,11 +10,15 @@
 
 export const REDACTED = '[redacted]';
 
-const SECRET_KEY = /pass(word|wd)?$|^pass|secret|credential|token|authorization|sasl|payload|^auth$|^key$|private/i;
+const SECRET_KEY =
+  /pass(word|wd)?$|^pass|secret|credential|token|authorization|sasl|payload|^auth$|^key$|private/i;
 
 const WIRE_RULES: Array<[RegExp, string]> = [
   // IMAP: [tag] LOGIN user password (user quoted, literal or atom)
-  [/(^|\s)((?:\S+\s+)?LOGIN\s+(?:"(?:[^"\\]|\\.)*"|\{\d+\+?\}|\S+))\s+\S[\s\S]*$/i, `$1$2 ${REDACTED}`],
+  [
+    /(^|\s)((?:\S+\s+)?LOGIN\s+(?:"(?:[^"\\]|\\.)*"|\{\d+\+?\}|\S+))\s+\S[\s\S]*$/i,
+    `$1$2 ${REDACTED}`,
+  ],
   // IMAP AUTHENTICATE mech initial-response; SMTP/POP3 AUTH mech initial-response
   [/(^|\s)((?:\S+\s+)?(?:AUTHENTICATE|AUTH)\s+\S+)\s+\S[\s\S]*$/i, `$1$2 ${REDACTED}`],
   // POP3 PASS (the rest of the line is the password, spaces included)
@@ -61,7 +65,10 @@ export function redact(value: unknown, depth = 0, wire = false): unknown {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1, wire));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretKey(k) && v !== undefined && v !== null && v !== false ? REDACTED : redact(v, depth + 1, WIRE_KEY.test(k));
+    out[k] =
+      isSecretKey(k) && v !== undefined && v !== null && v !== false
+        ? REDACTED
+        : redact(v, depth + 1, WIRE_KEY.test(k));
   }
   return out;
 }

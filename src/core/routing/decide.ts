@@ -78,10 +78,13 @@ export function decide(input: RouteInput): Route {
   if (!hasSource) return refuse('no-source-endpoint', 'backend-unavailable');
   if (input.purpose === 'delivery') {
     const reason: RouteReason =
-      state === 'excluded' ? 'excluded'
-      : state === 'captured' ? 'captured'
-      : state === 'failed' ? 'retry-after-failure'
-      : 'first-login';
+      state === 'excluded'
+        ? 'excluded'
+        : state === 'captured'
+          ? 'captured'
+          : state === 'failed'
+            ? 'retry-after-failure'
+            : 'first-login';
     return { target: 'source', reason, capture: false };
   }
   switch (state) {
@@ -94,7 +97,8 @@ export function decide(input: RouteInput): Route {
     case 'unknown':
     case undefined: {
       const immediate = input.strategy === 'immediate' && input.canTransfer && hasDestination;
-      if (immediate) return { target: 'destination', reason: 'transfer-first', transferFirst: true };
+      if (immediate)
+        return { target: 'destination', reason: 'transfer-first', transferFirst: true };
       return state === 'captured'
         ? { target: 'source', reason: 'captured', capture: true }
         : { target: 'source', reason: 'first-login', capture: true, captureState: 'captured' };

@@ -1,1 +1,7 @@
-export { decide, type Route, type RouteInput, type RouteProtocol, type RouteReason } from './decide.js';
+export {
+  decide,
+  type Route,
+  type RouteInput,
+  type RouteProtocol,
+  type RouteReason,
+} from './decide.js';

@@ -48,7 +48,10 @@ export interface ChunkRouter {
   sink: (chunk: Buffer) => boolean;
 }
 
-function reusingOnread(router: ChunkRouter): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+function reusingOnread(router: ChunkRouter): {
+  buffer: () => Buffer;
+  callback: (n: number, buf: Buffer) => boolean;
+} {
   let size = READ_SMALL;
   let current: Buffer | undefined;
   let free = true;
@@ -78,7 +81,10 @@ export class UpstreamConnection {
   private readonly onData = (chunk: Buffer): void => {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     if (this.buf.length > MAX_LINE && this.buf.indexOf(0x0a) < 0) {
-      this.failure = new UpstreamError('EPROTOCOL', `${this.label} sent a line longer than ${MAX_LINE} bytes`);
+      this.failure = new UpstreamError(
+        'EPROTOCOL',
+        `${this.label} sent a line longer than ${MAX_LINE} bytes`,
+      );
     }
     this.wake();
   };
@@ -141,11 +147,18 @@ export class UpstreamConnection {
       }
       if (this.failure) {
         const f = this.failure;
-        throw f instanceof UpstreamError ? f : new UpstreamError('ECLOSED', `${this.label}: ${f.message}`, undefined, { cause: f });
+        throw f instanceof UpstreamError
+          ? f
+          : new UpstreamError('ECLOSED', `${this.label}: ${f.message}`, undefined, { cause: f });
       }
-      if (this.ended) throw new UpstreamError('ECLOSED', `${this.label} closed the connection while we waited for ${what}`);
+      if (this.ended)
+        throw new UpstreamError(
+          'ECLOSED',
+          `${this.label} closed the connection while we waited for ${what}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new UpstreamError('ETIMEOUT', `${this.label} sent no ${what} within ${timeoutMs} ms`);
+      if (left <= 0)
+        throw new UpstreamError('ETIMEOUT', `${this.label} sent no ${what} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiter = () => {
@@ -181,7 +194,11 @@ export class UpstreamConnection {
    * Stop reading; the socket and bytes read ahead belong to the caller from now on. With
    * onread, `reader` redirects the chunks (the socket emits no 'data' events then).
    */
-  detach(): { socket: Socket; buffered: Buffer; reader?: (sink: (chunk: Buffer) => boolean) => void } {
+  detach(): {
+    socket: Socket;
+    buffered: Buffer;
+    reader?: (sink: (chunk: Buffer) => boolean) => void;
+  } {
     this.detached = true;
     this.detachListeners();
     this.socket.pause();
@@ -207,7 +224,12 @@ export class UpstreamConnection {
   }
 }
 
-function wrapTls(plain: Socket | undefined, ep: Endpoint, label: string, opts: ConnectOptions): Promise<TLSSocket> {
+function wrapTls(
+  plain: Socket | undefined,
+  ep: Endpoint,
+  label: string,
+  opts: ConnectOptions,
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const isIp = isIP(ep.servername) !== 0;
     const s = tlsConnect({
@@ -223,7 +245,12 @@ function wrapTls(plain: Socket | undefined, ep: Endpoint, label: string, opts: C
     });
     const t = setTimeout(() => {
       s.destroy();
-      reject(new UpstreamError('ETIMEOUT', `${label}: TLS handshake with ${hostPort(ep)} took longer than ${opts.timeouts.connectMs} ms`));
+      reject(
+        new UpstreamError(
+          'ETIMEOUT',
+          `${label}: TLS handshake with ${hostPort(ep)} took longer than ${opts.timeouts.connectMs} ms`,
+        ),
+      );
     }, opts.timeouts.connectMs);
     s.once('secureConnect', () => {
       clearTimeout(t);
@@ -233,24 +260,44 @@ function wrapTls(plain: Socket | undefined, ep: Endpoint, label: string, opts: C
     const onErr = (err: Error): void => {
       clearTimeout(t);
       s.destroy();
-      reject(new UpstreamError('ETLS', `${label}: TLS with ${hostPort(ep)} failed: ${err.message}`, undefined, { cause: err }));
+      reject(
+        new UpstreamError(
+          'ETLS',
+          `${label}: TLS with ${hostPort(ep)} failed: ${err.message}`,
+          undefined,
+          { cause: err },
+        ),
+      );
     };
     s.once('error', onErr);
   });
 }
 
 /** TCP (and for implicit TLS, the handshake) to an endpoint, within connectMs. */
-export async function openConnection(ep: Endpoint, label: string, opts: ConnectOptions): Promise<UpstreamConnection> {
+export async function openConnection(
+  ep: Endpoint,
+  label: string,
+  opts: ConnectOptions,
+): Promise<UpstreamConnection> {
   if (ep.tls === 'implicit') {
     return new UpstreamConnection(await wrapTls(undefined, ep, label, opts), ep, label, opts);
   }
   // STARTTLS hands the socket to TLS, which reads on its own: onread only for plain links.
   const router: ChunkRouter | undefined = ep.tls === 'none' ? { sink: () => true } : undefined;
   const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = netConnect({ host: ep.host, port: ep.port, ...(router ? { onread: reusingOnread(router) } : {}) });
+    const s = netConnect({
+      host: ep.host,
+      port: ep.port,
+      ...(router ? { onread: reusingOnread(router) } : {}),
+    });
     const t = setTimeout(() => {
       s.destroy();
-      reject(new UpstreamError('ETIMEOUT', `${label}: no connection to ${hostPort(ep)} within ${opts.timeouts.connectMs} ms`));
+      reject(
+        new UpstreamError(
+          'ETIMEOUT',
+          `${label}: no connection to ${hostPort(ep)} within ${opts.timeouts.connectMs} ms`,
+        ),
+      );
     }, opts.timeouts.connectMs);
     s.once('connect', () => {
       clearTimeout(t);
@@ -259,7 +306,14 @@ export async function openConnection(ep: Endpoint, label: string, opts: ConnectO
     });
     const onErr = (err: Error): void => {
       clearTimeout(t);
-      reject(new UpstreamError('ECONNECT', `${label}: cannot connect to ${hostPort(ep)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, undefined, { cause: err }));
+      reject(
+        new UpstreamError(
+          'ECONNECT',
+          `${label}: cannot connect to ${hostPort(ep)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+          undefined,
+          { cause: err },
+        ),
+      );
     };
     s.once('error', onErr);
   });

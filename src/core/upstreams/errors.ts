@@ -31,8 +31,15 @@ export class UpstreamError extends Error {
 export function toReplyError(err: unknown, side: string): ReplyError {
   if (err instanceof ReplyError) return err;
   if (err instanceof UpstreamError) {
-    if (err.code === 'EAUTH') return new ReplyError('auth-failed', `${side} refused the login: ${err.serverText ?? err.message}`, { cause: err });
+    if (err.code === 'EAUTH')
+      return new ReplyError(
+        'auth-failed',
+        `${side} refused the login: ${err.serverText ?? err.message}`,
+        { cause: err },
+      );
     return new ReplyError('backend-unavailable', `${side}: ${err.message}`, { cause: err });
   }
-  return new ReplyError('internal-error', `${side}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  return new ReplyError('internal-error', `${side}: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+  });
 }

@@ -76,7 +76,12 @@ class ImapTalk {
     return this.finish(tag, undefined, [], what);
   }
 
-  private async finish(tag: string, first: string | undefined, untagged: string[], what: string): Promise<Exchange> {
+  private async finish(
+    tag: string,
+    first: string | undefined,
+    untagged: string[],
+    what: string,
+  ): Promise<Exchange> {
     let line = first ?? (await this.conn.readLine(this.commandMs, `the reply to ${what}`));
     for (;;) {
       if (line.startsWith(`${tag} `)) {
@@ -84,11 +89,15 @@ class ImapTalk {
         const sp = rest.indexOf(' ');
         const status = (sp < 0 ? rest : rest.slice(0, sp)).toUpperCase();
         if (status !== 'OK' && status !== 'NO' && status !== 'BAD') {
-          throw new UpstreamError('EPROTOCOL', `${this.conn.label} answered ${what} with "${line.slice(0, 200)}"`);
+          throw new UpstreamError(
+            'EPROTOCOL',
+            `${this.conn.label} answered ${what} with "${line.slice(0, 200)}"`,
+          );
         }
         return { status, text: sp < 0 ? '' : rest.slice(sp + 1), untagged };
       }
-      if (/^\* BYE/i.test(line)) throw new UpstreamError('ECLOSED', `${this.conn.label} said BYE during ${what}`, line);
+      if (/^\* BYE/i.test(line))
+        throw new UpstreamError('ECLOSED', `${this.conn.label} said BYE during ${what}`, line);
       if (untagged.length < 1000) untagged.push(line);
       line = await this.conn.readLine(this.commandMs, `the reply to ${what}`);
     }
@@ -100,7 +109,8 @@ class ImapTalk {
 
   async refreshCaps(): Promise<void> {
     const r = await this.command(['CAPABILITY'], 'CAPABILITY');
-    if (r.status !== 'OK') throw new UpstreamError('EPROTOCOL', `${this.conn.label} refused CAPABILITY`, r.text);
+    if (r.status !== 'OK')
+      throw new UpstreamError('EPROTOCOL', `${this.conn.label} refused CAPABILITY`, r.text);
     const line = r.untagged.find((l) => /^\* CAPABILITY /i.test(l));
     this.caps = line ? line.slice('* CAPABILITY '.length).trim().split(/\s+/) : [];
   }
@@ -134,17 +144,29 @@ export async function imapLogin(
   try {
     const greeting = await conn.readLine(t.greetingMs, 'a greeting');
     if (/^\* PREAUTH/i.test(greeting)) {
-      throw new UpstreamError('EPROTOCOL', `${opts.label} greeted with PREAUTH: it must ask for a login`, greeting);
+      throw new UpstreamError(
+        'EPROTOCOL',
+        `${opts.label} greeted with PREAUTH: it must ask for a login`,
+        greeting,
+      );
     }
-    if (/^\* BYE/i.test(greeting)) throw new UpstreamError('ECLOSED', `${opts.label} refused the connection`, greeting);
+    if (/^\* BYE/i.test(greeting))
+      throw new UpstreamError('ECLOSED', `${opts.label} refused the connection`, greeting);
     if (!/^\* OK/i.test(greeting)) {
-      throw new UpstreamError('EPROTOCOL', `${opts.label} sent no IMAP greeting: "${greeting.slice(0, 100)}"`);
+      throw new UpstreamError(
+        'EPROTOCOL',
+        `${opts.label} sent no IMAP greeting: "${greeting.slice(0, 100)}"`,
+      );
     }
     const talk = new ImapTalk(conn, t.commandMs, capsFrom(greeting));
     if (ep.tls === 'starttls') {
       const r = await talk.command(['STARTTLS'], 'STARTTLS');
       if (r.status !== 'OK') {
-        throw new UpstreamError('ETLS', `${opts.label} refused STARTTLS; fix tls= in its URL (TLS is never dropped silently)`, r.text);
+        throw new UpstreamError(
+          'ETLS',
+          `${opts.label} refused STARTTLS; fix tls= in its URL (TLS is never dropped silently)`,
+          r.text,
+        );
       }
       await conn.startTls();
       talk.caps = undefined; // RFC 3501 6.2.1: capabilities learnt before TLS are void
@@ -163,19 +185,30 @@ export async function imapLogin(
       talk.conn.write(`${talk.nextTag()} ID (${fields.join(' ')})\r\n`);
     }
     if (talk.has('LOGINDISABLED') && !creds.master) {
-      throw new UpstreamError('ETLS', `${opts.label} says LOGINDISABLED: use tls=starttls or an imaps:// URL`);
+      throw new UpstreamError(
+        'ETLS',
+        `${opts.label} says LOGINDISABLED: use tls=starttls or an imaps:// URL`,
+      );
     }
     const login = creds.master
       ? await authenticatePlain(talk, creds)
-      : await talk.command(['LOGIN ', Buffer.from(creds.user, 'utf8'), ' ', Buffer.from(creds.password, 'utf8')], 'LOGIN');
-    if (login.status !== 'OK') throw new UpstreamError('EAUTH', `${opts.label} refused the login`, login.text);
+      : await talk.command(
+          ['LOGIN ', Buffer.from(creds.user, 'utf8'), ' ', Buffer.from(creds.password, 'utf8')],
+          'LOGIN',
+        );
+    if (login.status !== 'OK')
+      throw new UpstreamError('EAUTH', `${opts.label} refused the login`, login.text);
     const caps = capsFrom(login.text);
     const untagged = [...login.untagged];
     if (opts.confirm !== false) {
       const check = opts.confirm ?? 'LIST "" ""';
       const confirm = await talk.command([check], 'the login check');
       if (confirm.status !== 'OK') {
-        throw new UpstreamError('EAUTH', `${opts.label} accepted the login but refused ${check} after it`, confirm.text);
+        throw new UpstreamError(
+          'EAUTH',
+          `${opts.label} accepted the login but refused ${check} after it`,
+          confirm.text,
+        );
       }
       untagged.push(...confirm.untagged);
     }
@@ -202,8 +235,10 @@ async function authenticatePlain(talk: ImapTalk, creds: LoginCredentials): Promi
   const tag = talk.nextTag();
   talk.conn.write(`${tag} AUTHENTICATE PLAIN\r\n`);
   let go = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE continuation');
-  while (!go.startsWith('+') && !go.startsWith(`${tag} `)) go = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE continuation');
-  if (!go.startsWith('+')) throw new UpstreamError('EAUTH', `${talk.conn.label} refused AUTHENTICATE PLAIN`, go);
+  while (!go.startsWith('+') && !go.startsWith(`${tag} `))
+    go = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE continuation');
+  if (!go.startsWith('+'))
+    throw new UpstreamError('EAUTH', `${talk.conn.label} refused AUTHENTICATE PLAIN`, go);
   talk.conn.write(`${payload}\r\n`);
   for (;;) {
     const line = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE reply');

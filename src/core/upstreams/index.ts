@@ -12,7 +12,12 @@ export * from './types.js';
 export { UpstreamError, toReplyError, type UpstreamErrorCode } from './errors.js';
 export { imapLogin } from './imap.js';
 export { pop3Login } from './pop3.js';
-export { openConnection, UpstreamConnection, type UpstreamTimeouts, type ConnectOptions } from './connection.js';
+export {
+  openConnection,
+  UpstreamConnection,
+  type UpstreamTimeouts,
+  type ConnectOptions,
+} from './connection.js';
 
 export type Side = 'source' | 'destination';
 export type LoginProtocol = 'imap' | 'pop3';
@@ -27,7 +32,13 @@ export interface LoginOptions {
 }
 
 export interface UpstreamFactory {
-  login(side: Side, protocol: LoginProtocol, creds: LoginCredentials, client: ClientInfo, opts?: LoginOptions): Promise<UpstreamSession>;
+  login(
+    side: Side,
+    protocol: LoginProtocol,
+    creds: LoginCredentials,
+    client: ClientInfo,
+    opts?: LoginOptions,
+  ): Promise<UpstreamSession>;
 }
 
 export interface UpstreamOptions {
@@ -39,12 +50,18 @@ export interface UpstreamOptions {
   confirm?: string;
 }
 
-export function makeUpstreams(config: () => Config, options: UpstreamOptions = {}): UpstreamFactory {
+export function makeUpstreams(
+  config: () => Config,
+  options: UpstreamOptions = {},
+): UpstreamFactory {
   return {
     login(side, protocol, creds, client, lo = {}) {
       const c = config();
       const ep = c[side][protocol];
-      if (!ep) return Promise.reject(new UpstreamError('ECONNECT', `${side}.${protocol} is not configured`));
+      if (!ep)
+        return Promise.reject(
+          new UpstreamError('ECONNECT', `${side}.${protocol} is not configured`),
+        );
       const common = {
         label: `${side} ${protocol.toUpperCase()}`,
         timeouts: c.timeouts,
@@ -52,7 +69,10 @@ export function makeUpstreams(config: () => Config, options: UpstreamOptions = {
         forwardClient: options.forwardClient?.[side] ?? true,
       };
       return protocol === 'imap'
-        ? imapLogin(ep, creds, client, { ...common, confirm: lo.confirm === false ? false : options.confirm })
+        ? imapLogin(ep, creds, client, {
+            ...common,
+            confirm: lo.confirm === false ? false : options.confirm,
+          })
         : pop3Login(ep, creds, client, { ...common, confirm: lo.confirm });
     },
   };

@@ -113,7 +113,10 @@ export class ImapCommandParser {
       const sync = mark[2] !== '+';
       const head = line.subarray(0, line.length - mark[0].length);
       const total = this.pieceBytes + head.length + size;
-      if (size > this.limits.maxLiteralBytes || total > this.limits.maxLineBytes + this.limits.maxLiteralBytes) {
+      if (
+        size > this.limits.maxLiteralBytes ||
+        total > this.limits.maxLineBytes + this.limits.maxLiteralBytes
+      ) {
         const tag = this.tagOf(head);
         this.reset();
         // {n}: the client waits for "+" and will not send the bytes: a BAD is enough.
@@ -169,7 +172,8 @@ function parseCommand(pieces: Piece[], limits: PreauthLimits): ImapParseEvent {
   if (!validTag(tag, limits)) return { kind: 'error', text: 'Invalid tag.', fatal: false };
   for (const p of pieces) {
     const bytes = 'text' in p ? p.text : p.literal;
-    if (bytes.includes(0)) return { kind: 'error', tag, text: 'NUL characters are not allowed.', fatal: false };
+    if (bytes.includes(0))
+      return { kind: 'error', tag, text: 'NUL characters are not allowed.', fatal: false };
   }
   const cur = new Cursor(pieces, tag.length);
   try {
@@ -224,7 +228,8 @@ class Cursor {
     const p = this.piece;
     if (!p || !('text' in p)) return '';
     const start = this.off;
-    while (this.off < p.text.length && ATOM_CHAR.test(String.fromCharCode(p.text[this.off]!)) ) this.off++;
+    while (this.off < p.text.length && ATOM_CHAR.test(String.fromCharCode(p.text[this.off]!)))
+      this.off++;
     return p.text.subarray(start, this.off).toString('utf8');
   }
 

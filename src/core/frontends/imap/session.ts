@@ -38,13 +38,15 @@ class ImapSession {
   start(): void {
     if (this.conn.tls) this.conn.emitTls(this.conn.socket as TLSSocket);
     if (this.deps.stopping()) return this.conn.closeWith(imapBye('shutting-down'), 'shutdown');
-    this.conn.onIdle = () => this.conn.closeWith('* BYE Disconnected for inactivity.\r\n', 'preauth-timeout');
+    this.conn.onIdle = () =>
+      this.conn.closeWith('* BYE Disconnected for inactivity.\r\n', 'preauth-timeout');
     this.conn.write(`* OK [CAPABILITY ${this.capabilities()}] ${GREETING_TEXT}\r\n`);
     this.conn.read((chunk) => {
       this.parser.feed(chunk);
       // A client flooding us while a login is in progress is cut off, not buffered.
       if (this.parser.buffered > this.deps.limits.maxLineBytes + this.deps.limits.maxLiteralBytes) {
-        if (this.busy && !this.lineWaiter) return this.conn.closeWith('* BYE Too much data before login.\r\n', 'protocol-error');
+        if (this.busy && !this.lineWaiter)
+          return this.conn.closeWith('* BYE Too much data before login.\r\n', 'protocol-error');
       }
       this.pump();
     });
@@ -85,7 +87,10 @@ class ImapSession {
           break; // not produced outside line mode
         case 'command':
           if (++this.commands > this.deps.limits.maxCommands) {
-            return this.conn.closeWith('* BYE Too many commands before login.\r\n', 'protocol-error');
+            return this.conn.closeWith(
+              '* BYE Too many commands before login.\r\n',
+              'protocol-error',
+            );
           }
           this.dispatch(ev.command);
           break;
@@ -116,7 +121,8 @@ class ImapSession {
       case 'ID': {
         // RFC 2971: the client's fields are not passed on (they could forge x-originating-ip).
         const a = c.args[0];
-        if (c.args.length !== 1 || (a?.kind !== 'list' && a?.kind !== 'nil')) return this.protocolError(c.tag, 'Invalid ID arguments.', false);
+        if (c.args.length !== 1 || (a?.kind !== 'list' && a?.kind !== 'nil'))
+          return this.protocolError(c.tag, 'Invalid ID arguments.', false);
         this.conn.write('* ID NIL\r\n');
         return ok('ID completed.');
       }
@@ -149,12 +155,19 @@ class ImapSession {
 
   private async startTls(tag: string): Promise<void> {
     const ctx = this.info.listener.secureContext();
-    if (this.conn.tls || !ctx) return void this.conn.write(`${tag} BAD STARTTLS is not available here.\r\n`);
+    if (this.conn.tls || !ctx)
+      return void this.conn.write(`${tag} BAD STARTTLS is not available here.\r\n`);
     // Bytes pipelined after STARTTLS must never be read as if they came through TLS
     // (CVE-2011-0411, CVE-2014-3556, CVE-2021-33515): refuse and close.
     if (this.parser.buffered > 0) {
-      this.conn.write(`${tag} BAD Commands sent after STARTTLS before the TLS handshake are refused.\r\n`);
-      return this.conn.closeWith('* BYE Command injection after STARTTLS refused.\r\n', 'protocol-error', 'pipelined after STARTTLS');
+      this.conn.write(
+        `${tag} BAD Commands sent after STARTTLS before the TLS handshake are refused.\r\n`,
+      );
+      return this.conn.closeWith(
+        '* BYE Command injection after STARTTLS refused.\r\n',
+        'protocol-error',
+        'pipelined after STARTTLS',
+      );
     }
     this.conn.pause();
     await this.conn.writeAndWait(`${tag} OK Begin TLS negotiation now.\r\n`);
@@ -221,7 +234,8 @@ class ImapSession {
       const msg = first ?? (await this.saslResponse(c.tag, ''));
       if (!msg) return;
       const p = parsePlain(msg);
-      if (!p.ok && p.why === 'syntax') return this.protocolError(c.tag, 'Invalid PLAIN message.', false);
+      if (!p.ok && p.why === 'syntax')
+        return this.protocolError(c.tag, 'Invalid PLAIN message.', false);
       if (!p.ok) return this.refuse(c.tag, 'auth-failed', false);
       return this.login(c.tag, p.user, p.password, 'PLAIN');
     }
@@ -233,12 +247,18 @@ class ImapSession {
     return this.login(c.tag, user.toString('utf8'), password.toString('utf8'), 'LOGIN-SASL');
   }
 
-  private async login(tag: string, user: string, password: string, mechanism: string): Promise<void> {
+  private async login(
+    tag: string,
+    user: string,
+    password: string,
+    mechanism: string,
+  ): Promise<void> {
     const lim = this.deps.limits;
     if (user === '' || Buffer.byteLength(user) > lim.maxUserBytes || BAD_USER_CHARS.test(user)) {
       return this.protocolError(tag, 'Invalid user name.', false);
     }
-    if (Buffer.byteLength(password) > lim.maxPasswordBytes) return this.protocolError(tag, 'Password too long.', false);
+    if (Buffer.byteLength(password) > lim.maxPasswordBytes)
+      return this.protocolError(tag, 'Password too long.', false);
     if (this.deps.stopping()) return this.conn.closeWith(imapBye('shutting-down'), 'shutdown');
     this.conn.pause();
     const r = await this.deps.login({ protocol: 'imap', user, password, mechanism }, this.info);

@@ -48,7 +48,8 @@ export class Pop3LineParser {
     const end = lf > 0 && this.buf[lf - 1] === 0x0d ? lf - 1 : lf;
     const raw = Buffer.from(this.buf.subarray(0, end));
     this.buf = this.buf.subarray(lf + 1);
-    if (raw.includes(0)) return { kind: 'error', text: 'NUL characters are not allowed.', fatal: false };
+    if (raw.includes(0))
+      return { kind: 'error', text: 'NUL characters are not allowed.', fatal: false };
     const line = raw.toString('utf8');
     const sp = line.indexOf(' ');
     const name = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();

@@ -37,7 +37,8 @@ class Pop3Session {
   start(): void {
     if (this.conn.tls) this.conn.emitTls(this.conn.socket as TLSSocket);
     if (this.deps.stopping()) return this.conn.closeWith(pop3Reply('shutting-down'), 'shutdown');
-    this.conn.onIdle = () => this.conn.closeWith('-ERR Disconnected for inactivity.\r\n', 'preauth-timeout');
+    this.conn.onIdle = () =>
+      this.conn.closeWith('-ERR Disconnected for inactivity.\r\n', 'preauth-timeout');
     this.conn.write('+OK Server ready.\r\n');
     this.conn.read((chunk) => {
       this.parser.feed(chunk);
@@ -100,7 +101,11 @@ class Pop3Session {
         return this.run(() => this.stls());
       case 'USER':
         if (this.refusePlaintext()) return;
-        if (arg === '' || Buffer.byteLength(arg) > this.deps.limits.maxUserBytes || BAD_USER_CHARS.test(arg)) {
+        if (
+          arg === '' ||
+          Buffer.byteLength(arg) > this.deps.limits.maxUserBytes ||
+          BAD_USER_CHARS.test(arg)
+        ) {
           return this.protocolError('Invalid user name.', false);
         }
         this.user = arg;
@@ -115,7 +120,10 @@ class Pop3Session {
       case 'AUTH':
         return this.run(() => this.auth(arg));
       default:
-        return this.protocolError(name === '' ? 'Invalid command.' : 'Unknown command or not valid before login.', false);
+        return this.protocolError(
+          name === '' ? 'Invalid command.' : 'Unknown command or not valid before login.',
+          false,
+        );
     }
   }
 
@@ -145,7 +153,11 @@ class Pop3Session {
     if (this.conn.tls || !ctx) return void this.conn.write('-ERR STLS is not available here.\r\n');
     // RFC 2595 4 and CVE-2011-0411 and kin: nothing pipelined after STLS is read through TLS.
     if (this.parser.buffered > 0) {
-      return this.conn.closeWith('-ERR Commands sent after STLS before the TLS handshake are refused.\r\n', 'protocol-error', 'pipelined after STLS');
+      return this.conn.closeWith(
+        '-ERR Commands sent after STLS before the TLS handshake are refused.\r\n',
+        'protocol-error',
+        'pipelined after STLS',
+      );
     }
     this.conn.pause();
     await this.conn.writeAndWait('+OK Begin TLS negotiation now.\r\n');
@@ -173,7 +185,8 @@ class Pop3Session {
     const mech = mechRaw?.toUpperCase() ?? '';
     if (mech === '') return void this.conn.write('+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n');
     if (extra !== undefined) return this.protocolError('Invalid AUTH arguments.', false);
-    if (mech !== 'PLAIN' && mech !== 'LOGIN') return void this.conn.write('-ERR Unsupported authentication mechanism.\r\n');
+    if (mech !== 'PLAIN' && mech !== 'LOGIN')
+      return void this.conn.write('-ERR Unsupported authentication mechanism.\r\n');
     if (this.refusePlaintext()) return;
     let first: Buffer | undefined;
     if (initial !== undefined) {
@@ -200,7 +213,8 @@ class Pop3Session {
     if (user === '' || Buffer.byteLength(user) > lim.maxUserBytes || BAD_USER_CHARS.test(user)) {
       return this.protocolError('Invalid user name.', false);
     }
-    if (Buffer.byteLength(password) > lim.maxPasswordBytes) return this.protocolError('Password too long.', false);
+    if (Buffer.byteLength(password) > lim.maxPasswordBytes)
+      return this.protocolError('Password too long.', false);
     if (this.deps.stopping()) return this.conn.closeWith(pop3Reply('shutting-down'), 'shutdown');
     this.conn.pause();
     const r = await this.deps.login({ protocol: 'pop3', user, password, mechanism }, this.info);
@@ -212,14 +226,26 @@ class Pop3Session {
       return;
     }
     if (!r.ok) return this.refuse(r.outcome, r.close);
-    this.conn.splice(r, `+OK ${r.upstream.loginText || 'Logged in.'}\r\n`, this.parser.takeRemaining());
+    this.conn.splice(
+      r,
+      `+OK ${r.upstream.loginText || 'Logged in.'}\r\n`,
+      this.parser.takeRemaining(),
+    );
   }
 
   private refuse(outcome: Outcome, close: boolean): void {
     if (outcome === 'auth-failed') this.failures++;
     const line = pop3Reply(outcome);
-    if (closesConnection(outcome) || close || this.failures >= this.deps.limits.maxFailuresPerConnection) {
-      return this.conn.closeWith(line, outcome === 'auth-failed' ? 'too-many-failures' : 'limit', outcome);
+    if (
+      closesConnection(outcome) ||
+      close ||
+      this.failures >= this.deps.limits.maxFailuresPerConnection
+    ) {
+      return this.conn.closeWith(
+        line,
+        outcome === 'auth-failed' ? 'too-many-failures' : 'limit',
+        outcome,
+      );
     }
     this.conn.write(line);
   }

@@ -3,7 +3,12 @@
  * state), submission 587/465 (AUTH at the account's home, relayed through its submission
  * service), stream-through relaying and the relay log. See server.ts, session.ts, route.ts.
  */
-export { startSmtpListener, startSmtpListeners, type RunningSmtpListener, type SmtpFrontendDeps } from './server.js';
+export {
+  startSmtpListener,
+  startSmtpListeners,
+  type RunningSmtpListener,
+  type SmtpFrontendDeps,
+} from './server.js';
 export { DEFAULT_SMTP_LIMITS, resolveSmtpLimits, type SmtpLimits } from './limits.js';
 export {
   openRelayLog,
@@ -16,8 +21,21 @@ export {
   type RelayLogEntry,
   type AutoHint,
 } from './relay-log.js';
-export { routeRecipient, joinTransaction, accountKeys, isLocalDomain, splitAddress, type RecipientRoute, type Side } from './route.js';
-export { DataEncoder, encodeData, BareLineEndingError, type BareLineEndingPolicy } from './smuggling.js';
+export {
+  routeRecipient,
+  joinTransaction,
+  accountKeys,
+  isLocalDomain,
+  splitAddress,
+  type RecipientRoute,
+  type Side,
+} from './route.js';
+export {
+  DataEncoder,
+  encodeData,
+  BareLineEndingError,
+  type BareLineEndingPolicy,
+} from './smuggling.js';
 export { openBackend, xclientCommand, type BackendOptions, type SmtpReply } from './smtp-client.js';
 export { Relay, type DataResult, type MailParams } from './relay.js';
 export { authenticate, type AuthResult, type SubmissionLogin } from './submission.js';

@@ -100,7 +100,8 @@ export class HeaderCollector {
     this.parts.push(part);
     this.size += part.length;
     // An empty line split across two chunks is missed here; headers() still finds it.
-    if (this.size >= this.maxBytes || part.includes('\n\r\n') || part.includes('\n\n')) this.done = true;
+    if (this.size >= this.maxBytes || part.includes('\n\r\n') || part.includes('\n\n'))
+      this.done = true;
   }
 
   /** Header fields by lower-cased name, values unfolded (RFC 5322 2.2.3) and trimmed. */
@@ -158,7 +159,8 @@ export function messageFacts(headers: Map<string, string[]>, from: string): Mess
   const mid = first('message-id');
   if (mid) facts.messageId = mid.slice(0, 256);
   const subject = first('subject');
-  if (subject !== undefined) facts.subjectHash = createHash('sha256').update(subject, 'utf8').digest('hex').slice(0, 16);
+  if (subject !== undefined)
+    facts.subjectHash = createHash('sha256').update(subject, 'utf8').digest('hex').slice(0, 16);
   const autoSubmitted = first('auto-submitted')?.toLowerCase();
   if (autoSubmitted && !/^no\b/.test(autoSubmitted)) {
     facts.auto.push('auto-submitted');

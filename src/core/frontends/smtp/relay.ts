@@ -90,7 +90,11 @@ export class Relay {
    * MAIL FROM and the first RCPT TO in one round trip where the backend allows
    * PIPELINING (RFC 2920): port 25 opens the backend only at the first RCPT.
    */
-  async mailAndRcpt(from: string, params: MailParams, to: string): Promise<{ mail: SmtpReply; rcpt?: SmtpReply }> {
+  async mailAndRcpt(
+    from: string,
+    params: MailParams,
+    to: string,
+  ): Promise<{ mail: SmtpReply; rcpt?: SmtpReply }> {
     if (!this.backend.has('PIPELINING')) {
       const mail = await this.mail(from, params);
       return this.inTransaction ? { mail, rcpt: await this.rcpt(to) } : { mail };
@@ -189,7 +193,8 @@ export class Relay {
     sock.write(tail);
     sock.uncork();
     const replies: SmtpReply[] = [];
-    for (let i = 0; i < expected; i++) replies.push(await this.backend.readReply(opts.replyMs, 'the end of DATA'));
+    for (let i = 0; i < expected; i++)
+      replies.push(await this.backend.readReply(opts.replyMs, 'the end of DATA'));
     return { kind: 'replied', replies, bytes, bareLineEndings: enc.bareLineEndings };
   }
 
@@ -211,8 +216,12 @@ function drained(backend: BackendSession, ms: number): Promise<void> {
       else resolve();
     };
     const onDrain = (): void => done();
-    const onClose = (): void => done(new UpstreamError('ECLOSED', `${backend.label} closed the connection during DATA`));
-    const timer = setTimeout(() => done(new UpstreamError('ETIMEOUT', `${backend.label} took no data for ${ms} ms`)), ms);
+    const onClose = (): void =>
+      done(new UpstreamError('ECLOSED', `${backend.label} closed the connection during DATA`));
+    const timer = setTimeout(
+      () => done(new UpstreamError('ETIMEOUT', `${backend.label} took no data for ${ms} ms`)),
+      ms,
+    );
     sock.once('drain', onDrain);
     sock.once('close', onClose);
     if (sock.destroyed) onClose();

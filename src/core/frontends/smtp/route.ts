@@ -45,7 +45,13 @@ export interface RouteContext {
 export function splitAddress(address: string): { local: string; domain: string } | undefined {
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) return undefined;
-  return { local: address.slice(0, at), domain: address.slice(at + 1).toLowerCase().replace(/\.$/, '') };
+  return {
+    local: address.slice(0, at),
+    domain: address
+      .slice(at + 1)
+      .toLowerCase()
+      .replace(/\.$/, ''),
+  };
 }
 
 export function isLocalDomain(domain: string, domains: readonly string[]): boolean {
@@ -78,10 +84,18 @@ function routedLocalPart(local: string): boolean {
 export function routeRecipient(address: string, ctx: RouteContext): RecipientRoute {
   const a = splitAddress(address);
   if (!a || !isLocalDomain(a.domain, ctx.domains)) {
-    return { kind: 'refuse', outcome: 'relay-denied', detail: `${a?.domain ?? address} is not a local domain` };
+    return {
+      kind: 'refuse',
+      outcome: 'relay-denied',
+      detail: `${a?.domain ?? address} is not a local domain`,
+    };
   }
   if (routedLocalPart(a.local)) {
-    return { kind: 'refuse', outcome: 'relay-denied', detail: 'sender-specified routing in the local part' };
+    return {
+      kind: 'refuse',
+      outcome: 'relay-denied',
+      detail: 'sender-specified routing in the local part',
+    };
   }
   const keys = accountKeys(address, ctx.domains);
   let account = keys[0]!;
@@ -102,7 +116,8 @@ export function routeRecipient(address: string, ctx: RouteContext): RecipientRou
     destination: { smtp: ctx.hasDestination },
     canTransfer: false,
   });
-  if (route.target === 'refuse') return { kind: 'refuse', outcome: route.outcome, detail: `account is ${route.reason}` };
+  if (route.target === 'refuse')
+    return { kind: 'refuse', outcome: route.outcome, detail: `account is ${route.reason}` };
   return { kind: 'relay', side: route.target, reason: route.reason, account };
 }
 

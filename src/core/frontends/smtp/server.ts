@@ -25,7 +25,13 @@ import { resolveSmtpLimits, type SmtpLimits } from './limits.js';
 import { Relay, type MailParams } from './relay.js';
 import type { RelayLog } from './relay-log.js';
 import type { Side } from './route.js';
-import { outcomeError, SmtpReplyError, SmtpSession, type SessionClient, type SmtpListenerName } from './session.js';
+import {
+  outcomeError,
+  SmtpReplyError,
+  SmtpSession,
+  type SessionClient,
+  type SmtpListenerName,
+} from './session.js';
 import { openBackend } from './smtp-client.js';
 import { authenticate } from './submission.js';
 
@@ -78,10 +84,14 @@ function unmapped(address: string): string {
 }
 
 function mailParams(args: unknown): MailParams {
-  const a = (args && typeof args === 'object' ? args : {}) as Record<string, string | boolean | undefined>;
+  const a = (args && typeof args === 'object' ? args : {}) as Record<
+    string,
+    string | boolean | undefined
+  >;
   const p: MailParams = {};
   if (typeof a.SIZE === 'string' && /^\d{1,20}$/.test(a.SIZE)) p.size = Number(a.SIZE);
-  if (typeof a.BODY === 'string') p.body = a.BODY.toLowerCase() === '8bitmime' ? '8bitmime' : '7bit';
+  if (typeof a.BODY === 'string')
+    p.body = a.BODY.toLowerCase() === '8bitmime' ? '8bitmime' : '7bit';
   if (a.SMTPUTF8 === true) p.smtputf8 = true;
   return p;
 }
@@ -102,16 +112,24 @@ export async function startSmtpListener(
   const config = deps.config();
   const tls = tlsMaterial(config);
   if (name === 'submissions' && !tls) {
-    throw new Error('listen.submissions needs a certificate: add tls: { cert: cert.pem, key: key.pem } to the config');
+    throw new Error(
+      'listen.submissions needs a certificate: add tls: { cert: cert.pem, key: key.pem } to the config',
+    );
   }
   const submission = name !== 'smtp';
   const plaintextAuth = tls ? 'never' : (deps.plaintextAuth ?? 'always');
-  if (submission && (!deps.keyring || !deps.brakes)) throw new TypeError('a submission listener needs keyring and brakes');
+  if (submission && (!deps.keyring || !deps.brakes))
+    throw new TypeError('a submission listener needs keyring and brakes');
   const heloName = deps.hostname ?? hostname();
   const sessions = new Map<string, SmtpSession>();
   const releases = new Map<string, () => void>();
 
-  const openRelay = async (side: Side, ep: Endpoint, client: SessionClient, auth?: { user: string; password: string }): Promise<Relay> => {
+  const openRelay = async (
+    side: Side,
+    ep: Endpoint,
+    client: SessionClient,
+    auth?: { user: string; password: string },
+  ): Promise<Relay> => {
     const c = deps.config();
     const backend = await openBackend(ep, {
       label: `${side} ${ep.submission ? 'submission' : ep.protocol.toUpperCase()}`,
@@ -125,7 +143,11 @@ export async function startSmtpListener(
       auth,
     });
     if (backend.xclientRefused) {
-      deps.logger.warn('backend refused XCLIENT; it sees the gateway as the client', { side, backend: ep.url, reply: backend.xclientRefused });
+      deps.logger.warn('backend refused XCLIENT; it sees the gateway as the client', {
+        side,
+        backend: ep.url,
+        reply: backend.xclientRefused,
+      });
     }
     return new Relay(backend);
   };
@@ -167,15 +189,18 @@ export async function startSmtpListener(
       }
       if (release) releases.set(s.id, release);
       const id = randomBytes(6).toString('base64url');
-      const sess = new SmtpSession({ id, listener: name, address, port: s.remotePort }, {
-        config: deps.config,
-        stateOf: (a) => deps.store.get(a)?.state,
-        relayLog: deps.relayLog,
-        bus: deps.bus,
-        logger: deps.logger,
-        limits,
-        openRelay,
-      });
+      const sess = new SmtpSession(
+        { id, listener: name, address, port: s.remotePort },
+        {
+          config: deps.config,
+          stateOf: (a) => deps.store.get(a)?.state,
+          relayLog: deps.relayLog,
+          bus: deps.bus,
+          logger: deps.logger,
+          limits,
+          openRelay,
+        },
+      );
       sessions.set(s.id, sess);
       deps.bus.emit({
         type: 'session.opened',
@@ -207,18 +232,37 @@ export async function startSmtpListener(
 
     onAuth(auth, s, cb) {
       const sess = sessionOf(s);
-      if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN')) return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
-      if (!s.secure && !(plaintextAuth === 'always' || (plaintextAuth === 'loopback' && isLoopbackHost(sess.client.address)))) {
+      if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN'))
+        return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
+      if (
+        !s.secure &&
+        !(
+          plaintextAuth === 'always' ||
+          (plaintextAuth === 'loopback' && isLoopbackHost(sess.client.address))
+        )
+      ) {
         return cb(outcomeError('privacy-required'));
       }
       authenticate(
-        { user: auth.username ?? '', password: auth.password ?? '', authzid: (auth as { authzid?: string }).authzid, mechanism: auth.method },
+        {
+          user: auth.username ?? '',
+          password: auth.password ?? '',
+          authzid: (auth as { authzid?: string }).authzid,
+          mechanism: auth.method,
+        },
         {
           session: sess.client.id,
           clientAddress: sess.client.address,
           openRelay: (side, ep, creds) => openRelay(side, ep, sess.client, creds),
         },
-        { config: deps.config, store: deps.store, keyring: deps.keyring!, brakes: deps.brakes!, bus: deps.bus, logger: deps.logger },
+        {
+          config: deps.config,
+          store: deps.store,
+          keyring: deps.keyring!,
+          brakes: deps.brakes!,
+          bus: deps.bus,
+          logger: deps.logger,
+        },
       ).then(
         (r) => {
           if (r.ok) {
@@ -236,12 +280,18 @@ export async function startSmtpListener(
     onMailFrom(address, s, cb) {
       const sess = sessionOf(s);
       if (submission && !s.user) return cb(outcomeError('auth-required'));
-      sess.onMail(address.address, mailParams(address.args)).then(() => cb(), (err: unknown) => cb(toClient(err, sess.log)));
+      sess.onMail(address.address, mailParams(address.args)).then(
+        () => cb(),
+        (err: unknown) => cb(toClient(err, sess.log)),
+      );
     },
 
     onRcptTo(address, s, cb) {
       const sess = sessionOf(s);
-      sess.onRcpt(address.address).then(() => cb(), (err: unknown) => cb(toClient(err, sess.log)));
+      sess.onRcpt(address.address).then(
+        () => cb(),
+        (err: unknown) => cb(toClient(err, sess.log)),
+      );
     },
 
     onData(stream, s, cb) {

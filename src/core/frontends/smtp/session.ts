@@ -58,7 +58,12 @@ export interface SessionDeps {
   logger: Logger;
   limits: SmtpLimits;
   /** connect to a backend for this client (EHLO, TLS, XCLIENT, AUTH); throws UpstreamError */
-  openRelay(side: Side, endpoint: Endpoint, client: SessionClient, auth?: { user: string; password: string }): Promise<Relay>;
+  openRelay(
+    side: Side,
+    endpoint: Endpoint,
+    client: SessionClient,
+    auth?: { user: string; password: string },
+  ): Promise<Relay>;
 }
 
 export interface SessionClient {
@@ -93,7 +98,11 @@ export class SmtpSession {
     readonly client: SessionClient,
     private readonly deps: SessionDeps,
   ) {
-    this.log = deps.logger.child({ session: client.id, protocol: 'smtp', listener: client.listener });
+    this.log = deps.logger.child({
+      session: client.id,
+      protocol: 'smtp',
+      listener: client.listener,
+    });
   }
 
   get submission(): boolean {
@@ -113,7 +122,12 @@ export class SmtpSession {
     this.tx = { from, params, side: undefined, recipients: [], mailSent: false };
     if (!this.submission) return; // port 25 waits for the first RCPT to know the backend
     if (!this.login) throw outcomeError('auth-required');
-    const r = await this.begin(this.login.side, this.login, (relay) => relay.mail(from, params), (x) => x);
+    const r = await this.begin(
+      this.login.side,
+      this.login,
+      (relay) => relay.mail(from, params),
+      (x) => x,
+    );
     if (r.code < 200 || r.code >= 300) {
       this.tx = undefined;
       throw passThrough(r);
@@ -134,12 +148,19 @@ export class SmtpSession {
     } else {
       const route = this.route(address);
       if (route.kind === 'refuse') {
-        this.log.info('recipient refused', { rcpt: address, outcome: route.outcome, detail: route.detail });
+        this.log.info('recipient refused', {
+          rcpt: address,
+          outcome: route.outcome,
+          detail: route.detail,
+        });
         throw outcomeError(route.outcome, 'rcpt');
       }
       side = route.side;
       reason = route.reason;
-      const join = joinTransaction({ side: tx.side, accepted: tx.recipients.length, lmtp: this.relayIsLmtp(side) }, side);
+      const join = joinTransaction(
+        { side: tx.side, accepted: tx.recipients.length, lmtp: this.relayIsLmtp(side) },
+        side,
+      );
       if (join === 'defer') throw outcomeError('recipient-deferred', 'rcpt');
       if (join === 'switch') {
         await this.dropRelay();
@@ -150,7 +171,15 @@ export class SmtpSession {
     const r = await this.relayRcpt(tx, side, address);
     if (r.code < 200 || r.code >= 300) throw passThrough(r);
     tx.recipients.push({ address, reason });
-    this.deps.bus.emit({ type: 'session.route', at: new Date().toISOString(), session: this.client.id, protocol: 'smtp', user: address.toLowerCase(), target: side, reason });
+    this.deps.bus.emit({
+      type: 'session.route',
+      at: new Date().toISOString(),
+      session: this.client.id,
+      protocol: 'smtp',
+      user: address.toLowerCase(),
+      target: side,
+      reason,
+    });
   }
 
   /** Resolves with the text after "250 "; rejects with the reply for the client. */
@@ -241,7 +270,12 @@ export class SmtpSession {
 
   private async relayRcpt(tx: Transaction, side: Side, address: string): Promise<SmtpReply> {
     if (tx.mailSent) return this.guard(this.relay!.rcpt(address));
-    const { mail, rcpt } = await this.begin(side, undefined, (relay) => relay.mailAndRcpt(tx.from, tx.params, address), (x) => x.mail);
+    const { mail, rcpt } = await this.begin(
+      side,
+      undefined,
+      (relay) => relay.mailAndRcpt(tx.from, tx.params, address),
+      (x) => x.mail,
+    );
     if (mail.code < 200 || mail.code >= 300) throw passThrough(mail);
     tx.mailSent = true;
     return rcpt!;
@@ -265,7 +299,8 @@ export class SmtpSession {
         const result = await step(relay);
         if (firstReply(result).code !== 421) return result;
       } catch (err) {
-        if (!(err instanceof UpstreamError) || err.code !== 'ECLOSED') return this.guard(Promise.reject(err));
+        if (!(err instanceof UpstreamError) || err.code !== 'ECLOSED')
+          return this.guard(Promise.reject(err));
       }
       this.log.debug('kept backend connection was closed; opening a new one', { side });
       await this.dropRelay();
@@ -299,8 +334,14 @@ export class SmtpSession {
       return await p;
     } catch (err) {
       if (err instanceof SmtpReplyError) throw err;
-      const e = err instanceof UpstreamError ? toReplyError(err, this.relay?.label ?? 'backend') : undefined;
-      this.log.warn('backend failed during a transaction', { detail: e?.detail ?? String(err), err });
+      const e =
+        err instanceof UpstreamError
+          ? toReplyError(err, this.relay?.label ?? 'backend')
+          : undefined;
+      this.log.warn('backend failed during a transaction', {
+        detail: e?.detail ?? String(err),
+        err,
+      });
       this.tx = undefined;
       await this.dropRelay();
       throw outcomeError(e ? e.outcome : 'internal-error');

@@ -12,7 +12,11 @@
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../config/endpoint.js';
 import { hostPort } from '../../config/endpoint.js';
-import { openConnection, type UpstreamConnection, type UpstreamTimeouts } from '../../upstreams/connection.js';
+import {
+  openConnection,
+  type UpstreamConnection,
+  type UpstreamTimeouts,
+} from '../../upstreams/connection.js';
 import { UpstreamError } from '../../upstreams/errors.js';
 
 export interface SmtpReply {
@@ -92,7 +96,11 @@ export class BackendSession {
     for (;;) {
       const line = await this.conn.readLine(timeoutMs, `the reply to ${what}`);
       const m = REPLY_LINE.exec(line);
-      if (!m) throw new UpstreamError('EPROTOCOL', `${this.label} answered ${what} with "${line.slice(0, 200)}"`);
+      if (!m)
+        throw new UpstreamError(
+          'EPROTOCOL',
+          `${this.label} answered ${what} with "${line.slice(0, 200)}"`,
+        );
       const code = Number(m[1]);
       if (lines.length < MAX_REPLY_LINES) lines.push(m[3] ?? '');
       if (m[2] !== '-') return { code, lines };
@@ -100,7 +108,11 @@ export class BackendSession {
   }
 
   /** Send one command line (CRLF added) and read its reply. */
-  async command(line: string, what: string, timeoutMs = this.timeouts.commandMs): Promise<SmtpReply> {
+  async command(
+    line: string,
+    what: string,
+    timeoutMs = this.timeouts.commandMs,
+  ): Promise<SmtpReply> {
     this.conn.write(`${line}\r\n`);
     return this.readReply(timeoutMs, what);
   }
@@ -108,7 +120,8 @@ export class BackendSession {
   async ehlo(heloName: string): Promise<void> {
     const verb = this.lmtp ? 'LHLO' : 'EHLO';
     const r = await this.command(`${verb} ${heloName}`, verb);
-    if (r.code !== 250) throw new UpstreamError('EPROTOCOL', `${this.label} refused ${verb}`, replyLine(r));
+    if (r.code !== 250)
+      throw new UpstreamError('EPROTOCOL', `${this.label} refused ${verb}`, replyLine(r));
     this.caps = new Map();
     for (const l of r.lines.slice(1)) {
       const [kw = '', ...rest] = l.trim().split(/\s+/);
@@ -136,12 +149,16 @@ export class BackendSession {
 
 /** XCLIENT values are xtext (RFC 3461 4): '+', '=' and anything outside 33..126 as +XX. */
 export function xtext(s: string): string {
-  return s.replace(/[^\x21-\x7e]|[+=]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return s.replace(
+    /[^\x21-\x7e]|[+=]/g,
+    (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
 }
 
 /** Postfix wants IPv6 addresses as "IPV6:..." and IPv4-mapped ones as plain IPv4. */
 export function xclientAddr(address: string): string {
-  const a = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const a =
+    address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
   return isIP(a) === 6 ? `IPV6:${a}` : a;
 }
 
@@ -159,11 +176,18 @@ export function xclientCommand(offered: string, client: ClientIdentity): string 
 
 async function startTls(s: BackendSession, heloName: string): Promise<void> {
   if (!s.has('STARTTLS')) {
-    throw new UpstreamError('ETLS', `${s.label} does not offer STARTTLS; fix tls= in ${s.endpoint.url} (TLS is never dropped silently)`);
+    throw new UpstreamError(
+      'ETLS',
+      `${s.label} does not offer STARTTLS; fix tls= in ${s.endpoint.url} (TLS is never dropped silently)`,
+    );
   }
   const r = await s.command('STARTTLS', 'STARTTLS');
   if (r.code !== 220) {
-    throw new UpstreamError('ETLS', `${s.label} refused STARTTLS; fix tls= in ${s.endpoint.url} (TLS is never dropped silently)`, replyLine(r));
+    throw new UpstreamError(
+      'ETLS',
+      `${s.label} refused STARTTLS; fix tls= in ${s.endpoint.url} (TLS is never dropped silently)`,
+      replyLine(r),
+    );
   }
   await s.conn.startTls();
   // RFC 3207 4.2: forget what the server said before TLS and ask again.
@@ -184,7 +208,10 @@ async function xclient(s: BackendSession, opts: BackendOptions): Promise<void> {
   await s.ehlo(opts.heloName);
 }
 
-async function authenticate(s: BackendSession, auth: { user: string; password: string }): Promise<void> {
+async function authenticate(
+  s: BackendSession,
+  auth: { user: string; password: string },
+): Promise<void> {
   const mechs = (s.caps.get('AUTH') ?? '').toUpperCase().split(/\s+/);
   let r: SmtpReply;
   if (mechs.includes('PLAIN')) {
@@ -192,8 +219,10 @@ async function authenticate(s: BackendSession, auth: { user: string; password: s
     r = await s.command(`AUTH PLAIN ${token}`, 'AUTH PLAIN');
   } else if (mechs.includes('LOGIN')) {
     r = await s.command('AUTH LOGIN', 'AUTH LOGIN');
-    if (r.code === 334) r = await s.command(Buffer.from(auth.user, 'utf8').toString('base64'), 'AUTH LOGIN');
-    if (r.code === 334) r = await s.command(Buffer.from(auth.password, 'utf8').toString('base64'), 'AUTH LOGIN');
+    if (r.code === 334)
+      r = await s.command(Buffer.from(auth.user, 'utf8').toString('base64'), 'AUTH LOGIN');
+    if (r.code === 334)
+      r = await s.command(Buffer.from(auth.password, 'utf8').toString('base64'), 'AUTH LOGIN');
   } else {
     throw new UpstreamError(
       'EPROTOCOL',
@@ -202,8 +231,10 @@ async function authenticate(s: BackendSession, auth: { user: string; password: s
   }
   if (r.code === 235) return;
   // RFC 4954 6: 535 is a wrong password; 454 a temporary failure; other 5xx a setup problem.
-  if (r.code === 535) throw new UpstreamError('EAUTH', `${s.label} refused the login`, replyLine(r));
-  if (r.code >= 400 && r.code < 500) throw new UpstreamError('ECLOSED', `${s.label} cannot check passwords now`, replyLine(r));
+  if (r.code === 535)
+    throw new UpstreamError('EAUTH', `${s.label} refused the login`, replyLine(r));
+  if (r.code >= 400 && r.code < 500)
+    throw new UpstreamError('ECLOSED', `${s.label} cannot check passwords now`, replyLine(r));
   throw new UpstreamError('EPROTOCOL', `${s.label} refused AUTH`, replyLine(r));
 }
 
@@ -217,7 +248,11 @@ export async function openBackend(ep: Endpoint, opts: BackendOptions): Promise<B
   try {
     const greeting = await s.readReply(opts.timeouts.greetingMs, 'the greeting');
     if (greeting.code !== 220) {
-      throw new UpstreamError('ECLOSED', `${opts.label} at ${hostPort(ep)} refused the connection`, replyLine(greeting));
+      throw new UpstreamError(
+        'ECLOSED',
+        `${opts.label} at ${hostPort(ep)} refused the connection`,
+        replyLine(greeting),
+      );
     }
     await s.ehlo(opts.heloName);
     if (ep.tls === 'starttls') await startTls(s, opts.heloName);

@@ -64,10 +64,18 @@ export interface AuthContext {
   session: string;
   clientAddress: string;
   /** connect and AUTH at a submission service as the user; throws UpstreamError */
-  openRelay(side: Side, endpoint: Endpoint, auth: { user: string; password: string }): Promise<Relay>;
+  openRelay(
+    side: Side,
+    endpoint: Endpoint,
+    auth: { user: string; password: string },
+  ): Promise<Relay>;
 }
 
-export async function authenticate(req: AuthRequest, ctx: AuthContext, deps: SubmissionDeps): Promise<AuthResult> {
+export async function authenticate(
+  req: AuthRequest,
+  ctx: AuthContext,
+  deps: SubmissionDeps,
+): Promise<AuthResult> {
   const now = (): string => (deps.now?.() ?? new Date()).toISOString();
   const emitLogin = (result: 'ok' | 'refused', outcome?: Outcome, detail?: string): void =>
     deps.bus.emit({
@@ -95,11 +103,17 @@ export async function authenticate(req: AuthRequest, ctx: AuthContext, deps: Sub
   try {
     address = normalizeAddress(req.user);
   } catch {
-    return refuse(req.user.slice(0, 64), new ReplyError('auth-failed', 'user name is not a valid account name'));
+    return refuse(
+      req.user.slice(0, 64),
+      new ReplyError('auth-failed', 'user name is not a valid account name'),
+    );
   }
   if (req.authzid && req.authzid !== req.user) {
     // Acting as someone else (RFC 4616 2) is not something the gateway can relay.
-    return refuse(address, new ReplyError('auth-failed', 'PLAIN with an authorization identity other than the user'));
+    return refuse(
+      address,
+      new ReplyError('auth-failed', 'PLAIN with an authorization identity other than the user'),
+    );
   }
   const blocked = deps.brakes.blocked(ctx.clientAddress, address);
   if (blocked) {
@@ -119,7 +133,8 @@ export async function authenticate(req: AuthRequest, ctx: AuthContext, deps: Sub
       destination: { smtp: !!c.destination.submission },
       canTransfer: false,
     });
-    if (route.target === 'refuse') return await refuse(address, new ReplyError(route.outcome, `account is ${route.reason}`));
+    if (route.target === 'refuse')
+      return await refuse(address, new ReplyError(route.outcome, `account is ${route.reason}`));
     const side: Side = route.target;
     const ep = c[side].submission!;
     let relay: Relay;
@@ -129,7 +144,8 @@ export async function authenticate(req: AuthRequest, ctx: AuthContext, deps: Sub
       throw toReplyError(err, `${side} submission`);
     }
     try {
-      if (route.target === 'source' && route.capture) await captureCredentials(deps, address, req.password, route.captureState);
+      if (route.target === 'source' && route.capture)
+        await captureCredentials(deps, address, req.password, route.captureState);
       else touchAccount(deps.store, address, deps.now?.());
     } catch (err) {
       void relay.release();
@@ -137,12 +153,36 @@ export async function authenticate(req: AuthRequest, ctx: AuthContext, deps: Sub
     }
     deps.brakes.succeeded(address);
     emitLogin('ok');
-    deps.bus.emit({ type: 'session.route', at: now(), session: ctx.session, protocol: 'smtp', user: address, target: side, reason: route.reason });
-    return { ok: true, login: { address, user: req.user, password: req.password, side, reason: route.reason }, relay };
+    deps.bus.emit({
+      type: 'session.route',
+      at: now(),
+      session: ctx.session,
+      protocol: 'smtp',
+      user: address,
+      target: side,
+      reason: route.reason,
+    });
+    return {
+      ok: true,
+      login: { address, user: req.user, password: req.password, side, reason: route.reason },
+      relay,
+    };
   } catch (err) {
-    const e = err instanceof StateError ? new ReplyError('store-unavailable', err.message, { cause: err }) : toReplyError(err, 'submission');
-    if (e.outcome === 'internal-error') deps.logger.error('submission AUTH failed with an internal error', { session: ctx.session, err });
-    else if (e.outcome !== 'auth-failed') deps.logger.warn('submission AUTH could not be checked', { session: ctx.session, outcome: e.outcome, detail: e.detail });
+    const e =
+      err instanceof StateError
+        ? new ReplyError('store-unavailable', err.message, { cause: err })
+        : toReplyError(err, 'submission');
+    if (e.outcome === 'internal-error')
+      deps.logger.error('submission AUTH failed with an internal error', {
+        session: ctx.session,
+        err,
+      });
+    else if (e.outcome !== 'auth-failed')
+      deps.logger.warn('submission AUTH could not be checked', {
+        session: ctx.session,
+        outcome: e.outcome,
+        detail: e.detail,
+      });
     return refuse(address, e);
   }
 }
