@@ -3,10 +3,10 @@ import { reportCommandError } from '../core/cli/errors.js';
 import { runProxyService } from '../core/gateway/service.js';
 
 export default class Proxy extends Command {
-  static override summary = 'Run the gateway (IMAP and POP3) in the foreground.';
+  static override summary = 'Run the gateway (IMAP, POP3 and SMTP) in the foreground.';
 
   static override description = [
-    'Answers IMAP and POP3 on the listen addresses of the config. A first login is checked against the source; when it works the credentials are kept encrypted, the account is captured and the session is spliced to the source (strategy proxy) or moved at once (strategy immediate). Captured accounts are moved to the destination by a worker pool (transfer.concurrency at a time), preferably once their user has logged out; migrated accounts go to the destination, accounts being moved get a "try again in a few minutes".',
+    'Answers IMAP, POP3, SMTP and submission on the listen addresses of the config. A first login is checked against the source; when it works the credentials are kept encrypted, the account is captured and the session is spliced to the source (strategy proxy) or moved at once (strategy immediate). Captured accounts are moved to the destination by a worker pool (transfer.concurrency at a time), preferably once their user has logged out; migrated accounts go to the destination, accounts being moved get a "try again in a few minutes". Mail on port 25 is routed by account state, and every message relayed to the source is logged.',
     'Logs go to standard output: readable lines on a terminal, one JSON object per line otherwise (systemd, pipes). Passwords never reach a log.',
     'Signals: SIGTERM or Ctrl-C stops accepting, lets open sessions end within the grace period and saves the state (a second one ends them at once); SIGHUP reloads the config and the certificate without dropping sessions.',
   ].join('\n\n');
