@@ -291,11 +291,20 @@ export async function waitForInbox(
 ): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   let msgs: string[] = [];
+  let lastError: unknown;
   while (Date.now() < deadline) {
-    msgs = await inbox(server, creds);
+    // A poll's own IMAP connection can be dropped while Dovecot is busy delivering to
+    // the same mailbox; that says nothing about the mail, so poll again until the deadline.
+    try {
+      msgs = await inbox(server, creds);
+      lastError = undefined;
+    } catch (err) {
+      lastError = err;
+    }
     if (pred(msgs)) return msgs;
     await new Promise((r) => setTimeout(r, 200));
   }
+  if (lastError) throw lastError;
   return msgs;
 }
 
