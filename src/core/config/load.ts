@@ -132,6 +132,7 @@ export function parseConfigText(
     keyFile: abs(d.keyFile),
     logDir: d.logDir === undefined ? dirname(state) : abs(d.logDir),
     transfer: d.transfer,
+    smtp: d.smtp,
     timeouts: d.timeouts,
   };
   if (d.tls) config.tls = { cert: abs(d.tls.cert), key: abs(d.tls.key) };

@@ -219,6 +219,15 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    smtp: z
+      .object({
+        // RFC 1870: advertised with SIZE, enforced at MAIL FROM (SIZE=) and during DATA
+        maxMessageBytes: positiveInt('largest message accepted, in bytes', 2 ** 31 - 1).default(
+          50 * 1024 * 1024,
+        ),
+      })
+      .strict()
+      .default({}),
     timeouts: z
       .object({
         connectMs: positiveInt('milliseconds', 600_000).default(10_000),

@@ -92,6 +92,9 @@ keyFile: ${opts.keyFile}
 # concurrency: accounts moved at once.
 transfer: { connections: 2, concurrency: 2 }
 
+# SMTP listeners: the largest message accepted (advertised with SIZE, refused above it).
+smtp: { maxMessageBytes: 52428800 }
+
 # Milliseconds: TCP connect, server greeting, one command's reply, an idle session.
 timeouts: { connectMs: 10000, greetingMs: 10000, commandMs: 60000, idleMs: 1800000 }
 `;

@@ -58,6 +58,10 @@ export interface Config {
     /** accounts moved at once by `migrate --all` and the proxy's worker pool */
     concurrency: number;
   };
+  smtp?: {
+    /** largest message the SMTP listeners accept (SIZE, RFC 1870) */
+    maxMessageBytes: number;
+  };
   timeouts: { connectMs: number; greetingMs: number; commandMs: number; idleMs: number };
   /** things that work but should be fixed (e.g. a password file readable by others) */
   warnings?: string[];

@@ -108,7 +108,10 @@ export async function startSmtpListener(
   at: { host: string; port: number },
   deps: SmtpFrontendDeps,
 ): Promise<RunningSmtpListener> {
-  const limits = resolveSmtpLimits(deps.limits);
+  const limits = resolveSmtpLimits({
+    maxMessageBytes: deps.config().smtp?.maxMessageBytes,
+    ...deps.limits,
+  });
   const config = deps.config();
   const tls = tlsMaterial(config);
   if (name === 'submissions' && !tls) {
