@@ -132,6 +132,7 @@ export function parseConfigText(
     keyFile: abs(d.keyFile),
     logDir: d.logDir === undefined ? dirname(state) : abs(d.logDir),
     transfer: d.transfer,
+    gateway: d.gateway,
     smtp: d.smtp,
     timeouts: d.timeouts,
   };

@@ -219,6 +219,32 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    gateway: z
+      .object({
+        // RFC 3501 6.2.3 / RFC 2595: LOGINDISABLED and no USER before TLS when refused
+        plaintextLogin: z
+          .enum(['always', 'loopback', 'never'], {
+            errorMap: () => ({
+              message:
+                'must be always, loopback (plain-text logins only from 127.0.0.0/8 and ::1) or never',
+            }),
+          })
+          .optional(),
+        destinationLogin: z
+          .enum(['user', 'master'], {
+            errorMap: () => ({ message: 'must be user or master (destination.master)' }),
+          })
+          .default('user'),
+        forwardClient: z
+          .object({
+            source: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
+            destination: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
     smtp: z
       .object({
         // RFC 1870: advertised with SIZE, enforced at MAIL FROM (SIZE=) and during DATA

@@ -92,6 +92,12 @@ keyFile: ${opts.keyFile}
 # concurrency: accounts moved at once.
 transfer: { connections: 2, concurrency: 2 }
 
+# Gateway policy. plaintextLogin: always | loopback | never (default: loopback when tls is
+# set, else always). destinationLogin: user (the captured password) or master
+# (destination.master). forwardClient: pass the client's address to each backend (IMAP ID
+# x-originating-ip, POP3/SMTP XCLIENT; the server must trust AutoPort's address for it).
+gateway: { destinationLogin: user, forwardClient: { source: true, destination: true } }
+
 # SMTP listeners: the largest message accepted (advertised with SIZE, refused above it).
 smtp: { maxMessageBytes: 52428800 }
 

@@ -58,6 +58,14 @@ export interface Config {
     /** accounts moved at once by `migrate --all` and the proxy's worker pool */
     concurrency: number;
   };
+  gateway?: {
+    /** plain-text logins before TLS: always, loopback only, or never (default: loopback when tls is set) */
+    plaintextLogin?: 'always' | 'loopback' | 'never';
+    /** log in to the destination as the user (captured password) or as destination.master */
+    destinationLogin: 'user' | 'master';
+    /** pass the client address to each backend (IMAP ID x-originating-ip, POP3/SMTP XCLIENT) */
+    forwardClient: { source: boolean; destination: boolean };
+  };
   smtp?: {
     /** largest message the SMTP listeners accept (SIZE, RFC 1870) */
     maxMessageBytes: number;

@@ -115,7 +115,11 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   const sessions = new SessionRegistry();
   const brakes = new Brakes(limits.brakes);
   const connections = new ConnectionLimiter(() => limits.connections);
-  const upstreams = deps.upstreams ?? makeUpstreams(() => config, deps.upstreamOptions);
+  const upstreamOptions: UpstreamOptions = {
+    ...deps.upstreamOptions,
+    forwardClient: { ...config.gateway?.forwardClient, ...deps.upstreamOptions?.forwardClient },
+  };
+  const upstreams = deps.upstreams ?? makeUpstreams(() => config, upstreamOptions);
   const workers = deps.migrate
     ? new WorkerPool({
         store: deps.store,
@@ -129,7 +133,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
       })
     : undefined;
   let stopping = false;
-  const plaintext: PlaintextPolicy = deps.plaintextLogin ?? (config.tls ? 'loopback' : 'always');
+  const plaintext: PlaintextPolicy =
+    deps.plaintextLogin ?? config.gateway?.plaintextLogin ?? (config.tls ? 'loopback' : 'always');
 
   const login = makeLoginService({
     config: () => config,
@@ -140,7 +145,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     bus,
     logger,
     sessions,
-    destinationLogin: deps.destinationLogin ?? 'user',
+    destinationLogin: deps.destinationLogin ?? config.gateway?.destinationLogin ?? 'user',
     transferNow: workers ? (a, p, ms) => workers.transferNow(a, p, ms) : undefined,
     immediateWaitMs: limits.immediateWaitMs,
   });
@@ -242,7 +247,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
         brakes,
         connections,
         ca: deps.upstreamOptions?.ca,
-        forwardClient: deps.upstreamOptions?.forwardClient,
+        forwardClient: upstreamOptions.forwardClient,
         plaintextAuth: plaintext,
         stopping: () => stopping,
       });
