@@ -5,62 +5,18 @@
  * holds the store's lock.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { RelayLogEntry } from '../../src/core/frontends/smtp/relay-log.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
+import { ensureBuilt, ROOT, runCli } from '../support/cli.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const cli = (args: string[]) => runCli(args, { env: { AUTOPORT_CONFIG: '' } });
+
 const SEALED = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'c2VjcmV0' };
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    newest = Math.max(newest, st.isDirectory() ? newestMtime(p) : st.mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm test` builds first; a single-file run builds here when dist is missing or stale. */
-function ensureBuilt(): void {
-  const built = join(ROOT, 'dist/commands/accounts/list.js');
-  if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin/run.js'), ...args],
-      { cwd: ROOT, env: { ...process.env, AUTOPORT_CONFIG: '' }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 function relayEntry(time: string, to: string, extra: Partial<RelayLogEntry> = {}): RelayLogEntry {
   return {

@@ -6,14 +6,13 @@
  * Nothing is written; a wrong password gives exit 1 and a hint.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { AccountCheckResult } from '../../src/core/check/check-account.js';
 import type { EndpointReport } from '../../src/core/check/types.js';
 import type { DryRunResult } from '../../src/core/transfer/dry-run.js';
+import { ensureBuilt, runCli } from '../support/cli.js';
 import {
   makeTempDir,
   openImap,
@@ -23,38 +22,15 @@ import {
   type Lab,
 } from '../support/index.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-
 /** `npm test` builds first; a single-file run builds here when dist/ is older than src/. */
-function ensureBuilt(): void {
-  const built = join(ROOT, 'dist/commands/check.js');
-  const src = join(ROOT, 'src');
-  const newest = Math.max(
-    ...readdirSync(src, { recursive: true, encoding: 'utf8' }).map(
-      (f) => statSync(join(src, f)).mtimeMs,
-    ),
-  );
-  if (existsSync(built) && statSync(built).mtimeMs >= newest) return;
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
-}
-
-function autoport(
-  args: string[],
-  input = '',
-): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], {
-    input,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function endpoint(result: { endpoints: EndpointReport[] }, role: string): EndpointReport {
   const e = result.endpoints.find((x) => x.role === role);
   assert.ok(e, `no ${role}`);
   return e;
 }
+
+const autoport = (args: string[], input = '') => runCli(args, { input });
 
 const present = (e: EndpointReport, name: string): boolean | null | undefined =>
   e.capabilities.find((c) => c.name === name)?.present;
@@ -95,8 +71,8 @@ describe('autoport check --user', () => {
     if (dir) removeDir(dir);
   });
 
-  it('logs in on the source and shows the same plan as migrate --dry-run (--json)', () => {
-    const r = autoport(
+  it('logs in on the source and shows the same plan as migrate --dry-run (--json)', async () => {
+    const r = await autoport(
       ['check', '--config', imapConfig, '--user', alice.user, '--password-stdin', '--json'],
       alice.password,
     );
@@ -113,7 +89,7 @@ describe('autoport check --user', () => {
       'password kept out of the transcript',
     );
 
-    const dry = autoport(
+    const dry = await autoport(
       ['migrate', alice.user, '--config', imapConfig, '--password-stdin', '--dry-run', '--json'],
       alice.password,
     );
@@ -134,13 +110,13 @@ describe('autoport check --user', () => {
     assert.doesNotMatch(readFileSync(lab.destination.passwdFile, 'utf8'), /alice@/);
   });
 
-  it('prints the capability table and the dry-run plan for a person', () => {
-    const r = autoport(
+  it('prints the capability table and the dry-run plan for a person', async () => {
+    const r = await autoport(
       ['check', '--config', imapConfig, '--user', alice.user, '--password-stdin'],
       `${alice.password}\n`,
     );
     assert.equal(r.code, 0, r.stderr);
-    const dry = autoport(
+    const dry = await autoport(
       ['migrate', alice.user, '--config', imapConfig, '--password-stdin', '--dry-run'],
       alice.password,
     );
@@ -154,8 +130,8 @@ describe('autoport check --user', () => {
     assert.match(r.stdout, /about \d+:\d\d at \d+ msg\/s/);
   });
 
-  it('over POP3 (source.useImap false): the inbox from LIST, with the POP3 note', () => {
-    const r = autoport(
+  it('over POP3 (source.useImap false): the inbox from LIST, with the POP3 note', async () => {
+    const r = await autoport(
       ['check', '--config', pop3Config, '--user', alice.user, '--password-stdin', '--json'],
       alice.password,
     );
@@ -170,8 +146,8 @@ describe('autoport check --user', () => {
     assert.ok(plan.problems.some((p) => /POP3/.test(p)));
   });
 
-  it('a wrong password: exit 1, the plan says why, nothing written', () => {
-    const r = autoport(
+  it('a wrong password: exit 1, the plan says why, nothing written', async () => {
+    const r = await autoport(
       ['check', '--config', imapConfig, '--user', alice.user, '--password-stdin', '--json'],
       'wrong',
     );
@@ -184,12 +160,12 @@ describe('autoport check --user', () => {
     assert.doesNotMatch(readFileSync(lab.destination.passwdFile, 'utf8'), /alice@/);
   });
 
-  it('--user needs --password-stdin; without --user the check is the plain one', () => {
-    const bad = autoport(['check', '--config', imapConfig, '--user', alice.user]);
+  it('--user needs --password-stdin; without --user the check is the plain one', async () => {
+    const bad = await autoport(['check', '--config', imapConfig, '--user', alice.user]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--user and --password-stdin go together/);
 
-    const plain = autoport(['check', '--config', imapConfig, '--json']);
+    const plain = await autoport(['check', '--config', imapConfig, '--json']);
     assert.equal(plain.code, 0, plain.stderr);
     const result = JSON.parse(plain.stdout) as Record<string, unknown> & {
       endpoints: EndpointReport[];

@@ -4,54 +4,17 @@
  * runCheck directly.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { runCheck } from '../../src/core/check/index.js';
 import type { CheckResult, EndpointReport } from '../../src/core/check/types.js';
 import { loadConfig } from '../../src/core/config/index.js';
+import { ensureBuilt, runCli } from '../support/cli.js';
 import { makeTempDir, removeDir, startLab, writeLabConfig, type Lab } from '../support/index.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    newest = Math.max(newest, st.isDirectory() ? newestMtime(p) : st.mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm test` builds first; a single-file run builds here when dist is missing or stale. */
-function ensureBuilt(): void {
-  const built = join(ROOT, 'dist/commands/check.js');
-  if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin/run.js'), ...args],
-      { cwd: ROOT, env: { ...process.env, NODE_EXTRA_CA_CERTS: '', ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCli(args, { env: { NODE_EXTRA_CA_CERTS: '', ...env } });
 
 function endpoint(result: CheckResult, role: string): EndpointReport {
   const e = result.endpoints.find((x) => x.role === role);
