@@ -342,10 +342,11 @@ export async function copyFolder(
     cp.record({ t: 'f', s, f: flagKey(flags) });
   }
 
-  // 5. copies whose UID the destination did not tell (no UIDPLUS): find them by hash
-  if ([...st.map.values()].some((e) => e.d === 0)) {
-    await scanAboveWatermark(dst, cp, tuning);
-  }
+  // 5. look above the watermark once more: copies whose UID the destination did not tell
+  // (no UIDPLUS) are bound by hash, and an APPEND that a killed earlier run had already
+  // sent can land while this run works (the server finishes commands it read before it
+  // saw the disconnect); it shows up here as an orphan.
+  await scanAboveWatermark(dst, cp, tuning);
 
   // 6. leftovers of a source UIDVALIDITY change are ours and gone from the source
   const stale = [...st.pool.values()].filter((p) => p.k === 'rebase');
@@ -357,6 +358,24 @@ export async function copyFolder(
     ))
   ) {
     for (const p of stale) {
+      cp.record({ t: 'pd', d: p.d });
+      stats.expunged++;
+    }
+  }
+  // 7. an orphan with the same bytes as a message the map has bound is a surplus copy of
+  // ours (see 5): remove it. Any other orphan is mail someone else put there: left alone.
+  const bound = new Set([...st.map.values()].filter((e) => e.d !== 0).map((e) => `${e.h}:${e.z}`));
+  const surplus = [...st.pool.values()].filter(
+    (p) => p.k === 'orphan' && bound.has(`${p.h}:${p.z}`),
+  );
+  if (
+    surplus.length &&
+    (await expungeOnDestination(
+      dst,
+      surplus.map((p) => p.d),
+    ))
+  ) {
+    for (const p of surplus) {
       cp.record({ t: 'pd', d: p.d });
       stats.expunged++;
     }
