@@ -3,7 +3,7 @@
  * The migrate command's human and --json renderers, the proxy's worker pool and the TUI
  * all consume these shapes. Pure functions only.
  */
-import type { FolderCopyResult, FolderProgressEvent } from './copy/folder-copy.js';
+import type { CopyCounters, FolderCopyResult, FolderProgressEvent } from './copy/folder-copy.js';
 import type { DiffCause, VerifyResult } from './copy/verify.js';
 import type { FolderPlan, FolderPlanEntry } from './types.js';
 
@@ -17,19 +17,10 @@ export type MigrateEvent =
   | { type: 'warning'; address: string; message: string }
   | { type: 'done'; address: string; result: AccountResult };
 
-export interface FolderSummary {
+export interface FolderSummary extends CopyCounters {
   source: string;
   destination: string;
   mode?: string;
-  messages: number;
-  bytes: number;
-  copied: number;
-  copiedBytes: number;
-  matched: number;
-  skipped: number;
-  failed: number;
-  flagsUpdated: number;
-  expunged: number;
   extra: number;
   droppedFlags: string[];
   verify?: Omit<VerifyResult, 'folder'>;
@@ -37,17 +28,8 @@ export interface FolderSummary {
   error?: string;
 }
 
-export interface Totals {
+export interface Totals extends CopyCounters {
   folders: number;
-  messages: number;
-  bytes: number;
-  copied: number;
-  copiedBytes: number;
-  matched: number;
-  skipped: number;
-  failed: number;
-  flagsUpdated: number;
-  expunged: number;
 }
 
 export interface AccountResult {

@@ -89,14 +89,8 @@ export function newFolderStats(): FolderStats {
   };
 }
 
-export interface FolderCopyResult {
-  source: string;
-  destination: string;
-  mode: DeltaMode;
-  uidValidity: number;
-  destUidValidity: number;
-  highestModseq?: string;
-  lastUid: number;
+/** What one run did to one folder; summed per account in result.ts. */
+export interface CopyCounters {
   /** messages on the source */
   messages: number;
   /** bytes of the messages mapped after this run */
@@ -108,6 +102,16 @@ export interface FolderCopyResult {
   failed: number;
   flagsUpdated: number;
   expunged: number;
+}
+
+export interface FolderCopyResult extends CopyCounters {
+  source: string;
+  destination: string;
+  mode: DeltaMode;
+  uidValidity: number;
+  destUidValidity: number;
+  highestModseq?: string;
+  lastUid: number;
   extra: number;
   droppedFlags: string[];
   written: number[];
