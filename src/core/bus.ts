@@ -62,9 +62,35 @@ export type SessionEvent =
       detail?: string;
     });
 
+/** One message relayed by the SMTP front end (also written to the relay log). */
+export interface SmtpMessageEvent extends Base {
+  type: 'smtp.message';
+  /** smtp (port 25), submission or submissions */
+  listener: string;
+  route: 'source' | 'destination';
+  /** the backend's reply code to the end of DATA */
+  code: number;
+  accepted: boolean;
+  recipients: number;
+  bytes: number;
+}
+
+/** Where one running transfer is: one event per folder phase and every few hundred ms while copying. */
+export interface TransferProgress {
+  folder: string;
+  phase: 'scan' | 'copy' | 'done';
+  /** messages and bytes this folder has to copy in this run, and how far it is */
+  toCopy: number;
+  toCopyBytes: number;
+  copied: number;
+  copiedBytes: number;
+  failed: number;
+}
+
 export type TransferEvent =
   | { type: 'account.captured'; at: string; address: string; state: string }
   | { type: 'transfer.started'; at: string; address: string; attempt: number }
+  | ({ type: 'transfer.progress'; at: string; address: string } & TransferProgress)
   | {
       type: 'transfer.finished';
       at: string;
@@ -74,7 +100,7 @@ export type TransferEvent =
       detail?: string;
     };
 
-export type GatewayEvent = SessionEvent | TransferEvent;
+export type GatewayEvent = SessionEvent | SmtpMessageEvent | TransferEvent;
 export type GatewayEventType = GatewayEvent['type'];
 type EventOf<T extends GatewayEventType> = Extract<GatewayEvent, { type: T }>;
 

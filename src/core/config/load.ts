@@ -4,7 +4,7 @@
  * from files or the environment, and every problem found is reported at once.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { OperatorError } from '../errors.js';
 import { hostPort } from './endpoint.js';
@@ -134,6 +134,13 @@ export function parseConfigText(
     transfer: d.transfer,
     gateway: d.gateway,
     smtp: d.smtp,
+    control: {
+      socket:
+        d.control.socket === undefined
+          ? join(dirname(state), 'autoport.sock')
+          : abs(d.control.socket),
+      metrics: d.control.metrics,
+    },
     timeouts: d.timeouts,
   };
   if (d.tls) config.tls = { cert: abs(d.tls.cert), key: abs(d.tls.key) };

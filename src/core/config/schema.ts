@@ -254,6 +254,15 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    control: z
+      .object({
+        // the Unix socket other autoport commands and the monitor use while the proxy runs
+        socket: path('the control socket').optional(),
+        // Prometheus /metrics and /healthz; false turns the HTTP endpoint off
+        metrics: z.union([z.literal(false), listenAddress]).default('127.0.0.1:9465'),
+      })
+      .strict()
+      .default({}),
     timeouts: z
       .object({
         connectMs: positiveInt('milliseconds', 600_000).default(10_000),

@@ -101,6 +101,11 @@ gateway: { destinationLogin: user, forwardClient: { source: true, destination: t
 # SMTP listeners: the largest message accepted (advertised with SIZE, refused above it).
 smtp: { maxMessageBytes: 52428800 }
 
+# While \`autoport proxy\` runs, other commands and \`autoport monitor\` reach it through
+# the control socket (owner-only; default: autoport.sock beside the state file).
+# metrics: Prometheus /metrics and /healthz over HTTP (keep it on loopback; false: off).
+control: { metrics: "127.0.0.1:9465" }
+
 # Milliseconds: TCP connect, server greeting, one command's reply, an idle session.
 timeouts: { connectMs: 10000, greetingMs: 10000, commandMs: 60000, idleMs: 1800000 }
 `;

@@ -70,6 +70,12 @@ export interface Config {
     /** largest message the SMTP listeners accept (SIZE, RFC 1870) */
     maxMessageBytes: number;
   };
+  control?: {
+    /** Unix socket of the running proxy (default: autoport.sock beside the state file) */
+    socket: string;
+    /** the HTTP endpoint for /metrics and /healthz; false: none */
+    metrics: ListenAddress | false;
+  };
   timeouts: { connectMs: number; greetingMs: number; commandMs: number; idleMs: number };
   /** things that work but should be fixed (e.g. a password file readable by others) */
   warnings?: string[];

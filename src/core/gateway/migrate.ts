@@ -18,7 +18,7 @@ export async function makeMigrateFn(
 ): Promise<{ migrate: MigrateFn; close(): Promise<void> }> {
   // the same ledger `autoport migrate` writes: beside the state
   const ledger: Ledger = await openLedger(join(dirname(config().state), 'ledger.jsonl'));
-  const migrate: MigrateFn = async (req, signal) => {
+  const migrate: MigrateFn = async (req, signal, onProgress) => {
     const c = config();
     const result = await migrateAccount(req, {
       config: c,
@@ -28,6 +28,10 @@ export async function makeMigrateFn(
       signal,
       onEvent: (e) => {
         if (e.type === 'warning') logger.warn(e.message, { address: e.address });
+        else if (e.type === 'progress' && onProgress) {
+          const { folder, phase, toCopy, toCopyBytes, copied, copiedBytes, failed } = e.progress;
+          onProgress({ folder, phase, toCopy, toCopyBytes, copied, copiedBytes, failed });
+        }
       },
     });
     return { ok: result.ok, detail: result.ok ? undefined : result.errors[0] };

@@ -6,7 +6,7 @@
  * transferring) and its sessions still open to the source are closed, so nothing changes
  * on the source behind the copy's back.
  */
-import type { EventBus } from '../bus.js';
+import type { EventBus, TransferProgress } from '../bus.js';
 import type { GatewayLimits } from '../limits.js';
 import type { Logger } from '../log/logger.js';
 import { openText, type Keyring } from '../state/crypto.js';
@@ -23,7 +23,11 @@ export interface MigrateOutcome {
 export type MigrateFn = (
   req: { address: string; password: string },
   signal: AbortSignal,
+  onProgress?: (p: TransferProgress) => void,
 ) => Promise<MigrateOutcome>;
+
+/** copy progress reaches the bus at most this often per account (phase changes always do) */
+const PROGRESS_EVERY_MS = 250;
 
 export interface WorkerDeps {
   store: StateStore;
@@ -157,7 +161,22 @@ export class WorkerPool {
     entry.done = (async (): Promise<MigrateOutcome> => {
       let outcome: MigrateOutcome;
       try {
-        outcome = await this.deps.migrate({ address, password }, controller.signal);
+        let lastProgress = 0;
+        let lastPhase = '';
+        const onProgress = (p: TransferProgress): void => {
+          const t = this.now();
+          const key = `${p.folder}\0${p.phase}`;
+          if (key === lastPhase && t - lastProgress < PROGRESS_EVERY_MS) return;
+          lastProgress = t;
+          lastPhase = key;
+          this.deps.bus.emit({
+            type: 'transfer.progress',
+            at: new Date(t).toISOString(),
+            address,
+            ...p,
+          });
+        };
+        outcome = await this.deps.migrate({ address, password }, controller.signal, onProgress);
       } catch (err) {
         outcome = { ok: false, detail: (err as Error).message };
       }

@@ -13,7 +13,7 @@ export interface SessionLogOptions {
   file?: EventLog;
 }
 
-function message(e: GatewayEvent): string {
+function message(e: Exclude<GatewayEvent, { type: 'transfer.progress' }>): string {
   switch (e.type) {
     case 'session.opened':
       return `${e.protocol} session opened from ${e.client.address}`;
@@ -27,6 +27,8 @@ function message(e: GatewayEvent): string {
       return `${e.protocol} session closed (${e.reason})`;
     case 'account.captured':
       return `captured credentials of ${e.address}`;
+    case 'smtp.message':
+      return `smtp message to ${e.route}: ${e.code} (${e.recipients} recipient(s), ${e.bytes} bytes)`;
     case 'transfer.started':
       return `transfer of ${e.address} started (attempt ${e.attempt})`;
     case 'transfer.finished':
@@ -37,6 +39,8 @@ function message(e: GatewayEvent): string {
 /** Subscribe; returns the unsubscribe function. */
 export function attachSessionLog(bus: EventBus, opts: SessionLogOptions): () => void {
   return bus.onAny((e) => {
+    // progress is for the monitor and metrics; the log has the start and the end
+    if (e.type === 'transfer.progress') return;
     const { type, at: _at, ...fields } = e;
     const level = e.type === 'transfer.finished' && !e.ok ? 'warn' : 'info';
     opts.logger[level](message(e), { event: type, ...fields });

@@ -235,6 +235,17 @@ export class SmtpSession {
         ...(result.bareLineEndings > 0 ? { bareLineEndings: result.bareLineEndings } : {}),
         durationMs: Date.now() - started,
       });
+      this.deps.bus.emit({
+        type: 'smtp.message',
+        at: new Date().toISOString(),
+        session: this.client.id,
+        listener: this.client.listener,
+        route: tx.side!,
+        code: reply.code,
+        accepted,
+        recipients: tx.recipients.length,
+        bytes: result.bytes,
+      });
     }
     if (!accepted) throw passThrough(reply);
     return replyText(reply) || 'Ok';
