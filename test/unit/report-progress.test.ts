@@ -205,6 +205,14 @@ describe('CSV quoting (RFC 4180 section 2)', () => {
     assert.equal(csvField(undefined), '');
     assert.equal(csvField(null), '');
     assert.equal(csvField(0.1 + 0.2), String(0.1 + 0.2));
+    // formula injection: text a spreadsheet would evaluate is defused, numbers are not
+    assert.equal(csvField('=HYPERLINK("http://x","y")'), `"'=HYPERLINK(""http://x"",""y"")"`);
+    assert.equal(csvField('+1-2'), "'+1-2");
+    assert.equal(csvField('-cmd'), "'-cmd");
+    assert.equal(csvField('@SUM(A1)'), "'@SUM(A1)");
+    assert.equal(csvField('\tx'), "'\tx");
+    assert.equal(csvField(-3), '-3');
+    assert.equal(csvField('a=b'), 'a=b');
     assert.equal(toCsv({ header: ['a', 'b'], rows: [['1', 'x,y']] }), 'a,b\r\n1,"x,y"\r\n');
   });
 });

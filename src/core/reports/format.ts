@@ -34,9 +34,14 @@ export function cellText(c: Cell): string {
  * RFC 4180 section 2: records end in CRLF; a field holding a comma, a double quote, CR or
  * LF is enclosed in double quotes, and a double quote inside it is doubled. Everything
  * else goes out as is, so numbers stay numbers for a spreadsheet.
+ *
+ * Text that a spreadsheet would run as a formula (it starts with = + - @, a tab or CR:
+ * OWASP "CSV injection") gets a leading apostrophe. Report cells carry addresses and
+ * headers that strangers choose, such as an envelope sender; numbers are never touched.
  */
 export function csvField(c: Cell): string {
-  const s = typeof c === 'number' ? String(c) : cellText(c);
+  let s = typeof c === 'number' ? String(c) : cellText(c);
+  if (typeof c === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
