@@ -125,8 +125,8 @@ function inputs(over: Partial<ReportInputs> = {}): ReportInputs {
 }
 
 describe('leftoversReport', () => {
-  it('lists every account not migrated and every mail-only address, with exact rows', () => {
-    const r = leftoversReport(inputs());
+  it('lists every account not migrated and every mail-only address, with exact rows', async () => {
+    const r = await leftoversReport(inputs());
     const expected: LeftoverRow[] = [
       {
         address: 'bob@example.org',
@@ -240,9 +240,9 @@ describe('leftoversReport', () => {
     assert.equal(r.since, undefined);
   });
 
-  it('the window drops mail before --since but keeps the accounts', () => {
+  it('the window drops mail before --since but keeps the accounts', async () => {
     const since = new Date('2026-11-16T00:00:00.000Z');
-    const r = leftoversReport(
+    const r = await leftoversReport(
       inputs({ relay: log.filter((e) => e.time >= since.toISOString()), since }),
     );
     assert.equal(r.since, since.toISOString());
@@ -255,8 +255,8 @@ describe('leftoversReport', () => {
     assert.equal(r.counts.failed, 1);
   });
 
-  it('an address with only list mail gets the re-subscribe advice', () => {
-    const r = leftoversReport(
+  it('an address with only list mail gets the re-subscribe advice', async () => {
+    const r = await leftoversReport(
       inputs({
         records: [],
         relay: [
@@ -271,8 +271,8 @@ describe('leftoversReport', () => {
     assert.match(r.rows[0]!.action, /^only list mail: re-subscribe/);
   });
 
-  it('nothing left: an empty report that says so', () => {
-    const r = leftoversReport(inputs({ records: [records[0]!], relay: [] }));
+  it('nothing left: an empty report that says so', async () => {
+    const r = await leftoversReport(inputs({ records: [records[0]!], relay: [] }));
     assert.deepEqual(r.rows, []);
     assert.equal(
       formatReport(r, leftoversView, 'table').trim().split('\n').pop(),
@@ -281,8 +281,8 @@ describe('leftoversReport', () => {
   });
 });
 
-describe('leftovers rendering', () => {
-  const r = leftoversReport(inputs());
+describe('leftovers rendering', async () => {
+  const r = await leftoversReport(inputs());
 
   it('CSV: one header, one line per row, CRLF, RFC 4180 quoting', () => {
     const csv = formatReport(r, leftoversView, 'csv');

@@ -17,6 +17,7 @@ import {
   progressView,
   readReportInputs,
   toCsv,
+  type LogEntries,
   type ReportInputs,
 } from '../../src/core/reports/index.js';
 import { OperatorError } from '../../src/core/errors.js';
@@ -107,12 +108,18 @@ const relayLog = [
   relay('2026-11-19T23:59:59.999Z', 'destination'),
 ];
 
+async function collect<T>(entries: LogEntries<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const e of entries) out.push(e);
+  return out;
+}
+
 function inputs(over: Partial<ReportInputs> = {}): ReportInputs {
   return { records, relay: relayLog, ledger, domains: ['example.org'], now: NOW, ...over };
 }
 
-describe('progressReport', () => {
-  const r = progressReport(inputs());
+describe('progressReport', async () => {
+  const r = await progressReport(inputs());
 
   it('counts accounts by state', () => {
     assert.deepEqual(r.accounts, {
@@ -157,8 +164,8 @@ describe('progressReport', () => {
     ]);
   });
 
-  it('no ledger: no rate rather than a division by zero', () => {
-    const empty = progressReport(inputs({ ledger: [], relay: [], records: [] }));
+  it('no ledger: no rate rather than a division by zero', async () => {
+    const empty = await progressReport(inputs({ ledger: [], relay: [], records: [] }));
     assert.equal(empty.moved.bytesPerSecond, null);
     assert.equal(empty.moved.messagesPerMinute, null);
     assert.equal(empty.accounts.total, 0);
@@ -288,7 +295,7 @@ describe('readReportInputs', () => {
     const store = await openJsonStore(statePath, { readOnly: true });
     t.after(() => store.close());
 
-    const all = await readReportInputs({
+    const all = readReportInputs({
       store,
       statePath,
       logDir: dir,
@@ -296,17 +303,17 @@ describe('readReportInputs', () => {
       now: NOW,
     });
     assert.deepEqual(
-      all.relay.map((e) => e.time),
+      (await collect(all.relay)).map((e) => e.time),
       ['2026-11-10T00:00:00.000Z', '2026-11-18T00:00:00.000Z', '2026-11-19T00:00:00.000Z'],
     );
-    assert.equal(all.ledger.length, 2);
+    assert.equal((await collect(all.ledger)).length, 2);
     assert.deepEqual(
       all.records.map((r) => r.address),
       ['a@example.org'],
     );
 
     const since = new Date('2026-11-15T00:00:00.000Z');
-    const win = await readReportInputs({
+    const win = readReportInputs({
       store,
       statePath,
       logDir: dir,
@@ -314,9 +321,9 @@ describe('readReportInputs', () => {
       now: NOW,
       since,
     });
-    assert.equal(win.relay.length, 2);
+    assert.equal((await collect(win.relay)).length, 2);
     assert.deepEqual(
-      win.ledger.map((e) => e.size),
+      (await collect(win.ledger)).map((e) => e.size),
       [7],
     );
     assert.equal(win.since, since);
@@ -328,13 +335,13 @@ describe('readReportInputs', () => {
     const statePath = join(dir, 'state.json');
     const store = await openJsonStore(statePath, { readOnly: true });
     t.after(() => store.close());
-    const r = await readReportInputs({
+    const r = readReportInputs({
       store,
       statePath,
       logDir: join(dir, 'logs'),
       domains: ['example.org'],
       now: NOW,
     });
-    assert.deepEqual([r.records, r.relay, r.ledger], [[], [], []]);
+    assert.deepEqual([r.records, await collect(r.relay), await collect(r.ledger)], [[], [], []]);
   });
 });

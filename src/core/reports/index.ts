@@ -25,7 +25,7 @@ export async function loadReportInputs(
 ): Promise<ReportInputs> {
   const store = await openAccountStore(config.state, { readOnly: true });
   try {
-    return await readReportInputs({
+    return readReportInputs({
       store,
       statePath: config.state,
       logDir: config.logDir,
@@ -42,12 +42,12 @@ export async function runLeftovers(
   config: Pick<Config, 'state' | 'logDir' | 'domains'>,
   options: ReportOptions = {},
 ): Promise<LeftoversReport> {
-  return leftoversReport(await loadReportInputs(config, options));
+  return await leftoversReport(await loadReportInputs(config, options));
 }
 
 export async function runProgress(
   config: Pick<Config, 'state' | 'logDir' | 'domains'>,
   options: ReportOptions = {},
 ): Promise<ProgressReport> {
-  return progressReport(await loadReportInputs(config, options));
+  return await progressReport(await loadReportInputs(config, options));
 }

@@ -8,13 +8,14 @@
  * administrator recreates them by hand. The relay log says how much mail each got in
  * the window and whether it looked automatic.
  *
- * Pure: (records, relay log entries, domains, now) in, rows out.
+ * Pure: (records, relay log entries, domains, now) in, rows out; the log is read once, as a
+ * stream.
  */
 import type { AutoHint, RelayLogEntry } from '../frontends/smtp/relay-log.js';
 import { accountKeys } from '../frontends/smtp/route.js';
 import type { AccountRecord, AccountState } from '../state/types.js';
 import type { Cell, ReportTable, ReportView } from './format.js';
-import type { ReportInputs } from './read-logs.js';
+import type { LogEntries, ReportInputs } from './read-logs.js';
 
 export type LeftoverStatus =
   | 'failed'
@@ -86,13 +87,13 @@ function emptyStats(): MailStats {
  * record when there is one (a bare login name for the first domain, see accountKeys),
  * else under its lower-cased address.
  */
-export function mailToSource(
-  relay: readonly RelayLogEntry[],
+export async function mailToSource(
+  relay: LogEntries<RelayLogEntry>,
   records: ReadonlyMap<string, AccountRecord>,
   domains: readonly string[],
-): Map<string, MailStats> {
+): Promise<Map<string, MailStats>> {
   const out = new Map<string, MailStats>();
-  for (const e of relay) {
+  for await (const e of relay) {
     if (e.route !== 'source' || !e.accepted) continue;
     const seen = new Set<string>();
     for (const r of e.recipients) {
@@ -194,9 +195,9 @@ function row(
   return out;
 }
 
-export function leftoversReport(input: ReportInputs): LeftoversReport {
+export async function leftoversReport(input: ReportInputs): Promise<LeftoversReport> {
   const records = new Map(input.records.map((r) => [r.address, r]));
-  const mail = mailToSource(input.relay, records, input.domains);
+  const mail = await mailToSource(input.relay, records, input.domains);
   const rows: LeftoverRow[] = [];
   for (const rec of records.values()) {
     const m = mail.get(rec.address);

@@ -4,7 +4,8 @@
  * cause, and per day how much SMTP still went to the source: the number that has to
  * reach zero before the source can go.
  *
- * Pure: (records, relay log, ledger, now) in, one result out.
+ * Pure: (records, relay log, ledger, now) in, one result out; each log is read once, as a
+ * stream.
  */
 import { ACCOUNT_STATES, type AccountRecord, type AccountState } from '../state/types.js';
 import type { LedgerEntry } from '../transfer/types.js';
@@ -114,80 +115,96 @@ function unionLength(intervals: Array<[number, number]>): number {
   return total;
 }
 
-export function movedSummary(ledger: readonly LedgerEntry[]): MovedSummary {
-  const m = { copied: 0, matched: 0, skipped: 0, failed: 0, bytes: 0 };
-  const spans = new Map<string, [number, number]>();
-  for (const e of ledger) {
+/**
+ * The ledger's part of the report, one entry at a time: counters, each account's first and
+ * last entry (for the busy time), failures by reason. Memory grows with accounts and
+ * reasons, not with messages.
+ */
+export class LedgerTally {
+  private readonly m = { copied: 0, matched: 0, skipped: 0, failed: 0, bytes: 0 };
+  private readonly spans = new Map<string, [number, number]>();
+  private readonly failures = new Map<string, number>();
+
+  add(e: LedgerEntry): void {
+    const m = this.m;
     if (e.outcome === 'copied') {
       m.copied++;
       m.bytes += e.size ?? 0;
     } else if (e.outcome === 'matched' || e.outcome === 'skipped' || e.outcome === 'failed')
       m[e.outcome]++;
-    const t = e.ts ? Date.parse(e.ts) : NaN;
-    const span = spans.get(e.account);
-    if (!Number.isFinite(t)) {
-      if (!span) spans.set(e.account, [NaN, NaN]);
-      continue;
+    if (e.outcome === 'failed') {
+      const k = causeKey(e.reason ?? 'unknown');
+      this.failures.set(k, (this.failures.get(k) ?? 0) + 1);
     }
-    if (!span || !Number.isFinite(span[0])) spans.set(e.account, [t, t]);
-    else spans.set(e.account, [Math.min(span[0], t), Math.max(span[1], t)]);
+    const t = e.ts ? Date.parse(e.ts) : NaN;
+    const span = this.spans.get(e.account);
+    if (!Number.isFinite(t)) {
+      if (!span) this.spans.set(e.account, [NaN, NaN]);
+      return;
+    }
+    if (!span || !Number.isFinite(span[0])) this.spans.set(e.account, [t, t]);
+    else this.spans.set(e.account, [Math.min(span[0], t), Math.max(span[1], t)]);
   }
-  const timed = [...spans.values()].filter(([s]) => Number.isFinite(s));
-  const busyMs = unionLength(timed);
-  const busySeconds = busyMs / 1000;
-  return {
-    ...m,
-    accounts: spans.size,
-    busySeconds,
-    bytesPerSecond: busySeconds > 0 ? m.bytes / busySeconds : null,
-    messagesPerMinute: busySeconds > 0 ? (m.copied * 60) / busySeconds : null,
-  };
-}
 
-export function messageFailures(ledger: readonly LedgerEntry[]): MessageFailureGroup[] {
-  const groups = new Map<string, number>();
-  for (const e of ledger) {
-    if (e.outcome !== 'failed') continue;
-    const k = causeKey(e.reason ?? 'unknown');
-    groups.set(k, (groups.get(k) ?? 0) + 1);
+  moved(): MovedSummary {
+    const timed = [...this.spans.values()].filter(([s]) => Number.isFinite(s));
+    const busySeconds = unionLength(timed) / 1000;
+    return {
+      ...this.m,
+      accounts: this.spans.size,
+      busySeconds,
+      bytesPerSecond: busySeconds > 0 ? this.m.bytes / busySeconds : null,
+      messagesPerMinute: busySeconds > 0 ? (this.m.copied * 60) / busySeconds : null,
+    };
   }
-  return [...groups]
-    .map(([reason, messages]) => ({ reason, messages }))
-    .sort((a, b) => b.messages - a.messages || (a.reason < b.reason ? -1 : 1));
+
+  messageFailures(): MessageFailureGroup[] {
+    return [...this.failures]
+      .map(([reason, messages]) => ({ reason, messages }))
+      .sort((a, b) => b.messages - a.messages || (a.reason < b.reason ? -1 : 1));
+  }
 }
 
 /** Messages relayed per UTC day and backend, whatever the backend answered. */
-export function smtpByDay(relay: readonly RelayLogEntry[]): SmtpDay[] {
-  const days = new Map<string, { source: number; destination: number }>();
-  for (const e of relay) {
+export class SmtpDayTally {
+  private readonly days = new Map<string, { source: number; destination: number }>();
+
+  add(e: RelayLogEntry): void {
     const d = e.time.slice(0, 10);
-    const c = days.get(d) ?? { source: 0, destination: 0 };
+    const c = this.days.get(d) ?? { source: 0, destination: 0 };
     c[e.route]++;
-    days.set(d, c);
+    this.days.set(d, c);
   }
-  return [...days]
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([day, c]) => ({
-      day,
-      ...c,
-      sourceShare: c.source + c.destination > 0 ? c.source / (c.source + c.destination) : 0,
-    }));
+
+  perDay(): SmtpDay[] {
+    return [...this.days]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([day, c]) => ({
+        day,
+        ...c,
+        sourceShare: c.source + c.destination > 0 ? c.source / (c.source + c.destination) : 0,
+      }));
+  }
 }
 
-export function progressReport(input: ReportInputs): ProgressReport {
+export async function progressReport(input: ReportInputs): Promise<ProgressReport> {
   const byState = Object.fromEntries(ACCOUNT_STATES.map((s) => [s, 0])) as Record<
     AccountState,
     number
   >;
   for (const r of input.records) byState[r.state]++;
+  const ledger = new LedgerTally();
+  for await (const e of input.ledger) ledger.add(e);
+  const smtp = new SmtpDayTally();
+  for await (const e of input.relay) smtp.add(e);
   return {
     generatedAt: input.now.toISOString(),
     ...(input.since ? { since: input.since.toISOString() } : {}),
     accounts: { total: input.records.length, byState },
-    moved: movedSummary(input.ledger),
+    moved: ledger.moved(),
     failures: groupFailures(input.records),
-    messageFailures: messageFailures(input.ledger),
-    smtpByDay: smtpByDay(input.relay),
+    messageFailures: ledger.messageFailures(),
+    smtpByDay: smtp.perDay(),
   };
 }
 

@@ -12,10 +12,17 @@ import type { LedgerEntry } from '../transfer/types.js';
 
 export const LEDGER_FILE = 'ledger.jsonl';
 
+/**
+ * A log the reports read once, front to back. From files it is streamed (a ledger has a
+ * line per message moved: millions on a large migration, so it is never held in memory);
+ * tests pass arrays.
+ */
+export type LogEntries<T> = Iterable<T> | AsyncIterable<T>;
+
 export interface ReportInputs {
   records: AccountRecord[];
-  relay: RelayLogEntry[];
-  ledger: LedgerEntry[];
+  relay: LogEntries<RelayLogEntry>;
+  ledger: LogEntries<LedgerEntry>;
   /** the configured mail domains; the first one is where bare login names live */
   domains: string[];
   now: Date;
@@ -56,16 +63,18 @@ function inWindow(time: string | undefined, since: Date | undefined): boolean {
   return Number.isFinite(ms) && ms >= since.getTime();
 }
 
-export function windowRelay(entries: Iterable<RelayLogEntry>, since?: Date): RelayLogEntry[] {
-  const out: RelayLogEntry[] = [];
-  for (const e of entries) if (isRelayEntry(e) && inWindow(e.time, since)) out.push(e);
-  return out;
+export async function* windowRelay(
+  entries: LogEntries<unknown>,
+  since?: Date,
+): AsyncGenerator<RelayLogEntry> {
+  for await (const e of entries) if (isRelayEntry(e) && inWindow(e.time, since)) yield e;
 }
 
-export function windowLedger(entries: Iterable<LedgerEntry>, since?: Date): LedgerEntry[] {
-  const out: LedgerEntry[] = [];
-  for (const e of entries) if (isLedgerEntry(e) && inWindow(e.ts, since)) out.push(e);
-  return out;
+export async function* windowLedger(
+  entries: LogEntries<unknown>,
+  since?: Date,
+): AsyncGenerator<LedgerEntry> {
+  for await (const e of entries) if (isLedgerEntry(e) && inWindow(e.ts, since)) yield e;
 }
 
 /** Logs are files other programs may have touched: keep only lines of the right shape. */
@@ -100,22 +109,23 @@ export interface ReadInputsOptions {
   since?: Date;
 }
 
-/** Read everything, rotated log files included (the window may reach back into them). */
-export async function readReportInputs(o: ReadInputsOptions): Promise<ReportInputs> {
-  const relay: RelayLogEntry[] = [];
-  for await (const e of readEventLog<RelayLogEntry>(join(o.logDir, RELAY_LOG_FILE), {
-    includeRotated: true,
-  }))
-    relay.push(e);
-  const ledger: LedgerEntry[] = [];
-  for await (const e of readEventLog<LedgerEntry>(join(dirname(o.statePath), LEDGER_FILE), {
-    includeRotated: true,
-  }))
-    ledger.push(e);
+/**
+ * The records now, and the logs as streams over every file, rotated ones included (the
+ * window may reach back into them); each stream reads its files when iterated.
+ */
+export function readReportInputs(o: ReadInputsOptions): ReportInputs {
+  const relayFile = join(o.logDir, RELAY_LOG_FILE);
+  const ledgerFile = join(dirname(o.statePath), LEDGER_FILE);
   return {
     records: o.store.list(),
-    relay: windowRelay(relay, o.since),
-    ledger: windowLedger(ledger, o.since),
+    relay: {
+      [Symbol.asyncIterator]: () =>
+        windowRelay(readEventLog(relayFile, { includeRotated: true }), o.since),
+    },
+    ledger: {
+      [Symbol.asyncIterator]: () =>
+        windowLedger(readEventLog(ledgerFile, { includeRotated: true }), o.since),
+    },
     domains: o.domains,
     now: o.now,
     ...(o.since ? { since: o.since } : {}),
