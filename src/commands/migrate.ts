@@ -1,21 +1,10 @@
 import { Args, Command, Flags } from '@oclif/core';
-import { dirname, join } from 'node:path';
 import { reportCommandError } from '../core/cli/errors.js';
 import { readPasswordFromStdin } from '../core/cli/stdin.js';
 import { accountLine, progressView, renderDryRun } from '../core/cli/render-migrate.js';
+import { runDryRun, runMigrate, type MigrateRunOptions } from '../core/cli/run-migrate.js';
 import { loadConfig } from '../core/config/index.js';
-import type { Config } from '../core/config/types.js';
 import { OperatorError } from '../core/errors.js';
-import { makeProvisioner } from '../core/provision/index.js';
-import { loadKeyring, openText } from '../core/state/crypto.js';
-import { StateError } from '../core/state/errors.js';
-import { openJsonStore } from '../core/state/json-store.js';
-import type { StateStore } from '../core/state/types.js';
-import { openLedger } from '../core/transfer/copy/ledger.js';
-import { dryRun } from '../core/transfer/dry-run.js';
-import { migrateAccount, type MigrateDeps } from '../core/transfer/migrate-account.js';
-import { migrateMany, pendingAccounts } from '../core/transfer/migrate-many.js';
-
 export default class Migrate extends Command {
   static override summary = 'Move one account (or every captured one) to the destination now.';
 
@@ -81,120 +70,38 @@ export default class Migrate extends Command {
         );
       }
       const config = loadConfig(flags.config);
-      const stdinPassword = flags['password-stdin']
-        ? await readPasswordFromStdin('migrate')
-        : undefined;
+      const password = flags['password-stdin'] ? await readPasswordFromStdin('migrate') : undefined;
       if (flags['dry-run']) {
-        const address = args.address as string;
-        const store = await openStore(config);
-        try {
-          const password = stdinPassword ?? storedPassword(store, config, address);
-          const result = await dryRun({ address, password }, { config, store });
-          this.log(flags.json ? JSON.stringify(result, null, 2) : renderDryRun(result).trimEnd());
-        } finally {
-          await store.close();
-        }
+        const result = await runDryRun(config, args.address as string, password);
+        this.log(flags.json ? JSON.stringify(result, null, 2) : renderDryRun(result).trimEnd());
         return;
       }
-      await this.migrate(config, args.address, stdinPassword, flags);
-    } catch (err) {
-      reportCommandError(asOperatorError(err), flags.json);
-    }
-  }
-
-  private async migrate(
-    config: Config,
-    address: string | undefined,
-    stdinPassword: string | undefined,
-    flags: { all: boolean; concurrency?: number; json: boolean; verify: string },
-  ): Promise<void> {
-    const store = await openStore(config);
-    const ledger = await openLedger(join(dirname(config.state), 'ledger.jsonl'));
-    const abort = new AbortController();
-    const onSignal = (): void =>
-      abort.abort(
-        new OperatorError(
-          'interrupted',
-          'run the same command again: it resumes where it stopped',
-          'EINTERRUPTED',
-        ),
-      );
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-    const view = flags.json
-      ? null
-      : progressView(
-          (s) => void process.stdout.write(s),
-          Boolean(process.stdout.isTTY),
-          process.stdout.columns || 100,
-        );
-    const deps: MigrateDeps = {
-      config,
-      store,
-      ledger,
-      provisioner: makeProvisioner(config.destination.provision),
-      onEvent: (e) => view?.onEvent(e),
-      signal: abort.signal,
-      verify: flags.verify as MigrateDeps['verify'],
-    };
-    try {
-      if (flags.all) {
-        const { accounts, unusable } = pendingAccounts(store, loadKeyring(config.keyFile));
-        for (const u of unusable) process.stderr.write(`skipped ${u.address}: ${u.reason}\n`);
-        const many = await migrateMany(
-          accounts,
-          flags.concurrency ?? config.transfer.concurrency,
-          deps,
-        );
+      const view = flags.json
+        ? null
+        : progressView(
+            (s) => void process.stdout.write(s),
+            Boolean(process.stdout.isTTY),
+            process.stdout.columns || 100,
+          );
+      try {
+        const run = await runMigrate(config, {
+          address: args.address,
+          all: flags.all,
+          password,
+          concurrency: flags.concurrency,
+          verify: flags.verify as MigrateRunOptions['verify'],
+          onEvent: (e) => view?.onEvent(e),
+          warn: (line) => void process.stderr.write(`${line}\n`),
+        });
         view?.stop();
-        if (flags.json) this.log(JSON.stringify(many, null, 2));
-        for (const f of many.failed) process.stderr.write(`error: ${f.address}: ${f.error}\n`);
-        if (many.failed.length || many.results.some((r) => !r.ok) || unusable.length)
-          process.exitCode = 1;
-      } else {
-        const addr = address as string;
-        const password = stdinPassword ?? storedPassword(store, config, addr);
-        const result = await migrateAccount({ address: addr, password }, deps);
+        if (flags.json) this.log(JSON.stringify(run.result, null, 2));
+        else if (!view && run.kind === 'one') this.log(accountLine(run.result));
+        if (!run.ok) process.exitCode = 1;
+      } finally {
         view?.stop();
-        if (flags.json) this.log(JSON.stringify(result, null, 2));
-        else if (!view) this.log(accountLine(result));
-        if (!result.ok) process.exitCode = 1;
       }
-    } finally {
-      view?.stop();
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-      await ledger.close();
-      await store.close();
+    } catch (err) {
+      reportCommandError(err, flags.json);
     }
   }
-}
-
-async function openStore(config: Config): Promise<StateStore> {
-  return openJsonStore(config.state);
-}
-
-function storedPassword(store: StateStore, config: Config, address: string): string {
-  const rec = store.get(address);
-  if (!rec?.credentials) {
-    throw new OperatorError(
-      `no captured password for ${address} in ${store.location}`,
-      `let the user log in once through the gateway, or pass the password: printf '%s' "$PASSWORD" | autoport migrate ${address} --password-stdin`,
-      'ENOCREDENTIALS',
-    );
-  }
-  return openText(loadKeyring(config.keyFile), rec.credentials, rec.address);
-}
-
-/** State errors already say what to try; give them the shape commands report. */
-function asOperatorError(err: unknown): unknown {
-  if (err instanceof StateError)
-    return new OperatorError(err.message, 'see the message above', err.code, { cause: err });
-  const e = err as { name?: string; message?: string; config?: boolean };
-  if (e?.name === 'ProvisionError')
-    return new OperatorError(
-      e.message ?? 'provisioning failed',
-      'check destination.provision in the config',
-      'EPROVISION',
-      { cause: err },
-    );
-  return err;
 }

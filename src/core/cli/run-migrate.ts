@@ -1,0 +1,124 @@
+/**
+ * What `autoport migrate` does once its flags are parsed: open the store (the single
+ * writer: it fails with what to do while `autoport proxy` holds it), the ledger and the
+ * provisioner, then move one account, every captured one, or only plan (dry run). The
+ * command itself only parses and prints.
+ */
+import { dirname, join } from 'node:path';
+import type { Config } from '../config/types.js';
+import { asOperatorError, openAccountStore } from '../accounts/open.js';
+import { OperatorError } from '../errors.js';
+import { makeProvisioner } from '../provision/index.js';
+import { loadKeyring, openText } from '../state/crypto.js';
+import type { StateStore } from '../state/types.js';
+import { openLedger } from '../transfer/copy/ledger.js';
+import { dryRun, type DryRunResult } from '../transfer/dry-run.js';
+import { migrateAccount, type MigrateDeps } from '../transfer/migrate-account.js';
+import { migrateMany, pendingAccounts } from '../transfer/migrate-many.js';
+import type { MigrateEvent } from '../transfer/result.js';
+
+export interface MigrateRunOptions {
+  /** one account, or undefined with all: true */
+  address?: string;
+  all: boolean;
+  /** from --password-stdin; else the captured one from the state */
+  password?: string;
+  concurrency?: number;
+  verify: MigrateDeps['verify'];
+  onEvent?: (e: MigrateEvent) => void;
+  /** log lines for the operator (accounts skipped, errors) */
+  warn: (line: string) => void;
+}
+
+export type MigrateRunResult =
+  | { kind: 'one'; result: Awaited<ReturnType<typeof migrateAccount>>; ok: boolean }
+  | { kind: 'all'; result: Awaited<ReturnType<typeof migrateMany>>; ok: boolean };
+
+/** `migrate <address> --dry-run`: the plan, nothing changed. */
+export async function runDryRun(
+  config: Config,
+  address: string,
+  password: string | undefined,
+): Promise<DryRunResult> {
+  const store = await openAccountStore(config.state);
+  try {
+    return await dryRun(
+      { address, password: password ?? storedPassword(store, config, address) },
+      { config, store },
+    );
+  } catch (err) {
+    throw migrateError(err);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Move one account or all captured ones; Ctrl-C (SIGINT/SIGTERM) stops at a safe point. */
+export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<MigrateRunResult> {
+  const store = await openAccountStore(config.state);
+  const ledger = await openLedger(join(dirname(config.state), 'ledger.jsonl'));
+  const abort = new AbortController();
+  const onSignal = (): void =>
+    abort.abort(
+      new OperatorError(
+        'interrupted',
+        'run the same command again: it resumes where it stopped',
+        'EINTERRUPTED',
+      ),
+    );
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const deps: MigrateDeps = {
+    config,
+    store,
+    ledger,
+    provisioner: makeProvisioner(config.destination.provision),
+    onEvent: (e) => o.onEvent?.(e),
+    signal: abort.signal,
+    verify: o.verify,
+  };
+  try {
+    if (o.all) {
+      const { accounts, unusable } = pendingAccounts(store, loadKeyring(config.keyFile));
+      for (const u of unusable) o.warn(`skipped ${u.address}: ${u.reason}`);
+      const many = await migrateMany(accounts, o.concurrency ?? config.transfer.concurrency, deps);
+      for (const f of many.failed) o.warn(`error: ${f.address}: ${f.error}`);
+      const ok = !many.failed.length && many.results.every((r) => r.ok) && !unusable.length;
+      return { kind: 'all', result: many, ok };
+    }
+    const address = o.address as string;
+    const password = o.password ?? storedPassword(store, config, address);
+    const result = await migrateAccount({ address, password }, deps);
+    return { kind: 'one', result, ok: result.ok };
+  } catch (err) {
+    throw migrateError(err);
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await ledger.close();
+    await store.close();
+  }
+}
+
+function storedPassword(store: StateStore, config: Config, address: string): string {
+  const rec = store.get(address);
+  if (!rec?.credentials) {
+    throw new OperatorError(
+      `no captured password for ${address} in ${store.location}`,
+      `let the user log in once through the gateway, or pass the password: printf '%s' "$PASSWORD" | autoport migrate ${address} --password-stdin`,
+      'ENOCREDENTIALS',
+    );
+  }
+  return openText(loadKeyring(config.keyFile), rec.credentials, rec.address);
+}
+
+/** State errors already say what to try; provisioning errors point at the config. */
+function migrateError(err: unknown): unknown {
+  const e = err as { name?: string; message?: string };
+  if (e?.name === 'ProvisionError')
+    return new OperatorError(
+      e.message ?? 'provisioning failed',
+      'check destination.provision in the config',
+      'EPROVISION',
+      { cause: err },
+    );
+  return asOperatorError(err);
+}
