@@ -14,6 +14,8 @@ interface Entry {
 
 export class SessionRegistry {
   private readonly byUser = new Map<string, Set<Entry>>();
+  /** by session id, for the monitor's live byte counters */
+  private readonly byId = new Map<string, Entry>();
   private total = 0;
   /** logins in progress per account: they count as "online" for the worker pool */
   private readonly holds = new Map<string, number>();
@@ -29,6 +31,7 @@ export class SessionRegistry {
     if (!set) this.byUser.set(key, (set = new Set()));
     const entry: Entry = { info, splice };
     set.add(entry);
+    this.byId.set(info.id, entry);
     this.total++;
     let removed = false;
     return () => {
@@ -36,6 +39,7 @@ export class SessionRegistry {
       removed = true;
       this.total--;
       set.delete(entry);
+      if (this.byId.get(info.id) === entry) this.byId.delete(info.id);
       if (set.size === 0) {
         this.byUser.delete(key);
         for (const fn of this.quietListeners) fn(key);
@@ -65,6 +69,12 @@ export class SessionRegistry {
     if (user === undefined) return this.total;
     const key = SessionRegistry.key(user);
     return (this.byUser.get(key)?.size ?? 0) + (this.holds.get(key) ?? 0);
+  }
+
+  /** bytes one spliced session has moved so far; undefined when it is not spliced (any more) */
+  bytes(sessionId: string): { bytesIn: number; bytesOut: number } | undefined {
+    const splice = this.byId.get(sessionId)?.splice;
+    return splice && { bytesIn: splice.bytesIn, bytesOut: splice.bytesOut };
   }
 
   /** Close every session of one account; returns how many were closed. */
