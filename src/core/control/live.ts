@@ -270,6 +270,11 @@ export class LiveView {
     const seconds = (now - base.t) / 1000;
     const rate = seconds > 0 ? (last.bytes - base.bytes) / seconds : 0;
     const view: LiveTransfer = { ...t.view, bytesPerSecond: Math.round(rate) };
+    // the run so far (protocol.ts): finished folders plus the one being copied
+    if (view.phase !== undefined && view.phase !== 'done') {
+      view.messages += view.folderCopied;
+      view.bytes += view.folderBytes;
+    }
     const left = view.folderToCopyBytes - view.folderBytes;
     if (rate > 0 && view.phase === 'copy' && left >= 0) {
       view.folderEtaSeconds = Math.ceil(left / rate);
