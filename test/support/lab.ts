@@ -165,6 +165,8 @@ export function labConfig(lab: Lab, dir = lab.dir): Record<string, unknown> {
     strategy: 'proxy',
     state: join(dir, 'state.json'),
     keyFile: join(dir, 'autoport.key'),
+    // never the fixed default port: tests run side by side
+    control: { metrics: '127.0.0.1:0' },
   };
 }
 

@@ -20,6 +20,7 @@ import { openEventLog } from '../state/event-log.js';
 import { openJsonStore } from '../state/json-store.js';
 import { startGateway, type Gateway, type PlaintextPolicy } from './index.js';
 import type { LimitsOverride } from '../limits.js';
+import { MetricsEndpoint } from '../metrics/index.js';
 
 export interface ProxyServiceOptions {
   configPath?: string;
@@ -33,6 +34,8 @@ export interface ProxyServiceOptions {
   signals?: Pick<NodeJS.Process, 'on' | 'off'>;
   /** called once the listeners are up */
   onReady?: (gateway: Gateway, config: Config) => void;
+  /** called with the bound metrics address (config control.metrics), before onReady */
+  onMetricsReady?: (address: { host: string; port: number }) => void;
 }
 
 export interface ProxyServiceResult {
@@ -59,10 +62,17 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
     );
   }
   const keyring = loadKeyring(config.keyFile);
+  let metrics: MetricsEndpoint | undefined;
   const store = await openJsonStore(config.state, {
-    onSaveError: (err) => logger.error('saving the state failed; retrying', { err }),
+    onSaveError: (err) => {
+      metrics?.saveFailed();
+      logger.error('saving the state failed; retrying', { err });
+    },
   });
   const bus = new EventBus((err) => logger.error('an event subscriber failed', { err }));
+  // Counting starts before the gateway: the worker pool may resume a transfer at start.
+  if (config.control?.metrics)
+    metrics = new MetricsEndpoint(config.control.metrics, { bus, store, logger });
   const sessionLog = await openEventLog(join(config.logDir, 'sessions.jsonl'));
   const detach = attachSessionLog(bus, { logger, file: sessionLog });
   // The copy engine is loaded only when the worker pool runs.
@@ -82,6 +92,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       limits: opts.limits,
     });
   } catch (err) {
+    metrics?.close().catch(() => undefined);
     await Promise.allSettled([migrator?.close(), sessionLog.close(), store.close()]);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
@@ -95,6 +106,20 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       );
     }
     throw err;
+  }
+  if (metrics) {
+    try {
+      const at = await metrics.listen(gateway);
+      const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+      logger.info(`metrics on http://${host}:${at.port}/metrics, health on /healthz`);
+      opts.onMetricsReady?.(at);
+    } catch (err) {
+      await gateway.stop(0);
+      await metrics.close();
+      detach();
+      await Promise.allSettled([migrator?.close(), sessionLog.close(), store.close()]);
+      throw err;
+    }
   }
   logger.info(`autoport proxy listening: ${describeListeners(gateway)}`, {
     strategy: config.strategy,
@@ -111,10 +136,13 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       try {
         const next = loadConfig(config.file);
         const moved = JSON.stringify(next.listen) !== JSON.stringify(config.listen);
+        const metricsMoved =
+          JSON.stringify(next.control?.metrics) !== JSON.stringify(config.control?.metrics);
         gateway.reload(next);
         config = next;
         logger.info('configuration and certificate reloaded', { file: config.file });
         if (moved) logger.warn('listen addresses changed: they take effect after a restart');
+        if (metricsMoved) logger.warn('control.metrics changed: it takes effect after a restart');
       } catch (err) {
         logger.error('reload failed; still running with the previous configuration', {
           err: err instanceof OperatorError ? `${err.message} (${err.hint})` : err,
@@ -131,8 +159,10 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
         `${signal}: stopping; open sessions have ${Math.round(graceMs / 1000)} s to finish`,
         { sessions: gateway.sessions.count() },
       );
+      metrics?.stopping(`${signal}: open sessions are finishing`);
       stopping = (async () => {
         await gateway.stop(graceMs);
+        await metrics?.close();
         detach();
         await Promise.allSettled([migrator?.close(), sessionLog.close()]);
         await store.close();

@@ -1,0 +1,95 @@
+/**
+ * The metrics endpoint as `autoport proxy` runs it, in two steps: created before the
+ * gateway starts (so it counts from the first event, a transfer the worker pool resumes at
+ * start included), listening once the gateway's listeners are up. On shutdown /healthz
+ * says "stopping" for the grace period, then the endpoint closes.
+ */
+import type { EventBus } from '../bus.js';
+import type { ListenAddress } from '../config/types.js';
+import type { Gateway } from '../gateway/index.js';
+import type { Logger } from '../log/logger.js';
+import type { StateStore } from '../state/types.js';
+import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
+import { healthOf } from './health.js';
+import { startMetricsServer, type MetricsServer } from './http.js';
+
+export { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
+export { healthOf, type Health } from './health.js';
+export { startMetricsServer, type MetricsServer } from './http.js';
+export { Registry, TEXT_CONTENT_TYPE } from './registry.js';
+
+export interface MetricsEndpointDeps {
+  bus: EventBus;
+  /** the JSON store: list() for the account gauges, status() for health */
+  store: Pick<StateStore, 'list'> & { status(): { saves: number; lastError?: string } };
+  logger: Logger;
+}
+
+export class MetricsEndpoint {
+  readonly metrics: GatewayMetrics;
+  private gateway: Pick<Gateway, 'sessions' | 'workers' | 'listeners'> | undefined;
+  private server: MetricsServer | undefined;
+  private stoppingWhy: string | undefined;
+  private saveFailures = 0;
+  private lastSaveFailureAt: Date | undefined;
+
+  constructor(
+    private readonly at: ListenAddress,
+    private readonly deps: MetricsEndpointDeps,
+  ) {
+    this.metrics = createGatewayMetrics({
+      bus: deps.bus,
+      store: deps.store,
+      storeStatus: () => ({ ...deps.store.status(), failures: this.saveFailures }),
+      splicedSessions: () => this.gateway?.sessions.count() ?? 0,
+      activeTransfers: () => this.gateway?.workers?.active.length ?? 0,
+    });
+  }
+
+  /** the store's onSaveError: /healthz reports the failure until a save works again */
+  saveFailed(): void {
+    this.saveFailures++;
+    this.lastSaveFailureAt = new Date();
+  }
+
+  /** the store says whether the last save failed; saveFailed() said when */
+  private saveFailure(): { at?: Date; message: string } | undefined {
+    const message = this.deps.store.status().lastError;
+    return message === undefined ? undefined : { at: this.lastSaveFailureAt, message };
+  }
+
+  /** Start serving; throws OperatorError when the address cannot be had. */
+  async listen(
+    gateway: Pick<Gateway, 'sessions' | 'workers' | 'listeners'>,
+  ): Promise<ListenAddress> {
+    this.gateway = gateway;
+    this.server = await startMetricsServer(this.at, {
+      logger: this.deps.logger,
+      metrics: () => this.metrics.render(),
+      health: () =>
+        healthOf({
+          stopping: this.stoppingWhy,
+          saveFailure: this.saveFailure(),
+          listeners: Object.keys(gateway.listeners).length,
+          sessions: this.metrics.openSessions(),
+          uptimeSeconds: this.metrics.uptimeSeconds(),
+        }),
+    });
+    return this.server.address;
+  }
+
+  get address(): ListenAddress | undefined {
+    return this.server?.address;
+  }
+
+  /** shutdown began: /healthz answers 503 stopping from now on */
+  stopping(why: string): void {
+    this.stoppingWhy ??= why;
+  }
+
+  async close(): Promise<void> {
+    this.stopping('stopped');
+    await this.server?.close();
+    this.metrics.close();
+  }
+}
