@@ -320,7 +320,10 @@ describe('autoport accounts and report (built CLI)', () => {
         `^error: another autoport process \\(pid ${holder.pid}\\) owns ${state.replace(/[.]/g, '\\.')}`,
       ),
     );
-    assert.match(ex.stderr, /try: stop `autoport proxy`.*control socket is not built yet/);
+    assert.match(
+      ex.stderr,
+      /try: while `autoport proxy` runs, accounts changes go through its control socket/,
+    );
     const json = await cli(['accounts', 'retry', 'carol@example.org', '-c', config, '--json']);
     assert.equal(JSON.parse(json.stdout).error.code, 'ESTORELOCKED');
 

@@ -239,8 +239,8 @@ describe('opening the store', () => {
       (err: unknown) =>
         isOp('ESTORELOCKED')(err) &&
         /owns .*state\.json/.test((err as Error).message) &&
-        /stop `autoport proxy`/.test((err as OperatorError).hint) &&
-        /control socket is not built yet/.test((err as OperatorError).hint),
+        /go through its control socket/.test((err as OperatorError).hint) &&
+        /starting or stopping \(try again in a moment\)/.test((err as OperatorError).hint),
     );
     assert.equal(store.get('carol@example.org')?.state, 'captured');
   });

@@ -1,5 +1,4 @@
 import { Command, Flags } from '@oclif/core';
-import { excludeAccount } from '../../core/accounts/index.js';
 import {
   accountChangeArgs,
   accountChangeFlags,
@@ -10,7 +9,7 @@ export default class AccountsExclude extends Command {
   static override summary = 'Keep an account on the source: never captured, never moved.';
 
   static override description =
-    'The gateway keeps routing the account to the source and never stores its password. Works for an account never seen yet (it is excluded from its first login on). Refused for a migrated account or one being moved. Changing the state needs its lock: while `autoport proxy` runs, stop it first.';
+    'The gateway keeps routing the account to the source and never stores its password. Works for an account never seen yet (it is excluded from its first login on). Refused for a migrated account or one being moved. While `autoport proxy` runs, the change goes through its control socket and takes effect at once; otherwise this command changes the state file itself.';
 
   static override examples = [
     '<%= config.bin %> accounts exclude alice@example.org --reason "shared mailbox, moved by hand"',
@@ -25,10 +24,10 @@ export default class AccountsExclude extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AccountsExclude);
-    await runAccountChange(
-      (text) => this.log(text),
-      flags,
-      (store) => excludeAccount(store, args.address, flags.reason),
-    );
+    await runAccountChange((text) => this.log(text), flags, {
+      action: 'exclude',
+      address: args.address,
+      reason: flags.reason,
+    });
   }
 }

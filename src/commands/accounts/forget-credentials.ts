@@ -1,5 +1,4 @@
 import { Command } from '@oclif/core';
-import { forgetCredentials } from '../../core/accounts/index.js';
 import {
   accountChangeArgs,
   accountChangeFlags,
@@ -10,7 +9,7 @@ export default class AccountsForgetCredentials extends Command {
   static override summary = 'Remove the stored (sealed) password of an account.';
 
   static override description =
-    'The state goes back to unknown (the next login through the gateway captures the password again), except for a migrated or excluded account, which stays as it is. Refused while the account is being moved. Changing the state needs its lock: while `autoport proxy` runs, stop it first.';
+    'The state goes back to unknown (the next login through the gateway captures the password again), except for a migrated or excluded account, which stays as it is. Refused while the account is being moved. While `autoport proxy` runs, the change goes through its control socket and takes effect at once; otherwise this command changes the state file itself.';
 
   static override examples = ['<%= config.bin %> accounts forget-credentials alice@example.org'];
 
@@ -20,10 +19,9 @@ export default class AccountsForgetCredentials extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AccountsForgetCredentials);
-    await runAccountChange(
-      (text) => this.log(text),
-      flags,
-      (store) => forgetCredentials(store, args.address),
-    );
+    await runAccountChange((text) => this.log(text), flags, {
+      action: 'forget-credentials',
+      address: args.address,
+    });
   }
 }

@@ -1,8 +1,8 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { readFile } from 'node:fs/promises';
-import { importAccounts, withWritableStore } from '../../core/accounts/index.js';
 import { reportCommandError } from '../../core/cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
+import { importAccountList } from '../../core/control/route.js';
 import { OperatorError } from '../../core/errors.js';
 
 export default class AccountsImport extends Command {
@@ -10,7 +10,7 @@ export default class AccountsImport extends Command {
     'Import the list of all source accounts, so report leftovers shows who never logged in.';
 
   static override description =
-    'The file has one address per line; # starts a comment, blank lines are ignored. New addresses get a record in state unknown, marked imported; existing records are only marked. A bad line stops the import before anything changes. Changing the state needs its lock: while `autoport proxy` runs, stop it first.';
+    'The file has one address per line; # starts a comment, blank lines are ignored. New addresses get a record in state unknown, marked imported; existing records are only marked. A bad line stops the import before anything changes. While `autoport proxy` runs, the import goes through its control socket; otherwise this command changes the state file itself.';
 
   static override examples = [
     '<%= config.bin %> accounts import all-accounts.txt',
@@ -44,9 +44,7 @@ export default class AccountsImport extends Command {
           { cause: err },
         );
       });
-      const r = await withWritableStore(config.state, (store) =>
-        importAccounts(store, text, args.file),
-      );
+      const { result: r } = await importAccountList(config, text, args.file);
       if (flags.json) this.log(JSON.stringify(r, null, 2));
       else
         this.log(

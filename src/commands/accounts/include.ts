@@ -1,5 +1,4 @@
 import { Command } from '@oclif/core';
-import { includeAccount } from '../../core/accounts/index.js';
 import {
   accountChangeArgs,
   accountChangeFlags,
@@ -10,7 +9,7 @@ export default class AccountsInclude extends Command {
   static override summary = 'Undo exclude: the account migrates again.';
 
   static override description =
-    'An excluded account becomes captured when a password is stored (the worker pool then moves it), otherwise unknown (its next login through the gateway captures it). Changing the state needs its lock: while `autoport proxy` runs, stop it first.';
+    'An excluded account becomes captured when a password is stored (the worker pool then moves it), otherwise unknown (its next login through the gateway captures it). While `autoport proxy` runs, the change goes through its control socket and takes effect at once; otherwise this command changes the state file itself.';
 
   static override examples = ['<%= config.bin %> accounts include alice@example.org'];
 
@@ -20,10 +19,9 @@ export default class AccountsInclude extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AccountsInclude);
-    await runAccountChange(
-      (text) => this.log(text),
-      flags,
-      (store) => includeAccount(store, args.address),
-    );
+    await runAccountChange((text) => this.log(text), flags, {
+      action: 'include',
+      address: args.address,
+    });
   }
 }

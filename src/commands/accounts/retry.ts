@@ -1,5 +1,4 @@
 import { Command } from '@oclif/core';
-import { retryAccount } from '../../core/accounts/index.js';
 import {
   accountChangeArgs,
   accountChangeFlags,
@@ -11,7 +10,7 @@ export default class AccountsRetry extends Command {
     'Set a failed account back to captured so the worker pool tries again now.';
 
   static override description =
-    'Keeps the stored password and clears the attempt count and the back-off (nextAttemptAt). Fix the cause first: autoport accounts show tells it. Changing the state needs its lock: while `autoport proxy` runs, stop it first.';
+    'Keeps the stored password and clears the attempt count and the back-off (nextAttemptAt). Fix the cause first: autoport accounts show tells it. While `autoport proxy` runs, the change goes through its control socket and takes effect at once; otherwise this command changes the state file itself.';
 
   static override examples = ['<%= config.bin %> accounts retry alice@example.org'];
 
@@ -21,10 +20,9 @@ export default class AccountsRetry extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AccountsRetry);
-    await runAccountChange(
-      (text) => this.log(text),
-      flags,
-      (store) => retryAccount(store, args.address),
-    );
+    await runAccountChange((text) => this.log(text), flags, {
+      action: 'retry',
+      address: args.address,
+    });
   }
 }

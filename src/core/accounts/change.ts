@@ -146,3 +146,26 @@ export function forgetCredentials(store: StateStore, address: string): ChangeRes
   });
   return result(before, after, true, `${after.address}: stored password removed`);
 }
+
+export type AccountAction = 'exclude' | 'include' | 'retry' | 'forget-credentials';
+
+export interface AccountChange {
+  action: AccountAction;
+  address: string;
+  /** exclude only */
+  reason?: string;
+}
+
+/** One change by name: what the accounts commands and the control socket both run. */
+export function applyAccountChange(store: StateStore, change: AccountChange): ChangeResult {
+  switch (change.action) {
+    case 'exclude':
+      return excludeAccount(store, change.address, change.reason);
+    case 'include':
+      return includeAccount(store, change.address);
+    case 'retry':
+      return retryAccount(store, change.address);
+    case 'forget-credentials':
+      return forgetCredentials(store, change.address);
+  }
+}

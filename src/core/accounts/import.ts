@@ -69,6 +69,12 @@ export interface ImportResult {
 /** All or nothing: a bad line stops the import before anything changes. */
 export function importAccounts(store: StateStore, text: string, file = 'the list'): ImportResult {
   const parsed = parseAccountList(text);
+  assertNoProblems(parsed, file);
+  return { ...importAddresses(store, parsed.addresses), duplicates: parsed.duplicates };
+}
+
+/** The import's refusal of a list with bad lines, naming the first few. */
+export function assertNoProblems(parsed: ParsedAccountList, file = 'the list'): void {
   if (parsed.problems.length > 0) {
     const shown = parsed.problems
       .slice(0, MAX_SHOWN_PROBLEMS)
@@ -81,14 +87,18 @@ export function importAccounts(store: StateStore, text: string, file = 'the list
       'EIMPORT',
     );
   }
+}
+
+/** Mark already parsed, distinct addresses (parseAccountList) as imported. */
+export function importAddresses(store: StateStore, addresses: readonly string[]): ImportResult {
   const r: ImportResult = {
     added: 0,
     marked: 0,
     unchanged: 0,
-    duplicates: parsed.duplicates,
-    total: parsed.addresses.length,
+    duplicates: 0,
+    total: addresses.length,
   };
-  for (const address of parsed.addresses) {
+  for (const address of addresses) {
     const before = store.get(address);
     if (before?.imported) {
       r.unchanged++;

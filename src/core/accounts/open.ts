@@ -1,7 +1,8 @@
 /**
  * Opening the store for the accounts and report commands. Reading needs no lock, so it
- * works while `autoport proxy` runs. A change needs the single-writer lock; while the
- * gateway holds it the command stops with the store's own message and what to do.
+ * works while `autoport proxy` runs (the file lags the proxy by its save delay, typically
+ * under a second). A change needs the single-writer lock: commands ask the running proxy over its
+ * control socket first (control/route.ts) and open the store only when no proxy runs.
  */
 import { OperatorError } from '../errors.js';
 import { StateError, StoreLockedError } from '../state/errors.js';
@@ -32,8 +33,9 @@ export function asOperatorError(err: unknown): unknown {
   if (err instanceof StoreLockedError)
     return new OperatorError(
       err.message,
-      'stop `autoport proxy`, run this command, then start the proxy again ' +
-        '(changing accounts through the running gateway over its control socket is not built yet)',
+      'while `autoport proxy` runs, accounts changes go through its control socket by ' +
+        'themselves; this lock is held by a proxy that is starting or stopping (try again in a ' +
+        'moment) or by another command such as `autoport migrate` (wait for it to end)',
       err.code,
       { cause: err },
     );

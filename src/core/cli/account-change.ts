@@ -1,14 +1,14 @@
 /**
  * What the commands that change one account by hand (accounts exclude, include, retry,
  * forget-credentials) share: the ADDRESS argument, the --config/--json flags, and the run
- * itself: load the config, take the state lock, apply the change, print its result. The
- * helper lives here and not under src/commands because oclif loads every file there as a
- * command.
+ * itself: load the config, have the change applied (by the running proxy over its control
+ * socket, else under the state lock here), print its result. The helper lives here and not
+ * under src/commands because oclif loads every file there as a command.
  */
 import { Args, Flags } from '@oclif/core';
-import { withWritableStore, type ChangeResult } from '../accounts/index.js';
+import type { AccountChange } from '../accounts/index.js';
 import { loadConfig } from '../config/index.js';
-import type { StateStore } from '../state/types.js';
+import { changeAccount } from '../control/route.js';
 import { reportCommandError } from './errors.js';
 
 export const accountChangeArgs = {
@@ -24,17 +24,17 @@ export const accountChangeFlags = {
 };
 
 /**
- * Apply `change` under the state lock and print its result (the message, or the whole
- * result as JSON with --json); an OperatorError is reported and sets exit code 1.
+ * Apply `change` and print its result (the message, or the whole result as JSON with
+ * --json); an OperatorError is reported and sets exit code 1.
  */
 export async function runAccountChange(
   log: (text: string) => void,
   flags: { config?: string | undefined; json: boolean },
-  change: (store: StateStore) => ChangeResult,
+  change: AccountChange,
 ): Promise<void> {
   try {
     const config = loadConfig(flags.config);
-    const result = await withWritableStore(config.state, change);
+    const { result } = await changeAccount(config, change);
     log(flags.json ? JSON.stringify(result, null, 2) : result.message);
   } catch (err) {
     reportCommandError(err, flags.json);

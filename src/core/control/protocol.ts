@@ -12,7 +12,7 @@
  * the connection closes. The first request on a connection should be `hello`, so a client
  * built for another protocol version stops with a clear message instead of misreading.
  */
-import type { ChangeResult } from '../accounts/change.js';
+import type { AccountAction, ChangeResult } from '../accounts/change.js';
 import type { CloseReason, SessionProtocol } from '../bus.js';
 import type { AccountState } from '../state/types.js';
 
@@ -30,7 +30,7 @@ export interface Hello {
   listeners: Record<string, { host: string; port: number }>;
 }
 
-export type AccountAction = 'exclude' | 'include' | 'retry' | 'forget-credentials';
+export type { AccountAction } from '../accounts/change.js';
 
 /** Method name -> [params, result]. */
 export interface ControlMethods {
@@ -42,7 +42,8 @@ export interface ControlMethods {
   /** mark addresses as known from the source's account list (accounts import) */
   'accounts.import': [
     { addresses: string[] },
-    { added: number; alreadyKnown: number; total: number },
+    /** alreadyKnown = marked (existing records, now marked) + unchanged (imported before) */
+    { added: number; alreadyKnown: number; total: number; marked: number; unchanged: number },
   ];
   /**
    * Move one account now: a failed one is retried (like accounts retry), a captured one is
@@ -68,6 +69,7 @@ export interface ControlError {
   code?: string;
 }
 
+/** id 0 answers a line that was not a readable request (or a refused connection); the connection then ends */
 export type ControlResponse =
   { id: number; ok: true; result: unknown } | { id: number; ok: false; error: ControlError };
 

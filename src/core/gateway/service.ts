@@ -18,6 +18,7 @@ import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js'
 import { loadKeyring } from '../state/crypto.js';
 import { openEventLog } from '../state/event-log.js';
 import { openJsonStore } from '../state/json-store.js';
+import { startProxyControl, type ProxyControl } from '../control/attach.js';
 import { startGateway, type Gateway, type PlaintextPolicy } from './index.js';
 import type { LimitsOverride } from '../limits.js';
 import { MetricsEndpoint } from '../metrics/index.js';
@@ -107,6 +108,17 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
     }
     throw err;
   }
+  // Commands reach the proxy here to change accounts while it owns the store.
+  let control: ProxyControl;
+  try {
+    control = await startProxyControl({ config, gateway, store, logger });
+  } catch (err) {
+    await gateway.stop(0);
+    await metrics?.close().catch(() => undefined);
+    detach();
+    await Promise.allSettled([migrator?.close(), sessionLog.close(), store.close()]);
+    throw err;
+  }
   if (metrics) {
     try {
       const at = await metrics.listen(gateway);
@@ -114,6 +126,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       logger.info(`metrics on http://${host}:${at.port}/metrics, health on /healthz`);
       opts.onMetricsReady?.(at);
     } catch (err) {
+      await control.close();
       await gateway.stop(0);
       await metrics.close();
       detach();
@@ -161,6 +174,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       );
       metrics?.stopping(`${signal}: open sessions are finishing`);
       stopping = (async () => {
+        await control.close();
         await gateway.stop(graceMs);
         await metrics?.close();
         detach();

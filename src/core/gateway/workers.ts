@@ -54,6 +54,8 @@ export class WorkerPool {
   private stopped = true;
   private readonly now: () => number;
   private unsubscribe: Array<() => void> = [];
+  /** accounts the operator asked to move now (control transfer.start), in asking order */
+  private readonly first = new Set<string>();
 
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
@@ -78,6 +80,14 @@ export class WorkerPool {
     return [...this.running.keys()];
   }
 
+  /**
+   * Put a captured account first in line and stop waiting for its user to go quiet: the
+   * operator asked for it now. It still waits for a free slot.
+   */
+  prioritize(address: string): void {
+    this.first.add(address.toLowerCase());
+  }
+
   wake(): void {
     if (this.stopped) return;
     setImmediate(() => this.tick());
@@ -93,13 +103,25 @@ export class WorkerPool {
     this.timer.unref?.();
   }
 
-  /** Who is next: captured before failed, quiet accounts before busy ones, oldest first. */
+  /**
+   * Who is next: what the operator put first, then captured before failed, quiet accounts
+   * before busy ones, oldest first.
+   */
   candidates(): AccountRecord[] {
     const now = this.now();
     const lim = this.deps.limits;
     const out: Array<{ rec: AccountRecord; rank: number; at: number }> = [];
+    const firsts = [...this.first];
+    for (const a of firsts) {
+      const state = this.deps.store.get(a)?.state;
+      if (state !== 'captured') this.first.delete(a);
+    }
     for (const rec of this.deps.store.list({ state: ['captured', 'failed'] })) {
       if (this.running.has(rec.address) || !rec.credentials) continue;
+      if (this.first.has(rec.address)) {
+        out.push({ rec, rank: -1, at: firsts.indexOf(rec.address) });
+        continue;
+      }
       if (rec.state === 'failed') {
         if ((rec.attempts ?? 0) >= lim.maxTransferAttempts) continue;
         if (rec.nextAttemptAt && Date.parse(rec.nextAttemptAt) > now) continue;
@@ -143,6 +165,7 @@ export class WorkerPool {
     const controller = new AbortController();
     const entry: Running = { controller, done: Promise.resolve({ ok: false }) };
     this.running.set(address, entry);
+    this.first.delete(address);
     const startedAt = this.now();
     const attempt = (this.deps.store.get(address)?.attempts ?? 0) + 1;
     this.deps.store.update(address, (r) => void (r.state = 'transferring'));

@@ -1,0 +1,56 @@
+/**
+ * The control socket as part of `autoport proxy`: the live view over the gateway's bus, the
+ * handlers over its store and worker pool, and the server, started once the gateway is up
+ * and closed before it stops (so no command changes accounts while the workers wind down).
+ */
+import type { Config } from '../config/types.js';
+import type { Gateway } from '../gateway/index.js';
+import type { Logger } from '../log/logger.js';
+import type { StateStore } from '../state/types.js';
+import { makeControlHandlers, makeHello } from './handlers.js';
+import { LiveView } from './live.js';
+import type { Hello } from './protocol.js';
+import { controlSocketPath } from './route.js';
+import { startControlServer, type ControlServer } from './server.js';
+
+export interface ProxyControl {
+  readonly server: ControlServer;
+  readonly live: LiveView;
+  readonly hello: Hello;
+  close(): Promise<void>;
+}
+
+export async function startProxyControl(opts: {
+  config: Config;
+  gateway: Gateway;
+  store: StateStore;
+  logger: Logger;
+}): Promise<ProxyControl> {
+  const { gateway, store } = opts;
+  const hello = makeHello({ configFile: opts.config.file, listeners: gateway.listeners });
+  const live = new LiveView({
+    bus: gateway.bus,
+    store,
+    sessions: gateway.sessions,
+    hello: () => hello,
+  });
+  try {
+    const server = await startControlServer({
+      socketPath: controlSocketPath(opts.config),
+      logger: opts.logger,
+      handlers: makeControlHandlers({ store, workers: gateway.workers, live, hello: () => hello }),
+    });
+    return {
+      server,
+      live,
+      hello,
+      async close() {
+        await server.close();
+        live.close();
+      },
+    };
+  } catch (err) {
+    live.close();
+    throw err;
+  }
+}

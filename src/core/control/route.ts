@@ -1,0 +1,91 @@
+/**
+ * Only ever one writer of the state: while `autoport proxy` runs it owns the store, and a
+ * command that changes accounts asks it over the control socket; when no proxy runs the
+ * command takes the store's lock and changes the file itself.
+ */
+import { dirname, join } from 'node:path';
+import { applyAccountChange, type AccountChange, type ChangeResult } from '../accounts/change.js';
+import {
+  assertNoProblems,
+  importAddresses,
+  parseAccountList,
+  type ImportResult,
+} from '../accounts/import.js';
+import { withWritableStore } from '../accounts/open.js';
+import type { Config } from '../config/types.js';
+import type { StateStore } from '../state/types.js';
+import { connectControl, ControlUnavailableError, type ControlClient } from './client.js';
+
+export function controlSocketPath(config: Pick<Config, 'control' | 'state'>): string {
+  return config.control?.socket ?? join(dirname(config.state), 'autoport.sock');
+}
+
+export interface Routed<T> {
+  result: T;
+  /** who applied it: the running proxy, or this process under the store's lock */
+  via: 'proxy' | 'store';
+}
+
+/**
+ * Run `viaProxy` against the running proxy, or, when nothing listens on its control
+ * socket, `viaStore` under the store's lock (saved before the lock is released). Any other
+ * failure to reach the proxy (another user's socket, a protocol mismatch) is reported, not
+ * papered over by opening the store.
+ */
+export async function withProxyOrStore<T>(
+  config: Pick<Config, 'control' | 'state'>,
+  viaProxy: (client: ControlClient) => Promise<T>,
+  viaStore: (store: StateStore) => T,
+): Promise<Routed<T>> {
+  let client: ControlClient;
+  try {
+    client = await connectControl(controlSocketPath(config));
+  } catch (err) {
+    if (!(err instanceof ControlUnavailableError)) throw err;
+    return { result: await withWritableStore(config.state, viaStore), via: 'store' };
+  }
+  try {
+    return { result: await viaProxy(client), via: 'proxy' };
+  } finally {
+    client.close();
+  }
+}
+
+/** accounts exclude|include|retry|forget-credentials, by whoever owns the store now. */
+export async function changeAccount(
+  config: Pick<Config, 'control' | 'state'>,
+  change: AccountChange,
+): Promise<Routed<ChangeResult>> {
+  return withProxyOrStore(
+    config,
+    (c) => c.call('accounts.change', change),
+    (store) => applyAccountChange(store, change),
+  );
+}
+
+/**
+ * accounts import: the list is read and checked here (so its bad lines are named with
+ * their line numbers), then its addresses go to the proxy or into the store.
+ */
+export async function importAccountList(
+  config: Pick<Config, 'control' | 'state'>,
+  text: string,
+  file: string,
+): Promise<Routed<ImportResult>> {
+  const parsed = parseAccountList(text);
+  assertNoProblems(parsed, file);
+  return withProxyOrStore(
+    config,
+    async (c): Promise<ImportResult> => {
+      const r = await c.call('accounts.import', { addresses: parsed.addresses });
+      return {
+        added: r.added,
+        marked: r.marked,
+        unchanged: r.unchanged,
+        duplicates: parsed.duplicates,
+        total: r.total,
+      };
+    },
+    (store) => ({ ...importAddresses(store, parsed.addresses), duplicates: parsed.duplicates }),
+  );
+}
