@@ -133,3 +133,54 @@ describe('metrics HTTP endpoint: address in use', () => {
     assert.match(err.hint, /change control\.metrics in the config/);
   });
 });
+
+describe('metrics HTTP endpoint: bounds', () => {
+  const deps = {
+    metrics: () => 'x 1\n',
+    health: (): Health => ({ status: 'ok', listeners: 1, sessions: 0, uptimeSeconds: 0 }),
+    logger: createLogger({ sink: memorySink(), format: 'json' }),
+  };
+
+  it('drops a client that never finishes its request headers', async () => {
+    const s = await startMetricsServer({ host: '127.0.0.1', port: 0 }, deps, {
+      headersTimeoutMs: 300,
+      requestTimeoutMs: 300,
+      checkEveryMs: 100,
+    });
+    try {
+      const c = await RawClient.open(s.address.port);
+      c.send('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+      await c.waitClosed(10_000);
+      assert.match(c.text, /^HTTP\/1\.1 408 /);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('holds at most maxConnections connections', async () => {
+    const s = await startMetricsServer({ host: '127.0.0.1', port: 0 }, deps, { maxConnections: 2 });
+    try {
+      const held = [await RawClient.open(s.address.port), await RawClient.open(s.address.port)];
+      for (const c of held) {
+        c.send('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+        await c.waitFor(/"status":"ok"/);
+      }
+      const third = await RawClient.open(s.address.port);
+      await third.waitClosed();
+      assert.equal(third.text, '');
+      held[0]!.close();
+      // a place is free again once the server has seen that close
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        status = await fetch(`http://127.0.0.1:${s.address.port}/healthz`).then(
+          (r) => r.status,
+          () => new Promise<number>((r) => setTimeout(() => r(0), 100)),
+        );
+      }
+      assert.equal(status, 200);
+      held[1]!.close();
+    } finally {
+      await s.close();
+    }
+  });
+});

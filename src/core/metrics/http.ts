@@ -101,8 +101,9 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: MetricsServerDe
 export async function startMetricsServer(
   at: ListenAddress,
   deps: MetricsServerDeps,
+  limits: Partial<typeof METRICS_HTTP_LIMITS> = {},
 ): Promise<MetricsServer> {
-  const L = METRICS_HTTP_LIMITS;
+  const L = { ...METRICS_HTTP_LIMITS, ...limits };
   const server = createServer(
     {
       maxHeaderSize: L.maxHeaderBytes,
@@ -121,6 +122,10 @@ export async function startMetricsServer(
     },
   );
   server.maxConnections = L.maxConnections;
+  // also as properties: not every Node version takes all of them as options
+  server.headersTimeout = L.headersTimeoutMs;
+  server.requestTimeout = L.requestTimeoutMs;
+  server.keepAliveTimeout = L.keepAliveTimeoutMs;
   server.maxHeadersCount = 64;
   try {
     await new Promise<void>((resolve, reject) => {
