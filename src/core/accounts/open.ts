@@ -34,8 +34,9 @@ export function asOperatorError(err: unknown): unknown {
     return new OperatorError(
       err.message,
       'while `autoport proxy` runs, accounts changes go through its control socket by ' +
-        'themselves; this lock is held by a proxy that is starting or stopping (try again in a ' +
-        'moment) or by another command such as `autoport migrate` (wait for it to end)',
+        'themselves and its worker pool moves accounts (a failed one after `accounts retry`); ' +
+        'this lock is held by a proxy that is starting or stopping (try again in a moment) or ' +
+        'by another command (wait for it to end)',
       err.code,
       { cause: err },
     );
