@@ -190,6 +190,8 @@ async function startGatewayProcess(
     domains: ['example.org'],
     state: join(dir, 'state.json'),
     keyFile: join(dir, 'autoport.key'),
+    // the metrics endpoint on a free port: the default 9465 may be taken on this machine
+    control: { metrics: '127.0.0.1:0' },
   };
   writeFileSync(file, stringify(cfg));
   await generateKeyFile(cfg.keyFile);
