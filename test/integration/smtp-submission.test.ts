@@ -191,22 +191,55 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
     assert.equal(gw.store.get(dan.user)?.credentials, undefined);
   });
 
-  it('requires AUTH before MAIL and TLS before AUTH', async () => {
+  it('offers AUTH only inside TLS and answers AUTH before it 530 5.7.0 (RFC 3207 4, RFC 4954)', async () => {
+    const attempts = (): number =>
+      (readFileSync(srcSub.logFile, 'utf8').match(/sasl_method=|SASL \w+ authentication/g) ?? [])
+        .length;
+    const before = attempts();
     const d = await SmtpDialog.open(gw.port('submission'));
     try {
       await d.reply();
-      assert.match(await d.cmd('EHLO x.test'), /STARTTLS/);
-      assert.match(
-        await d.cmd(
-          `AUTH PLAIN ${Buffer.from(`\0${bob.user}\0${bob.password}`).toString('base64')}`,
-        ),
-        /^53[08] /,
+      const ehlo = await d.cmd('EHLO x.test');
+      assert.match(ehlo, /STARTTLS/);
+      assert.doesNotMatch(ehlo, /AUTH/, 'no mechanism on offer before TLS (RFC 4954 4)');
+      const token = Buffer.from(`\0${bob.user}\0${bob.password}`).toString('base64');
+      assert.equal(
+        await d.cmd(`AUTH PLAIN ${token}`),
+        '530 5.7.0 Must issue a STARTTLS command first',
       );
-      assert.match(await d.cmd('MAIL FROM:<bob@example.org>'), /^530 5\.7\.0 /);
+      assert.equal(await d.cmd('AUTH LOGIN'), '530 5.7.0 Must issue a STARTTLS command first');
+      assert.equal(await d.cmd('MAIL FROM:<bob@example.org>'), '530 5.7.0 Authentication required');
       assert.match(await d.cmd('RCPT TO:<victim@foreign.test>'), /^530 5\.7\.0 /);
+      assert.match(await d.cmd('STARTTLS'), /^220 2\.0\.0 /);
+      await d.startTls();
+      assert.match(await d.cmd('EHLO x.test'), /^250-AUTH PLAIN LOGIN$/m);
+      assert.equal(await d.cmd('MAIL FROM:<bob@example.org>'), '530 5.7.0 Authentication required');
     } finally {
       d.close();
     }
+    // A real client that was told to authenticate without TLS finds nothing to use.
+    const r = await run('swaks', [
+      '--server',
+      '127.0.0.1',
+      '--port',
+      String(gw.port('submission')),
+      '--auth',
+      'PLAIN',
+      '--auth-user',
+      bob.user,
+      '--auth-password',
+      bob.password,
+      '--from',
+      bob.user,
+      '--to',
+      dan.user,
+      '--quit-after',
+      'AUTH',
+    ]).catch((e: { stdout: string; stderr: string; code: number }) => e);
+    assert.notEqual('code' in r ? r.code : 0, 0, 'swaks failed');
+    assert.match(r.stderr, /did not advertise authentication/);
+    assert.doesNotMatch(r.stdout, /AUTH PLAIN/, 'no credentials were sent');
+    assert.equal(attempts(), before, 'the source saw no login');
   });
 
   it('answers 454 4.7.0 for an account being transferred', async () => {

@@ -131,16 +131,16 @@ export async function smtpTranscript(
 export interface StandInScript {
   /** what to do once the client sent the whole message */
   afterData: 'close' | 'hang' | 'accept' | 'reply-421';
-  /** reply to RCPT (default 250) */
+  /** reply to RCPT (default 250); may be several lines */
   rcpt?: string;
+  /** reply to the end of DATA under 'accept' (default "250 2.0.0 queued") */
+  dataReply?: string;
   /** after accepting a message, say 421 and hang up when idle this long (Postfix's idle timeout) */
   idleCloseMs?: number;
 }
 
 /** A scriptable SMTP backend for faults no real server produces on demand. */
-export async function startStandIn(
-  script: StandInScript,
-): Promise<{
+export async function startStandIn(script: StandInScript): Promise<{
   port: number;
   url: string;
   messages: Buffer[];
@@ -170,7 +170,9 @@ export async function startStandIn(
           if (script.afterData === 'close') return void sock.destroy();
           if (script.afterData === 'hang') return;
           sock.write(
-            script.afterData === 'reply-421' ? '421 4.3.0 going down\r\n' : '250 2.0.0 queued\r\n',
+            script.afterData === 'reply-421'
+              ? '421 4.3.0 going down\r\n'
+              : `${script.dataReply ?? '250 2.0.0 queued'}\r\n`,
           );
           if (script.idleCloseMs !== undefined) {
             setTimeout(

@@ -30,13 +30,15 @@ export {
   type RecipientRoute,
   type Side,
 } from './route.js';
+export { DataScanner, relayedData, type BareLineEndingPolicy } from './smuggling.js';
+export { GatewaySmtpServer, scannerOf, carriesEnhancedCode, type WirePolicy } from './wire.js';
 export {
-  DataEncoder,
-  encodeData,
-  BareLineEndingError,
-  type BareLineEndingPolicy,
-} from './smuggling.js';
-export { openBackend, xclientCommand, type BackendOptions, type SmtpReply } from './smtp-client.js';
+  openBackend,
+  xclientCommand,
+  enhancedReplyText,
+  type BackendOptions,
+  type SmtpReply,
+} from './smtp-client.js';
 export { Relay, type DataResult, type MailParams } from './relay.js';
 export { authenticate, type AuthResult, type SubmissionLogin } from './submission.js';
 export { SmtpSession, SmtpReplyError, type SmtpListenerName } from './session.js';

@@ -14,7 +14,10 @@
 import type { Readable } from 'node:stream';
 import { UpstreamError } from '../../upstreams/errors.js';
 import { replyLine, type BackendSession, type SmtpReply } from './smtp-client.js';
-import { BareLineEndingError, DataEncoder, type BareLineEndingPolicy } from './smuggling.js';
+import type { BareLineEndingPolicy, DataScanner } from './smuggling.js';
+
+/** The end of data after the relayed message, which always ends in CRLF (smuggling.ts). */
+const TERMINATOR = Buffer.from('.\r\n');
 
 /** MAIL FROM parameters the gateway passes on when the backend supports them. */
 export interface MailParams {
@@ -28,7 +31,7 @@ export interface DataOptions {
   bareLineEndings: BareLineEndingPolicy;
   /** wait for the final reply (RFC 5321 4.5.3.2.6) */
   replyMs: number;
-  /** sees every chunk of the message as the client sent it (the relay log's header reader) */
+  /** sees every chunk of the message as relayed (the relay log's header reader) */
   tap?: (chunk: Buffer) => void;
 }
 
@@ -126,8 +129,13 @@ export class Relay {
     if (!r || r.code !== 250) this.backend.close();
   }
 
-  /** Stream the message; see DataResult. Backend failures throw UpstreamError. */
-  async data(input: Readable, opts: DataOptions): Promise<DataResult> {
+  /**
+   * Stream the message; see DataResult. `input` is the DATA stream of GatewaySmtpServer:
+   * already what the backend gets (CRLF lines, dot-stuffed, no terminator), with `scan`
+   * counting its message bytes and bare line endings as it goes (wire.ts, smuggling.ts).
+   * Backend failures throw UpstreamError.
+   */
+  async data(input: Readable, scan: DataScanner, opts: DataOptions): Promise<DataResult> {
     const go = await this.backend.command('DATA', 'DATA');
     if (go.code !== 354) {
       // The transaction stays open at the backend (RFC 5321 3.3): the next mail() resets it.
@@ -137,12 +145,18 @@ export class Relay {
     const expected = this.lmtp ? Math.max(1, this.accepted) : 1;
     this.inTransaction = false;
     this.accepted = 0;
-    const enc = new DataEncoder(opts.bareLineEndings);
     const sock = this.backend.conn.socket;
-    let bytes = 0;
     let abort: 'too-big' | 'bare-line-ending' | undefined;
     let failure: unknown;
     let held: Buffer | undefined;
+    // The scanner runs ahead of this loop (it counts what smtp-server parsed, this reads
+    // what the stream delivered), so a limit is seen no later than the chunk that broke it.
+    const refusal = (): typeof abort =>
+      scan.bytes > opts.maxBytes
+        ? 'too-big'
+        : opts.bareLineEndings === 'reject' && scan.bareLineEndings > 0
+          ? 'bare-line-ending'
+          : undefined;
     const stop = (why: typeof abort): void => {
       abort = why;
       this.backend.close();
@@ -151,51 +165,53 @@ export class Relay {
       // Every chunk is read even after an abort or a backend failure: smtp-server answers
       // once the client's stream ended, and the client must see that answer after its dot.
       for await (const chunk of input as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
         if (abort || failure) continue;
         opts.tap?.(chunk);
-        if (bytes > opts.maxBytes) {
-          stop('too-big');
+        const why = refusal();
+        if (why) {
+          stop(why);
           continue;
         }
         try {
           // One chunk is held back so the last one and the terminator leave in one write.
-          const out = enc.push(chunk);
           if (held && !sock.write(held)) {
-            held = out;
+            held = chunk;
             await drained(this.backend, opts.replyMs);
-          } else held = out;
+          } else held = chunk;
         } catch (err) {
-          if (err instanceof BareLineEndingError) stop('bare-line-ending');
-          else {
-            failure = err;
-            this.backend.close();
-          }
+          failure = err;
+          this.backend.close();
         }
       }
     } catch {
       // The client's stream broke (it went away before its dot): never finish the message.
       this.backend.close();
-      return { kind: 'aborted', reason: 'client-gone', bytes };
+      return { kind: 'aborted', reason: 'client-gone', bytes: scan.bytes };
     }
     if (failure) throw failure;
-    if (abort) return { kind: 'aborted', reason: abort, bytes };
-    let tail: Buffer;
-    try {
-      tail = enc.end();
-    } catch (err) {
-      if (!(err instanceof BareLineEndingError)) throw err;
-      stop('bare-line-ending');
-      return { kind: 'aborted', reason: 'bare-line-ending', bytes };
+    // The stream ended, so the scanner saw the whole message: its counters are final.
+    abort ??= refusal();
+    if (abort) {
+      this.backend.close();
+      return { kind: 'aborted', reason: abort, bytes: scan.bytes };
+    }
+    if (!scan.ended) {
+      this.backend.close();
+      return { kind: 'aborted', reason: 'client-gone', bytes: scan.bytes };
     }
     sock.cork();
-    if (held && held.length > 0) sock.write(held);
-    sock.write(tail);
+    if (held) sock.write(held);
+    sock.write(TERMINATOR);
     sock.uncork();
     const replies: SmtpReply[] = [];
     for (let i = 0; i < expected; i++)
       replies.push(await this.backend.readReply(opts.replyMs, 'the end of DATA'));
-    return { kind: 'replied', replies, bytes, bareLineEndings: enc.bareLineEndings };
+    return {
+      kind: 'replied',
+      replies,
+      bytes: scan.bytes,
+      bareLineEndings: scan.bareLineEndings,
+    };
   }
 
   /** QUIT and close; never throws. */

@@ -4,21 +4,23 @@
  *   submission   port 587: STARTTLS, AUTH PLAIN/LOGIN before MAIL (RFC 6409, RFC 4954)
  *   submissions  port 465: TLS from the first byte (RFC 8314)
  *
- * smtp-server does the wire work the gateway relies on and the tests check: DATA ends
- * only on CRLF.CRLF, lines pipelined after STARTTLS are thrown away unprocessed
- * (CVE-2011-0411 class), SIZE is advertised and checked at MAIL FROM (RFC 1870), AUTH
- * before TLS is refused when TLS is offered. session.ts does the rest.
+ * smtp-server does the wire work the gateway relies on and the tests check: lines
+ * pipelined after STARTTLS are thrown away unprocessed (CVE-2011-0411 class), SIZE is
+ * advertised and checked at MAIL FROM (RFC 1870). wire.ts replaces its DATA parsing (the
+ * end of data only on CRLF.CRLF, bare line endings normalised), its enhanced status codes
+ * and its reply to AUTH before TLS. session.ts does the rest.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { EventBus } from '../../bus.js';
 import { isLoopbackHost, type Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import type { Brakes, ConnectionLimiter } from '../../gateway/brakes.js';
 import type { Logger } from '../../log/logger.js';
+import { smtpSpec } from '../../replies.js';
 import type { Keyring } from '../../state/crypto.js';
 import type { StateStore } from '../../state/types.js';
 import { resolveSmtpLimits, type SmtpLimits } from './limits.js';
@@ -34,6 +36,7 @@ import {
 } from './session.js';
 import { openBackend } from './smtp-client.js';
 import { authenticate } from './submission.js';
+import { GatewaySmtpServer } from './wire.js';
 
 export interface SmtpFrontendDeps {
   config: () => Config;
@@ -108,11 +111,10 @@ export async function startSmtpListener(
   at: { host: string; port: number },
   deps: SmtpFrontendDeps,
 ): Promise<RunningSmtpListener> {
-  const limits = resolveSmtpLimits({
-    maxMessageBytes: deps.config().smtp?.maxMessageBytes,
-    ...deps.limits,
-  });
   const config = deps.config();
+  // Only a value that is there: `undefined` would override the default and lift the limit.
+  const fromConfig = config.smtp ? { maxMessageBytes: config.smtp.maxMessageBytes } : {};
+  const limits = resolveSmtpLimits({ ...fromConfig, ...deps.limits });
   const tls = tlsMaterial(config);
   if (name === 'submissions' && !tls) {
     throw new Error(
@@ -121,9 +123,12 @@ export async function startSmtpListener(
   }
   const submission = name !== 'smtp';
   const plaintextAuth = tls ? 'never' : (deps.plaintextAuth ?? 'always');
+  const authWithoutTls = (address: string): boolean =>
+    plaintextAuth === 'always' || (plaintextAuth === 'loopback' && isLoopbackHost(address));
   if (submission && (!deps.keyring || !deps.brakes))
     throw new TypeError('a submission listener needs keyring and brakes');
   const heloName = deps.hostname ?? hostname();
+  const authRequired = smtpSpec('auth-required');
   const sessions = new Map<string, SmtpSession>();
   const releases = new Map<string, () => void>();
 
@@ -164,15 +169,13 @@ export async function startSmtpListener(
 
   const options: SMTPServerOptions = {
     name: heloName,
-    banner: 'ESMTP',
     secure: name === 'submissions',
     ...(tls ?? {}),
     // No certificate, no STARTTLS: never smtp-server's built-in test certificate.
     disabledCommands: [...(submission ? [] : ['AUTH']), ...(tls ? [] : ['STARTTLS'])],
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: !submission,
-    allowInsecureAuth: !tls,
-    authRequiredMessage: '5.7.0 Authentication required',
+    authRequiredMessage: `${authRequired.enhanced} ${authRequired.text}`,
     size: limits.maxMessageBytes,
     maxRecipients: limits.maxRecipients,
     maxClients: limits.maxClients,
@@ -237,15 +240,9 @@ export async function startSmtpListener(
       const sess = sessionOf(s);
       if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN'))
         return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
-      if (
-        !s.secure &&
-        !(
-          plaintextAuth === 'always' ||
-          (plaintextAuth === 'loopback' && isLoopbackHost(sess.client.address))
-        )
-      ) {
+      // wire.ts refuses AUTH before TLS at the command; this holds should that ever change.
+      if (!s.secure && !authWithoutTls(sess.client.address))
         return cb(outcomeError('privacy-required'));
-      }
       authenticate(
         {
           user: auth.username ?? '',
@@ -326,7 +323,7 @@ export async function startSmtpListener(
     },
   };
 
-  const server = new SMTPServer(options);
+  const server = new GatewaySmtpServer(options, { authWithoutTls });
   server.on('error', (err) => deps.logger.warn('SMTP connection error', { listener: name, err }));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);

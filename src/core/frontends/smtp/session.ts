@@ -23,8 +23,9 @@ import type { SmtpLimits } from './limits.js';
 import { finalReply, Relay, type MailParams } from './relay.js';
 import { HeaderCollector, messageFacts, type RelayLog } from './relay-log.js';
 import { joinTransaction, routeRecipient, type Side } from './route.js';
-import { replyLine, replyText, type SmtpReply } from './smtp-client.js';
+import { enhancedReplyText, replyLine, type SmtpReply } from './smtp-client.js';
 import type { SubmissionLogin } from './submission.js';
+import { scannerOf } from './wire.js';
 
 export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
 
@@ -43,11 +44,11 @@ export function outcomeError(outcome: Outcome, phase: SmtpPhase = 'other'): Smtp
   return new SmtpReplyError(s.code, `${s.enhanced} ${s.text}`);
 }
 
-/** A backend's refusal, passed to the client as the backend said it. */
+/** A backend's refusal, passed to the client as the backend said it, enhanced code included. */
 export function passThrough(r: SmtpReply): SmtpReplyError {
   // Only failure codes go through; a backend that answers 1xx/3xx where a final reply belongs is broken.
   if (r.code < 400 || r.code > 599) return outcomeError('backend-unavailable');
-  return new SmtpReplyError(r.code, replyText(r) || 'Refused');
+  return new SmtpReplyError(r.code, enhancedReplyText(r));
 }
 
 export interface SessionDeps {
@@ -191,10 +192,15 @@ export class SmtpSession {
       stream.resume();
       throw new SmtpReplyError(503, '5.5.1 Error: no valid recipients');
     }
+    const scan = scannerOf(stream);
+    if (!scan) {
+      stream.resume();
+      throw new Error('the DATA stream did not come from GatewaySmtpServer (wire.ts)');
+    }
     const started = Date.now();
     const headers = new HeaderCollector(this.deps.limits.maxHeaderBytes);
     const result = await this.guard(
-      relay.data(stream, {
+      relay.data(stream, scan, {
         maxBytes: this.deps.limits.maxMessageBytes,
         bareLineEndings: this.deps.limits.bareLineEndings,
         replyMs: this.deps.limits.dataReplyMs,
@@ -202,8 +208,8 @@ export class SmtpSession {
       }),
     );
     this.bytesIn += result.bytes;
-    // relay.data() counts the same bytes as smtp-server's SIZE check and stops before the
-    // end of data: a message over the limit never reaches a backend complete.
+    // The scanner counts message bytes as SIZE does (RFC 1870) and relay.data() stops before
+    // the end of data: a message over the limit never reaches a backend complete.
     if (result.kind === 'aborted') {
       await this.dropRelay();
       const why = result.reason;
@@ -248,7 +254,7 @@ export class SmtpSession {
       });
     }
     if (!accepted) throw passThrough(reply);
-    return replyText(reply) || 'Ok';
+    return enhancedReplyText(reply);
   }
 
   /** The client left or the server stops: release the backend. */

@@ -35,6 +35,28 @@ export function replyText(r: SmtpReply): string {
   return r.lines.join(' ').trim();
 }
 
+const ENHANCED_CODE = /^([245])\.\d{1,3}\.\d{1,3}(?:\s+|$)/;
+
+/**
+ * A backend's reply as one line of text for our client, starting with an RFC 3463 code:
+ * the backend's own (RFC 2034 repeats it on every line of a multi-line reply; it is kept
+ * once), or "X.0.0" when it gave none of the reply's class, the code RFC 3463 3.1 has for
+ * a status of which only the class is known.
+ */
+export function enhancedReplyText(r: SmtpReply): string {
+  const cls = String(r.code)[0];
+  const first = ENHANCED_CODE.exec(r.lines[0] ?? '');
+  const code = first && first[1] === cls ? first[0].trim() : undefined;
+  const text = r.lines
+    .map((l) => {
+      const m = ENHANCED_CODE.exec(l);
+      return m && m[0].trim() === code ? l.slice(m[0].length) : l;
+    })
+    .join(' ')
+    .trim();
+  return `${code ?? `${cls}.0.0`}${text ? ` ${text}` : ''}`;
+}
+
 const MAX_REPLY_LINES = 100;
 const REPLY_LINE = /^(\d{3})([ -]|$)(.*)$/;
 
