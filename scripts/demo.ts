@@ -13,7 +13,7 @@
  * keeps the lab dir (config, state, logs, Maildirs) for a look afterwards.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -170,29 +170,32 @@ async function main(): Promise<void> {
   }
 
   say('Writing the AutoPort config and key, starting `autoport proxy`');
-  const [imap, pop3, smtp] = (await freePorts(3)) as [number, number, number];
+  const [imap, pop3, smtp, metrics] = (await freePorts(4)) as [number, number, number, number];
   const configFile = writeLabConfig(lab, lab.dir, {
     listen: { imap: `${HOST}:${imap}`, pop3: `${HOST}:${pop3}`, smtp: `${HOST}:${smtp}` },
     logDir: join(lab.dir, 'log'),
     transfer: { connections: 2, concurrency: 2 },
+    control: { metrics: `${HOST}:${metrics}` },
   });
   const cfg = parse(readFileSync(configFile, 'utf8')) as { keyFile: string };
   await generateKeyFile(cfg.keyFile);
-  // The list of real accounts (what `doveadm user '*'` gives on a real source) lets the
-  // leftovers report tell a user who never logged in (carol) from an alias (team@).
-  const accountsFile = join(lab.dir, 'all-accounts.txt');
-  writeFileSync(accountsFile, 'alice@example.org\nbob@example.org\ncarol@example.org\n');
-  note((await autoport(['accounts', 'import', accountsFile, '-c', configFile])).trim());
   const gatewayLog = join(lab.dir, 'gateway.log');
   await startGateway(configFile, gatewayLog);
   note(`gateway: IMAP ${HOST}:${imap}  POP3 ${HOST}:${pop3}  SMTP ${HOST}:${smtp}`);
   note(`config:  ${configFile}`);
   note(`its log: ${gatewayLog}`);
   note('Watch it from another terminal while the demo runs:');
-  if (existsSync(join(ROOT, 'dist/commands/monitor.js')))
-    note(`  node bin/run.js monitor -c ${configFile}`);
-  note(`  node bin/run.js accounts list -c ${configFile}`);
+  note(`  node bin/run.js monitor -c ${configFile}`);
+  note(`  curl -s http://${HOST}:${metrics}/metrics | grep ^autoport_`);
   note(`  node bin/run.js report progress -c ${configFile}`);
+
+  say('The administrator imports the list of all source accounts (through the running gateway)');
+  // The list of real accounts (what `doveadm user '*'` gives on a real source) lets the
+  // leftovers report tell a user who never logged in (carol) from an alias (team@). The
+  // gateway owns the state now, so the command goes through its control socket.
+  const accountsFile = join(lab.dir, 'all-accounts.txt');
+  writeFileSync(accountsFile, 'alice@example.org\nbob@example.org\ncarol@example.org\n');
+  note((await autoport(['accounts', 'import', accountsFile, '-c', configFile])).trim());
 
   say('alice logs in over IMAP (first login: captured, proxied to the source)');
   const before = await imapInbox(imap, 'alice@example.org', 'alice-secret');
@@ -250,6 +253,13 @@ async function main(): Promise<void> {
   }
   if (count !== after.count + 1) throw new Error('the mail sent after the move did not arrive');
   note(`delivered: alice now has ${count} messages in INBOX on the destination`);
+
+  say('What the gateway tells Prometheus (a few of the series on /metrics)');
+  const scrape = await (await fetch(`http://${HOST}:${metrics}/metrics`)).text();
+  const shown = /^autoport_(logins_total|smtp_messages_total|accounts|transfer_messages_total)[{ ]/;
+  for (const line of scrape.split('\n')) if (shown.test(line) && !/ 0$/.test(line)) note(line);
+  const health = await fetch(`http://${HOST}:${metrics}/healthz`);
+  note(`/healthz: ${health.status} ${(await health.text()).trim()}`);
 
   say('Stopping the gateway (SIGTERM: sessions finish, state is saved)');
   await stopGateway();

@@ -43,12 +43,20 @@ test(
     assert.ok(ms < BOUND_MS, `the demo took ${ms} ms`);
     // the scenario's checkpoints, in order
     const steps = [
+      // through the running gateway's control socket (the store is the gateway's then)
+      /imported 3 address\(es\): 3 new/,
       /alice sees \d+ messages in INBOX, then logs out/,
       /STAT: \d+ messages, \d+ bytes; bob quits/,
       /4 messages accepted/,
       /alice@example\.org: migrated, bob@example\.org: migrated/,
       /alice sees (\d+) messages in INBOX \(before: \d+ \+ 1 new\)/,
       /delivered: alice now has \d+ messages in INBOX on the destination/,
+      // scraped from the gateway's /metrics
+      /autoport_logins_total\{protocol="pop3",result="ok",outcome=""\} 1/,
+      /autoport_smtp_messages_total\{route="destination",class="2xx"\} [1-9]/,
+      /autoport_smtp_messages_total\{route="source",class="2xx"\} [1-9]/,
+      /autoport_accounts\{state="migrated"\} 2/,
+      /\/healthz: 200 \{"status":"ok"/,
       /Still on the source/,
       /Demo finished in [\d.]+ s\./,
     ];
