@@ -5,6 +5,7 @@
  */
 import type { Outcome } from './replies.js';
 import type { RouteReason } from './routing/decide.js';
+import type { FolderProgressEvent } from './transfer/copy/folder-copy.js';
 
 export type SessionProtocol = 'imap' | 'pop3' | 'smtp';
 export type CloseReason =
@@ -75,17 +76,11 @@ export interface SmtpMessageEvent extends Base {
   bytes: number;
 }
 
-/** Where one running transfer is: one event per folder phase and every few hundred ms while copying. */
-export interface TransferProgress {
-  folder: string;
-  phase: 'scan' | 'copy' | 'done';
-  /** messages and bytes this folder has to copy in this run, and how far it is */
-  toCopy: number;
-  toCopyBytes: number;
-  copied: number;
-  copiedBytes: number;
-  failed: number;
-}
+/**
+ * Where one running transfer is (the copy engine's own progress event, without the
+ * skipped count): one event per folder phase and every few hundred ms while copying.
+ */
+export type TransferProgress = Omit<FolderProgressEvent, 'skipped'>;
 
 export type TransferEvent =
   | { type: 'account.captured'; at: string; address: string; state: string }

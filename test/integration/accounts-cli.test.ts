@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RelayLogEntry } from '../../src/core/frontends/smtp/relay-log.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
-import { ensureBuilt, ROOT, runCli } from '../support/cli.js';
+import { ensureBuilt, ROOT, runCli, writeOfflineConfig } from '../support/cli.js';
 
 const cli = (args: string[]) => runCli(args, { env: { AUTOPORT_CONFIG: '' } });
 
@@ -47,22 +47,7 @@ describe('autoport accounts and report (built CLI)', () => {
     ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'ap-accounts-cli-'));
     state = join(dir, 'state.json');
-    config = join(dir, 'autoport.yaml');
-    writeFileSync(
-      config,
-      [
-        'source:',
-        '  imap: imap://127.0.0.1:1143',
-        'destination:',
-        '  imap: imap://127.0.0.1:2143',
-        '  provision:',
-        '    kind: none',
-        'domains: [example.org]',
-        `state: ${state}`,
-        `logDir: ${join(dir, 'logs')}`,
-        '',
-      ].join('\n'),
-    );
+    config = writeOfflineConfig(dir);
     const store = await openJsonStore(state, { saveDelayMs: 1 });
     store.upsert('alice@example.org', {
       state: 'migrated',

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectControl, ControlRequestError } from '../../src/core/control/client.js';
 import { generateKeyFile } from '../../src/core/state/crypto.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
-import { ensureBuilt, ROOT, runCli } from '../support/cli.js';
+import { ensureBuilt, ROOT, runCli, writeOfflineConfig } from '../support/cli.js';
 
 const cli = (args: string[]) => runCli(args, { env: { AUTOPORT_CONFIG: '' } });
 const SEALED = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'c2VjcmV0' };
@@ -39,26 +39,12 @@ describe('accounts commands and the running proxy (built CLI)', { timeout: 120_0
     dir = mkdtempSync(join(tmpdir(), 'ap-control-proxy-'));
     state = join(dir, 'state.json');
     socket = join(dir, 'autoport.sock');
-    config = join(dir, 'autoport.yaml');
     await generateKeyFile(join(dir, 'autoport.key'));
-    writeFileSync(
-      config,
-      [
-        'listen:',
-        '  imap: 127.0.0.1:0',
-        'source:',
-        '  imap: imap://127.0.0.1:1143',
-        'destination:',
-        '  imap: imap://127.0.0.1:2143',
-        '  provision:',
-        '    kind: none',
-        'domains: [example.org]',
-        `state: ${state}`,
-        `keyFile: ${join(dir, 'autoport.key')}`,
-        `logDir: ${join(dir, 'logs')}`,
-        '',
-      ].join('\n'),
-    );
+    config = writeOfflineConfig(dir, [
+      'listen:',
+      '  imap: 127.0.0.1:0',
+      `keyFile: ${join(dir, 'autoport.key')}`,
+    ]);
     const store = await openJsonStore(state, { saveDelayMs: 1 });
     store.upsert('bob@example.org', {
       state: 'failed',

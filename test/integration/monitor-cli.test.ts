@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startControlServer, type ControlServer } from '../../src/core/control/server.js';
 import { closedSession, hello, session, snapshot, transfer } from '../unit/monitor-fixtures.js';
-import { ensureBuilt, ROOT, runCli } from '../support/cli.js';
+import { ensureBuilt, ROOT, runCli, writeOfflineConfig } from '../support/cli.js';
 
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -29,24 +29,7 @@ describe('autoport monitor (built CLI)', () => {
     ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'ap-monitor-'));
     socketPath = join(dir, 'ctl.sock');
-    config = join(dir, 'autoport.yaml');
-    writeFileSync(
-      config,
-      [
-        'source:',
-        '  imap: imap://127.0.0.1:1143',
-        'destination:',
-        '  imap: imap://127.0.0.1:2143',
-        '  provision:',
-        '    kind: none',
-        'domains: [example.org]',
-        `state: ${join(dir, 'state.json')}`,
-        `logDir: ${join(dir, 'logs')}`,
-        'control:',
-        `  socket: ${socketPath}`,
-        '',
-      ].join('\n'),
-    );
+    config = writeOfflineConfig(dir, ['control:', `  socket: ${socketPath}`]);
   });
 
   after(async () => {

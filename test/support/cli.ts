@@ -3,7 +3,7 @@
  * run builds here when dist/ is missing or older than src/.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,4 +54,30 @@ export function runCli(
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/**
+ * A config for CLI tests that never reach a mail server (the source and destination are
+ * closed loopback ports): state and logs in `dir`, plus `extra` top-level YAML lines.
+ * Returns the config file's path.
+ */
+export function writeOfflineConfig(dir: string, extra: string[] = []): string {
+  const file = join(dir, 'autoport.yaml');
+  writeFileSync(
+    file,
+    [
+      'source:',
+      '  imap: imap://127.0.0.1:1143',
+      'destination:',
+      '  imap: imap://127.0.0.1:2143',
+      '  provision:',
+      '    kind: none',
+      'domains: [example.org]',
+      `state: ${join(dir, 'state.json')}`,
+      `logDir: ${join(dir, 'logs')}`,
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  return file;
 }
