@@ -13,10 +13,13 @@ import { openText } from '../../src/core/state/index.js';
 import { testTls, type Credentials, type PostfixInstance } from '../support/index.js';
 import {
   count,
+  inbox,
   mail,
+  reconfigurePostfix,
   SmtpDialog,
   startGatewaySmtp,
   startSmtpLab,
+  startStandIn,
   startSubmissionMta,
   waitForInbox,
   type SmtpLab,
@@ -29,7 +32,7 @@ const alice: Credentials = { user: `alice@${D}`, password: 'alice-secret' }; // 
 const bob: Credentials = { user: `bob@${D}`, password: 'bob-secret' }; // never seen
 const carol: Credentials = { user: `carol@${D}`, password: 'carol-secret' }; // transferring
 const dan: Credentials = { user: `dan@${D}`, password: 'dan-secret' };
-const erin: Credentials = { user: `erin@${D}`, password: 'erin-secret' };
+const erin: Credentials = { user: `erin@${D}`, password: 'erin-secret' }; // migrated
 
 let env: SmtpLab;
 let srcSub: PostfixInstance;
@@ -54,6 +57,7 @@ async function gatewayWith(
     ...over,
   });
   g.store.upsert(alice.user, { state: 'migrated' });
+  g.store.upsert(erin.user, { state: 'migrated' });
   g.store.upsert(carol.user, { state: 'transferring' });
   return g;
 }
@@ -163,6 +167,143 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
       undefined,
       'nothing captured for a migrated account',
     );
+  });
+
+  it("delivers a submission to a moved colleague's new mailbox, the rest through the home (nodemailer)", async () => {
+    const ca = (await testTls()).ca;
+    const send = async (user: Credentials, to: string[], marker: string) => {
+      const t = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: gw.port('submission'),
+        requireTLS: true,
+        tls: { ca, servername: 'localhost' },
+        auth: { user: user.user, pass: user.password },
+      });
+      try {
+        return await t.sendMail({
+          envelope: { from: user.user, to },
+          raw: mail(user.user, to.join(', '), marker),
+        });
+      } finally {
+        t.close();
+      }
+    };
+    // bob has not moved: dan (at the source) goes through the source's submission service,
+    // alice (moved) straight to the destination, not into her old mailbox at the source.
+    const info = await send(bob, [dan.user, alice.user], 'two-legs-1');
+    assert.deepEqual(info.accepted.sort(), [alice.user, dan.user].sort());
+    assert.match(info.response, /^250 2\.0\.0 .*queued/, "the home's reply");
+    const dans = await waitForInbox(env.lab.source, dan, (m) => count(m, 'two-legs-1') > 0);
+    assert.equal(count(dans, 'two-legs-1'), 1);
+    assert.equal(count(await inbox(env.lab.destination, alice), 'two-legs-1'), 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(
+      count(await inbox(env.lab.source, alice), 'two-legs-1'),
+      0,
+      'not in the old mailbox',
+    );
+    const log = (await gw.relayLog()).filter((e) => e.messageId === '<two-legs-1@test>');
+    assert.deepEqual(
+      log.map((e) => [e.route, (e.recipients as Array<{ address: string }>).map((r) => r.address)]),
+      [
+        ['source', [dan.user]],
+        ['destination', [alice.user]],
+      ],
+    );
+    assert.ok(log.every((e) => e.accepted === true && e.user === bob.user));
+    // alice has moved: bob (still at the source, no mailbox at the destination) gets his copy
+    // at the source, straight from the gateway; erin through the destination's submission.
+    await send(alice, [bob.user, erin.user], 'two-legs-2');
+    const bobs = await waitForInbox(env.lab.source, bob, (m) => count(m, 'two-legs-2') > 0);
+    assert.equal(count(bobs, 'two-legs-2'), 1);
+    const erins = await waitForInbox(env.lab.destination, erin, (m) => count(m, 'two-legs-2') > 0);
+    assert.equal(count(erins, 'two-legs-2'), 1);
+  });
+
+  it('refuses a recipient being moved (450 4.2.1) and lets the home refuse for both legs', async () => {
+    const d = await SmtpDialog.open(gw.port('submissions'), { tls: true });
+    const token = Buffer.from(`\0${bob.user}\0${bob.password}`).toString('base64');
+    try {
+      await d.reply();
+      await d.cmd('EHLO x.test');
+      assert.match(await d.cmd(`AUTH PLAIN ${token}`), /^235 /);
+      assert.match(await d.cmd(`MAIL FROM:<${bob.user}>`), /^250 /);
+      assert.equal(
+        await d.cmd(`RCPT TO:<${carol.user}>`),
+        '450 4.2.1 Mailbox is being moved, try again later',
+      );
+      assert.equal(await d.cmd('RSET'), '250 2.0.0 Flushed');
+    } finally {
+      d.close();
+    }
+    // The source's submission service refuses the message at its end of data (size): the
+    // straight leg to alice is never ended, so nobody gets it.
+    await reconfigurePostfix(srcSub, ['message_size_limit=3000']);
+    try {
+      const d2 = await SmtpDialog.open(gw.port('submissions'), { tls: true });
+      try {
+        await d2.reply();
+        await d2.cmd('EHLO x.test');
+        assert.match(await d2.cmd(`AUTH PLAIN ${token}`), /^235 /);
+        assert.match(await d2.cmd(`MAIL FROM:<${bob.user}>`), /^250 /);
+        assert.match(await d2.cmd(`RCPT TO:<${dan.user}>`), /^250 /);
+        assert.match(await d2.cmd(`RCPT TO:<${alice.user}>`), /^250 /);
+        assert.match(await d2.cmd('DATA'), /^354 /);
+        d2.write(
+          `${mail(bob.user, alice.user, 'home-refuses', `X-Pad: ${'x'.repeat(5000)}\r\n`)}.\r\n`,
+        );
+        assert.match(await d2.reply(), /^552 5\.3\.4 /);
+      } finally {
+        d2.close();
+      }
+    } finally {
+      await reconfigurePostfix(srcSub, ['message_size_limit=0']);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(count(await inbox(env.lab.destination, alice), 'home-refuses'), 0);
+    assert.equal(count(await inbox(env.lab.source, dan), 'home-refuses'), 0);
+  });
+
+  it('answers the refusal of the straight leg although the home delivered (logged)', async () => {
+    const standIn = await startStandIn({
+      afterData: 'accept',
+      dataReply: '452 4.2.2 Mailbox full',
+    });
+    const g = await gatewayWith({ destinationSmtp: standIn.url });
+    try {
+      const ca = (await testTls()).ca;
+      const t = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: g.port('submission'),
+        requireTLS: true,
+        tls: { ca, servername: 'localhost' },
+        auth: { user: bob.user, pass: bob.password },
+      });
+      await assert.rejects(
+        t.sendMail({
+          envelope: { from: bob.user, to: [dan.user, alice.user] },
+          raw: mail(bob.user, alice.user, 'direct-fails'),
+        }),
+        (err: { responseCode?: number; response?: string }) =>
+          err.responseCode === 452 && /4\.2\.2 Mailbox full/.test(err.response ?? ''),
+      );
+      t.close();
+      assert.equal(standIn.messages.length, 1, 'the straight leg got the whole message');
+      const dans = await waitForInbox(env.lab.source, dan, (m) => count(m, 'direct-fails') > 0);
+      assert.equal(count(dans, 'direct-fails'), 1, 'the home leg was ended first');
+      const log = (await g.relayLog()).filter((e) => e.messageId === '<direct-fails@test>');
+      assert.deepEqual(
+        log.map((e) => [e.route, e.accepted]),
+        [
+          ['source', true],
+          ['destination', false],
+        ],
+      );
+      assert.match(g.logText(), /delivered on one leg and refused on the other/);
+    } finally {
+      await g.stop();
+      await standIn.stop();
+    }
   });
 
   it('refuses a wrong password with 535 5.7.8 after a delay, then brakes without asking the source', async () => {

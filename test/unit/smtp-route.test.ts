@@ -8,9 +8,15 @@ import {
   accountKeys,
   joinTransaction,
   routeRecipient,
+  routeSubmissionRecipient,
   type RouteContext,
 } from '../../src/core/frontends/smtp/route.js';
-import { xclientAddr, xclientCommand, xtext } from '../../src/core/frontends/smtp/smtp-client.js';
+import {
+  enhancedReplyText,
+  xclientAddr,
+  xclientCommand,
+  xtext,
+} from '../../src/core/frontends/smtp/smtp-client.js';
 import type { AccountState } from '../../src/core/state/types.js';
 
 function ctx(states: Record<string, AccountState>, over: Partial<RouteContext> = {}): RouteContext {
@@ -132,6 +138,58 @@ describe('SMTP recipient routing', () => {
       joinTransaction({ side: 'destination', accepted: 1, lmtp: true }, 'destination'),
       'defer',
     );
+  });
+});
+
+describe('SMTP submission recipient routing', () => {
+  const states: Record<string, AccountState> = {
+    'm@example.org': 'migrated',
+    't@example.org': 'transferring',
+    'c@example.org': 'captured',
+  };
+
+  it('sends local recipients straight to the side holding their mailbox, the rest via the home', () => {
+    const fromSource = (a: string) => routeSubmissionRecipient(a, 'source', ctx(states));
+    assert.deepEqual(fromSource('M@example.org'), {
+      kind: 'direct',
+      side: 'destination',
+      reason: 'migrated',
+      account: 'm@example.org',
+    });
+    for (const a of ['c@example.org', 'never@example.org', 'x@foreign.test', 'a%b@example.org'])
+      assert.deepEqual(fromSource(a), { kind: 'home' }, a);
+    const fromDestination = (a: string) => routeSubmissionRecipient(a, 'destination', ctx(states));
+    assert.deepEqual(fromDestination('m@example.org'), { kind: 'home' });
+    assert.equal(fromDestination('c@example.org').kind, 'direct');
+    assert.equal(fromDestination('never@example.org').kind, 'direct');
+    assert.deepEqual(fromDestination('x@foreign.test'), { kind: 'home' });
+  });
+
+  it('refuses a recipient being moved, and one whose side has no delivery endpoint', () => {
+    const busy = routeSubmissionRecipient('t@example.org', 'source', ctx(states));
+    assert.equal(busy.kind === 'refuse' && busy.outcome, 'account-busy');
+    const none = routeSubmissionRecipient(
+      'm@example.org',
+      'source',
+      ctx(states, { hasSource: false, hasDestination: false }),
+    );
+    assert.equal(none.kind === 'refuse' && none.outcome, 'backend-unavailable');
+    assert.deepEqual(
+      routeSubmissionRecipient('c@example.org', 'source', ctx(states, { hasSource: false })),
+      { kind: 'home' },
+      "the home's own side needs no delivery endpoint",
+    );
+  });
+});
+
+describe('backend replies for the client', () => {
+  it("keeps the backend's enhanced code once, or adds the class's X.0.0", () => {
+    const t = (code: number, ...lines: string[]) => enhancedReplyText({ code, lines });
+    assert.equal(t(250, '2.0.0 Ok: queued as X'), '2.0.0 Ok: queued as X');
+    assert.equal(t(550, '5.1.1 <a@b>: unknown', '5.1.1 see docs'), '5.1.1 <a@b>: unknown see docs');
+    assert.equal(t(550, 'no such user'), '5.0.0 no such user');
+    assert.equal(t(451, '5.1.1 wrong class'), '4.0.0 5.1.1 wrong class');
+    assert.equal(t(250, ''), '2.0.0');
   });
 });
 

@@ -23,11 +23,13 @@ export {
 } from './relay-log.js';
 export {
   routeRecipient,
+  routeSubmissionRecipient,
   joinTransaction,
   accountKeys,
   isLocalDomain,
   splitAddress,
   type RecipientRoute,
+  type SubmissionRoute,
   type Side,
 } from './route.js';
 export { DataScanner, relayedData, type BareLineEndingPolicy } from './smuggling.js';
@@ -39,6 +41,8 @@ export {
   type BackendOptions,
   type SmtpReply,
 } from './smtp-client.js';
-export { Relay, type DataResult, type MailParams } from './relay.js';
+export { Relay, relayData, type DataResult, type LegResult, type MailParams } from './relay.js';
+export { BackendLease } from './lease.js';
 export { authenticate, type AuthResult, type SubmissionLogin } from './submission.js';
-export { SmtpSession, SmtpReplyError, type SmtpListenerName } from './session.js';
+export { SmtpSession, type SmtpListenerName } from './session.js';
+export { SmtpReplyError, outcomeError, passThrough } from './reply-error.js';

@@ -10,6 +10,10 @@
  * A message the gateway cannot take (too big, bare line ending under "reject", the client
  * went away) is abandoned by closing the backend connection before the terminating dot:
  * RFC 5321 4.1.1.4 says a transaction without its end of data is not delivered.
+ *
+ * A submission can have two legs (route.ts, routeSubmissionRecipient): the message is
+ * streamed to both, then ended on one after the other, the next only when the one before
+ * accepted it; a leg that is not ended is closed before its dot and delivers nothing.
  */
 import type { Readable } from 'node:stream';
 import { UpstreamError } from '../../upstreams/errors.js';
@@ -35,12 +39,20 @@ export interface DataOptions {
   tap?: (chunk: Buffer) => void;
 }
 
-export type DataResult =
+/** What became of the message at one backend (one leg). */
+export type LegResult =
   /** the backend answered the end of data: one reply (SMTP) or one per recipient (LMTP, RFC 2033 4.2) */
-  | { kind: 'replied'; replies: SmtpReply[]; bytes: number; bareLineEndings: number }
+  | { kind: 'replied'; replies: SmtpReply[] }
   /** the backend refused DATA itself (no valid recipients, policy): nothing was sent */
-  | { kind: 'refused'; reply: SmtpReply; bytes: number }
-  /** the gateway abandoned the message; the backend connection is closed */
+  | { kind: 'refused'; reply: SmtpReply }
+  /** the connection failed after the whole message was sent, before the backend's answer */
+  | { kind: 'failed'; error: unknown }
+  /** an earlier leg failed, so this one was closed before its end of data: nothing delivered */
+  | { kind: 'withheld' };
+
+export type DataResult =
+  | { kind: 'done'; legs: LegResult[]; bytes: number; bareLineEndings: number }
+  /** the gateway abandoned the message; every leg's connection is closed */
   | { kind: 'aborted'; reason: 'too-big' | 'bare-line-ending' | 'client-gone'; bytes: number };
 
 function mailFromLine(from: string, params: MailParams, backend: BackendSession): string {
@@ -130,94 +142,144 @@ export class Relay {
   }
 
   /**
-   * Stream the message; see DataResult. `input` is the DATA stream of GatewaySmtpServer:
-   * already what the backend gets (CRLF lines, dot-stuffed, no terminator), with `scan`
-   * counting its message bytes and bare line endings as it goes (wire.ts, smuggling.ts).
-   * Backend failures throw UpstreamError.
+   * DATA. After 354 the backend is in data mode and the transaction is over whatever
+   * follows; `expected` is how many replies the end of data will get.
    */
-  async data(input: Readable, scan: DataScanner, opts: DataOptions): Promise<DataResult> {
-    const go = await this.backend.command('DATA', 'DATA');
-    if (go.code !== 354) {
-      // The transaction stays open at the backend (RFC 5321 3.3): the next mail() resets it.
-      drain(input);
-      return { kind: 'refused', reply: go, bytes: 0 };
-    }
+  async startData(): Promise<{ reply: SmtpReply; expected: number }> {
+    const reply = await this.backend.command('DATA', 'DATA');
+    // Refused: the transaction stays open at the backend (RFC 5321 3.3): the next mail() resets it.
+    if (reply.code !== 354) return { reply, expected: 0 };
     const expected = this.lmtp ? Math.max(1, this.accepted) : 1;
     this.inTransaction = false;
     this.accepted = 0;
+    return { reply, expected };
+  }
+
+  /** The last bytes and the terminator in one write, then the replies to the end of data. */
+  async finishData(last: Buffer | undefined, expected: number, ms: number): Promise<SmtpReply[]> {
     const sock = this.backend.conn.socket;
-    let abort: 'too-big' | 'bare-line-ending' | undefined;
-    let failure: unknown;
-    let held: Buffer | undefined;
-    // The scanner runs ahead of this loop (it counts what smtp-server parsed, this reads
-    // what the stream delivered), so a limit is seen no later than the chunk that broke it.
-    const refusal = (): typeof abort =>
-      scan.bytes > opts.maxBytes
-        ? 'too-big'
-        : opts.bareLineEndings === 'reject' && scan.bareLineEndings > 0
-          ? 'bare-line-ending'
-          : undefined;
-    const stop = (why: typeof abort): void => {
-      abort = why;
-      this.backend.close();
-    };
-    try {
-      // Every chunk is read even after an abort or a backend failure: smtp-server answers
-      // once the client's stream ended, and the client must see that answer after its dot.
-      for await (const chunk of input as AsyncIterable<Buffer>) {
-        if (abort || failure) continue;
-        opts.tap?.(chunk);
-        const why = refusal();
-        if (why) {
-          stop(why);
-          continue;
-        }
-        try {
-          // One chunk is held back so the last one and the terminator leave in one write.
-          if (held && !sock.write(held)) {
-            held = chunk;
-            await drained(this.backend, opts.replyMs);
-          } else held = chunk;
-        } catch (err) {
-          failure = err;
-          this.backend.close();
-        }
-      }
-    } catch {
-      // The client's stream broke (it went away before its dot): never finish the message.
-      this.backend.close();
-      return { kind: 'aborted', reason: 'client-gone', bytes: scan.bytes };
-    }
-    if (failure) throw failure;
-    // The stream ended, so the scanner saw the whole message: its counters are final.
-    abort ??= refusal();
-    if (abort) {
-      this.backend.close();
-      return { kind: 'aborted', reason: abort, bytes: scan.bytes };
-    }
-    if (!scan.ended) {
-      this.backend.close();
-      return { kind: 'aborted', reason: 'client-gone', bytes: scan.bytes };
-    }
     sock.cork();
-    if (held) sock.write(held);
+    if (last) sock.write(last);
     sock.write(TERMINATOR);
     sock.uncork();
     const replies: SmtpReply[] = [];
     for (let i = 0; i < expected; i++)
-      replies.push(await this.backend.readReply(opts.replyMs, 'the end of DATA'));
-    return {
-      kind: 'replied',
-      replies,
-      bytes: scan.bytes,
-      bareLineEndings: scan.bareLineEndings,
-    };
+      replies.push(await this.backend.readReply(ms, 'the end of DATA'));
+    return replies;
+  }
+
+  /** Stream the message to this backend alone; see relayData. */
+  data(input: Readable, scan: DataScanner, opts: DataOptions): Promise<DataResult> {
+    return relayData([this], input, scan, opts);
   }
 
   /** QUIT and close; never throws. */
   async release(): Promise<void> {
     await this.backend.quit();
   }
+}
+
+/**
+ * Stream one message to one or more legs. `input` is the DATA stream of GatewaySmtpServer:
+ * already what a backend gets (CRLF lines, dot-stuffed, no terminator), with `scan`
+ * counting its message bytes and bare line endings as it goes (wire.ts, smuggling.ts).
+ *
+ * Every leg gets DATA first: if one refuses, none is sent the message. The message is
+ * then written to all, and the legs are ended in order, each only after the one before
+ * accepted: a leg that refuses or fails stops the ones after it (closed before their dot).
+ * Failures before any end of data throw UpstreamError, and nothing was delivered.
+ */
+export async function relayData(
+  legs: Relay[],
+  input: Readable,
+  scan: DataScanner,
+  opts: DataOptions,
+): Promise<DataResult> {
+  const results: LegResult[] = legs.map(() => ({ kind: 'withheld' }));
+  const expected: number[] = [];
+  const closeAll = (): void => legs.forEach((l) => l.backend.close());
+  try {
+    for (let i = 0; i < legs.length; i++) {
+      const { reply, expected: n } = await legs[i]!.startData();
+      if (reply.code !== 354) {
+        results[i] = { kind: 'refused', reply };
+        // The legs before it are in data mode: only closing ends that without a message.
+        legs.slice(0, i).forEach((l) => l.backend.close());
+        drain(input);
+        return { kind: 'done', legs: results, bytes: 0, bareLineEndings: 0 };
+      }
+      expected.push(n);
+    }
+  } catch (err) {
+    closeAll();
+    drain(input);
+    throw err;
+  }
+  const socks = legs.map((l) => l.backend.conn.socket);
+  let abort: 'too-big' | 'bare-line-ending' | undefined;
+  let failure: unknown;
+  let held: Buffer | undefined;
+  // The scanner runs ahead of this loop (it counts what smtp-server parsed, this reads
+  // what the stream delivered), so a limit is seen no later than the chunk that broke it.
+  const refusal = (): typeof abort =>
+    scan.bytes > opts.maxBytes
+      ? 'too-big'
+      : opts.bareLineEndings === 'reject' && scan.bareLineEndings > 0
+        ? 'bare-line-ending'
+        : undefined;
+  try {
+    // Every chunk is read even after an abort or a backend failure: smtp-server answers
+    // once the client's stream ended, and the client must see that answer after its dot.
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      if (abort || failure) continue;
+      opts.tap?.(chunk);
+      abort = refusal();
+      if (abort) {
+        closeAll();
+        continue;
+      }
+      try {
+        // One chunk is held back so the last one and the terminator leave in one write.
+        if (held) {
+          const slow = legs.filter((_, i) => !socks[i]!.write(held!));
+          if (slow.length > 0) await Promise.all(slow.map((l) => drained(l.backend, opts.replyMs)));
+        }
+        held = chunk;
+      } catch (err) {
+        failure = err;
+        closeAll();
+      }
+    }
+  } catch {
+    // The client's stream broke (it went away before its dot): never finish the message.
+    closeAll();
+    return { kind: 'aborted', reason: 'client-gone', bytes: scan.bytes };
+  }
+  if (failure) throw failure;
+  // The stream ended, so the scanner saw the whole message: its counters are final.
+  abort ??= refusal();
+  if (abort || !scan.ended) {
+    closeAll();
+    return { kind: 'aborted', reason: abort ?? 'client-gone', bytes: scan.bytes };
+  }
+  for (let i = 0; i < legs.length; i++) {
+    try {
+      const replies = await legs[i]!.finishData(held, expected[i]!, opts.replyMs);
+      results[i] = { kind: 'replied', replies };
+      if (replies.every((r) => r.code >= 200 && r.code < 300)) continue;
+    } catch (err) {
+      results[i] = { kind: 'failed', error: err };
+      legs[i]!.backend.close();
+    }
+    legs.slice(i + 1).forEach((l) => l.backend.close());
+    break;
+  }
+  return {
+    kind: 'done',
+    legs: results,
+    bytes: scan.bytes,
+    bareLineEndings: scan.bareLineEndings,
+  };
 }
 
 /** Wait until the backend socket takes more, or fail when it closes or stalls. */

@@ -20,6 +20,32 @@
  * reasoning caps an LMTP transaction at one recipient: LMTP answers the end of DATA once
  * per recipient (RFC 2033 4.2) and a partial success could not be told to an SMTP client
  * without losing or doubling a copy.
+ *
+ * Submission (routeSubmissionRecipient). A user who has not moved sends through the
+ * source's submission service; the source's MTA delivers its local recipients itself,
+ * into their mailboxes at the source, so a colleague who has already moved would never
+ * see that mail (and a moved user's mail to a colleague still at the source would go to
+ * the destination's MTA, which has no mailbox for them yet). Port 25's answer, 452 for
+ * the minority, does not work here: a mail client is no MTA, it does not send deferred
+ * recipients again in a new transaction, it fails the whole send (Thunderbird, curl) or
+ * drops them (nodemailer's "rejected"). So a submitted message goes out on up to two
+ * legs: local recipients whose mailbox is on the other side straight to that side's
+ * delivery endpoint, as port 25 would deliver them, and everything else (other domains,
+ * local recipients on the home side) through the home's submission service, which keeps
+ * deciding what the user may relay and sends as before. An account being moved gets
+ * 450 4.2.1 as on port 25: its mailbox is locked for the copy.
+ *
+ * Two legs cannot give "exactly once" without a queue, which the gateway does not have:
+ * it streams the message to both and ends the home leg first, the direct leg only after
+ * the home accepted (relay.ts), so the home's own checks (sender, content) still decide
+ * for the whole message and nothing is delivered when the home refuses. If the direct leg
+ * then fails (a crash, a full mailbox at the end of data), the client gets that refusal
+ * although the home leg's recipients have their copy; sending again gives them a second
+ * one. Doubling in that rare case, with the refusal logged, is chosen over what happened
+ * before: every such message silently in the wrong mailbox. Aliases, lists and forwards
+ * the source expands itself still deliver into its old mailboxes; the gateway never sees
+ * those recipients, so only the source's own configuration (a transport per moved user
+ * to the gateway) or a last sync of the old mailbox can catch them.
  */
 import type { Outcome } from '../../replies.js';
 import { decide, type RouteReason } from '../../routing/decide.js';
@@ -139,4 +165,36 @@ export function joinTransaction(tx: OpenTransaction, side: Side): 'join' | 'defe
   if (tx.side === undefined) return 'join';
   if (tx.side !== side) return tx.accepted === 0 ? 'switch' : 'defer';
   return tx.lmtp && tx.accepted >= 1 ? 'defer' : 'join';
+}
+
+export type SubmissionRoute =
+  | { kind: 'refuse'; outcome: Outcome; detail: string }
+  /** through the user's home submission service (its relay rules apply) */
+  | { kind: 'home' }
+  /** straight to the delivery endpoint of the side that holds the mailbox now */
+  | { kind: 'direct'; side: Side; reason: RouteReason; account: string };
+
+/**
+ * Where one recipient of an authenticated submission goes, the user's home being `home`
+ * (see the top of this file). Addresses outside the local domains, and local ones the
+ * home holds, go through the home; a local address whose mailbox is on the other side
+ * goes straight there; one being moved is refused for now.
+ */
+export function routeSubmissionRecipient(
+  address: string,
+  home: Side,
+  ctx: RouteContext,
+): SubmissionRoute {
+  const a = splitAddress(address);
+  if (!a || !isLocalDomain(a.domain, ctx.domains) || routedLocalPart(a.local))
+    return { kind: 'home' };
+  // The home's own submission service delivers to its side: no delivery endpoint needed there.
+  const route = routeRecipient(address, {
+    ...ctx,
+    hasSource: ctx.hasSource || home === 'source',
+    hasDestination: ctx.hasDestination || home === 'destination',
+  });
+  if (route.kind === 'refuse') return route;
+  if (route.side === home) return { kind: 'home' };
+  return { kind: 'direct', side: route.side, reason: route.reason, account: route.account };
 }

@@ -27,13 +27,8 @@ import { resolveSmtpLimits, type SmtpLimits } from './limits.js';
 import { Relay, type MailParams } from './relay.js';
 import type { RelayLog } from './relay-log.js';
 import type { Side } from './route.js';
-import {
-  outcomeError,
-  SmtpReplyError,
-  SmtpSession,
-  type SessionClient,
-  type SmtpListenerName,
-} from './session.js';
+import { outcomeError, SmtpReplyError } from './reply-error.js';
+import { SmtpSession, type SessionClient, type SmtpListenerName } from './session.js';
 import { openBackend } from './smtp-client.js';
 import { authenticate } from './submission.js';
 import { GatewaySmtpServer } from './wire.js';

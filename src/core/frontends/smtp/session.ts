@@ -3,53 +3,41 @@
  * behind smtp-server's handlers (style.md habit 4: SMTP per transaction).
  *
  *   port 25:     MAIL (remembered) -> RCPT: route, open/join the backend, relay RCPT -> DATA: stream
- *   submission:  AUTH: check at the account's home, keep that connection -> MAIL: relay -> RCPT: relay -> DATA
+ *   submission:  AUTH: check at the account's home, keep that connection -> MAIL: relay ->
+ *                RCPT: relay to the home, or straight to the side holding a local recipient's
+ *                mailbox (route.ts, routeSubmissionRecipient) -> DATA: stream to each leg
  *
- * The backend connection is leased by the session and always released when it ends
- * (QUIT, disconnect, shutdown). Every refusal is an Outcome (replies.ts) or the backend's
- * own reply passed through; the client never gets 250 for something a backend did not
- * accept.
+ * Backend connections are leased by the session (lease.ts) and always released when it
+ * ends (QUIT, disconnect, shutdown). Every refusal is an Outcome (replies.ts) or the
+ * backend's own reply passed through; the client never gets 250 for something a backend
+ * did not accept.
  */
 import type { Readable } from 'node:stream';
 import type { EventBus } from '../../bus.js';
 import type { Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
-import { ReplyError, smtpSpec, type Outcome, type SmtpPhase } from '../../replies.js';
+import { ReplyError, type Outcome } from '../../replies.js';
 import type { RouteReason } from '../../routing/decide.js';
 import type { AccountState } from '../../state/types.js';
 import { toReplyError, UpstreamError } from '../../upstreams/errors.js';
+import { BackendLease } from './lease.js';
 import type { SmtpLimits } from './limits.js';
-import { finalReply, Relay, type MailParams } from './relay.js';
+import { finalReply, relayData, type LegResult, type MailParams, type Relay } from './relay.js';
 import { HeaderCollector, messageFacts, type RelayLog } from './relay-log.js';
-import { joinTransaction, routeRecipient, type Side } from './route.js';
+import {
+  joinTransaction,
+  routeRecipient,
+  routeSubmissionRecipient,
+  type RouteContext,
+  type Side,
+} from './route.js';
+import { outcomeError, passThrough, SmtpReplyError } from './reply-error.js';
 import { enhancedReplyText, replyLine, type SmtpReply } from './smtp-client.js';
 import type { SubmissionLogin } from './submission.js';
 import { scannerOf } from './wire.js';
 
 export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
-
-/** An error smtp-server turns into a reply line: `${responseCode} ${message}`. */
-export class SmtpReplyError extends Error {
-  constructor(
-    readonly responseCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function outcomeError(outcome: Outcome, phase: SmtpPhase = 'other'): SmtpReplyError {
-  const s = smtpSpec(outcome, phase);
-  return new SmtpReplyError(s.code, `${s.enhanced} ${s.text}`);
-}
-
-/** A backend's refusal, passed to the client as the backend said it, enhanced code included. */
-export function passThrough(r: SmtpReply): SmtpReplyError {
-  // Only failure codes go through; a backend that answers 1xx/3xx where a final reply belongs is broken.
-  if (r.code < 400 || r.code > 599) return outcomeError('backend-unavailable');
-  return new SmtpReplyError(r.code, enhancedReplyText(r));
-}
 
 export interface SessionDeps {
   config: () => Config;
@@ -75,13 +63,21 @@ export interface SessionClient {
   helo?: string;
 }
 
-interface Transaction {
-  from: string;
-  params: MailParams;
+type Recipients = Array<{ address: string; reason: RouteReason }>;
+
+/** One backend's part of a transaction. */
+interface Leg {
   side: Side | undefined;
-  recipients: Array<{ address: string; reason: RouteReason }>;
+  recipients: Recipients;
   /** the backend accepted MAIL FROM for this transaction */
   mailSent: boolean;
+}
+
+interface Transaction extends Leg {
+  from: string;
+  params: MailParams;
+  /** submission: the recipients delivered straight to their mailbox's side, not via the home */
+  direct?: Leg;
 }
 
 export class SmtpSession {
@@ -89,8 +85,10 @@ export class SmtpSession {
   bytesIn = 0;
   messages = 0;
   readonly started = Date.now();
-  private relay: Relay | undefined;
-  private relaySide: Side | undefined;
+  /** port 25: the backend the recipients route to; submission: the user's home */
+  private readonly main: BackendLease;
+  /** submission: the delivery endpoint of the side the home is not */
+  private readonly direct: BackendLease;
   private tx: Transaction | undefined;
   private closed = false;
   readonly log: Logger;
@@ -104,6 +102,10 @@ export class SmtpSession {
       protocol: 'smtp',
       listener: client.listener,
     });
+    this.main = new BackendLease((side) =>
+      this.open(side, this.submission ? 'submission' : 'smtp', this.login),
+    );
+    this.direct = new BackendLease((side) => this.open(side, 'smtp'));
   }
 
   get submission(): boolean {
@@ -113,9 +115,7 @@ export class SmtpSession {
   /** AUTH went through: keep its backend connection for the mail that follows. */
   authenticated(login: SubmissionLogin, relay: Relay): void {
     this.login = login;
-    void this.dropRelay();
-    this.relay = relay;
-    this.relaySide = login.side;
+    this.main.adopt(relay, login.side);
   }
 
   async onMail(from: string, params: MailParams): Promise<void> {
@@ -124,8 +124,8 @@ export class SmtpSession {
     if (!this.submission) return; // port 25 waits for the first RCPT to know the backend
     if (!this.login) throw outcomeError('auth-required');
     const r = await this.begin(
+      this.main,
       this.login.side,
-      this.login,
       (relay) => relay.mail(from, params),
       (x) => x,
     );
@@ -140,22 +140,26 @@ export class SmtpSession {
   async onRcpt(address: string): Promise<void> {
     const tx = this.tx;
     if (!tx) throw new SmtpReplyError(503, '5.5.1 Error: need MAIL command');
+    let leg: Leg = tx;
+    let lease = this.main;
     let side: Side;
     let reason: RouteReason;
     if (this.submission) {
-      // The home server decides what this user may relay; the gateway asks it per RCPT.
-      side = this.login!.side;
-      reason = this.login!.reason;
-    } else {
-      const route = this.route(address);
-      if (route.kind === 'refuse') {
-        this.log.info('recipient refused', {
-          rcpt: address,
-          outcome: route.outcome,
-          detail: route.detail,
-        });
-        throw outcomeError(route.outcome, 'rcpt');
+      const route = this.routed(address, (ctx) =>
+        routeSubmissionRecipient(address, this.login!.side, ctx),
+      );
+      if (route.kind === 'home') {
+        // The home server decides what this user may relay; the gateway asks it per RCPT.
+        side = this.login!.side;
+        reason = this.login!.reason;
+      } else {
+        side = route.side;
+        reason = route.reason;
+        leg = tx.direct ??= { side, recipients: [], mailSent: false };
+        lease = this.direct;
       }
+    } else {
+      const route = this.routed(address, (ctx) => routeRecipient(address, ctx));
       side = route.side;
       reason = route.reason;
       const join = joinTransaction(
@@ -164,14 +168,14 @@ export class SmtpSession {
       );
       if (join === 'defer') throw outcomeError('recipient-deferred', 'rcpt');
       if (join === 'switch') {
-        await this.dropRelay();
+        await this.main.release();
         tx.mailSent = false;
       }
       tx.side = side;
     }
-    const r = await this.relayRcpt(tx, side, address);
+    const r = await this.relayRcpt(tx, leg, lease, side, address);
     if (r.code < 200 || r.code >= 300) throw passThrough(r);
-    tx.recipients.push({ address, reason });
+    leg.recipients.push({ address, reason });
     this.deps.bus.emit({
       type: 'session.route',
       at: new Date().toISOString(),
@@ -187,8 +191,18 @@ export class SmtpSession {
   async onData(stream: Readable): Promise<string> {
     const tx = this.tx;
     this.tx = undefined;
-    const relay = this.relay;
-    if (!tx || !relay || tx.recipients.length === 0 || !tx.mailSent) {
+    // A leg without recipients (a submission's home, when every recipient went straight)
+    // takes no part; its open transaction is reset by the next MAIL.
+    const legs: Array<{ leg: Leg; lease: BackendLease; relay: Relay }> = [];
+    for (const [leg, lease] of [
+      [tx, this.main],
+      [tx?.direct, this.direct],
+    ] as const) {
+      const relay = leg?.side ? lease.held(leg.side) : undefined;
+      if (leg && relay && leg.mailSent && leg.recipients.length > 0)
+        legs.push({ leg, lease, relay });
+    }
+    if (!tx || legs.length === 0) {
       stream.resume();
       throw new SmtpReplyError(503, '5.5.1 Error: no valid recipients');
     }
@@ -199,30 +213,49 @@ export class SmtpSession {
     }
     const started = Date.now();
     const headers = new HeaderCollector(this.deps.limits.maxHeaderBytes);
-    const result = await this.guard(
-      relay.data(stream, scan, {
-        maxBytes: this.deps.limits.maxMessageBytes,
-        bareLineEndings: this.deps.limits.bareLineEndings,
-        replyMs: this.deps.limits.dataReplyMs,
-        tap: (c) => headers.push(c),
-      }),
-    );
+    let result;
+    try {
+      result = await relayData(
+        legs.map((l) => l.relay),
+        stream,
+        scan,
+        {
+          maxBytes: this.deps.limits.maxMessageBytes,
+          bareLineEndings: this.deps.limits.bareLineEndings,
+          replyMs: this.deps.limits.dataReplyMs,
+          tap: (c) => headers.push(c),
+        },
+      );
+    } catch (err) {
+      return this.failed(err, legs);
+    }
     this.bytesIn += result.bytes;
-    // The scanner counts message bytes as SIZE does (RFC 1870) and relay.data() stops before
+    // The scanner counts message bytes as SIZE does (RFC 1870) and relayData() stops before
     // the end of data: a message over the limit never reaches a backend complete.
     if (result.kind === 'aborted') {
-      await this.dropRelay();
+      await Promise.all(legs.map((l) => l.lease.release()));
       const why = result.reason;
       this.log.info('message not relayed', { reason: why, bytes: result.bytes, from: tx.from });
       if (why === 'too-big') throw outcomeError('message-too-big');
       if (why === 'bare-line-ending') throw outcomeError('bare-line-ending');
       throw outcomeError('backend-unavailable');
     }
-    const reply = result.kind === 'refused' ? result.reply : finalReply(result.replies);
-    const accepted = reply.code >= 200 && reply.code < 300;
-    if (result.kind === 'replied') {
-      this.messages++;
-      const facts = messageFacts(headers.headers(), tx.from);
+    const facts = messageFacts(headers.headers(), tx.from);
+    let answer: string | undefined;
+    let refusal: SmtpReplyError | undefined;
+    for (let i = 0; i < legs.length; i++) {
+      const { leg, lease, relay } = legs[i]!;
+      const r: LegResult = result.legs[i]!;
+      if (r.kind === 'withheld') continue;
+      if (r.kind === 'failed') {
+        refusal ??= await this.failedLeg(r.error, lease, relay);
+        continue;
+      }
+      const reply = r.kind === 'refused' ? r.reply : finalReply(r.replies);
+      const accepted = reply.code >= 200 && reply.code < 300;
+      if (!accepted) refusal ??= passThrough(reply);
+      else answer ??= enhancedReplyText(reply);
+      if (r.kind !== 'replied') continue;
       this.deps.relayLog.record({
         time: new Date().toISOString(),
         session: this.client.id,
@@ -231,10 +264,10 @@ export class SmtpSession {
         helo: this.client.helo,
         user: this.login?.address,
         from: tx.from,
-        recipients: tx.recipients,
+        recipients: leg.recipients,
         size: result.bytes,
         ...facts,
-        route: tx.side!,
+        route: leg.side!,
         backend: relay.where,
         reply: replyLine(reply),
         accepted,
@@ -246,29 +279,44 @@ export class SmtpSession {
         at: new Date().toISOString(),
         session: this.client.id,
         listener: this.client.listener,
-        route: tx.side!,
+        route: leg.side!,
         code: reply.code,
         accepted,
-        recipients: tx.recipients.length,
+        recipients: leg.recipients.length,
         bytes: result.bytes,
       });
     }
-    if (!accepted) throw passThrough(reply);
-    return enhancedReplyText(reply);
+    if (result.legs.some((l) => l.kind === 'replied')) this.messages++;
+    if (refusal) {
+      // A leg that accepted before another refused has delivered its copy: said in the log,
+      // the client's retry (if any) brings those recipients a second one (route.ts).
+      if (legs.length > 1 && answer !== undefined)
+        this.log.warn('message delivered on one leg and refused on the other', {
+          from: tx.from,
+          reply: refusal.message,
+        });
+      throw refusal;
+    }
+    return answer!;
   }
 
-  /** The client left or the server stops: release the backend. */
+  /** The client left or the server stops: release the backends. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.tx = undefined;
-    await this.dropRelay();
+    await Promise.all([this.main.release(), this.direct.release()]);
   }
 
-  private route(address: string): ReturnType<typeof routeRecipient> {
+  /** Route with the store's view of the recipient; a refusal becomes the reply for RCPT. */
+  private routed<R extends { kind: string }>(
+    address: string,
+    decide: (ctx: RouteContext) => R | { kind: 'refuse'; outcome: Outcome; detail: string },
+  ): Exclude<R, { kind: 'refuse' }> {
     const c = this.deps.config();
+    let route;
     try {
-      return routeRecipient(address, {
+      route = decide({
         domains: c.domains,
         hasSource: !!c.source.smtp,
         hasDestination: !!c.destination.smtp,
@@ -278,103 +326,105 @@ export class SmtpSession {
       this.log.error('account store unavailable while routing a recipient', { rcpt: address, err });
       throw outcomeError('store-unavailable', 'rcpt');
     }
+    if (route.kind === 'refuse') {
+      const r = route as { outcome: Outcome; detail: string };
+      this.log.info('recipient refused', { rcpt: address, outcome: r.outcome, detail: r.detail });
+      throw outcomeError(r.outcome, 'rcpt');
+    }
+    return route as Exclude<R, { kind: 'refuse' }>;
   }
 
   private relayIsLmtp(side: Side): boolean {
-    if (this.relay && this.relaySide === side) return this.relay.lmtp;
+    const held = this.main.held(side);
+    if (held) return held.lmtp;
     return this.deps.config()[side].smtp?.protocol === 'lmtp';
   }
 
-  private async relayRcpt(tx: Transaction, side: Side, address: string): Promise<SmtpReply> {
-    if (tx.mailSent) return this.guard(this.relay!.rcpt(address));
+  private async relayRcpt(
+    tx: Transaction,
+    leg: Leg,
+    lease: BackendLease,
+    side: Side,
+    address: string,
+  ): Promise<SmtpReply> {
+    const held = lease.held(side);
+    if (leg.mailSent && held) return this.guard(lease, held.rcpt(address));
     const { mail, rcpt } = await this.begin(
+      lease,
       side,
-      undefined,
       (relay) => relay.mailAndRcpt(tx.from, tx.params, address),
       (x) => x.mail,
     );
     if (mail.code < 200 || mail.code >= 300) throw passThrough(mail);
-    tx.mailSent = true;
+    leg.mailSent = true;
     return rcpt!;
   }
 
-  /**
-   * Start a transaction on the session's backend. A connection kept from an earlier
-   * transaction may have been closed by the backend meanwhile (its idle timeout: Postfix
-   * says 421 and hangs up); then the same step runs once more on a fresh connection.
-   */
   private async begin<T>(
+    lease: BackendLease,
     side: Side,
-    auth: { user: string; password: string } | undefined,
     step: (relay: Relay) => Promise<T>,
     firstReply: (result: T) => SmtpReply,
   ): Promise<T> {
-    const reused = this.relay !== undefined && this.relaySide === side && this.relay.isOpen;
-    const relay = await this.lease(side, auth);
-    if (reused) {
-      try {
-        const result = await step(relay);
-        if (firstReply(result).code !== 421) return result;
-      } catch (err) {
-        if (!(err instanceof UpstreamError) || err.code !== 'ECLOSED')
-          return this.guard(Promise.reject(err));
-      }
-      this.log.debug('kept backend connection was closed; opening a new one', { side });
-      await this.dropRelay();
-      return this.guard(step(await this.lease(side, auth)));
-    }
-    return this.guard(step(relay));
+    const { result, retried } = await this.guard(lease, lease.begin(side, step, firstReply));
+    if (retried) this.log.debug('kept backend connection was closed; opened a new one', { side });
+    return result;
   }
 
-  /** The session's backend for `side`, opened when needed (a dead one is replaced). */
-  private async lease(side: Side, auth?: { user: string; password: string }): Promise<Relay> {
-    if (this.relay && this.relaySide === side && this.relay.isOpen) return this.relay;
-    await this.dropRelay();
-    const c = this.deps.config();
-    const ep = this.submission ? c[side].submission : c[side].smtp;
+  /** Connect for a lease; failures become the reply for the client. */
+  private async open(
+    side: Side,
+    kind: 'submission' | 'smtp',
+    auth?: { user: string; password: string },
+  ): Promise<Relay> {
+    const ep = this.deps.config()[side][kind];
     if (!ep) throw outcomeError('backend-unavailable', 'rcpt');
     try {
-      this.relay = await this.deps.openRelay(side, ep, this.client, auth);
+      return await this.deps.openRelay(side, ep, this.client, auth);
     } catch (err) {
       const e = toReplyError(err, `${side} ${ep.protocol.toUpperCase()}`);
       this.log.warn('backend unavailable', { side, backend: ep.url, detail: e.detail });
       // A password that worked at AUTH and fails now: the session is no longer good.
       throw outcomeError(e.outcome === 'auth-failed' ? 'backend-unavailable' : e.outcome);
     }
-    this.relaySide = side;
-    return this.relay;
   }
 
   /** Backend failures in the middle of a transaction become 451 4.4.1 and end the lease. */
-  private async guard<T>(p: Promise<T>): Promise<T> {
+  private async guard<T>(lease: BackendLease, p: Promise<T>): Promise<T> {
     try {
       return await p;
     } catch (err) {
       if (err instanceof SmtpReplyError) throw err;
-      const e =
-        err instanceof UpstreamError
-          ? toReplyError(err, this.relay?.label ?? 'backend')
-          : undefined;
-      this.log.warn('backend failed during a transaction', {
-        detail: e?.detail ?? String(err),
-        err,
-      });
       this.tx = undefined;
-      await this.dropRelay();
-      throw outcomeError(e ? e.outcome : 'internal-error');
+      throw await this.failedLeg(err, lease, lease.held());
     }
   }
 
-  private async abandonTransaction(): Promise<void> {
-    if (this.relay?.open) await this.relay.reset();
-    this.tx = undefined;
+  /** DATA failed before any backend had the whole message: nothing was delivered. */
+  private async failed(err: unknown, legs: Array<{ lease: BackendLease }>): Promise<never> {
+    if (err instanceof SmtpReplyError) throw err;
+    await Promise.all(legs.slice(1).map((l) => l.lease.release()));
+    throw await this.failedLeg(err, legs[0]!.lease, legs[0]!.lease.held());
   }
 
-  private async dropRelay(): Promise<void> {
-    const r = this.relay;
-    this.relay = undefined;
-    this.relaySide = undefined;
-    if (r) await r.release();
+  private async failedLeg(
+    err: unknown,
+    lease: BackendLease,
+    relay: Relay | undefined,
+  ): Promise<SmtpReplyError> {
+    const e =
+      err instanceof UpstreamError ? toReplyError(err, relay?.label ?? 'backend') : undefined;
+    this.log.warn('backend failed during a transaction', { detail: e?.detail ?? String(err), err });
+    await lease.release();
+    return outcomeError(e ? e.outcome : 'internal-error');
+  }
+
+  private async abandonTransaction(): Promise<void> {
+    for (const lease of [this.main, this.direct]) {
+      const r = lease.held();
+      if (r?.open) await r.reset();
+    }
+    this.tx = undefined;
   }
 }
 

@@ -3,7 +3,8 @@
  * The password is checked where the account lives now: the account's state picks the
  * source's or the destination's submission service (decide()), and the gateway logs in
  * there as the user. That authenticated connection is what the session's mail is relayed
- * through, so the home server applies its own relay and sender rules.
+ * through, so the home server applies its own relay and sender rules; only local
+ * recipients whose mailbox is on the other side are delivered there straight (route.ts).
  *
  * Like an IMAP or POP3 login, a first successful AUTH at the source captures the account
  * (sealed credentials, state captured), and failures are braked: delayed, counted per
