@@ -181,10 +181,14 @@ describe('metrics endpoint of autoport proxy (real lab)', { timeout: 240_000 }, 
     assert.match(r2.response, /^250 /);
     transport.close();
 
-    // every client is gone: wait until the gateway has seen the last close
+    // every client is gone: wait until the gateway has seen the last close, and until the
+    // account gauges (cached for up to a second) have caught up with the transfer
     x = await until('sessions closed', async () => {
       const s = await scrape();
-      return s.sum('autoport_sessions_open') === 0 ? s : undefined;
+      return s.sum('autoport_sessions_open') === 0 &&
+        s.get('autoport_accounts', { state: 'migrated' }) === 1
+        ? s
+        : undefined;
     });
 
     const login = (protocol: string, result: string, outcome: string) =>
