@@ -219,6 +219,10 @@ async function main(): Promise<void> {
     await sendMail(smtp, `${u}@example.org`, `Demo: hello ${u}`);
   note('4 messages accepted; each went to wherever its mailbox lives right now');
 
+  say('What `autoport monitor` shows now (its one-shot text form, `--once`)');
+  const shot = await autoport(['monitor', '--once', '-c', configFile]);
+  for (const line of shot.trimEnd().split('\n')) note(line);
+
   say(`Waiting (up to ${MIGRATE_MS / 1000} s) for the worker pool to move alice and bob`);
   const deadline = Date.now() + MIGRATE_MS;
   let states = new Map<string, string>();

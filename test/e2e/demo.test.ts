@@ -48,6 +48,10 @@ test(
       /alice sees \d+ messages in INBOX, then logs out/,
       /STAT: \d+ messages, \d+ bytes; bob quits/,
       /4 messages accepted/,
+      // `autoport monitor --once` over the control socket: the summary strip and a closed session
+      /autoport \d+\.\d+\.\d+\s+pid \d+\s+up \d+s/,
+      /accounts 3\s+migrated \d\s+transferring \d\s+captured \d/,
+      /closed imap alice@example\.org from 127\.0\.0\.1 -> source/,
       /alice@example\.org: migrated, bob@example\.org: migrated/,
       /alice sees (\d+) messages in INBOX \(before: \d+ \+ 1 new\)/,
       /delivered: alice now has \d+ messages in INBOX on the destination/,
