@@ -91,6 +91,8 @@ export type TransferEvent =
       at: string;
       address: string;
       ok: boolean;
+      /** stopped by the gateway itself (shutdown, immediate-login timeout): not the account's fault */
+      aborted?: boolean;
       durationMs: number;
       detail?: string;
     };

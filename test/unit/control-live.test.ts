@@ -441,12 +441,23 @@ describe('LiveView transfers', () => {
     const t = setup();
     t.started('ok@example.org');
     t.started('bad@example.org');
+    t.started('stopped@example.org');
     t.progress('stranger@example.org', { folder: 'INBOX', phase: 'scan' });
     assert.deepEqual(
       t.view.snapshot().transfers.map((x) => x.address),
-      ['ok@example.org', 'bad@example.org'],
+      ['ok@example.org', 'bad@example.org', 'stopped@example.org'],
     );
     t.finished('ok@example.org', true);
+    // aborted by the gateway's own shutdown: resumed later, not an error
+    t.bus.emit({
+      type: 'transfer.finished',
+      at: iso(T0),
+      address: 'stopped@example.org',
+      ok: false,
+      aborted: true,
+      durationMs: 1,
+      detail: 'aborted (stop)',
+    });
     t.advance(500);
     t.finished('bad@example.org', false, 'source login refused');
     const snap = t.view.snapshot();

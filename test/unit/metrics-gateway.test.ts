@@ -246,13 +246,24 @@ describe('gateway metrics from bus events', () => {
     bus.emit(progress('b@x', 'INBOX', 'copy', 2, 50));
     bus.emit(progress('b@x', 'INBOX', 'done', 2, 50));
     bus.emit({ type: 'transfer.finished', at, address: 'b@x', ok: true, durationMs: 1000 });
+    // stopped by the gateway's shutdown: its own result, not a failure
+    bus.emit({ type: 'transfer.started', at, address: 'c@x', attempt: 1 });
+    bus.emit({
+      type: 'transfer.finished',
+      at,
+      address: 'c@x',
+      ok: false,
+      aborted: true,
+      durationMs: 1000,
+    });
     const x = scrape();
     assert.equal(x.get('autoport_transfer_messages_total'), 5 + 4 + 1 + 2);
     assert.equal(x.get('autoport_transfer_bytes_total'), 520 + 90 + 1000 + 50);
-    assert.equal(x.get('autoport_transfers_started_total'), 3);
+    assert.equal(x.get('autoport_transfers_started_total'), 4);
     assert.equal(x.get('autoport_transfers_finished_total', { result: 'ok' }), 2);
     assert.equal(x.get('autoport_transfers_finished_total', { result: 'failed' }), 1);
-    assert.equal(x.get('autoport_transfer_seconds_total'), 3);
+    assert.equal(x.get('autoport_transfers_finished_total', { result: 'aborted' }), 1);
+    assert.equal(x.get('autoport_transfer_seconds_total'), 4);
     assert.equal(x.get('autoport_accounts_captured_total'), 1);
     assert.equal(x.get('autoport_transfers_running'), 1);
   });

@@ -218,7 +218,9 @@ export class LiveView {
       }
       case 'transfer.finished': {
         this.transfers.delete(e.address);
-        if (!e.ok) this.error(now, 'transfer', e.address, e.detail ?? 'transfer failed');
+        // an abort by the gateway itself (shutdown) resumes later: not an error
+        if (!e.ok && !e.aborted)
+          this.error(now, 'transfer', e.address, e.detail ?? 'transfer failed');
         return;
       }
       case 'account.captured':

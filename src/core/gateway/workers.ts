@@ -232,6 +232,7 @@ export class WorkerPool {
         at: new Date().toISOString(),
         address,
         ok: outcome.ok,
+        ...(entry.aborted ? { aborted: true } : {}),
         durationMs: this.now() - startedAt,
         detail: outcome.detail,
       });

@@ -187,10 +187,10 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
   });
   const finished = r.counter({
     name: 'autoport_transfers_finished_total',
-    help: 'Account transfers ended, by result (an aborted one counts as failed).',
+    help: 'Account transfers ended, by result: ok, failed, or aborted by the gateway (shutdown, immediate timeout; resumed later).',
     labels: ['result'],
   });
-  finished.init({ result: 'ok' }).init({ result: 'failed' });
+  finished.init({ result: 'ok' }).init({ result: 'failed' }).init({ result: 'aborted' });
   const transferSeconds = r.counter({
     name: 'autoport_transfer_seconds_total',
     help: 'Time spent in ended transfers; divide by transfers_finished_total for the mean.',
@@ -224,7 +224,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     }),
     deps.bus.on('transfer.finished', (e) => {
       progress.delete(e.address);
-      finished.inc({ result: e.ok ? 'ok' : 'failed' });
+      finished.inc({ result: e.ok ? 'ok' : e.aborted ? 'aborted' : 'failed' });
       transferSeconds.inc({}, Math.max(0, e.durationMs) / 1000);
     }),
   );
