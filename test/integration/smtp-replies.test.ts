@@ -102,6 +102,7 @@ describe('SMTP gateway, enhanced status codes', { timeout: 120_000 }, () => {
       );
       assert.equal(await cmd('RSET'), '250 2.0.0 Flushed');
       assert.equal(await cmd('BOGUS'), '500 5.5.2 Error: command not recognized');
+      assert.equal(await cmd('KILL'), '500 5.5.2 Error: command not recognized');
       assert.match(await cmd('MAIL FROM:<a@remote.test> SIZE=999999999999'), /^552 5\.3\.4 /);
       assert.equal(await cmd('QUIT'), '221 2.0.0 Bye');
     } finally {

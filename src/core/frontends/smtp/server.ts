@@ -166,8 +166,15 @@ export async function startSmtpListener(
     name: heloName,
     secure: name === 'submissions',
     ...(tls ?? {}),
-    // No certificate, no STARTTLS: never smtp-server's built-in test certificate.
-    disabledCommands: [...(submission ? [] : ['AUTH']), ...(tls ? [] : ['STARTTLS'])],
+    // No certificate, no STARTTLS: never smtp-server's built-in test certificate. WIZ,
+    // SHELL and KILL are smtp-server's jokes ("Can not kill Mom"), not SMTP.
+    disabledCommands: [
+      ...(submission ? [] : ['AUTH']),
+      ...(tls ? [] : ['STARTTLS']),
+      'WIZ',
+      'SHELL',
+      'KILL',
+    ],
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: !submission,
     authRequiredMessage: `${authRequired.enhanced} ${authRequired.text}`,
