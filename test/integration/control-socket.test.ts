@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,6 +28,7 @@ import {
   type ControlServer,
 } from '../../src/core/control/server.js';
 import { OperatorError } from '../../src/core/errors.js';
+import { RawClient } from './proxy-support.js';
 import { createLogger, memorySink } from '../../src/core/log/index.js';
 
 const HELLO: Hello = {
@@ -102,31 +103,13 @@ async function start(
   return { dir, path, server, log, snapshots: () => n };
 }
 
-/** A raw connection that collects what the server sends, line by line. */
-class Raw {
-  text = '';
-  closed = false;
-  private waiters: Array<() => void> = [];
-  constructor(readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      this.text += d;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-  static open(path: string): Promise<Raw> {
+/** A raw connection to the socket: the transcript client of the gateway tests, by lines. */
+class Raw extends RawClient {
+  static openPath(path: string): Promise<Raw> {
     return new Promise((resolve, reject) => {
       const s = connect(path, () => resolve(new Raw(s)));
       s.once('error', reject);
     });
-  }
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
   }
   /** the complete lines so far */
   lines(): Array<Record<string, unknown>> {
@@ -141,13 +124,7 @@ class Raw {
     while (!what()) {
       if (Date.now() > deadline)
         throw new Error(`timed out waiting for ${label}; got ${this.text.slice(0, 500)}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 100);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      await this.nextData(100);
     }
   }
 }
@@ -209,7 +186,7 @@ describe('control socket', () => {
   });
 
   it('answers an unknown method with EUNKNOWNMETHOD and keeps the connection', async () => {
-    const raw = await Raw.open(fx.path);
+    const raw = await Raw.openPath(fx.path);
     raw.socket.write(
       '{"id":7,"method":"accounts.delete","params":{}}\n{"id":8,"method":"hello"}\n',
     );
@@ -224,7 +201,7 @@ describe('control socket', () => {
   });
 
   it('closes the connection after a line that is not JSON, saying why', async () => {
-    const raw = await Raw.open(fx.path);
+    const raw = await Raw.openPath(fx.path);
     raw.socket.write('{"id":1,"method":"hello"\n{"id":2,"method":"hello"}\n');
     await raw.until(() => raw.closed, 'close');
     const lines = raw.lines();
@@ -234,14 +211,14 @@ describe('control socket', () => {
   });
 
   it('closes the connection on a request without an id', async () => {
-    const raw = await Raw.open(fx.path);
+    const raw = await Raw.openPath(fx.path);
     raw.socket.write('{"method":"hello"}\n');
     await raw.until(() => raw.closed, 'close');
     assert.equal((raw.lines()[0]!.error as { code: string }).code, 'EBADREQUEST');
   });
 
   it('closes the connection once a line passes MAX_LINE_BYTES, without waiting for its end', async () => {
-    const raw = await Raw.open(fx.path);
+    const raw = await Raw.openPath(fx.path);
     const big = Buffer.alloc(MAX_LINE_BYTES + 1, 0x61);
     raw.socket.write(big);
     await raw.until(() => raw.closed, 'close');
@@ -254,7 +231,7 @@ describe('control socket', () => {
       const tail = '"}}';
       const line = head + 'x'.repeat(MAX_LINE_BYTES - head.length - tail.length) + tail;
       assert.equal(Buffer.byteLength(line), MAX_LINE_BYTES);
-      const raw = await Raw.open(fx.path);
+      const raw = await Raw.openPath(fx.path);
       raw.socket.write(line + '\n');
       await raw.until(() => raw.lines().length === 1, 'the answer');
       assert.deepEqual(raw.lines()[0], { id: 2, ok: true, result: HELLO });
@@ -330,7 +307,7 @@ describe('control socket: bounds', () => {
   it('skips pushes to a client that does not read, and resumes when it does', async () => {
     // 512 KiB snapshots: a few fill the socket buffers, then pushes stop being built.
     const fx = await start(mkdtempSync(join(root, 'p-')), { padding: 'p'.repeat(512 * 1024) });
-    const raw = await Raw.open(fx.path);
+    const raw = await Raw.openPath(fx.path);
     try {
       raw.socket.pause();
       raw.socket.write('{"id":1,"method":"watch","params":{"intervalMs":200}}\n');

@@ -216,14 +216,19 @@ export class RawClient {
       const left = deadline - Date.now();
       if (left <= 0)
         throw new Error(`timeout waiting for ${re}; transcript:\n${this.text.slice(-2000)}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      await this.nextData(left);
     }
+  }
+
+  /** Resolves at the next data or close, or after `ms`. */
+  protected nextData(ms: number): Promise<void> {
+    return new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
   }
 
   async waitClosed(timeoutMs = 5000): Promise<void> {
