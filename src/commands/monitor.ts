@@ -2,7 +2,6 @@ import { Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../core/cli/errors.js';
 import { loadConfig } from '../core/config/index.js';
 import { controlSocketPath } from '../core/control/route.js';
-import { printMonitorSnapshot, runMonitor } from '../tui/run.js';
 
 export default class Monitor extends Command {
   static override summary = 'Watch the running gateway: sessions, transfers, errors, traffic.';
@@ -41,12 +40,22 @@ export default class Monitor extends Command {
       const config = loadConfig(flags.config);
       const socketPath = controlSocketPath(config);
       const live = !flags.once && !flags.json && process.stdout.isTTY && process.stdin.isTTY;
-      if (live) await runMonitor({ socketPath, intervalMs: flags.interval });
-      else
+      if (live) {
+        // Ink draws only <Static> output, never the live region, when it thinks it runs
+        // in CI (the is-in-ci package reads CI / CONTINUOUS_INTEGRATION when Ink is
+        // loaded). On a terminal the live screen is what was asked for, so Ink is loaded
+        // here, after clearing them for this process.
+        delete process.env.CI;
+        delete process.env.CONTINUOUS_INTEGRATION;
+        const { runMonitor } = await import('../tui/run.js');
+        await runMonitor({ socketPath, intervalMs: flags.interval });
+      } else {
+        const { printMonitorSnapshot } = await import('../tui/run.js');
         await printMonitorSnapshot(
           { socketPath, json: flags.json, columns: process.stdout.columns || 120 },
           (text) => void process.stdout.write(text),
         );
+      }
     } catch (err) {
       reportCommandError(err, flags.json);
     }

@@ -121,10 +121,13 @@ describe('autoport monitor (built CLI)', () => {
       const see = async (text: string) => {
         const deadline = Date.now() + 15_000;
         while (!stripVTControlCharacters(out).includes(text)) {
-          if (Date.now() > deadline)
-            throw new Error(
-              `never saw "${text}" in:\n${stripVTControlCharacters(out).slice(-3000)}`,
-            );
+          if (Date.now() > deadline) {
+            // both ends of the raw output: a missing live region (Ink in CI mode draws only
+            // <Static>) looks different from a wrong terminal size
+            const raw =
+              JSON.stringify(out.slice(0, 1500)) + '\n...\n' + JSON.stringify(out.slice(-1500));
+            throw new Error(`never saw "${text}" in ${out.length} bytes:\n${raw}`);
+          }
           await new Promise((r) => setTimeout(r, 10));
         }
       };
