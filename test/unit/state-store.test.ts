@@ -3,6 +3,15 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Wait for a condition a timer brings about; a loaded machine may take a while. */
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
 import {
   InvalidAddressError,
   StoreClosedError,
@@ -159,7 +168,8 @@ test('several changes are coalesced into one write; flush writes now', async (t)
   for (let i = 0; i < 50; i++) store.update('c@x', (r) => void (r.attempts = i));
   store.upsert('d@x', { state: 'captured' });
   assert.equal(adapter.writes, 0, 'nothing written synchronously');
-  await sleep(150);
+  await until(() => adapter.writes > 0, 'the coalesced write');
+  await sleep(100); // time for a second write, if the changes were not coalesced
   assert.equal(adapter.writes, 1);
   assert.equal(readDoc(file).accounts['c@x']?.attempts, 49);
   await store.flush();
@@ -184,8 +194,7 @@ test('changes made during a write are saved by the next write', async (t) => {
   adapter.gate = new Promise((r) => (open = r));
   store.upsert('a@x', { attempts: 1 });
   const first = store.flush();
-  await sleep(10);
-  assert.equal(adapter.writes, 1);
+  await until(() => adapter.writes === 1, 'the first write');
   store.upsert('a@x', { attempts: 2 }); // while the first write is held
   await sleep(30);
   assert.equal(adapter.writes, 1, 'at most one write in flight');
@@ -209,7 +218,7 @@ test('a failed save is reported, retried, and flush() rejects with it', async (t
   defer(t, () => store.close());
   adapter.failNext = new Error('disk full');
   store.upsert('a@x', { attempts: 1 });
-  await sleep(50);
+  await until(() => errors.length > 0, 'the save error');
   assert.deepEqual(errors, ['disk full']);
   assert.equal(store.status().lastError, 'disk full');
   assert.equal(store.status().dirty, true);
