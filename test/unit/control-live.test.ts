@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventBus, type GatewayEvent, type TransferProgress } from '../../src/core/bus.js';
-import { ACCOUNTS_TTL_MS, LiveView, RATE_WINDOW_MS } from '../../src/core/control/live.js';
+import { LiveView, RATE_WINDOW_MS } from '../../src/core/control/live.js';
+import { ACCOUNT_COUNTS_TTL_MS as ACCOUNTS_TTL_MS } from '../../src/core/state/account-counts.js';
 import {
   SNAPSHOT_CLOSED,
   SNAPSHOT_ERRORS,
@@ -28,8 +29,13 @@ const HELLO: Hello = {
   listeners: { imap: { host: '127.0.0.1', port: 1143 } },
 };
 
-function rec(address: string, state: AccountState): AccountRecord {
-  return { address, state, updatedAt: iso(T0), errors: [], folders: {} };
+const SEALED = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' };
+
+/** a captured account has a stored password unless `noPassword` */
+function rec(address: string, state: AccountState, noPassword = false): AccountRecord {
+  const r: AccountRecord = { address, state, updatedAt: iso(T0), errors: [], folders: {} };
+  if (state === 'captured' && !noPassword) r.credentials = SEALED;
+  return r;
 }
 
 function iso(ms: number): string {
@@ -585,17 +591,16 @@ describe('LiveView errors', () => {
 });
 
 describe('LiveView accounts', () => {
-  it('counts every state, zeros included, and queues captured accounts no worker runs', () => {
+  it('counts every state, zeros included; the queue is captured accounts with a password', () => {
     const t = setup({
       records: [
         rec('a@x', 'captured'),
         rec('b@x', 'captured'),
-        rec('c@x', 'captured'),
+        rec('c@x', 'captured', true),
         rec('d@x', 'migrated'),
         rec('e@x', 'failed'),
       ],
     });
-    t.started('c@x');
     const snap = t.view.snapshot();
     assert.deepEqual(snap.accounts, {
       unknown: 0,

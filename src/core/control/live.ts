@@ -10,7 +10,8 @@
  */
 import type { EventBus, GatewayEvent, SessionProtocol, TransferProgress } from '../bus.js';
 import type { SessionRegistry } from '../gateway/sessions.js';
-import { ACCOUNT_STATES, type AccountState, type StateStore } from '../state/types.js';
+import { countAccounts } from '../state/account-counts.js';
+import type { StateStore } from '../state/types.js';
 import {
   SNAPSHOT_CLOSED,
   SNAPSHOT_ERRORS,
@@ -29,8 +30,6 @@ import {
 export const RATE_WINDOW_MS = 8_000;
 /** at most this many progress samples per transfer, however fast events arrive */
 const MAX_RATE_SAMPLES = 64;
-/** account counts are a scan of the whole store: at most one scan this often */
-export const ACCOUNTS_TTL_MS = 1_000;
 const MINUTE_MS = 60_000;
 
 export interface LiveViewDeps {
@@ -61,12 +60,6 @@ interface RunningTransfer {
   samples: Sample[];
 }
 
-interface AccountCounts {
-  at: number;
-  accounts: Record<AccountState, number>;
-  queue: number;
-}
-
 export class LiveView {
   private readonly now: () => number;
   /** insertion order = open order, so the newest sessions are at the end */
@@ -77,7 +70,6 @@ export class LiveView {
   /** a ring of SNAPSHOT_MINUTES slots, slot = minute number mod SNAPSHOT_MINUTES */
   private readonly minutes: Array<{ index: number; counts: MinuteCounts } | undefined> = [];
   private readonly errors: RecentError[] = [];
-  private counts: AccountCounts | undefined;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly deps: LiveViewDeps) {
@@ -91,11 +83,11 @@ export class LiveView {
 
   snapshot(): MonitorSnapshot {
     const now = this.now();
-    const counts = this.accountCounts(now);
+    const counts = countAccounts(this.deps.store, now);
     return {
       at: iso(now),
       gateway: this.deps.hello(),
-      accounts: { ...counts.accounts },
+      accounts: { ...counts.byState },
       queue: counts.queue,
       sessions: {
         total: this.open.size,
@@ -282,26 +274,6 @@ export class LiveView {
       view.folderEtaSeconds = Math.ceil(left / rate);
     }
     return view;
-  }
-
-  /**
-   * Counts of every state (zeros included) and the queue: captured accounts no worker
-   * runs. Cached for ACCOUNTS_TTL_MS so a large store is scanned at most once a second
-   * however many monitors watch; the queue may lag a transfer start by that much.
-   */
-  private accountCounts(now: number): AccountCounts {
-    if (this.counts && now - this.counts.at < ACCOUNTS_TTL_MS) return this.counts;
-    const accounts = Object.fromEntries(ACCOUNT_STATES.map((s) => [s, 0])) as Record<
-      AccountState,
-      number
-    >;
-    let queue = 0;
-    for (const rec of this.deps.store.list()) {
-      accounts[rec.state]++;
-      if (rec.state === 'captured' && !this.transfers.has(rec.address)) queue++;
-    }
-    this.counts = { at: now, accounts, queue };
-    return this.counts;
   }
 }
 

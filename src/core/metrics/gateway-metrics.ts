@@ -11,7 +11,8 @@
  */
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import type { EventBus, SessionProtocol } from '../bus.js';
-import { ACCOUNT_STATES, type AccountState, type StateStore } from '../state/types.js';
+import { countAccounts, type AccountCounts } from '../state/account-counts.js';
+import { ACCOUNT_STATES, type StateStore } from '../state/types.js';
 import { Registry, type Sample } from './registry.js';
 
 export const PROTOCOLS: readonly SessionProtocol[] = ['imap', 'pop3', 'smtp'];
@@ -19,8 +20,6 @@ export const PROTOCOLS: readonly SessionProtocol[] = ['imap', 'pop3', 'smtp'];
 export const SESSION_ROUTES = ['none', 'source', 'destination', 'refuse'] as const;
 export type SessionRoute = (typeof SESSION_ROUTES)[number];
 
-/** how long one scan of the store serves scrapes (the store can hold 100k accounts) */
-export const ACCOUNTS_CACHE_MS = 1000;
 /** event-loop delay is reported over a window of at least this long */
 const LOOP_WINDOW_MS = 30_000;
 
@@ -58,13 +57,6 @@ export interface GatewayMetrics {
   render(): string;
   /** unsubscribe from the bus, stop measuring */
   close(): void;
-}
-
-interface AccountCounts {
-  at: number;
-  byState: Map<AccountState, number>;
-  /** captured with credentials: what the worker pool will take next */
-  queued: number;
 }
 
 export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
@@ -234,18 +226,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
       deps.activeTransfers,
     );
 
-  let counts: AccountCounts | undefined;
-  const accountCounts = (): AccountCounts => {
-    const t = now();
-    if (counts && t - counts.at < ACCOUNTS_CACHE_MS) return counts;
-    const byState = new Map<AccountState, number>();
-    let queued = 0;
-    for (const rec of deps.store.list()) {
-      byState.set(rec.state, (byState.get(rec.state) ?? 0) + 1);
-      if (rec.state === 'captured' && rec.credentials) queued++;
-    }
-    return (counts = { at: t, byState, queued });
-  };
+  const accountCounts = (): AccountCounts => countAccounts(deps.store, now());
   r.gaugeFn(
     {
       name: 'autoport_accounts',
@@ -254,7 +235,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     },
     () => {
       const c = accountCounts();
-      return ACCOUNT_STATES.map((state): Sample => [{ state }, c.byState.get(state) ?? 0]);
+      return ACCOUNT_STATES.map((state): Sample => [{ state }, c.byState[state]]);
     },
   );
   r.gaugeFn(
@@ -262,7 +243,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
       name: 'autoport_transfer_queue',
       help: 'Captured accounts waiting for the worker pool.',
     },
-    () => accountCounts().queued,
+    () => accountCounts().queue,
   );
 
   // --- state store ----------------------------------------------------------------------
