@@ -7,6 +7,7 @@ import { checkAccount, type AccountCheckResult } from '../core/check/check-accou
 import { runCheck, type CheckResult } from '../core/check/index.js';
 import { loadConfig } from '../core/config/index.js';
 import { OperatorError } from '../core/errors.js';
+import { configFlag } from '../core/cli/flags.js';
 
 export default class Check extends Command {
   static override summary =
@@ -27,10 +28,7 @@ export default class Check extends Command {
   ];
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
+    config: configFlag,
     json: Flags.boolean({ description: 'print the result object as JSON', default: false }),
     timeout: Flags.integer({
       description:

@@ -2,6 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../core/cli/errors.js';
 import { initConfig, resolveConfigPath } from '../core/config/index.js';
 import { generateKeyFile } from '../core/state/crypto.js';
+import { jsonFlag } from '../core/cli/flags.js';
 
 export default class Init extends Command {
   static override summary = 'Write a commented config file and a fresh credentials key.';
@@ -27,7 +28,7 @@ export default class Init extends Command {
       description: 'replace an existing config with the template (the key file is kept)',
       default: false,
     }),
-    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+    json: jsonFlag,
   };
 
   async run(): Promise<void> {

@@ -5,6 +5,7 @@ import { accountLine, progressView, renderDryRun } from '../core/cli/render-migr
 import { runDryRun, runMigrate, type MigrateRunOptions } from '../core/cli/run-migrate.js';
 import { loadConfig } from '../core/config/index.js';
 import { OperatorError } from '../core/errors.js';
+import { configFlag, jsonFlag } from '../core/cli/flags.js';
 export default class Migrate extends Command {
   static override summary = 'Move one account (or every captured one) to the destination now.';
 
@@ -28,10 +29,7 @@ export default class Migrate extends Command {
   };
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
+    config: configFlag,
     all: Flags.boolean({ description: 'move every captured account', default: false }),
     concurrency: Flags.integer({
       description: 'accounts moved at once with --all (default: transfer.concurrency)',
@@ -50,7 +48,7 @@ export default class Migrate extends Command {
       options: ['written', 'all', 'none'],
       default: 'written',
     }),
-    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+    json: jsonFlag,
   };
 
   async run(): Promise<void> {

@@ -2,6 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../core/cli/errors.js';
 import { loadConfig } from '../core/config/index.js';
 import { controlSocketPath } from '../core/control/route.js';
+import { configFlag } from '../core/cli/flags.js';
 
 export default class Monitor extends Command {
   static override summary = 'Watch the running gateway: sessions, transfers, errors, traffic.';
@@ -21,10 +22,7 @@ export default class Monitor extends Command {
   ];
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
+    config: configFlag,
     interval: Flags.integer({
       description: 'milliseconds between snapshots',
       min: 250,

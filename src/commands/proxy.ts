@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../core/cli/errors.js';
 import { runProxyService } from '../core/gateway/service.js';
+import { configFlag } from '../core/cli/flags.js';
 
 export default class Proxy extends Command {
   static override summary = 'Run the gateway (IMAP, POP3 and SMTP) in the foreground.';
@@ -19,10 +20,7 @@ export default class Proxy extends Command {
   ];
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
+    config: configFlag,
     'log-format': Flags.string({
       description: 'human lines or JSON (default: human on a terminal, JSON otherwise)',
       options: ['auto', 'human', 'json'],

@@ -1,9 +1,10 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Command } from '@oclif/core';
 import { readFile } from 'node:fs/promises';
 import { reportCommandError } from '../../core/cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
 import { importAccountList } from '../../core/control/route.js';
 import { OperatorError } from '../../core/errors.js';
+import { configFlag, jsonFlag } from '../../core/cli/flags.js';
 
 export default class AccountsImport extends Command {
   static override summary =
@@ -25,11 +26,8 @@ export default class AccountsImport extends Command {
   };
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
-    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+    config: configFlag,
+    json: jsonFlag,
   };
 
   async run(): Promise<void> {

@@ -3,6 +3,7 @@ import { listAccounts, renderAccountList, withReadOnlyStore } from '../../core/a
 import { reportCommandError } from '../../core/cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
 import { ACCOUNT_STATES, type AccountState } from '../../core/state/types.js';
+import { configFlag, jsonFlag } from '../../core/cli/flags.js';
 
 export default class AccountsList extends Command {
   static override summary = 'List account records, optionally by state.';
@@ -17,11 +18,8 @@ export default class AccountsList extends Command {
   ];
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
-    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+    config: configFlag,
+    json: jsonFlag,
     state: Flags.string({
       description: 'only accounts in this state (repeat for several)',
       options: [...ACCOUNT_STATES],

@@ -1,7 +1,8 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Command } from '@oclif/core';
 import { renderAccount, showAccount, withReadOnlyStore } from '../../core/accounts/index.js';
 import { reportCommandError } from '../../core/cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
+import { configFlag, jsonFlag } from '../../core/cli/flags.js';
 
 export default class AccountsShow extends Command {
   static override summary = 'Show one account: state, logins, transfer per folder, errors.';
@@ -19,11 +20,8 @@ export default class AccountsShow extends Command {
   };
 
   static override flags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
-    json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+    config: configFlag,
+    json: jsonFlag,
   };
 
   async run(): Promise<void> {

@@ -5,22 +5,20 @@
  * socket, else under the state lock here), print its result. The helper lives here and not
  * under src/commands because oclif loads every file there as a command.
  */
-import { Args, Flags } from '@oclif/core';
+import { Args } from '@oclif/core';
 import type { AccountChange } from '../accounts/index.js';
 import { loadConfig } from '../config/index.js';
 import { changeAccount } from '../control/route.js';
 import { reportCommandError } from './errors.js';
+import { configFlag, jsonFlag } from './flags.js';
 
 export const accountChangeArgs = {
   address: Args.string({ description: 'the account (as the user logs in)', required: true }),
 };
 
 export const accountChangeFlags = {
-  config: Flags.string({
-    char: 'c',
-    description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-  }),
-  json: Flags.boolean({ description: 'print the result as JSON', default: false }),
+  config: configFlag,
+  json: jsonFlag,
 };
 
 /**

@@ -15,14 +15,12 @@ import {
   type ReportView,
 } from '../reports/index.js';
 import { reportCommandError } from './errors.js';
+import { configFlag } from './flags.js';
 
 /** The flags of a report command; only the help texts of --csv and --since differ. */
 export function reportFlags(help: { csv: string; since: string }) {
   return {
-    config: Flags.string({
-      char: 'c',
-      description: 'config file (default: $AUTOPORT_CONFIG or /etc/autoport/autoport.yaml)',
-    }),
+    config: configFlag,
     json: Flags.boolean({
       description: 'print the report as JSON',
       default: false,
