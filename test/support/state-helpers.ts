@@ -1,9 +1,10 @@
-/** Small helpers shared by the state tests: temp dirs and child processes. */
+/** Small helpers shared by the state tests: temp dirs, child processes, account records. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
 
 const cleanups = new WeakMap<TestContext, (() => unknown)[]>();
 
@@ -66,4 +67,20 @@ export function spawnWriter(mode: 'hold' | 'exit' | 'loop', statePath: string): 
 export async function killWriter(w: Writer): Promise<void> {
   if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
   await w.exited;
+}
+
+/** An account record as the store holds it, for report and view tests. */
+export function accountRecord(
+  address: string,
+  state: AccountState,
+  extra: Partial<AccountRecord> = {},
+): AccountRecord {
+  return {
+    address,
+    state,
+    updatedAt: '2026-11-01T00:00:00.000Z',
+    errors: [],
+    folders: {},
+    ...extra,
+  };
 }

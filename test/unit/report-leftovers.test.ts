@@ -13,25 +13,13 @@ import {
   type LeftoverRow,
   type ReportInputs,
 } from '../../src/core/reports/index.js';
-import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
+import type { AccountRecord } from '../../src/core/state/types.js';
+import { accountRecord } from '../support/state-helpers.js';
 
 const NOW = new Date('2026-11-20T12:00:00.000Z');
 const SEALED = { kid: 'k1', iv: 'aQ==', tag: 'dA==', data: 'ZA==' };
 
-function rec(
-  address: string,
-  state: AccountState,
-  extra: Partial<AccountRecord> = {},
-): AccountRecord {
-  return {
-    address,
-    state,
-    updatedAt: '2026-11-01T00:00:00.000Z',
-    errors: [],
-    folders: {},
-    ...extra,
-  };
-}
+const rec = accountRecord;
 
 let seq = 0;
 function relay(time: string, to: string[], extra: Partial<RelayLogEntry> = {}): RelayLogEntry {

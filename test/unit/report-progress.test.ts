@@ -22,25 +22,12 @@ import {
 } from '../../src/core/reports/index.js';
 import { OperatorError } from '../../src/core/errors.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
-import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
+import { accountRecord } from '../support/state-helpers.js';
 import type { LedgerEntry } from '../../src/core/transfer/types.js';
 
 const NOW = new Date('2026-11-20T12:00:00.000Z');
 
-function rec(
-  address: string,
-  state: AccountState,
-  extra: Partial<AccountRecord> = {},
-): AccountRecord {
-  return {
-    address,
-    state,
-    updatedAt: '2026-11-01T00:00:00.000Z',
-    errors: [],
-    folders: {},
-    ...extra,
-  };
-}
+const rec = accountRecord;
 
 function led(
   ts: string,
