@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Brakes, ConnectionLimiter } from '../../src/core/gateway/brakes.js';
+import { Brakes } from '../../src/core/gateway/brakes.js';
+import { ConnectionLimiter } from '../../src/core/gateway/connection-limiter.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
 function brakes(over: Partial<BrakeLimits> = {}) {

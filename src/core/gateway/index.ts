@@ -30,12 +30,14 @@ import { imapBye, pop3Reply } from '../replies.js';
 import type { Keyring } from '../state/crypto.js';
 import type { StateStore } from '../state/types.js';
 import { makeUpstreams, type UpstreamFactory, type UpstreamOptions } from '../upstreams/index.js';
-import { Brakes, ConnectionLimiter } from './brakes.js';
+import { Brakes } from './brakes.js';
+import { ConnectionLimiter } from './connection-limiter.js';
 import { makeLoginService } from './login.js';
 import { SessionRegistry } from './sessions.js';
 import { WorkerPool, type MigrateFn } from './workers.js';
 
-export { Brakes, ConnectionLimiter } from './brakes.js';
+export { Brakes } from './brakes.js';
+export { ConnectionLimiter } from './connection-limiter.js';
 export { SessionRegistry } from './sessions.js';
 export { WorkerPool, type MigrateFn, type MigrateOutcome } from './workers.js';
 export { makeLoginService, type LoginDeps, type TransferNowResult } from './login.js';

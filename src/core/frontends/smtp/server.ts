@@ -18,7 +18,8 @@ import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-serv
 import type { EventBus } from '../../bus.js';
 import { isLoopbackHost, type Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
-import type { Brakes, ConnectionLimiter } from '../../gateway/brakes.js';
+import type { Brakes } from '../../gateway/brakes.js';
+import type { ConnectionLimiter } from '../../gateway/connection-limiter.js';
 import type { Logger } from '../../log/logger.js';
 import { smtpSpec } from '../../replies.js';
 import type { Keyring } from '../../state/crypto.js';
