@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Brakes } from '../../src/core/gateway/brakes.js';
-import { ConnectionLimiter } from '../../src/core/gateway/connection-limiter.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
 function brakes(over: Partial<BrakeLimits> = {}) {
@@ -74,22 +73,5 @@ describe('brakes', () => {
     const { b } = brakes({ maxTracked: 10 });
     for (let i = 0; i < 1000; i++) b.failed(`10.0.${i >> 8}.${i & 255}`, `u${i}@x`);
     assert.deepEqual(b.tracked, { addresses: 10, accounts: 10 });
-  });
-});
-
-describe('connection limits', () => {
-  it('caps connections per address and in total; release is idempotent', () => {
-    const l = new ConnectionLimiter(() => ({ maxTotal: 3, maxPerAddress: 2 }));
-    const a1 = l.acquire('a');
-    const a2 = l.acquire('a');
-    assert.ok(a1 && a2);
-    assert.equal(l.acquire('a'), undefined);
-    const b1 = l.acquire('b');
-    assert.ok(b1);
-    assert.equal(l.acquire('c'), undefined, 'total reached');
-    a1();
-    a1();
-    assert.equal(l.open, 2);
-    assert.ok(l.acquire('c'));
   });
 });

@@ -1,0 +1,50 @@
+/**
+ * Client addresses as the gateway counts them. One IPv6 host is usually given a whole
+ * /64 (RFC 6177, RFC 7934), so counting per /128 would let one client take 2^64 "addresses";
+ * limits and brakes key IPv6 clients by their /64 instead. An IPv4-mapped IPv6 address
+ * (RFC 4291 2.5.5.2, what a dual-stack listener reports) is the IPv4 client it maps.
+ */
+import { isIP } from 'node:net';
+
+/** `::ffff:192.0.2.1` -> `192.0.2.1`; anything else as it is ('unknown' when missing). */
+export function unmapIpv4(address: string | undefined): string {
+  const a = address ?? 'unknown';
+  return /^::ffff:/i.test(a) && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone id dropped), or undefined. */
+function ipv6Groups(address: string): number[] | undefined {
+  const bare = address.replace(/%.*$/, '');
+  if (isIP(bare) !== 6) return undefined;
+  const halves = bare.split('::');
+  const groups = (s: string): number[] => {
+    if (s === '') return [];
+    return s.split(':').flatMap((g) => {
+      // an embedded IPv4 tail (RFC 4291 2.2 form 3) is two groups
+      if (g.includes('.')) {
+        const [a, b, c, d] = g.split('.').map(Number) as [number, number, number, number];
+        return [(a << 8) | b, (c << 8) | d];
+      }
+      return [parseInt(g, 16)];
+    });
+  };
+  const head = groups(halves[0] ?? '');
+  const tail = halves.length > 1 ? groups(halves[1] ?? '') : [];
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/**
+ * The key a client is counted under: the IPv4 address, the IPv6 /64 as `2001:db8:0:1::/64`,
+ * or the string itself when it is no IP address.
+ */
+export function clientKey(address: string | undefined): string {
+  const a = unmapIpv4(address);
+  const g = ipv6Groups(a);
+  if (!g) return a;
+  const mapped = g.slice(0, 6).every((x, i) => (i === 5 ? x === 0xffff : x === 0));
+  if (mapped) return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  return `${g
+    .slice(0, 4)
+    .map((x) => x.toString(16))
+    .join(':')}::/64`;
+}
