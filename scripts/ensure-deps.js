@@ -3,7 +3,7 @@
 // OS packages of the real mail servers the tests drive. Installs them when running as root on
 // Debian/Ubuntu; otherwise stops with the exact command to run. Plain JS, no dependencies:
 // it runs before node_modules exists.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +23,15 @@ export const OS_PACKAGES = {
   '/usr/bin/fetchmail': 'fetchmail',
   '/usr/bin/mbsync': 'isync',
   '/usr/bin/python3': 'python3',
+  '/usr/bin/setpriv': 'util-linux',
+};
+
+/**
+ * Perl module -> Debian package. swaks speaks TLS only with Net::SSLeay, which it merely
+ * Recommends, and `--no-install-recommends` skips Recommends.
+ */
+export const PERL_MODULES = {
+  'Net::SSLeay': 'libnet-ssleay-perl',
 };
 
 function log(msg) {
@@ -46,50 +55,73 @@ function ensureNpm() {
   writeFileSync(stamp, `${lockHash}\n`);
 }
 
+function hasPerlModule(mod) {
+  if (!existsSync('/usr/bin/perl')) return false;
+  return spawnSync('/usr/bin/perl', [`-M${mod}`, '-e', '1'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Debian packages that are missing on this machine (deduplicated) */
 export function missingOsPackages() {
-  return [
-    ...new Set(
-      Object.entries(OS_PACKAGES)
-        .filter(([bin]) => !existsSync(bin))
-        .map(([, pkg]) => pkg),
-    ),
-  ];
+  const bins = Object.entries(OS_PACKAGES)
+    .filter(([bin]) => !existsSync(bin))
+    .map(([, pkg]) => pkg);
+  const mods = Object.entries(PERL_MODULES)
+    .filter(([mod]) => !hasPerlModule(mod))
+    .map(([, pkg]) => pkg);
+  return [...new Set([...bins, ...mods])];
+}
+
+function isRoot() {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * Install what is missing (as root on Debian/Ubuntu), or throw an Error whose message says
+ * exactly what to run. Returns the packages it installed.
+ */
+export function installOsPackages() {
+  const missing = missingOsPackages();
+  if (missing.length === 0) return [];
+  const cmd = `apt-get install -y ${missing.join(' ')}`;
+  if (!isRoot() || !existsSync('/usr/bin/apt-get')) {
+    throw new Error(
+      `missing OS packages: ${missing.join(', ')}; install them (as root on Debian/Ubuntu): ${cmd}`,
+    );
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  // Postfix asks debconf questions on install; answer "No configuration": the tests write their own.
+  spawnSync('debconf-set-selections', [], {
+    input: 'postfix postfix/main_mailer_type select No configuration\n',
+    env,
+  });
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', '--no-install-recommends', ...missing],
+  ]) {
+    const r = spawnSync('apt-get', args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) {
+      throw new Error(
+        `apt-get ${args.join(' ')} failed (${r.stderr?.trim() || `exit ${r.status}`}); run it by hand: ${cmd}`,
+      );
+    }
+  }
+  const still = missingOsPackages();
+  if (still.length) throw new Error(`still missing after apt-get: ${still.join(', ')}; try: ${cmd}`);
+  return missing;
 }
 
 function ensureOs() {
   const missing = missingOsPackages();
   if (missing.length === 0) return;
-  const cmd = `apt-get install -y ${missing.join(' ')}`;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot || !existsSync('/usr/bin/apt-get')) {
-    log(`missing OS packages: ${missing.join(', ')}`);
-    log(`install them (as root on Debian/Ubuntu): ${cmd}`);
-    process.exit(1);
-  }
   log(`installing OS packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // Postfix asks debconf questions on install; answer "No configuration": the tests write their own.
   try {
-    execFileSync('debconf-set-selections', [], {
-      input: 'postfix postfix/main_mailer_type select No configuration\n',
-      env,
-    });
-  } catch {
-    /* debconf missing: apt falls back to defaults under noninteractive */
-  }
-  for (const args of [
-    ['update', '-q'],
-    ['install', '-y', '-q', '--no-install-recommends', ...missing],
-  ]) {
-    const r = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-    if (r.status !== 0) {
-      log(`apt-get ${args.join(' ')} failed; run it by hand: ${cmd}`);
-      process.exit(1);
-    }
-  }
-  const still = missingOsPackages();
-  if (still.length) {
-    log(`still missing after install: ${still.join(', ')}`);
+    installOsPackages();
+  } catch (err) {
+    log(err.message);
     process.exit(1);
   }
 }

@@ -11,6 +11,8 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { after, before, describe, it } from 'node:test';
 import {
   connectControl,
@@ -420,6 +422,18 @@ describe('control socket: another user', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ap-control-u-'));
     chmodSync(dir, 0o755);
     const fx = await start(dir);
+    // The child cannot load the project: a clone may sit in a folder only root may enter
+    // (as `mktemp -d` makes). It gets the client bundled into that world-readable folder.
+    const clientFile = join(dir, 'client.mjs');
+    await build({
+      entryPoints: [fileURLToPath(new URL('../../src/core/control/client.ts', import.meta.url))],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: clientFile,
+      logLevel: 'warning',
+    });
+    chmodSync(clientFile, 0o644);
     const asNobody = (code: string): Promise<string> =>
       new Promise((resolve, reject) => {
         const child = spawn(
@@ -429,12 +443,15 @@ describe('control socket: another user', () => {
             `--regid=${NOBODY}`,
             '--clear-groups',
             process.execPath,
-            ...process.execArgv,
             '--input-type=module',
             '-e',
             code,
           ],
-          { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: '/' } },
+          {
+            cwd: '/',
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { PATH: process.env.PATH, HOME: '/' },
+          },
         );
         let out = '';
         let err = '';
@@ -453,7 +470,7 @@ describe('control socket: another user', () => {
       s.on('error', (e) => console.log(e.code));`;
     try {
       assert.equal(await asNobody(rawConnect), 'EACCES');
-      const clientUrl = new URL('../../src/core/control/client.ts', import.meta.url).href;
+      const clientUrl = pathToFileURL(clientFile).href;
       const viaClient = await asNobody(`const m = await import(${JSON.stringify(clientUrl)});
         await m.connectControl(${JSON.stringify(fx.path)}).then(
           () => console.log('connected'),

@@ -191,13 +191,15 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
     writeFileSync(tmp, [...users].map((u) => `${u}\tOK\n`).join(''));
     renameSync(tmp, mapFile);
     // postmap rebuilds recipients.db; running smtpd processes notice the change themselves.
-    await run('postmap', [`hash:${mapFile}`]);
+    // `-c` keeps it on our main.cf: without it postmap reads /etc/postfix/main.cf, which a
+    // package installed with "No configuration" does not have.
+    await run('postmap', ['-c', etc, `hash:${mapFile}`]);
   };
-  await writeMap();
   writeConfig(
     join(etc, 'main.cf'),
     mainCf({ dir, name: opts.name, domains: opts.domains, lmtp: opts.lmtp }),
   );
+  await writeMap();
   const logFile = join(dir, 'postfix.log');
 
   let daemon: Daemon | undefined;
