@@ -110,7 +110,8 @@ export function installOsPackages() {
     }
   }
   const still = missingOsPackages();
-  if (still.length) throw new Error(`still missing after apt-get: ${still.join(', ')}; try: ${cmd}`);
+  if (still.length)
+    throw new Error(`still missing after apt-get: ${still.join(', ')}; try: ${cmd}`);
   return missing;
 }
 
