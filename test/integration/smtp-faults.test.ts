@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { freePort } from '../support/index.js';
+import { startFaultProxy } from './cut-proxy.js';
 import {
   SmtpDialog,
   smtpTranscript,
@@ -214,6 +215,54 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
       assert.equal(standIn.connections(), 2);
     } finally {
       await gw.stop();
+      await standIn.stop();
+    }
+  });
+
+  it('a backend lost at the second RCPT fails the whole transaction with 4xx, never a 5xx at DATA', async () => {
+    // RFC 5321 4.2.5: a temporary failure. The first recipient's 250 stands, so the client
+    // goes on to DATA; a 503 there would make the sending MTA bounce the message.
+    const standIn = await startStandIn({ afterData: 'accept' });
+    const cut = await startFaultProxy(
+      { host: '127.0.0.1', port: standIn.port },
+      { trigger: { dir: 'up', match: /RCPT TO/, nth: 2 }, action: 'close' },
+    );
+    const gw = await startGatewaySmtp(
+      labWith(`smtp://127.0.0.1:${cut.port}?tls=none`, `lmtp://127.0.0.1:${closedPort}`),
+    );
+    try {
+      const d = await SmtpDialog.open(gw.port());
+      try {
+        await d.reply();
+        await d.cmd('EHLO x.test');
+        assert.match(await d.cmd('MAIL FROM:<a@remote.test>'), /^250 /);
+        assert.match(await d.cmd(`RCPT TO:<bob@${D}>`), /^250 /);
+        assert.match(await d.cmd(`RCPT TO:<carol@${D}>`), /^451 4\.4\.1 /);
+        assert.match(await d.cmd(`RCPT TO:<dave@${D}>`), /^451 4\.4\.1 /, 'the transaction is lost');
+        assert.match(await d.cmd('DATA'), /^354 /);
+        d.write(MSG);
+        assert.match(await d.reply(), /^451 4\.4\.1 /, 'bob is retried later, not bounced');
+        // the session goes on: a new transaction on a new backend connection
+        assert.match(await d.cmd('RSET'), /^250 /);
+        assert.match(await d.cmd('MAIL FROM:<a@remote.test>'), /^250 /);
+        assert.match(await d.cmd(`RCPT TO:<bob@${D}>`), /^250 /);
+        assert.match(await d.cmd('DATA'), /^354 /);
+        d.write(MSG);
+        assert.match(await d.reply(), /^250 /);
+      } finally {
+        d.close();
+      }
+      assert.equal(cut.struck, 1);
+      assert.equal(standIn.messages.length, 1, 'only the second transaction reached the backend');
+      const log = await gw.relayLog();
+      assert.equal(log.length, 1);
+      assert.deepEqual(
+        (log[0]!.recipients as Array<{ address: string }>).map((r) => r.address),
+        [`bob@${D}`],
+      );
+    } finally {
+      await gw.stop();
+      await cut.close();
       await standIn.stop();
     }
   });

@@ -78,6 +78,8 @@ interface Transaction extends Leg {
   params: MailParams;
   /** submission: the recipients delivered straight to their mailbox's side, not via the home */
   direct?: Leg;
+  /** a backend failed during the transaction: every later RCPT and the DATA get this 4xx */
+  failed?: SmtpReplyError;
 }
 
 export class SmtpSession {
@@ -140,6 +142,7 @@ export class SmtpSession {
   async onRcpt(address: string): Promise<void> {
     const tx = this.tx;
     if (!tx) throw new SmtpReplyError(503, '5.5.1 Error: need MAIL command');
+    if (tx.failed) throw tx.failed;
     let leg: Leg = tx;
     let lease = this.main;
     let side: Side;
@@ -201,6 +204,10 @@ export class SmtpSession {
       const relay = leg?.side ? lease.held(leg.side) : undefined;
       if (leg && relay && leg.mailSent && leg.recipients.length > 0)
         legs.push({ leg, lease, relay });
+    }
+    if (tx?.failed) {
+      stream.resume();
+      throw tx.failed;
     }
     if (!tx || legs.length === 0) {
       stream.resume();
@@ -389,14 +396,21 @@ export class SmtpSession {
     }
   }
 
-  /** Backend failures in the middle of a transaction become 451 4.4.1 and end the lease. */
+  /**
+   * Backend failures in the middle of a transaction become 451 4.4.1 and end the lease.
+   * Recipients the backend accepted went with its connection, yet the client holds their
+   * 250 and goes on to DATA: the transaction stays, failed, so the rest of it (RCPT and
+   * the end of DATA) is answered with the same 4xx and the sender retries every recipient
+   * later (RFC 5321 4.2.5, 4.5.4.1). Dropping it made DATA a 503, which MTAs bounce.
+   */
   private async guard<T>(lease: BackendLease, p: Promise<T>): Promise<T> {
     try {
       return await p;
     } catch (err) {
       if (err instanceof SmtpReplyError) throw err;
-      this.tx = undefined;
-      throw await this.failedLeg(err, lease, lease.held());
+      const reply = await this.failedLeg(err, lease, lease.held());
+      if (this.tx) this.tx.failed = reply;
+      throw reply;
     }
   }
 
