@@ -13,6 +13,12 @@ export interface PreauthLimits {
   maxSaslBytes: number;
   /** RFC 3501 tags are short in practice; Dovecot caps at 100 */
   maxTagBytes: number;
+  /**
+   * IMAP literals in one command before login: LOGIN needs two at most. Each
+   * {n} costs a "+" reply and each {n+} a piece to keep, so a few bytes of input must not
+   * buy thousands of them.
+   */
+  maxLiteralsPerCommand: number;
   /** user names: RFC 5321 4.5.3.1.3 caps an address at 256 octets */
   maxUserBytes: number;
   maxPasswordBytes: number;
@@ -71,6 +77,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
     maxLiteralBytes: 8 * 1024,
     maxSaslBytes: 8 * 1024,
     maxTagBytes: 64,
+    maxLiteralsPerCommand: 8,
     maxUserBytes: 256,
     maxPasswordBytes: 1024,
     maxBadCommands: 5,

@@ -114,6 +114,58 @@ describe('IMAP pre-auth parser: hostile input', () => {
     assert.ok(p.buffered <= L.maxLineBytes + L.maxLiteralBytes);
   });
 
+  it('thousands of {0+} literals in one write: no stack overflow, one bounded fatal error', () => {
+    const evs = parse('a LOGIN {0+}\r\n' + '{0+}\r\n'.repeat(12_000));
+    assert.deepEqual(evs, [{ kind: 'error', tag: 'a', text: 'Too many literals.', fatal: true }]);
+  });
+
+  it('caps synchronising literals per command: at most maxLiteralsPerCommand "+" replies', () => {
+    const p = new ImapCommandParser(L);
+    p.feed(Buffer.from('a LOGIN {0}\r\n' + '{0}\r\n'.repeat(12_000), 'latin1'));
+    const evs = all(p);
+    const continues = evs.filter((e) => e.kind === 'continue').length;
+    assert.equal(continues, L.maxLiteralsPerCommand);
+    assert.deepEqual(evs[continues], {
+      kind: 'error',
+      tag: 'a',
+      text: 'Too many literals.',
+      fatal: false,
+    });
+    // the rest are tagless "{0}" lines: refused at once, without asking for their bytes
+    assert.ok(
+      evs.slice(continues + 1).every((e) => e.kind === 'error' && e.text === 'Invalid tag.'),
+    );
+  });
+
+  it('as many literals as the cap allows still make a command', () => {
+    const n = L.maxLiteralsPerCommand;
+    const [ev] = parse('a ID (' + 'x {1+}\r\ny '.repeat(n / 2) + 'NIL)\r\n');
+    assert.equal(command(ev).args[0]?.kind, 'list');
+  });
+
+  it('a line at the cap is accepted however it is cut into chunks', () => {
+    const line = `a NOOP ${'x'.repeat(L.maxLineBytes - 7)}`;
+    assert.equal(line.length, L.maxLineBytes);
+    for (const cut of [line.length, line.length + 1]) {
+      const p = new ImapCommandParser(L);
+      const bytes = Buffer.from(`${line}\r\n`);
+      p.feed(bytes.subarray(0, cut));
+      assert.equal(p.next(), undefined, `cut at ${cut}`);
+      p.feed(bytes.subarray(cut));
+      assert.equal(command(p.next()).name, 'NOOP', `cut at ${cut}`);
+    }
+    const [over] = parse(`${line}x\r\n`);
+    assert.deepEqual(over, { kind: 'error', tag: undefined, text: 'Line too long.', fatal: true });
+  });
+
+  it('command names and NIL are upper-cased in ASCII only', () => {
+    // "\u017F".toUpperCase() is "S": the 8-bit atom must not read as STARTTLS
+    const [ev] = parse(Buffer.from('a \u017FTARTTLS\r\nb ID n\u0131l\r\n', 'utf8'));
+    assert.notEqual(command(ev).name, 'STARTTLS');
+    const [, id] = parse(Buffer.from('a NOOP\r\nb ID n\u0131l\r\n', 'utf8'));
+    assert.equal(command(id).args[0]?.kind, 'atom');
+  });
+
   it('refuses bad tags', () => {
     for (const line of [
       '* NOOP',

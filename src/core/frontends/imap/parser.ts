@@ -50,6 +50,8 @@ export class ImapCommandParser {
   private pieces: Piece[] = [];
   private pieceBytes = 0;
   private literalNeed = -1;
+  /** literals announced in the command being read */
+  private literals = 0;
   private mode: 'command' | 'line' = 'command';
   /** after a fatal error nothing more is parsed */
   private dead = false;
@@ -78,62 +80,103 @@ export class ImapCommandParser {
     return rest;
   }
 
+  /**
+   * The next event, or undefined when more bytes are needed. A loop, not recursion: one
+   * write can hold thousands of {0+} lines, and each only adds a piece to the command.
+   */
   next(): ImapParseEvent | undefined {
-    if (this.dead) return undefined;
-    if (this.literalNeed >= 0) {
-      if (this.buf.length < this.literalNeed) return undefined;
-      const lit = Buffer.from(this.buf.subarray(0, this.literalNeed));
-      this.buf = this.buf.subarray(this.literalNeed);
-      this.literalNeed = -1;
-      this.pieces.push({ literal: lit });
-      this.pieceBytes += lit.length;
+    while (!this.dead) {
+      if (!this.takeLiteral()) return undefined;
+      const line = this.takeLine();
+      if (line === undefined) return undefined;
+      if (!Buffer.isBuffer(line)) return line;
+      if (this.mode === 'line') {
+        this.mode = 'command';
+        return { kind: 'line', line };
+      }
+      const ev = this.onLine(line);
+      if (ev) return ev;
     }
+    return undefined;
+  }
+
+  /** Move an announced literal into the pieces; false while its bytes are still coming. */
+  private takeLiteral(): boolean {
+    if (this.literalNeed < 0) return true;
+    if (this.buf.length < this.literalNeed) return false;
+    const lit = Buffer.from(this.buf.subarray(0, this.literalNeed));
+    this.buf = this.buf.subarray(this.literalNeed);
+    this.literalNeed = -1;
+    this.pieces.push({ literal: lit });
+    this.pieceBytes += lit.length;
+    return true;
+  }
+
+  /**
+   * The next line without its line end, a fatal error, or undefined for "wait". The cap is
+   * on the line without CRLF, checked the same way whether or not the LF has arrived, so
+   * how the bytes were cut into chunks never changes the outcome.
+   */
+  private takeLine(): Buffer | ImapParseEvent | undefined {
     const max = this.mode === 'line' ? this.limits.maxSaslBytes : this.limits.maxLineBytes;
     const lf = this.buf.indexOf(LF);
     if (lf < 0) {
-      if (this.buf.length > max) return this.fatal('Line too long.');
+      const n = this.buf.length;
+      if (n > max + 1 || (n === max + 1 && this.buf[max] !== CR))
+        return this.fatal('Line too long.');
       return undefined;
     }
-    if (lf > max + 1) return this.fatal('Line too long.');
     const end = lf > 0 && this.buf[lf - 1] === CR ? lf - 1 : lf;
+    if (end > max) return this.fatal('Line too long.');
     const line = Buffer.from(this.buf.subarray(0, end));
     this.buf = this.buf.subarray(lf + 1);
-    if (this.mode === 'line') {
-      this.mode = 'command';
-      return { kind: 'line', line };
-    }
-    return this.onLine(line);
+    return line;
   }
 
+  /** A command line; undefined when it announced a {n+} literal (the command goes on). */
   private onLine(line: Buffer): ImapParseEvent | undefined {
     const text = line.toString('latin1');
     const mark = LITERAL_MARK.exec(text);
-    if (mark) {
-      const size = Number(mark[1]);
-      const sync = mark[2] !== '+';
-      const head = line.subarray(0, line.length - mark[0].length);
-      const total = this.pieceBytes + head.length + size;
-      if (
-        size > this.limits.maxLiteralBytes ||
-        total > this.limits.maxLineBytes + this.limits.maxLiteralBytes
-      ) {
-        const tag = this.tagOf(head);
-        this.reset();
-        // {n}: the client waits for "+" and will not send the bytes: a BAD is enough.
-        // {n+}: the bytes are already on their way and cannot be told apart from commands.
-        if (sync) return { kind: 'error', tag, text: 'Literal too big.', fatal: false };
-        return this.fatal('Literal too big.', tag);
-      }
-      this.pieces.push({ text: head });
-      this.pieceBytes += head.length;
-      this.literalNeed = size;
-      if (sync) return { kind: 'continue' };
-      return this.next();
+    if (!mark) {
+      this.pieces.push({ text: line });
+      const pieces = this.pieces;
+      this.reset();
+      return parseCommand(pieces, this.limits);
     }
-    this.pieces.push({ text: line });
-    const pieces = this.pieces;
+    const size = Number(mark[1]);
+    const sync = mark[2] !== '+';
+    const head = line.subarray(0, line.length - mark[0].length);
+    const refusal = this.refuseLiteral(head, size, sync);
+    if (refusal) return refusal;
+    this.pieces.push({ text: head });
+    this.pieceBytes += head.length;
+    this.literals++;
+    this.literalNeed = size;
+    return sync ? { kind: 'continue' } : undefined;
+  }
+
+  /**
+   * Why a literal announced after `head` cannot be accepted, as the event to return. For
+   * {n} the client waits for "+" and will not send the bytes: a BAD is enough, and no
+   * "+" is written for a command that cannot succeed (each "+" is a write the client
+   * provoked with 5 bytes). For {n+} the bytes are already on their way and cannot be
+   * told apart from commands (RFC 7888 4): the stream is lost.
+   */
+  private refuseLiteral(head: Buffer, size: number, sync: boolean): ImapParseEvent | undefined {
+    const tag = this.tagOf(head);
+    let text: string | undefined;
+    if (size > this.limits.maxLiteralBytes) text = 'Literal too big.';
+    else if (
+      this.pieceBytes + head.length + size >
+      this.limits.maxLineBytes + this.limits.maxLiteralBytes
+    )
+      text = 'Literal too big.';
+    else if (this.literals >= this.limits.maxLiteralsPerCommand) text = 'Too many literals.';
+    else if (sync && tag === undefined) text = 'Invalid tag.';
+    if (text === undefined) return undefined;
     this.reset();
-    return parseCommand(pieces, this.limits);
+    if (sync) return { kind: 'error', tag, text, fatal: false };
+    return this.fatal(text, tag);
   }
 
   private tagOf(head: Buffer): string | undefined {
@@ -147,6 +190,7 @@ export class ImapCommandParser {
     this.pieces = [];
     this.pieceBytes = 0;
     this.literalNeed = -1;
+    this.literals = 0;
   }
 
   private fatal(text: string, tag?: string): ImapParseEvent {
@@ -155,6 +199,14 @@ export class ImapCommandParser {
     this.reset();
     return { kind: 'error', tag, text, fatal: true };
   }
+}
+
+/**
+ * Upper-case a-z only: String.prototype.toUpperCase maps U+017F and U+0131 to "S" and
+ * "I", which would make the 8-bit atom "\u017FTARTTLS" run STARTTLS.
+ */
+function asciiUpper(s: string): string {
+  return s.replace(/[a-z]+/g, (m) => m.toUpperCase());
 }
 
 export function validTag(tag: string, limits: Pick<PreauthLimits, 'maxTagBytes'>): boolean {
@@ -185,7 +237,7 @@ function parseCommand(pieces: Piece[], limits: PreauthLimits): ImapParseEvent {
       if (!cur.eatSpace()) throw new SyntaxError_('Expected a space between arguments.');
       args.push(cur.arg(0));
     }
-    return { kind: 'command', command: { tag, name: name.toUpperCase(), args } };
+    return { kind: 'command', command: { tag, name: asciiUpper(name), args } };
   } catch (err) {
     if (err instanceof SyntaxError_) return { kind: 'error', tag, text: err.message, fatal: false };
     throw err;
@@ -252,7 +304,7 @@ class Cursor {
     if (c === 0x28) return this.list(depth);
     const a = this.atom();
     if (a === '') throw new SyntaxError_('Invalid characters in argument.');
-    return a.toUpperCase() === 'NIL' ? { kind: 'nil' } : { kind: 'atom', value: a };
+    return asciiUpper(a) === 'NIL' ? { kind: 'nil' } : { kind: 'atom', value: a };
   }
 
   private quoted(text: Buffer): ImapArg {
