@@ -174,7 +174,7 @@ export async function startFaultProxy(
             }
           }
         }
-        if (cutAt === undefined || cutAt >= pos) return void to.write(d);
+        if (cutAt === undefined || cutAt > pos) return void to.write(d);
         const keep = d.subarray(0, Math.max(0, cutAt - start));
         if (keep.length > 0) to.write(keep, strike);
         else strike();

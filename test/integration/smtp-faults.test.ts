@@ -6,15 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { freePort } from '../support/index.js';
-import { startFaultProxy } from './cut-proxy.js';
+import { freePort, startLab, type Lab } from '../support/index.js';
+import { startFaultProxy, type FaultScript } from './cut-proxy.js';
 import {
+  count,
+  mail,
   SmtpDialog,
   smtpTranscript,
   startGatewaySmtp,
   startStandIn,
+  waitForInbox,
   type GatewayLab,
 } from './smtp-support.js';
 
@@ -283,4 +286,132 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
       await standIn.stop();
     }
   });
+});
+
+/**
+ * The fault matrix (issue #10, item 6) against a real Postfix: a fault proxy in front of
+ * it closes or stalls the gateway's first backend connection at one step. The client
+ * gets 451 (at RCPT, or after its dot) and never a 250 for a message the backend may not
+ * have; a second session through the same gateway, started while a stalled one still
+ * waits, delivers. Stalls end by the gateway's own timeouts, set short here.
+ */
+type Step = 'greeting' | 'EHLO' | 'second RCPT' | 'mid-DATA' | 'final reply';
+
+const STEPS: Record<Step, { trigger: FaultScript['trigger']; failsAt: 'rcpt' | 'dot' }> = {
+  greeting: { trigger: { dir: 'accept' }, failsAt: 'rcpt' },
+  EHLO: { trigger: { dir: 'up', match: /^EHLO /m }, failsAt: 'rcpt' },
+  'second RCPT': { trigger: { dir: 'up', match: /^RCPT TO/m, nth: 2 }, failsAt: 'dot' },
+  'mid-DATA': { trigger: { dir: 'up', match: /MIDDLE-OF-DATA/ }, failsAt: 'dot' },
+  // the backend has the whole message and may deliver it: the sender's retry may double it
+  // (RFC 5321 6.1 prefers that to a loss), the gateway must not say 250 for it
+  'final reply': { trigger: { dir: 'up', match: /\r\n\.\r\n/, pass: 'through' }, failsAt: 'dot' },
+};
+
+describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180_000 }, () => {
+  const alice = { user: `alice@${D}`, password: 'alice-secret' };
+  const bob = { user: `bob@${D}`, password: 'bob-secret' };
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab({ users: [alice, bob] });
+  });
+  after(async () => {
+    await lab?.stop();
+  });
+
+  let n = 0;
+  for (const [step, { trigger, failsAt }] of Object.entries(STEPS) as Array<
+    [Step, (typeof STEPS)[Step]]
+  >) {
+    for (const action of ['close', 'stall'] as const) {
+      it(`the backend ${action === 'close' ? 'closes' : 'stalls'} at ${step}: 451, and the next session delivers`, async () => {
+        const marker = `fault-${++n}-${action}`;
+        const proxy = await startFaultProxy(
+          { host: '127.0.0.1', port: lab.mta.port },
+          { trigger, action },
+        );
+        const gw = await startGatewaySmtp(
+          {
+            domains: lab.domains,
+            source: lab.source,
+            destination: lab.destination,
+            mta: { url: `smtp://127.0.0.1:${proxy.port}?tls=none` },
+          },
+          {
+            timeouts: { greetingMs: 700, commandMs: 1500 },
+            deps: { limits: { dataReplyMs: 1500 } },
+          },
+        );
+        try {
+          const faulted = faultedTransaction(gw.port(), marker, failsAt);
+          // start the healthy session only once the fault struck, so it is the second connection
+          const deadline = Date.now() + 10_000;
+          while (proxy.struck === 0 && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 20));
+          assert.equal(proxy.struck, 1, 'the fault struck');
+          const ok = await smtpTranscript(gw.port(), [
+            'EHLO x.test',
+            'MAIL FROM:<a@remote.test>',
+            `RCPT TO:<${bob.user}>`,
+            'DATA',
+            Buffer.from(`${mail('a@remote.test', bob.user, `retry-${marker}`)}.\r\n`),
+            'QUIT',
+          ]);
+          assert.match(ok[5]!, /^250 /, ok.join('\n'));
+          await faulted;
+          const msgs = await waitForInbox(lab.source, bob, (m) => count(m, `retry-${marker}`) === 1);
+          assert.equal(count(msgs, `retry-${marker}`), 1, 'the healthy session delivered');
+          if (step !== 'final reply') {
+            // nothing of the faulted message reached a mailbox (no end of data was sent)
+            assert.equal(count(msgs, marker), 0);
+            assert.equal(count(await waitForInbox(lab.source, alice, () => false, 300), marker), 0);
+          }
+          const log = await gw.relayLog();
+          assert.ok(
+            log.every((e) => e.accepted === true || String(e.reply).startsWith('4')),
+            JSON.stringify(log),
+          );
+          assert.equal(log.filter((e) => e.accepted === true).length, 1, 'only the retry');
+        } finally {
+          await gw.stop();
+          await proxy.close();
+        }
+      });
+    }
+  }
+
+  /**
+   * One transaction to alice and bob; its replies. A fault before any recipient was
+   * accepted must answer RCPT with 451; one after must answer the end of DATA with 451.
+   */
+  async function faultedTransaction(
+    port: number,
+    marker: string,
+    failsAt: 'rcpt' | 'dot',
+  ): Promise<string[]> {
+    const d = await SmtpDialog.open(port);
+    const seen: string[] = [];
+    try {
+      seen.push(await d.reply());
+      seen.push(await d.cmd('EHLO x.test'));
+      seen.push(await d.cmd('MAIL FROM:<a@remote.test>'));
+      const r1 = await d.cmd(`RCPT TO:<${alice.user}>`);
+      seen.push(r1);
+      if (failsAt === 'rcpt') {
+        assert.match(r1, /^451 4\.4\.1 /, seen.join('\n'));
+        return seen;
+      }
+      assert.match(r1, /^250 /, seen.join('\n'));
+      seen.push(await d.cmd(`RCPT TO:<${bob.user}>`));
+      seen.push(await d.cmd('DATA'));
+      assert.match(seen.at(-1)!, /^354 /, seen.join('\n'));
+      const body = `${'padding line\r\n'.repeat(50)}MIDDLE-OF-DATA\r\n${'more\r\n'.repeat(50)}`;
+      d.write(`${mail('a@remote.test', alice.user, marker, '')}${body}.\r\n`);
+      const end = await d.reply();
+      seen.push(end);
+      assert.match(end, /^451 4\.4\.1 /, seen.join('\n'));
+      return seen;
+    } finally {
+      d.close();
+    }
+  }
 });
