@@ -12,6 +12,22 @@ export interface LogSink {
   write(line: string): unknown;
 }
 
+/** Sinks that already have our 'error' listener (several loggers may share stdout). */
+const guarded = new WeakSet<object>();
+
+/**
+ * A stream sink reports a failed write (ENOSPC, EIO, EROFS when stdout is a file on the
+ * state disk) as an 'error' event, not by throwing, and an 'error' event nobody listens to
+ * kills the process. Losing log lines is better than losing every session: swallow it. A
+ * file-backed stdout (SyncWriteStream) keeps writing once the disk has room again.
+ */
+function guardSink(sink: LogSink): void {
+  const s = sink as LogSink & { on?: (event: string, fn: (err: Error) => void) => unknown };
+  if (typeof s.on !== 'function' || guarded.has(s)) return;
+  guarded.add(s);
+  s.on('error', () => undefined);
+}
+
 export interface LoggerOptions {
   sink?: LogSink;
   /** 'auto': human on a TTY sink, JSON otherwise */
@@ -47,6 +63,7 @@ export function formatHuman(level: LogLevel, time: string, msg: string, fields: 
 
 export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
   const sink = options.sink ?? process.stderr;
+  guardSink(sink);
   const isTty = (sink as { isTTY?: boolean }).isTTY === true;
   const format =
     options.format === undefined || options.format === 'auto'

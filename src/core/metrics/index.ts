@@ -21,7 +21,9 @@ export { Registry, TEXT_CONTENT_TYPE } from './registry.js';
 export interface MetricsEndpointDeps {
   bus: EventBus;
   /** the JSON store: list() for the account gauges, status() for health */
-  store: Pick<StateStore, 'list'> & { status(): { saves: number; lastError?: string } };
+  store: Pick<StateStore, 'list'> & {
+    status(): { saves: number; lastError?: string; failures?: number; failingSince?: string };
+  };
   logger: Logger;
 }
 
@@ -40,7 +42,11 @@ export class MetricsEndpoint {
     this.metrics = createGatewayMetrics({
       bus: deps.bus,
       store: deps.store,
-      storeStatus: () => ({ ...deps.store.status(), failures: this.saveFailures }),
+      // The store counts every failed save; onSaveError (saveFailed) only starts an episode.
+      storeStatus: () => {
+        const st = deps.store.status();
+        return { ...st, failures: st.failures ?? this.saveFailures };
+      },
       splicedSessions: () => this.gateway?.sessions.count() ?? 0,
       activeTransfers: () => this.gateway?.workers?.active.length ?? 0,
     });
@@ -52,10 +58,15 @@ export class MetricsEndpoint {
     this.lastSaveFailureAt = new Date();
   }
 
-  /** the store says whether the last save failed; saveFailed() said when */
+  /**
+   * The store says whether the last save failed, so /healthz is back to ok after the first
+   * good save without anyone telling it; "at" is when the saves began to fail.
+   */
   private saveFailure(): { at?: Date; message: string } | undefined {
-    const message = this.deps.store.status().lastError;
-    return message === undefined ? undefined : { at: this.lastSaveFailureAt, message };
+    const st = this.deps.store.status();
+    if (st.lastError === undefined) return undefined;
+    const at = st.failingSince === undefined ? this.lastSaveFailureAt : new Date(st.failingSince);
+    return { at, message: st.lastError };
   }
 
   /** Start serving; throws OperatorError when the address cannot be had. */

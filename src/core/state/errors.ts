@@ -53,6 +53,31 @@ export class StoreCorruptError extends StateError {
   }
 }
 
+/**
+ * The state could not be saved (disk full, read-only, I/O error). The change stays in
+ * memory and the store keeps retrying; what waited for it to be on disk must not report
+ * success.
+ */
+export class StoreUnavailableError extends StateError {
+  constructor(
+    readonly path: string,
+    cause: Error,
+  ) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    super(
+      'ESTOREUNAVAILABLE',
+      `cannot save the state to ${path}: ${cause.message}. ` +
+        (code === 'ENOSPC' || code === 'EDQUOT'
+          ? 'Free space on its file system; '
+          : code === 'EROFS' || code === 'EACCES' || code === 'EPERM'
+            ? 'Make its folder writable again; '
+            : 'Check the disk; ') +
+        'saving is retried every second',
+      { cause },
+    );
+  }
+}
+
 export class StoreClosedError extends StateError {
   constructor(path: string) {
     super('ESTORECLOSED', `state store ${path} is closed`);

@@ -7,6 +7,10 @@
  * writer starts a fresh line when it reopens such a file, and the reader skips torn or
  * unparsable lines instead of failing. Files rotate by size: `x.jsonl` -> `x.jsonl.1` ->
  * ... -> `x.jsonl.<keep>` (one writer per log rotates; readers tolerate a rotation).
+ *
+ * A disk that fills up, turns read-only or fails (ENOSPC, EROFS, EIO) never throws at
+ * append(): the lines wait in memory and the batch is retried every second, so nothing
+ * is lost once the disk has room again. The failure is reported once per episode.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
@@ -24,8 +28,13 @@ export interface EventLogOptions {
   batchBytes?: number;
   /** fdatasync after every batch: for the copy ledger, whose entries must survive a power cut */
   fsync?: boolean;
-  /** a background write failed; it is retried (default: process.emitWarning) */
+  /**
+   * Writing failed after working: called once per episode, not for every retry (default:
+   * process.emitWarning). Also called when a rotation fails (the file then grows on).
+   */
   onError?: (err: Error) => void;
+  /** a write worked again after onError */
+  onRecovered?: () => void;
 }
 
 const RETRY_AFTER_ERROR_MS = 1000;
@@ -53,6 +62,9 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
   private timerDelay = 0;
   private writing: Promise<void> | undefined;
   private closed = false;
+  private failing = false;
+  /** after a failed rotation, the next one is tried at this size, not at every batch */
+  private rotateAt: number;
   private readonly maxBytes: number;
   private readonly keep: number;
   private readonly flushDelayMs: number;
@@ -61,7 +73,8 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
 
   constructor(
     readonly path: string,
-    private fh: FileHandle,
+    /** undefined between a rotation and the next write, which opens the new file */
+    private fh: FileHandle | undefined,
     private size: number,
     private readonly options: EventLogOptions,
   ) {
@@ -69,6 +82,7 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
     this.keep = options.keep ?? 5;
     this.flushDelayMs = options.flushDelayMs ?? 20;
     this.batchBytes = options.batchBytes ?? 64 * 1024;
+    this.rotateAt = this.maxBytes;
     this.onError =
       options.onError ??
       ((err) => process.emitWarning(`writing ${path} failed, will retry: ${err.message}`));
@@ -104,7 +118,7 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
     } finally {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
-      await this.fh.close();
+      await this.fh?.close();
     }
   }
 
@@ -134,11 +148,21 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
     this.pendingBytes = 0;
     let retryDelay = this.flushDelayMs;
     this.writing = this.writeBatch(batch)
-      .catch((err: Error) => {
-        retryDelay = RETRY_AFTER_ERROR_MS;
-        this.onError(err);
-        throw err;
-      })
+      .then(
+        () => {
+          if (!this.failing) return;
+          this.failing = false;
+          this.options.onRecovered?.();
+        },
+        (err: Error) => {
+          retryDelay = RETRY_AFTER_ERROR_MS;
+          if (!this.failing) {
+            this.failing = true;
+            this.onError(err);
+          }
+          throw err;
+        },
+      )
       .finally(() => {
         this.writing = undefined;
         if (this.pendingBytes > 0 && !this.closed) this.schedule(retryDelay);
@@ -147,9 +171,10 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
   }
 
   private async writeBatch(batch: Buffer): Promise<void> {
-    if (this.size > 0 && this.size + batch.length > this.maxBytes) await this.rotate();
     let off = 0;
     try {
+      if (this.size > 0 && this.size + batch.length > this.rotateAt) await this.rotate();
+      this.fh ??= await open(this.path, 'a+', 0o600);
       while (off < batch.length) {
         const { bytesWritten } = await this.fh.write(batch, off, batch.length - off);
         off += bytesWritten;
@@ -165,18 +190,32 @@ class JsonLinesLog<T extends object> implements EventLog<T> {
     }
   }
 
+  /**
+   * Renames first, with the old file still open (the descriptor follows the renamed
+   * file): when a rename fails the log keeps appending to the file it has, past maxBytes,
+   * rather than losing lines or being left without a descriptor.
+   */
   private async rotate(): Promise<void> {
-    await this.fh.close();
-    if (this.keep === 0) {
-      await unlink(this.path).catch(ignoreMissing);
-    } else {
-      for (let i = this.keep - 1; i >= 1; i--) {
-        await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(ignoreMissing);
+    try {
+      if (this.keep === 0) {
+        await unlink(this.path).catch(ignoreMissing);
+      } else {
+        for (let i = this.keep - 1; i >= 1; i--) {
+          await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(ignoreMissing);
+        }
+        await rename(this.path, `${this.path}.1`).catch(ignoreMissing);
       }
-      await rename(this.path, `${this.path}.1`).catch(ignoreMissing);
+    } catch (err) {
+      this.rotateAt = this.size + this.maxBytes;
+      this.onError(err as Error);
+      return;
     }
-    this.fh = await open(this.path, 'a+', 0o600);
+    const old = this.fh;
+    this.fh = undefined;
     this.size = 0;
+    this.rotateAt = this.maxBytes;
+    // The old file is complete and renamed; a failing close loses nothing of it.
+    await old?.close().catch(() => undefined);
   }
 }
 

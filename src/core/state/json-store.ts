@@ -18,7 +18,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { removeStaleTemps } from './atomic-file.js';
-import { StoreClosedError, StoreReadOnlyError } from './errors.js';
+import { StoreClosedError, StoreReadOnlyError, StoreUnavailableError } from './errors.js';
 import { acquireLock, lockPathFor, type StoreLock } from './lock.js';
 import { deepFreeze, isAccountState, newRecord, normalizeAddress } from './records.js';
 import { emptyStoreData, StoreFileAdapter, type StoreData } from './store-file.js';
@@ -36,8 +36,14 @@ export interface JsonStoreOptions {
   readOnly?: boolean;
   /** stale lock takeover and similar (default: process.emitWarning) */
   onWarning?: (message: string) => void;
-  /** a background save failed; it is retried (default: process.emitWarning) */
+  /**
+   * Saving failed after working (or since open): called once per episode, not for every
+   * retry, so a full disk does not flood the log. Saves are retried every second.
+   * Default: process.emitWarning.
+   */
   onSaveError?: (err: Error) => void;
+  /** a save worked again after onSaveError; `failures` failed saves in that episode */
+  onSaveRecovered?: (info: { failures: number; since: Date }) => void;
   now?: () => Date;
 }
 
@@ -51,6 +57,10 @@ export interface StoreStatus {
   lastSaveMs?: number;
   /** message of the last failed save, cleared by the next successful one */
   lastError?: string;
+  /** failed saves since open, retries included */
+  failures: number;
+  /** when the current run of failed saves began (absent while saving works) */
+  failingSince?: string;
 }
 
 export interface JsonStore extends StateStore {
@@ -86,6 +96,7 @@ class JsonStoreImpl implements JsonStore {
   private readonly saveDelayMs: number;
   private readonly now: () => Date;
   private readonly onSaveError: (err: Error) => void;
+  private readonly onSaveRecovered: JsonStoreOptions['onSaveRecovered'];
   private dirty = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -95,6 +106,9 @@ class JsonStoreImpl implements JsonStore {
   private lastSavedAt: string | undefined;
   private lastSaveMs: number | undefined;
   private lastError: Error | undefined;
+  private failures = 0;
+  private failingSince: Date | undefined;
+  private failuresInEpisode = 0;
 
   constructor(
     readonly location: string,
@@ -108,6 +122,7 @@ class JsonStoreImpl implements JsonStore {
     this.onSaveError =
       options.onSaveError ??
       ((err) => process.emitWarning(`saving ${location} failed, will retry: ${err.message}`));
+    this.onSaveRecovered = options.onSaveRecovered;
   }
 
   get(address: string): AccountRecord | undefined {
@@ -164,6 +179,7 @@ class JsonStoreImpl implements JsonStore {
     return true;
   }
 
+  /** Rejects with StoreUnavailableError when the changes could not be written. */
   async flush(): Promise<void> {
     for (;;) {
       if (this.saving) {
@@ -171,7 +187,11 @@ class JsonStoreImpl implements JsonStore {
         continue;
       }
       if (!this.dirty) return;
-      await this.saveNow();
+      try {
+        await this.saveNow();
+      } catch (err) {
+        throw new StoreUnavailableError(this.location, err as Error);
+      }
     }
   }
 
@@ -196,6 +216,8 @@ class JsonStoreImpl implements JsonStore {
       lastSavedAt: this.lastSavedAt,
       lastSaveMs: this.lastSaveMs,
       lastError: this.lastError?.message,
+      failures: this.failures,
+      failingSince: this.failingSince?.toISOString(),
     };
   }
 
@@ -251,12 +273,23 @@ class JsonStoreImpl implements JsonStore {
         this.lastSavedAt = new Date().toISOString();
         this.lastError = undefined;
         this.notBefore = Date.now() + Math.max(this.saveDelayMs, ms * SPACING_FACTOR);
+        if (this.failingSince) {
+          const info = { failures: this.failuresInEpisode, since: this.failingSince };
+          this.failingSince = undefined;
+          this.failuresInEpisode = 0;
+          this.onSaveRecovered?.(info);
+        }
       },
       (err: Error) => {
         this.dirty = true;
         this.lastError = err;
+        this.failures++;
+        this.failuresInEpisode++;
         this.notBefore = Date.now() + RETRY_AFTER_ERROR_MS;
-        this.onSaveError(err);
+        if (!this.failingSince) {
+          this.failingSince = new Date();
+          this.onSaveError(err);
+        }
         throw err;
       },
     );

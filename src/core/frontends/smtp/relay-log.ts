@@ -71,7 +71,15 @@ export interface RelayLog {
 
 export function relayLogOf(log: EventLog<RelayLogEntry>): RelayLog {
   return {
-    record: (e) => log.append(e),
+    // Called after the backend accepted the message: a log that cannot take the entry (closed
+    // during shutdown) must not turn that 250 into an error, or the sender sends it again.
+    record: (e) => {
+      try {
+        log.append(e);
+      } catch {
+        // the message is delivered; only its line in the relay log is missing
+      }
+    },
     flush: () => log.flush(),
     close: () => log.close(),
   };
