@@ -157,8 +157,7 @@ test('a store that cannot save: flush() rejects with a StateError, reported once
   assert.equal(JSON.parse(readFileSync(file, 'utf8')).accounts['a@x'].attempts, 1);
 
   // a second episode is reported again
-  disk.fault = () =>
-    Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+  disk.fault = () => Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
   store.upsert('a@x', { attempts: 2 });
   await assert.rejects(store.flush(), /Make its folder writable/);
   assert.deepEqual(failed, ['ENOSPC', 'EROFS']);
