@@ -33,16 +33,27 @@ export interface PreauthLimits {
 }
 
 export interface BrakeLimits {
-  /** a failed login's reply is delayed this long (Dovecot: 2 s, perdition: 3 s) */
+  /** a failed login's reply is delayed this long at first (Dovecot: 2 s, perdition: 3 s) */
   failureDelayMs: number;
+  /** the delay doubles with each failure of the address, up to this (Dovecot's auth_penalty: 15 s) */
+  maxFailureDelayMs: number;
   /** sockets held in that delay at once; beyond it the reply is sent at once and the connection closed */
   maxDelayedSockets: number;
   /** window over which failures are counted */
   windowMs: number;
-  /** failures from one client address in the window before its logins are refused */
+  /** failures (plus attempts in flight) from one client address (IPv6: its /64) before its logins are refused */
   maxFailuresPerAddress: number;
-  /** failures for one account in the window before its logins are refused (from any address) */
+  /**
+   * failures (plus attempts in flight) for one account FROM ONE client address before that
+   * address's logins for it are refused; the owner elsewhere is never refused
+   */
   maxFailuresPerAccount: number;
+  /** failures for one account from everywhere beyond which its failures get the longest delay (never a refusal) */
+  slowAccountAfter: number;
+  /** login attempts in flight at once from one client address; more are refused without reaching a backend */
+  maxConcurrentPerAddress: number;
+  /** login attempts in flight at once for one account (above maxFailuresPerAccount, so one address cannot fill it) */
+  maxConcurrentPerAccount: number;
   /** tracked addresses/accounts; the oldest are forgotten beyond this */
   maxTracked: number;
 }
@@ -87,10 +98,15 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   },
   brakes: {
     failureDelayMs: 2_000,
+    maxFailureDelayMs: 15_000,
     maxDelayedSockets: 256,
     windowMs: 10 * 60_000,
-    maxFailuresPerAddress: 20,
-    maxFailuresPerAccount: 10,
+    maxFailuresPerAddress: 30,
+    // a mail client opens several connections at once (Thunderbird: 5): room for them
+    maxFailuresPerAccount: 8,
+    slowAccountAfter: 10,
+    maxConcurrentPerAddress: 16,
+    maxConcurrentPerAccount: 20,
     maxTracked: 100_000,
   },
   connections: { maxTotal: 10_000, maxPerAddress: 1_000 },

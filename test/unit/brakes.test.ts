@@ -1,77 +1,168 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Brakes } from '../../src/core/gateway/brakes.js';
+import { Brakes, type Attempt } from '../../src/core/gateway/brakes.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
 function brakes(over: Partial<BrakeLimits> = {}) {
   let now = 1_000_000;
   const sleeps: Array<() => void> = [];
+  const delays: number[] = [];
   const b = new Brakes(
     {
       ...DEFAULT_LIMITS.brakes,
       failureDelayMs: 2000,
+      maxFailureDelayMs: 15_000,
       maxDelayedSockets: 3,
       maxFailuresPerAddress: 5,
       maxFailuresPerAccount: 3,
+      slowAccountAfter: 4,
+      maxConcurrentPerAddress: 4,
+      maxConcurrentPerAccount: 6,
       windowMs: 60_000,
       maxTracked: 100,
       ...over,
     },
-    { now: () => now, sleep: () => new Promise<void>((r) => sleeps.push(r)) },
+    {
+      now: () => now,
+      sleep: (ms) =>
+        new Promise<void>((wake) => {
+          delays.push(ms);
+          sleeps.push(wake);
+        }),
+    },
   );
   return {
     b,
     advance: (ms: number) => (now += ms),
-    release: () => sleeps.splice(0).forEach((f) => f()),
+    release: () => sleeps.splice(0).forEach((wake) => wake()),
     sleeps,
+    delays,
   };
+}
+type Rig = ReturnType<typeof brakes>;
+type Begun = ReturnType<Brakes['begin']>;
+
+function started(r: Begun): Attempt {
+  assert.ok(!('refused' in r), `refused: ${'refused' in r ? r.refused : ''}`);
+  return r as Attempt;
+}
+function refusal(r: Begun): string | undefined {
+  return 'refused' in r ? r.refused : undefined;
+}
+/** one wrong password, its delay waived at once (the fake timer) */
+async function fail(t: Rig, ip: string, account: string): Promise<void> {
+  const p = started(t.b.begin(ip, account)).failed();
+  t.release();
+  await p;
 }
 
 describe('brakes', () => {
-  it('blocks an account after its failures, from any address, until the window passes', () => {
-    const { b, advance } = brakes();
-    for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) {
-      assert.equal(b.blocked(ip, 'Alice@x'), undefined);
-      b.failed(ip, 'alice@x');
-    }
-    assert.equal(b.blocked('10.9.9.9', 'ALICE@X'), 'account');
-    assert.equal(b.blocked('10.9.9.9', 'bob@x'), undefined);
-    advance(60_000);
-    assert.equal(b.blocked('10.9.9.9', 'alice@x'), undefined);
+  it('counts attempts in flight: parallel guesses from one address cannot all pass', () => {
+    const { b } = brakes({ maxConcurrentPerAddress: 100, maxConcurrentPerAccount: 100 });
+    const begun = Array.from({ length: 50 }, (_, i) => b.begin('10.0.0.1', `u${i}@x`));
+    assert.equal(begun.filter((r) => !('refused' in r)).length, 5, 'maxFailuresPerAddress');
+    assert.equal(refusal(begun[49]!), 'address');
+    const same = Array.from({ length: 10 }, () => b.begin('10.0.0.2', 'alice@x'));
+    assert.equal(same.filter((r) => !('refused' in r)).length, 3, 'maxFailuresPerAccount (pair)');
+    assert.equal(refusal(same[9]!), 'account-address');
   });
 
-  it('blocks an address that guesses many accounts', () => {
-    const { b } = brakes();
-    for (let i = 0; i < 5; i++) b.failed('10.0.0.7', `user${i}@x`);
-    assert.equal(b.blocked('10.0.0.7', 'fresh@x'), 'address');
-    assert.equal(b.blocked('10.0.0.8', 'fresh@x'), undefined);
+  it('caps concurrent attempts per address and per account; ending one frees its slot', () => {
+    const { b } = brakes({ maxFailuresPerAddress: 100, maxFailuresPerAccount: 100 });
+    const a = [1, 2, 3, 4].map((i) => started(b.begin('10.0.0.1', `u${i}@x`)));
+    assert.equal(refusal(b.begin('10.0.0.1', 'u5@x')), 'address-concurrency');
+    a[0]!.succeeded();
+    started(b.begin('10.0.0.1', 'u5@x'));
+    const acct = [2, 3, 4, 5, 6, 7].map((i) => started(b.begin(`10.0.1.${i}`, 'bob@x')));
+    assert.equal(refusal(b.begin('10.0.1.9', 'bob@x')), 'account-concurrency');
+    acct[0]!.end();
+    started(b.begin('10.0.1.9', 'bob@x'));
+    assert.equal(b.inFlight, 4 + 6);
   });
 
-  it('a success clears the account, not the address', () => {
-    const { b } = brakes();
-    for (let i = 0; i < 2; i++) b.failed('10.0.0.1', 'alice@x');
-    b.succeeded('alice@x');
-    b.failed('10.0.0.1', 'alice@x');
-    assert.equal(b.blocked('10.0.0.2', 'alice@x'), undefined);
-    for (let i = 0; i < 2; i++) b.failed('10.0.0.1', `o${i}@x`);
-    assert.equal(b.blocked('10.0.0.1', 'zed@x'), 'address');
+  it("failures brake the guessing address, never the owner's right password elsewhere", async () => {
+    const t = brakes();
+    for (let i = 0; i < 3; i++) await fail(t, '10.0.0.66', 'alice@x');
+    assert.equal(refusal(t.b.begin('10.0.0.66', 'ALICE@X')), 'account-address');
+    for (let i = 0; i < 2; i++) await fail(t, '10.0.0.66', `other${i}@x`);
+    assert.equal(refusal(t.b.begin('10.0.0.66', 'fresh@x')), 'address');
+    // twenty addresses failing for alice: her own address still gets in
+    for (let i = 0; i < 20; i++) await fail(t, `10.9.0.${i}`, 'alice@x');
+    started(t.b.begin('192.0.2.7', 'alice@x')).succeeded();
+    t.advance(60_000);
+    started(t.b.begin('10.0.0.66', 'alice@x'));
   });
 
-  it('delays failures but caps the sockets held in the delay', async () => {
-    const { b, release, sleeps } = brakes();
-    const held = [b.delay(), b.delay(), b.delay()];
+  it('an IPv6 client is one /64', async () => {
+    const t = brakes();
+    for (let i = 1; i <= 5; i++) await fail(t, `2001:db8:0:1::${i}`, `u${i}@x`);
+    assert.equal(refusal(t.b.begin('2001:db8:0:1:ffff::9', 'new@x')), 'address');
+    started(t.b.begin('2001:db8:0:2::1', 'new@x'));
+  });
+
+  it('the delay doubles per failure of the address up to the cap; an account under attack gets the cap', async () => {
+    const t = brakes({
+      maxFailuresPerAddress: 100,
+      maxFailuresPerAccount: 100,
+      maxFailureDelayMs: 10_000,
+    });
+    for (let i = 0; i < 5; i++) await fail(t, '10.0.0.1', `u${i}@x`);
+    assert.deepEqual(t.delays.splice(0), [2000, 4000, 8000, 10_000, 10_000]);
+    for (let i = 0; i < 6; i++) await fail(t, `10.0.2.${i}`, 'carol@x');
+    assert.deepEqual(t.delays.splice(0), [2000, 2000, 2000, 2000, 10_000, 10_000]);
+    await fail(t, '10.0.3.1', 'dave@x');
+    assert.deepEqual(t.delays, [2000], 'other accounts from other addresses: the base delay');
+  });
+
+  it('a success forgets the pair, not the address', async () => {
+    const t = brakes();
+    for (let i = 0; i < 2; i++) await fail(t, '10.0.0.1', 'alice@x');
+    started(t.b.begin('10.0.0.1', 'alice@x')).succeeded();
+    await fail(t, '10.0.0.1', 'alice@x');
+    started(t.b.begin('10.0.0.1', 'alice@x')).end();
+    for (let i = 0; i < 2; i++) await fail(t, '10.0.0.1', `o${i}@x`);
+    assert.equal(refusal(t.b.begin('10.0.0.1', 'zed@x')), 'address');
+  });
+
+  it('an attempt ends once: later calls count nothing more', async () => {
+    const t = brakes();
+    const a = started(t.b.begin('10.0.0.1', 'alice@x'));
+    const p = a.failed();
+    a.end();
+    a.succeeded();
+    t.release();
+    assert.equal(await p, true);
+    assert.equal(await a.failed(), true, 'a second failed() neither counts nor waits');
+    assert.equal(t.b.inFlight, 0);
+    started(t.b.begin('10.0.0.1', 'alice@x')).end();
+    await fail(t, '10.0.0.1', 'alice@x');
+    started(t.b.begin('10.0.0.1', 'alice@x'));
+    assert.equal(
+      refusal(t.b.begin('10.0.0.1', 'alice@x')),
+      'account-address',
+      '2 failed + 1 in flight',
+    );
+  });
+
+  it('caps the sockets held in the delay', async () => {
+    const t = brakes({ maxFailuresPerAddress: 100, maxFailuresPerAccount: 100 });
+    const held = [1, 2, 3].map((i) => started(t.b.begin(`10.0.0.${i}`, 'a@x')).failed());
     await Promise.resolve();
-    assert.equal(b.waiting, 3);
-    assert.equal(sleeps.length, 3);
-    assert.equal(await b.delay(), false, 'the fourth is answered at once (and closed)');
-    release();
+    assert.equal(t.b.waiting, 3);
+    assert.equal(
+      await started(t.b.begin('10.0.0.4', 'a@x')).failed(),
+      false,
+      'the fourth is answered at once (and closed)',
+    );
+    t.release();
     assert.deepEqual(await Promise.all(held), [true, true, true]);
-    assert.equal(b.waiting, 0);
+    assert.equal(t.b.waiting, 0);
   });
 
-  it('forgets the oldest entries beyond maxTracked', () => {
-    const { b } = brakes({ maxTracked: 10 });
-    for (let i = 0; i < 1000; i++) b.failed(`10.0.${i >> 8}.${i & 255}`, `u${i}@x`);
-    assert.deepEqual(b.tracked, { addresses: 10, accounts: 10 });
+  it('forgets the oldest entries beyond maxTracked', async () => {
+    const t = brakes({ maxTracked: 10, maxDelayedSockets: 0 });
+    for (let i = 0; i < 1000; i++)
+      await started(t.b.begin(`10.0.${i >> 8}.${i & 255}`, `u${i}@x`)).failed();
+    assert.deepEqual(t.b.tracked, { addresses: 10, accounts: 10, pairs: 10 });
   });
 });

@@ -1,15 +1,26 @@
 /**
- * Brute-force brakes. The source sees every login from the gateway's address, so its own
- * fail2ban would ban the gateway (and everyone behind it) unless the gateway slows and
- * limits failed logins itself (protocol-notes.md, "Logins"):
- *   - each failure is answered after a delay (Dovecot 2 s, perdition 3 s), but the number
- *     of sockets held in that delay is capped: beyond it the reply goes out at once and the
- *     connection is closed, so an attacker cannot pin thousands of sockets;
- *   - failures are counted per client address and per account over a window; beyond the
- *     limit logins are refused before they reach the source at all.
+ * Brute-force brakes, in the manner of Dovecot's auth penalty and fail2ban. The source
+ * sees every login from the gateway's address, so its own fail2ban would ban the gateway
+ * (and everyone behind it) unless the gateway stops guessing first (protocol-notes.md,
+ * "Logins"). What is braked is the ADDRESS that guesses, never the account's owner:
+ *
+ *   1. An attempt counts from the moment it starts (`begin`), not when the source has
+ *      answered: attempts in flight are added to the failures, so a thousand parallel
+ *      guesses cannot all pass the check before the first one fails. Concurrent attempts
+ *      are also capped per client address and per account.
+ *   2. Failures are counted per client address (IPv6 by its /64, net-address.ts) and per
+ *      (account, address) pair; beyond their limits that address is refused before its
+ *      logins reach a backend. Another address, with the right password, is not.
+ *   3. Each failure is answered after a delay that doubles with the address's (or the
+ *      pair's) failures up to a cap, like Dovecot's auth_penalty. Failures for an account
+ *      from everywhere only make its failures slow (the cap), they never refuse a login.
+ *   4. The sockets held in that delay are capped: beyond it the reply goes out at once and
+ *      the connection is closed, so an attacker cannot pin thousands of sockets.
+ *
  * Counters live in bounded maps (oldest forgotten first).
  */
 import type { BrakeLimits } from '../limits.js';
+import { clientKey } from '../net-address.js';
 
 interface Counter {
   count: number;
@@ -55,16 +66,67 @@ class BoundedCounters {
   }
 }
 
+/** Attempts in flight per key; an entry lives only while its count is above zero. */
+class InFlight {
+  private readonly map = new Map<string, number>();
+  get(key: string): number {
+    return this.map.get(key) ?? 0;
+  }
+  add(key: string): void {
+    this.map.set(key, this.get(key) + 1);
+  }
+  remove(key: string): void {
+    const n = this.get(key) - 1;
+    if (n > 0) this.map.set(key, n);
+    else this.map.delete(key);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
 export interface BrakeDeps {
   now?: () => number;
   /** the timer (tests pass a fake one) */
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Why a login was refused before it was tried. */
+export type BrakeRefusal =
+  /** the address failed too often (or has too many attempts in flight with its failures) */
+  | 'address'
+  /** this address failed too often for this account */
+  | 'account-address'
+  /** too many attempts at once from this address */
+  | 'address-concurrency'
+  /** too many attempts at once for this account */
+  | 'account-concurrency';
+
+/**
+ * One login attempt, in flight from `begin` until exactly one of its ends. Later calls
+ * do nothing, so a flow can call `end()` in a `finally` whatever happened before.
+ */
+export interface Attempt {
+  /** the password was right: the pair's failures are forgotten */
+  succeeded(): void;
+  /**
+   * the password was wrong: counted, then the reply waits out the penalty. Resolves false
+   * when too many sockets already wait: answer at once and close the connection.
+   */
+  failed(): Promise<boolean>;
+  /** neither (backend down, store error): nothing is counted */
+  end(): void;
+}
+
 export class Brakes {
   private readonly byAddress: BoundedCounters;
+  private readonly byPair: BoundedCounters;
   private readonly byAccount: BoundedCounters;
+  private readonly inFlightAddress = new InFlight();
+  private readonly inFlightPair = new InFlight();
+  private readonly inFlightAccount = new InFlight();
   private delayed = 0;
+  private flying = 0;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -73,40 +135,86 @@ export class Brakes {
     deps: BrakeDeps = {},
   ) {
     this.byAddress = new BoundedCounters(limits.windowMs, limits.maxTracked);
+    this.byPair = new BoundedCounters(limits.windowMs, limits.maxTracked);
     this.byAccount = new BoundedCounters(limits.windowMs, limits.maxTracked);
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Is this login refused before it is even tried? */
-  blocked(address: string, account: string): 'address' | 'account' | undefined {
+  /**
+   * Start an attempt, or say why it is refused without being tried. Failures and attempts
+   * in flight count together, so parallel attempts cannot overrun a limit.
+   */
+  begin(address: string, account: string): Attempt | { refused: BrakeRefusal } {
+    const keys = keysOf(address, account);
+    const refused = this.refusal(keys);
+    if (refused) return { refused };
+    this.inFlightAddress.add(keys.address);
+    this.inFlightPair.add(keys.pair);
+    this.inFlightAccount.add(keys.account);
+    this.flying++;
+    let open = true;
+    const leave = (): boolean => {
+      if (!open) return false;
+      open = false;
+      this.flying--;
+      this.inFlightAddress.remove(keys.address);
+      this.inFlightPair.remove(keys.pair);
+      this.inFlightAccount.remove(keys.account);
+      return true;
+    };
+    return {
+      succeeded: () => {
+        if (leave()) this.byPair.clear(keys.pair);
+      },
+      failed: async () => {
+        if (!leave()) return true;
+        return this.delay(this.count(keys));
+      },
+      end: () => void leave(),
+    };
+  }
+
+  private refusal(k: Keys): BrakeRefusal | undefined {
+    const l = this.limits;
     const now = this.now();
-    if (this.byAddress.get(address, now) >= this.limits.maxFailuresPerAddress) return 'address';
-    if (this.byAccount.get(account.toLowerCase(), now) >= this.limits.maxFailuresPerAccount)
-      return 'account';
+    if (this.inFlightAddress.get(k.address) >= l.maxConcurrentPerAddress)
+      return 'address-concurrency';
+    if (
+      this.byAddress.get(k.address, now) + this.inFlightAddress.get(k.address) >=
+      l.maxFailuresPerAddress
+    )
+      return 'address';
+    if (this.byPair.get(k.pair, now) + this.inFlightPair.get(k.pair) >= l.maxFailuresPerAccount)
+      return 'account-address';
+    if (this.inFlightAccount.get(k.account) >= l.maxConcurrentPerAccount)
+      return 'account-concurrency';
     return undefined;
   }
 
-  failed(address: string, account: string): void {
+  /** Count a failure; the delay its reply waits. */
+  private count(k: Keys): number {
     const now = this.now();
-    this.byAddress.add(address, now);
-    this.byAccount.add(account.toLowerCase(), now);
+    const address = this.byAddress.add(k.address, now);
+    const pair = this.byPair.add(k.pair, now);
+    const account = this.byAccount.add(k.account, now);
+    return this.penalty(Math.max(address, pair), account);
   }
 
-  /** A correct password clears the account's counter (not the address's: one valid account must not unlock guessing others). */
-  succeeded(account: string): void {
-    this.byAccount.clear(account.toLowerCase());
+  /** Doubling per failure of the address (Dovecot's auth_penalty), the cap for an account under attack. */
+  penalty(failures: number, accountFailures = 0): number {
+    const { failureDelayMs: base, maxFailureDelayMs: cap } = this.limits;
+    if (accountFailures > this.limits.slowAccountAfter) return Math.max(base, cap);
+    const doublings = Math.min(Math.max(failures - 1, 0), 30);
+    return Math.max(base, Math.min(cap, base * 2 ** doublings));
   }
 
-  /**
-   * Wait before answering a failure. Returns false when too many sockets are already
-   * waiting: answer at once and close the connection instead.
-   */
-  async delay(): Promise<boolean> {
+  /** Wait before answering a failure; false when too many sockets already wait. */
+  private async delay(ms: number): Promise<boolean> {
     if (this.delayed >= this.limits.maxDelayedSockets) return false;
     this.delayed++;
     try {
-      await this.sleep(this.limits.failureDelayMs);
+      await this.sleep(ms);
       return true;
     } finally {
       this.delayed--;
@@ -117,7 +225,29 @@ export class Brakes {
     return this.delayed;
   }
 
-  get tracked(): { addresses: number; accounts: number } {
-    return { addresses: this.byAddress.size, accounts: this.byAccount.size };
+  /** attempts begun and not yet ended */
+  get inFlight(): number {
+    return this.flying;
   }
+
+  get tracked(): { addresses: number; accounts: number; pairs: number } {
+    return {
+      addresses: this.byAddress.size,
+      accounts: this.byAccount.size,
+      pairs: this.byPair.size,
+    };
+  }
+}
+
+interface Keys {
+  address: string;
+  account: string;
+  pair: string;
+}
+
+function keysOf(address: string, account: string): Keys {
+  const a = clientKey(address);
+  const acct = account.toLowerCase();
+  // NUL cannot occur in a normalised account name nor in an address key.
+  return { address: a, account: acct, pair: `${acct}\0${a}` };
 }

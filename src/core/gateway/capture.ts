@@ -4,10 +4,11 @@
  * before the session goes on, so a crash cannot lose it. The one implementation: the
  * IMAP/POP3 login flow (login.ts) and SMTP submission both call it.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventBus } from '../bus.js';
 import type { Logger } from '../log/logger.js';
-import { seal, type Keyring } from '../state/crypto.js';
-import type { AccountState, StateStore } from '../state/types.js';
+import { openText, seal, type Keyring } from '../state/crypto.js';
+import type { AccountRecord, AccountState, StateStore } from '../state/types.js';
 
 export interface CaptureDeps {
   store: Pick<StateStore, 'get' | 'update' | 'flush'>;
@@ -15,6 +16,40 @@ export interface CaptureDeps {
   bus: EventBus;
   logger: Logger;
   now?: () => Date;
+}
+
+/** Constant-time comparison that does not leak the length either (digests are equal-sized). */
+export function sameSecret(a: string, b: string): boolean {
+  const h = (x: string): Buffer => createHash('sha256').update(x, 'utf8').digest();
+  return timingSafeEqual(h(a), h(b));
+}
+
+/**
+ * The password captured for the record under the keyring's current key; undefined when
+ * there is none (or it cannot be opened: then the source is asked instead).
+ */
+export function capturedPassword(
+  keyring: Keyring,
+  rec: AccountRecord | undefined,
+  address: string,
+): string | undefined {
+  if (!rec?.credentials || rec.credentials.kid !== keyring.current) return undefined;
+  try {
+    return openText(keyring, rec.credentials, address);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Does the record already hold this password? (Then nothing needs sealing or saving.) */
+export function holdsPassword(
+  keyring: Keyring,
+  rec: AccountRecord | undefined,
+  address: string,
+  password: string,
+): boolean {
+  const captured = capturedPassword(keyring, rec, address);
+  return captured !== undefined && sameSecret(captured, password);
 }
 
 /**

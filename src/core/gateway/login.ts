@@ -1,19 +1,17 @@
 /**
- * The login flow the front-ends call: decide() on the account's state, then carry the
- * route out: log in at the source (which checks the password) and capture the
- * credentials, or go to the destination, or refuse. Every refusal is an Outcome from
- * replies.ts; the log gets the detail, the client one fixed text.
+ * The IMAP/POP3 side of the login flow (login-flow.ts runs the name check, the brakes and
+ * the refusals): decide() on the account's state, then carry the route out: log in at the
+ * source (which checks the password) and capture the credentials, or go to the
+ * destination, or refuse (told only to the right password). A backend session is
+ * released on every path that does not hand it to the front-end.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventBus } from '../bus.js';
 import type { Config } from '../config/types.js';
 import type { LoginRequest, LoginResult, SessionInfo } from '../frontends/types.js';
 import type { Logger } from '../log/logger.js';
-import { ReplyError, type Outcome } from '../replies.js';
+import { ReplyError } from '../replies.js';
 import { decide, type Route } from '../routing/decide.js';
-import { StateError } from '../state/errors.js';
-import { normalizeAddress } from '../state/records.js';
-import { openText, type Keyring } from '../state/crypto.js';
+import type { Keyring } from '../state/crypto.js';
 import type { AccountRecord, AccountState, StateStore } from '../state/types.js';
 import {
   toReplyError,
@@ -22,7 +20,15 @@ import {
   type UpstreamSession,
 } from '../upstreams/index.js';
 import type { Brakes } from './brakes.js';
-import { captureCredentials, touchAccount, type CaptureDeps } from './capture.js';
+import {
+  capturedPassword,
+  captureCredentials,
+  holdsPassword,
+  sameSecret,
+  touchAccount,
+  type CaptureDeps,
+} from './capture.js';
+import { guardRefusal, runLogin } from './login-flow.js';
 import type { SessionRegistry } from './sessions.js';
 
 export type TransferNowResult = 'migrated' | 'timeout' | 'failed' | 'busy';
@@ -44,62 +50,38 @@ export interface LoginDeps {
   now?: () => Date;
 }
 
-type Refusal = Extract<LoginResult, { ok: false }>;
+interface Landed {
+  upstream: UpstreamSession;
+  target: 'source' | 'destination';
+  reason: Route['reason'] | 'immediate-fallback';
+}
 
-/** Constant-time comparison that does not leak the length either (digests are equal-sized). */
-function sameSecret(a: string, b: string): boolean {
-  const h = (x: string): Buffer => createHash('sha256').update(x, 'utf8').digest();
-  return timingSafeEqual(h(a), h(b));
+/** Close a backend session the front-end will never get; never throws. */
+function drop(upstream: UpstreamSession): void {
+  upstream.socket.destroy();
+}
+
+/**
+ * Run `record` (capture, touch) for a freshly leased backend session; if it throws, the
+ * session is closed before the error goes on (a captured-state failure must not leak a
+ * logged-in source connection).
+ */
+async function keepIf(
+  upstream: UpstreamSession,
+  record: () => Promise<void> | void,
+): Promise<void> {
+  try {
+    await record();
+  } catch (err) {
+    drop(upstream);
+    throw err;
+  }
 }
 
 export function makeLoginService(
   deps: LoginDeps,
 ): (req: LoginRequest, s: SessionInfo) => Promise<LoginResult> {
   const now = deps.now ?? (() => new Date());
-  const emitLogin = (
-    s: SessionInfo,
-    req: LoginRequest,
-    result: 'ok' | 'refused',
-    outcome?: Outcome,
-    detail?: string,
-  ): void =>
-    deps.bus.emit({
-      type: 'session.login',
-      at: now().toISOString(),
-      session: s.id,
-      protocol: req.protocol,
-      user: req.user,
-      mechanism: req.mechanism,
-      result,
-      outcome,
-      detail,
-    });
-
-  async function refuse(
-    s: SessionInfo,
-    req: LoginRequest,
-    address: string,
-    err: ReplyError,
-  ): Promise<Refusal> {
-    emitLogin(s, req, 'refused', err.outcome, err.detail);
-    let close = false;
-    if (err.outcome === 'auth-failed') {
-      deps.brakes.failed(s.client.address, address);
-      close = !(await deps.brakes.delay());
-    }
-    return { ok: false, outcome: err.outcome, close };
-  }
-
-  /** Does the record already hold this password? (Then nothing needs sealing or saving.) */
-  function holds(rec: AccountRecord | undefined, address: string, password: string): boolean {
-    if (!rec?.credentials || rec.credentials.kid !== deps.keyring.current) return false;
-    try {
-      return sameSecret(openText(deps.keyring, rec.credentials, address), password);
-    } catch {
-      return false;
-    }
-  }
-
   const captureDeps: CaptureDeps = {
     store: deps.store,
     keyring: deps.keyring,
@@ -107,6 +89,8 @@ export function makeLoginService(
     logger: deps.logger,
     now,
   };
+  const holds = (rec: AccountRecord | undefined, address: string, password: string): boolean =>
+    holdsPassword(deps.keyring, rec, address, password);
 
   async function capture(
     address: string,
@@ -151,14 +135,14 @@ export function makeLoginService(
     let creds: LoginCredentials = { user: req.user, password: req.password };
     if (deps.destinationLogin === 'master' && c.destination.master) {
       // The master login does not check the user's password: the gateway checks it against the captured one.
-      if (!rec?.credentials)
+      const captured = capturedPassword(deps.keyring, rec, address);
+      if (captured === undefined)
         throw new ReplyError(
           'auth-failed',
           'no captured password to check against for a master login',
         );
-      if (!sameSecret(openText(deps.keyring, rec.credentials, address), req.password)) {
+      if (!sameSecret(captured, req.password))
         throw new ReplyError('auth-failed', 'password differs from the captured one');
-      }
       const m = c.destination.master;
       creds = {
         user: req.user,
@@ -193,102 +177,113 @@ export function makeLoginService(
     });
   }
 
+  /** A refusal route: the right password learns it, a wrong one gets the uniform failure. */
+  function refuseRoute(
+    req: LoginRequest,
+    s: SessionInfo,
+    address: string,
+    rec: AccountRecord | undefined,
+    route: Extract<Route, { target: 'refuse' }>,
+  ): Promise<never> {
+    const captured = capturedPassword(deps.keyring, rec, address);
+    const hasSource = !!deps.config().source[req.protocol];
+    return guardRefusal(route, {
+      captured: () =>
+        captured === undefined ? undefined : sameSecret(captured, req.password) ? 'right' : 'wrong',
+      atSource: hasSource ? async () => drop(await atSource(req, s, false)) : undefined,
+    });
+  }
+
+  /** strategy immediate: the source checks the password (and keeps a session for the fallback) while the account is moved. */
+  async function transferFirst(
+    req: LoginRequest,
+    s: SessionInfo,
+    address: string,
+    rec: AccountRecord | undefined,
+  ): Promise<Landed> {
+    const probe = await atSource(req, s, !holds(rec, address, req.password));
+    await keepIf(probe, () => capture(address, req.password, 'captured'));
+    const moved = await deps.transferNow!(address, req.password, deps.immediateWaitMs).catch(
+      () => 'failed' as const,
+    );
+    if (moved !== 'migrated') {
+      deps.logger.info('immediate transfer did not finish in time; proxying to the source', {
+        session: s.id,
+        address,
+        result: moved,
+      });
+      return { upstream: probe, target: 'source', reason: 'immediate-fallback' };
+    }
+    drop(probe);
+    const upstream = await atDestination(req, s, address, deps.store.get(address));
+    return { upstream, target: 'destination', reason: 'transfer-first' };
+  }
+
+  async function land(req: LoginRequest, s: SessionInfo, address: string): Promise<Landed> {
+    const rec = deps.store.get(address);
+    const route = routeFor(req, rec);
+    if (route.target === 'refuse') {
+      emitRoute(s, req, address, 'refuse', route.reason);
+      return refuseRoute(req, s, address, rec, route);
+    }
+    if (route.target === 'source') {
+      // Only a password about to be stored needs the post-login proof.
+      const upstream = await atSource(req, s, route.capture && !holds(rec, address, req.password));
+      await keepIf(upstream, () =>
+        route.capture ? capture(address, req.password, route.captureState) : touch(address),
+      );
+      return { upstream, target: 'source', reason: route.reason };
+    }
+    if (route.transferFirst) return transferFirst(req, s, address, rec);
+    const upstream = await atDestination(req, s, address, rec);
+    await keepIf(upstream, () => touch(address));
+    return { upstream, target: 'destination', reason: route.reason };
+  }
+
+  function emitRoute(
+    s: SessionInfo,
+    req: LoginRequest,
+    address: string,
+    target: 'source' | 'destination' | 'refuse',
+    reason: Landed['reason'],
+  ): void {
+    deps.bus.emit({
+      type: 'session.route',
+      at: now().toISOString(),
+      session: s.id,
+      protocol: req.protocol,
+      user: address,
+      target,
+      reason,
+    });
+  }
+
   return async function login(req, s) {
-    let address: string;
-    try {
-      address = normalizeAddress(req.user);
-    } catch {
-      return refuse(
-        s,
-        req,
-        req.user.slice(0, 64),
-        new ReplyError('auth-failed', 'user name is not a valid account name'),
-      );
-    }
-    const blocked = deps.brakes.blocked(s.client.address, address);
-    if (blocked) {
-      emitLogin(
-        s,
-        req,
-        'refused',
-        'too-many-attempts',
-        `too many failed logins for this ${blocked}`,
-      );
-      return { ok: false, outcome: 'too-many-attempts', close: true };
-    }
-    const release = deps.sessions.hold(address);
-    let handedOver = false;
-    try {
-      const rec = deps.store.get(address);
-      const route = routeFor(req, rec);
-      const emitRoute = (
-        target: 'source' | 'destination' | 'refuse',
-        reason: Route['reason'] | 'immediate-fallback',
-      ): void =>
-        deps.bus.emit({
-          type: 'session.route',
-          at: now().toISOString(),
-          session: s.id,
-          protocol: req.protocol,
-          user: address,
-          target,
-          reason,
-        });
-      let upstream: UpstreamSession;
-      let target: 'source' | 'destination';
-      if (route.target === 'refuse') {
-        emitRoute('refuse', route.reason);
-        return refuse(s, req, address, new ReplyError(route.outcome, `account is ${route.reason}`));
-      } else if (route.target === 'source') {
-        // Only a password about to be stored needs the post-login proof.
-        upstream = await atSource(req, s, route.capture && !holds(rec, address, req.password));
-        if (route.capture) await capture(address, req.password, route.captureState);
-        else touch(address);
-        target = 'source';
-        emitRoute('source', route.reason);
-      } else if (!route.transferFirst) {
-        upstream = await atDestination(req, s, address, rec);
-        touch(address);
-        target = 'destination';
-        emitRoute('destination', route.reason);
-      } else {
-        // strategy immediate: the source checks the password (and keeps a session ready
-        // for the fallback) while the account is moved.
-        const probe = await atSource(req, s, !holds(rec, address, req.password));
-        await capture(address, req.password, 'captured');
-        const moved = await deps.transferNow!(address, req.password, deps.immediateWaitMs).catch(
-          () => 'failed' as const,
-        );
-        if (moved === 'migrated') {
-          probe.socket.destroy();
-          upstream = await atDestination(req, s, address, deps.store.get(address));
-          target = 'destination';
-          emitRoute('destination', 'transfer-first');
-        } else {
-          deps.logger.info('immediate transfer did not finish in time; proxying to the source', {
-            session: s.id,
-            address,
-            result: moved,
-          });
-          upstream = probe;
-          target = 'source';
-          emitRoute('source', 'immediate-fallback');
+    const r = await runLogin(
+      {
+        protocol: req.protocol,
+        user: req.user,
+        mechanism: req.mechanism,
+        session: s.id,
+        client: s.client.address,
+      },
+      deps,
+      async (address) => {
+        // "login in progress" for the worker pool, from the source login until the splice
+        // is tracked (the front-end calls release) or the login failed (released here).
+        const release = deps.sessions.hold(address);
+        try {
+          const landed = await land(req, s, address);
+          emitRoute(s, req, address, landed.target, landed.reason);
+          return { ...landed, release };
+        } catch (err) {
+          release();
+          throw err;
         }
-      }
-      deps.brakes.succeeded(address);
-      emitLogin(s, req, 'ok');
-      handedOver = true;
-      return { ok: true, user: address, target, upstream, release };
-    } catch (err) {
-      const e =
-        err instanceof StateError
-          ? new ReplyError('store-unavailable', err.message, { cause: err })
-          : toReplyError(err, 'login');
-      if (e.outcome === 'internal-error')
-        deps.logger.error('login failed with an internal error', { session: s.id, err });
-      return refuse(s, req, address, e);
-    } finally {
-      if (!handedOver) release();
-    }
+      },
+    );
+    if (!r.ok) return r;
+    const { upstream, target, release } = r.value;
+    return { ok: true, user: r.address, target, upstream, release };
   };
 }

@@ -127,6 +127,8 @@ export async function startSmtpListener(
   const authRequired = smtpSpec('auth-required');
   const sessions = new Map<string, SmtpSession>();
   const releases = new Map<string, () => void>();
+  // failed AUTHs per connection (submission.ts closes after a few); gone with the session
+  const authTally = new WeakMap<SmtpSession, { failures: number }>();
 
   const openRelay = async (
     side: Side,
@@ -256,6 +258,7 @@ export async function startSmtpListener(
         {
           session: sess.client.id,
           clientAddress: sess.client.address,
+          connection: authTally.get(sess) ?? authTally.set(sess, { failures: 0 }).get(sess)!,
           openRelay: (side, ep, creds) => openRelay(side, ep, sess.client, creds),
         },
         {

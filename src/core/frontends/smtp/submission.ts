@@ -6,22 +6,29 @@
  * through, so the home server applies its own relay and sender rules; only local
  * recipients whose mailbox is on the other side are delivered there straight (route.ts).
  *
- * Like an IMAP or POP3 login, a first successful AUTH at the source captures the account
- * (sealed credentials, state captured), and failures are braked: delayed, counted per
- * client address and per account, refused before they reach a backend beyond the limit.
+ * It is the same login flow as IMAP and POP3 (gateway/login-flow.ts): the brakes count
+ * the attempt before it reaches a backend, a wrong password gets one refusal whatever the
+ * account's state, a first successful AUTH at the source captures the account, and the
+ * backend connection is released on every path that does not keep it. A connection is
+ * closed after a few failed AUTHs, as IMAP and POP3 do (PreauthLimits).
  */
 import type { EventBus } from '../../bus.js';
 import type { Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import type { Brakes } from '../../gateway/brakes.js';
-import { captureCredentials, touchAccount } from '../../gateway/capture.js';
+import {
+  capturedPassword,
+  captureCredentials,
+  sameSecret,
+  touchAccount,
+} from '../../gateway/capture.js';
+import { guardRefusal, runLogin } from '../../gateway/login-flow.js';
+import { DEFAULT_LIMITS } from '../../limits.js';
 import type { Logger } from '../../log/logger.js';
 import { ReplyError, type Outcome } from '../../replies.js';
-import { decide, type RouteReason } from '../../routing/decide.js';
+import { decide, type Route, type RouteReason } from '../../routing/decide.js';
 import type { Keyring } from '../../state/crypto.js';
-import { StateError } from '../../state/errors.js';
-import { normalizeAddress } from '../../state/records.js';
-import type { StateStore } from '../../state/types.js';
+import type { AccountRecord, StateStore } from '../../state/types.js';
 import { toReplyError } from '../../upstreams/errors.js';
 import type { Relay } from './relay.js';
 import type { Side } from './route.js';
@@ -34,6 +41,8 @@ export interface SubmissionDeps {
   bus: EventBus;
   logger: Logger;
   now?: () => Date;
+  /** failed AUTHs on one connection before it is closed (IMAP and POP3: the same limit) */
+  maxFailuresPerConnection?: number;
 }
 
 export interface AuthRequest {
@@ -64,6 +73,8 @@ export type AuthResult =
 export interface AuthContext {
   session: string;
   clientAddress: string;
+  /** this connection's tally of failed AUTHs, kept by the caller for the connection's life */
+  connection: { failures: number };
   /** connect and AUTH at a submission service as the user; throws UpstreamError */
   openRelay(
     side: Side,
@@ -77,113 +88,102 @@ export async function authenticate(
   ctx: AuthContext,
   deps: SubmissionDeps,
 ): Promise<AuthResult> {
-  const now = (): string => (deps.now?.() ?? new Date()).toISOString();
-  const emitLogin = (result: 'ok' | 'refused', outcome?: Outcome, detail?: string): void =>
-    deps.bus.emit({
-      type: 'session.login',
-      at: now(),
-      session: ctx.session,
+  const r = await runLogin(
+    {
       protocol: 'smtp',
-      user: req.user.slice(0, 256),
+      user: req.user,
       mechanism: req.mechanism,
-      result,
-      outcome,
-      detail,
-    });
-  const refuse = async (address: string, err: ReplyError): Promise<AuthResult> => {
-    emitLogin('refused', err.outcome, err.detail);
-    let close = false;
-    if (err.outcome === 'auth-failed') {
-      deps.brakes.failed(ctx.clientAddress, address);
-      close = !(await deps.brakes.delay());
-    }
-    return { ok: false, outcome: err.outcome, close };
-  };
-
-  let address: string;
-  try {
-    address = normalizeAddress(req.user);
-  } catch {
-    return refuse(
-      req.user.slice(0, 64),
-      new ReplyError('auth-failed', 'user name is not a valid account name'),
-    );
+      session: ctx.session,
+      client: ctx.clientAddress,
+    },
+    deps,
+    (address) => carry(req, ctx, deps, address),
+  );
+  if (r.ok) {
+    const { side, reason, relay } = r.value;
+    const login = { address: r.address, user: req.user, password: req.password, side, reason };
+    return { ok: true, login, relay };
   }
+  if (r.outcome !== 'auth-failed') return r;
+  ctx.connection.failures++;
+  const max = deps.maxFailuresPerConnection ?? DEFAULT_LIMITS.preauth.maxFailuresPerConnection;
+  return { ...r, close: r.close || ctx.connection.failures >= max };
+}
+
+interface Carried {
+  side: Side;
+  reason: RouteReason;
+  relay: Relay;
+}
+
+/** Decide, open the relay at the account's home (the password check), record the login. */
+async function carry(
+  req: AuthRequest,
+  ctx: AuthContext,
+  deps: SubmissionDeps,
+  address: string,
+): Promise<Carried> {
   if (req.authzid && req.authzid !== req.user) {
     // Acting as someone else (RFC 4616 2) is not something the gateway can relay.
-    return refuse(
-      address,
-      new ReplyError('auth-failed', 'PLAIN with an authorization identity other than the user'),
-    );
+    throw new ReplyError('auth-failed', 'PLAIN with an authorization identity other than the user');
   }
-  const blocked = deps.brakes.blocked(ctx.clientAddress, address);
-  if (blocked) {
-    emitLogin('refused', 'too-many-attempts', `too many failed logins for this ${blocked}`);
-    return { ok: false, outcome: 'too-many-attempts', close: true };
-  }
+  const c = deps.config();
+  const rec = deps.store.get(address);
+  const route = decide({
+    protocol: 'smtp',
+    purpose: 'login',
+    state: rec?.state,
+    // A submission never waits for a transfer: the mail goes out through the source.
+    strategy: 'proxy',
+    source: { smtp: !!c.source.submission },
+    destination: { smtp: !!c.destination.submission },
+    canTransfer: false,
+  });
+  if (route.target === 'refuse') return refuseRoute(req, ctx, deps, address, rec, route);
+  const side: Side = route.target;
+  const relay = await open(ctx, side, c[side].submission!, req);
   try {
-    const c = deps.config();
-    const rec = deps.store.get(address);
-    const route = decide({
-      protocol: 'smtp',
-      purpose: 'login',
-      state: rec?.state,
-      // A submission never waits for a transfer: the mail goes out through the source.
-      strategy: 'proxy',
-      source: { smtp: !!c.source.submission },
-      destination: { smtp: !!c.destination.submission },
-      canTransfer: false,
-    });
-    if (route.target === 'refuse')
-      return await refuse(address, new ReplyError(route.outcome, `account is ${route.reason}`));
-    const side: Side = route.target;
-    const ep = c[side].submission!;
-    let relay: Relay;
-    try {
-      relay = await ctx.openRelay(side, ep, { user: req.user, password: req.password });
-    } catch (err) {
-      throw toReplyError(err, `${side} submission`);
-    }
-    try {
-      if (route.target === 'source' && route.capture)
-        await captureCredentials(deps, address, req.password, route.captureState);
-      else touchAccount(deps.store, address, deps.now?.());
-    } catch (err) {
-      void relay.release();
-      throw err;
-    }
-    deps.brakes.succeeded(address);
-    emitLogin('ok');
-    deps.bus.emit({
-      type: 'session.route',
-      at: now(),
-      session: ctx.session,
-      protocol: 'smtp',
-      user: address,
-      target: side,
-      reason: route.reason,
-    });
-    return {
-      ok: true,
-      login: { address, user: req.user, password: req.password, side, reason: route.reason },
-      relay,
-    };
+    if (route.target === 'source' && route.capture)
+      await captureCredentials(deps, address, req.password, route.captureState);
+    else touchAccount(deps.store, address, deps.now?.());
   } catch (err) {
-    const e =
-      err instanceof StateError
-        ? new ReplyError('store-unavailable', err.message, { cause: err })
-        : toReplyError(err, 'submission');
-    if (e.outcome === 'internal-error')
-      deps.logger.error('submission AUTH failed with an internal error', {
-        session: ctx.session,
-        err,
-      });
-    else if (e.outcome !== 'auth-failed')
-      deps.logger.warn('submission AUTH could not be checked', {
-        session: ctx.session,
-        outcome: e.outcome,
-        detail: e.detail,
-      });
-    return refuse(address, e);
+    void relay.release();
+    throw err;
   }
+  deps.bus.emit({
+    type: 'session.route',
+    at: (deps.now?.() ?? new Date()).toISOString(),
+    session: ctx.session,
+    protocol: 'smtp',
+    user: address,
+    target: side,
+    reason: route.reason,
+  });
+  return { side, reason: route.reason, relay };
+}
+
+async function open(ctx: AuthContext, side: Side, ep: Endpoint, req: AuthRequest): Promise<Relay> {
+  try {
+    return await ctx.openRelay(side, ep, { user: req.user, password: req.password });
+  } catch (err) {
+    throw toReplyError(err, `${side} submission`);
+  }
+}
+
+/** The route refuses (account being moved, no endpoint): only the right password learns it. */
+function refuseRoute(
+  req: AuthRequest,
+  ctx: AuthContext,
+  deps: SubmissionDeps,
+  address: string,
+  rec: AccountRecord | undefined,
+  route: Extract<Route, { target: 'refuse' }>,
+): Promise<never> {
+  const captured = capturedPassword(deps.keyring, rec, address);
+  const ep = deps.config().source.submission;
+  return guardRefusal(route, {
+    captured: () =>
+      captured === undefined ? undefined : sameSecret(captured, req.password) ? 'right' : 'wrong',
+    atSource: ep ? async () => (await open(ctx, 'source', ep, req)).release() : undefined,
+  });
 }
