@@ -1,0 +1,361 @@
+/**
+ * Soak test of the real `autoport proxy` (`npm run bench:soak`): the built CLI as a child
+ * process in front of real Dovecot (IMAP, POP3) and Postfix (submission with SASL), with
+ * its own TLS certificate and metrics endpoint, driven from ten loopback addresses.
+ *
+ *   1. capture: every "captured" account logs in once through the gateway
+ *   2. start figures: RSS, open descriptors, /metrics, free connection slots per address
+ *   3. load: SOAK_SESSIONS well-behaved sessions over SOAK_MINUTES (IMAP STARTTLS, IMAPS,
+ *      POP3 STLS, submission STARTTLS+AUTH; captured, migrated and first-login accounts),
+ *      a baseline share of the same sessions straight to Dovecot/Postfix, hostile clients
+ *      from four other addresses (slow, floods, wrong passwords, cut literals and DATA)
+ *   4. idle: SOAK_IDLE logged-in IMAP sessions over TLS in IDLE, held SOAK_IDLE_SECONDS
+ *   5. end figures, compared with the start; PASS/FAIL; exit status 1 on FAIL
+ *
+ * Env (defaults in brackets): SOAK_SESSIONS [100000], SOAK_MINUTES [10], SOAK_IDLE [5000],
+ * SOAK_IDLE_SECONDS [60], SOAK_CONCURRENCY [64], SOAK_HOSTILE_PCT [3], SOAK_HOSTILE
+ * [all: slow,garbage,long-line,literal-flood,wrong-password,cut-login-literal,
+ * cut-append-literal,cut-data], SOAK_BASELINE_PCT [3], SOAK_FIRST_LOGIN_PCT [1],
+ * SOAK_CAPTURED [200], SOAK_MIGRATED [100], SOAK_SAMPLE_SECONDS [5], SOAK_WARMUP_PCT [20].
+ * Quick run: SOAK_SESSIONS=2000 SOAK_MINUTES=1 SOAK_IDLE=200 SOAK_IDLE_SECONDS=10.
+ */
+import { makeTempDir, removeDir } from '../test/support/index.js';
+import { KINDS } from './soak/clients.js';
+import {
+  fdLimit,
+  logSummary,
+  openFds,
+  probeSlots,
+  rssKb,
+  scrape,
+  startGateway,
+  type GatewayGauges,
+} from './soak/gateway.js';
+import { ALL_HOSTILE, GOOD_ADDRESSES, HOSTILE_ADDRESSES, holdIdle, runLoad } from './soak/load.js';
+import type { HostileKind } from './soak/hostile.js';
+import { startServers } from './soak/servers.js';
+import { fmtMs, percentile, rssGrowth, series, Tally, type Sample } from './soak/tally.js';
+import { Wire } from './soak/wire.js';
+import { imapLogin } from './soak/clients.js';
+
+const env = (k: string, d: number): number => Number(process.env[k] ?? d);
+const SESSIONS = env('SOAK_SESSIONS', 100_000);
+const MINUTES = env('SOAK_MINUTES', 10);
+const IDLE = env('SOAK_IDLE', 5000);
+const IDLE_S = env('SOAK_IDLE_SECONDS', 60);
+const SAMPLE_S = env('SOAK_SAMPLE_SECONDS', 5);
+const WARMUP_PCT = env('SOAK_WARMUP_PCT', 20);
+const HOSTILE = (process.env.SOAK_HOSTILE?.split(',').filter(Boolean) ?? [
+  ...ALL_HOSTILE,
+]) as HostileKind[];
+/** the CLI's default per-address connection limit (src/core/limits.ts), what the probe expects */
+const PER_ADDRESS = 1000;
+const log = (s: string): void =>
+  void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+interface Figures {
+  rssKb: number;
+  fds: number;
+  gauges?: GatewayGauges;
+  /** free connection slots per probed address */
+  slots: Record<string, number>;
+}
+
+async function figures(pid: number, metricsPort: number, probePort: number): Promise<Figures> {
+  const slots: Record<string, number> = {};
+  // one address at a time: all at once would meet the total limit instead
+  for (const a of [...GOOD_ADDRESSES, ...HOSTILE_ADDRESSES])
+    slots[a] = await probeSlots(probePort, a, PER_ADDRESS);
+  await new Promise((r) => setTimeout(r, 2000));
+  return {
+    rssKb: rssKb(pid),
+    fds: openFds(pid),
+    gauges: await scrape(metricsPort).catch(() => undefined),
+    slots,
+  };
+}
+
+/** Poll until `f` holds (sessions drain, descriptors close), at most `ms`. */
+async function settle(f: () => Promise<boolean> | boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && !(await f())) await new Promise((r) => setTimeout(r, 1000));
+}
+
+async function main(): Promise<number> {
+  const dir = makeTempDir('soak');
+  const firstLogins = Math.ceil((SESSIONS * env('SOAK_FIRST_LOGIN_PCT', 1)) / 100);
+  log(
+    `starting Dovecot x2, Postfix x2 (${env('SOAK_CAPTURED', 200)} captured, ${env('SOAK_MIGRATED', 100)} migrated, ${firstLogins} first-login accounts)...`,
+  );
+  const servers = await startServers({
+    captured: env('SOAK_CAPTURED', 200),
+    migrated: env('SOAK_MIGRATED', 100),
+    firstLogin: firstLogins,
+    victims: 10,
+    idle: IDLE,
+  });
+  const ca = servers.lab.source.tls!.ca;
+  let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
+  const verdicts: Array<[boolean, string]> = [];
+  try {
+    gw = await startGateway(servers, dir);
+    const pid = gw.pid;
+    const need = IDLE * 2 + 2000;
+    log(`gateway pid ${pid}, open-file limit ${fdLimit(pid)} (needs about ${need})`);
+    if (fdLimit(pid) < need)
+      log(`WARNING: raise the limit (ulimit -n ${need}) or fewer idle sessions will be served`);
+
+    log('capture: each captured account logs in once through the gateway...');
+    const capture = new Tally();
+    let ci = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (ci < servers.accounts.captured.length) {
+          const a = servers.accounts.captured[ci++]!;
+          const w = await Wire.open({
+            port: gw!.ports.imap,
+            localAddress: '127.0.0.2',
+            ca,
+            timeoutMs: 30_000,
+          }).catch((e: Error) => e);
+          if (w instanceof Error) {
+            capture.fail('capture', w);
+            continue;
+          }
+          await imapLogin(w, a, 0, true).then(
+            () => capture.pass('capture'),
+            (e) => capture.fail('capture', e),
+          );
+          w.close();
+        }
+      }),
+    );
+    if (capture.total(capture.failed) > 0)
+      throw new Error(`capture logins failed: ${[...capture.reasons.keys()].join('; ')}`);
+
+    log('start figures (probing free connection slots on 14 addresses)...');
+    const start = await figures(pid, gw.ports.metrics, gw.ports.imap);
+
+    const samples: Sample[] = [];
+    const t0 = performance.now();
+    const sampler = setInterval(() => {
+      samples.push({ t: (performance.now() - t0) / 1000, rssKb: rssKb(pid), fds: openFds(pid) });
+    }, SAMPLE_S * 1000);
+    const tally = { gateway: new Tally(), direct: new Tally() };
+    const ports = {
+      gateway: {
+        'imap-starttls': gw.ports.imap,
+        imaps: gw.ports.imaps,
+        'pop3-stls': gw.ports.pop3,
+        submission: gw.ports.submission,
+      },
+      direct: {
+        'imap-starttls': servers.lab.source.ports.imap,
+        imaps: servers.lab.source.ports.imaps!,
+        'pop3-stls': servers.lab.source.ports.pop3,
+        submission: servers.submission.port,
+      },
+    };
+    log(
+      `load: ${SESSIONS} sessions over ${MINUTES} min, hostile ${env('SOAK_HOSTILE_PCT', 3)}% (${HOSTILE.join(', ')})...`,
+    );
+    let lastLog = 0;
+    const load = await runLoad(
+      {
+        sessions: SESSIONS,
+        seconds: MINUTES * 60,
+        concurrency: env('SOAK_CONCURRENCY', 64),
+        hostilePct: env('SOAK_HOSTILE_PCT', 3),
+        hostileKinds: HOSTILE,
+        baselinePct: env('SOAK_BASELINE_PCT', 3),
+        firstLoginPct: env('SOAK_FIRST_LOGIN_PCT', 1),
+        migratedShare: 0.3,
+        timeoutMs: 30_000,
+      },
+      ports,
+      { ...servers.accounts, captured: [...servers.accounts.captured] },
+      ca,
+      tally,
+      () => (gw!.exited() ? `the gateway died (${gw!.exited()})` : undefined),
+      (done) => {
+        if (performance.now() - lastLog < 30_000) return;
+        lastLog = performance.now();
+        log(
+          `  ${done} sessions done, ${tally.gateway.total(tally.gateway.failed)} failed, RSS ${(rssKb(pid) / 1024).toFixed(0)} MB, ${openFds(pid)} fds`,
+        );
+      },
+    );
+    clearInterval(sampler);
+    const loadSamples = [...samples];
+
+    const idleTally = new Tally();
+    let idle = { opened: 0, served: 0, openSeconds: 0 };
+    let idleKb = NaN;
+    if (!gw.exited() && IDLE > 0) {
+      log(`idle: opening ${IDLE} IMAP sessions over TLS in IDLE, holding ${IDLE_S} s...`);
+      await new Promise((r) => setTimeout(r, 3000));
+      const before = rssKb(pid);
+      idle = await holdIdle(
+        IDLE,
+        IDLE_S,
+        { imap: gw.ports.imap, imaps: gw.ports.imaps },
+        [...servers.accounts.captured, ...servers.accounts.migrated],
+        ca,
+        async (opened) => {
+          await new Promise((r) => setTimeout(r, 3000));
+          idleKb = (rssKb(pid) - before) / Math.max(1, opened);
+          log(
+            `  ${opened} open, gateway RSS ${(rssKb(pid) / 1024).toFixed(0)} MB, ${openFds(pid)} fds`,
+          );
+        },
+        idleTally,
+      );
+    }
+
+    log('end figures: waiting for sessions and descriptors to settle, then probing slots...');
+    const startOpen = start.gauges?.sessionsOpen ?? 0;
+    await settle(
+      async () =>
+        (await scrape(gw!.ports.metrics).catch(() => undefined))?.sessionsOpen === startOpen,
+      90_000,
+    );
+    await settle(() => openFds(pid) <= start.fds, 30_000);
+    const end = gw.exited() ? undefined : await figures(pid, gw.ports.metrics, gw.ports.imap);
+
+    // ---- report --------------------------------------------------------------------
+    const g = tally.gateway;
+    const out: string[] = [];
+    out.push(
+      `AutoPort soak: ${load.launched} sessions in ${load.seconds.toFixed(0)} s from ${GOOD_ADDRESSES.length} addresses (${(load.launched / load.seconds).toFixed(0)}/s), then ${IDLE} idle TLS sessions for ${IDLE_S} s`,
+    );
+    out.push(
+      'limits: the CLI defaults (1,000 connections per address, 10,000 in all, brakes as shipped); none raised',
+    );
+    if (load.stoppedBecause) out.push(`LOAD STOPPED EARLY: ${load.stoppedBecause}`);
+    out.push('', 'well-behaved sessions through the gateway      ok   failed');
+    const kinds = new Set([...g.ok.keys(), ...[...g.failed.keys()].map((k) => k.split(' ')[0]!)]);
+    for (const k of kinds) {
+      const failed = [...g.failed]
+        .filter(([f]) => f.startsWith(`${k} `))
+        .reduce((a, [, n]) => a + n, 0);
+      out.push(
+        `  ${k.padEnd(40)} ${String(g.ok.get(k) ?? 0).padStart(7)} ${String(failed).padStart(8)}`,
+      );
+    }
+    const topReasons = (t: Tally): string[] =>
+      [...t.reasons]
+        .sort((a, b) => b[1].n - a[1].n)
+        .slice(0, 6)
+        .map(([, r]) => `    ${r.n} x ${r.example}`);
+    if (g.reasons.size) out.push('  failures, most frequent first:', ...topReasons(g));
+    out.push(
+      '',
+      `login latency, connect to login accepted, TLS included (captured accounts; baseline: same client to Dovecot/Postfix directly, ${tally.direct.total(tally.direct.ok)} sessions, ${tally.direct.total(tally.direct.failed)} failed)`,
+    );
+    out.push(
+      `  ${'kind'.padEnd(16)} ${'gateway p50'.padStart(12)} ${'p99'.padStart(10)}   ${'direct p50'.padStart(12)} ${'p99'.padStart(10)}`,
+    );
+    for (const k of KINDS) {
+      const a = g.latency.get(k) ?? [];
+      const d = tally.direct.latency.get(k) ?? [];
+      out.push(
+        `  ${k.padEnd(16)} ${fmtMs(percentile(a, 50)).padStart(12)} ${fmtMs(percentile(a, 99)).padStart(10)}   ${fmtMs(percentile(d, 50)).padStart(12)} ${fmtMs(percentile(d, 99)).padStart(10)}`,
+      );
+    }
+    out.push('', 'hostile clients (from 127.0.0.12-15, real brakes): kind: what happened');
+    for (const [k, n] of [...load.hostile].sort()) out.push(`  ${k.padEnd(40)} ${n}`);
+    const warmupS = (load.seconds * WARMUP_PCT) / 100;
+    const growth = rssGrowth(loadSamples, warmupS);
+    out.push('', `gateway RSS/fds during the load (every ${SAMPLE_S} s): ${series(loadSamples)}`);
+    out.push(
+      `  RSS growth after warm-up (${warmupS.toFixed(0)} s): ${(growth.from / 1024).toFixed(1)} MB -> ${(growth.to / 1024).toFixed(1)} MB = ${growth.pct.toFixed(1)} %`,
+    );
+    out.push(
+      `idle TLS sessions: ${idle.opened} opened in ${idle.openSeconds.toFixed(0)} s, ${idle.served} served to the end, ${Number.isFinite(idleKb) ? idleKb.toFixed(1) : '-'} KB RSS per session`,
+    );
+    if (idleTally.reasons.size) out.push('  failures:', ...topReasons(idleTally));
+    const slotsUsed = (f: Figures | undefined): number | undefined =>
+      f ? Object.values(f.slots).reduce((a, n) => a + (PER_ADDRESS - n), 0) : undefined;
+    out.push(
+      '',
+      `${'at'.padEnd(6)} ${'RSS MB'.padStart(8)} ${'fds'.padStart(6)} ${'sessions_open'.padStart(14)} ${'slots taken (probed)'.padStart(22)} ${'slot gauge'.padStart(11)}`,
+    );
+    for (const [name, f] of [
+      ['start', start],
+      ['end', end],
+    ] as const)
+      out.push(
+        `${name.padEnd(6)} ${f ? (f.rssKb / 1024).toFixed(1).padStart(8) : '-'.padStart(8)} ${String(f?.fds ?? '-').padStart(6)} ${String(f?.gauges?.sessionsOpen ?? '-').padStart(14)} ${String(slotsUsed(f) ?? '-').padStart(22)} ${String(f?.gauges?.slots ?? 'none').padStart(11)}`,
+      );
+    if (end) {
+      const leaky = Object.entries(end.slots).filter(([a, n]) => n !== start.slots[a]);
+      if (leaky.length)
+        out.push(
+          `  free slots per address, start -> end: ${leaky.map(([a, n]) => `${a} ${start.slots[a]}->${n}`).join(', ')}`,
+        );
+    }
+    const failedGood = g.total(g.failed);
+    verdicts.push(
+      [!gw.exited(), `gateway process alive${gw.exited() ? ` (it died: ${gw.exited()})` : ''}`],
+      [
+        failedGood === 0 && load.launched === SESSIONS,
+        `0 failed well-behaved sessions (${failedGood} failed, ${load.launched}/${SESSIONS} launched)`,
+      ],
+      [growth.pct < 10, `RSS growth after warm-up < 10 % (${growth.pct.toFixed(1)} %)`],
+      [
+        end !== undefined && end.fds === start.fds,
+        `open fds back to start (${start.fds} -> ${end?.fds ?? '-'})`,
+      ],
+      [
+        end !== undefined &&
+          slotsUsed(end) === slotsUsed(start) &&
+          end.gauges?.slots === start.gauges?.slots,
+        `connection slots back to start (taken ${slotsUsed(start)} -> ${slotsUsed(end) ?? '-'})`,
+      ],
+      [
+        end?.gauges !== undefined && end.gauges.sessionsOpen === start.gauges?.sessionsOpen,
+        `autoport_sessions_open back to start (${start.gauges?.sessionsOpen ?? '-'} -> ${end?.gauges?.sessionsOpen ?? '-'})`,
+      ],
+      [IDLE === 0 || idle.served === IDLE, `all ${IDLE} idle TLS sessions served (${idle.served})`],
+    );
+    out.push('', ...verdicts.map(([ok, what]) => `${ok ? 'pass' : 'FAIL'}  ${what}`));
+    const pass = verdicts.every(([ok]) => ok);
+    out.push(`VERDICT: ${pass ? 'PASS' : 'FAIL'}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'soak',
+        sessions: SESSIONS,
+        launched: load.launched,
+        seconds: Math.round(load.seconds),
+        ok: Object.fromEntries(g.ok),
+        failed: Object.fromEntries(g.failed),
+        rssGrowthPct: Number(growth.pct.toFixed(2)),
+        idle: { ...idle, kbPerSession: Number(idleKb.toFixed(1)) },
+        start: {
+          rssKb: start.rssKb,
+          fds: start.fds,
+          sessionsOpen: start.gauges?.sessionsOpen,
+          slotsTaken: slotsUsed(start),
+        },
+        end: end && {
+          rssKb: end.rssKb,
+          fds: end.fds,
+          sessionsOpen: end.gauges?.sessionsOpen,
+          slotsTaken: slotsUsed(end),
+        },
+        pass,
+      })}\n`,
+    );
+    const logged = logSummary(gw.logFile);
+    if (logged.length)
+      process.stderr.write(`gateway log, warnings and errors by message:\n${logged.join('\n')}\n`);
+    return pass ? 0 : 1;
+  } finally {
+    await gw?.stop();
+    await servers.stop();
+    removeDir(dir);
+  }
+}
+
+process.exitCode = await main();
