@@ -21,6 +21,8 @@ class ImapSession {
   private readonly conn: ClientConnection;
   private parser: ImapCommandParser;
   private busy = false;
+  /** a "+" is waiting in the socket's write buffer: read and parse nothing more until it drains */
+  private draining = false;
   private lineWaiter: ((ev: ImapParseEvent) => void) | undefined;
   private failures = 0;
   private bad = 0;
@@ -67,7 +69,7 @@ class ImapSession {
 
   private pump(): void {
     while (!this.conn.closed) {
-      if (this.busy && !this.lineWaiter) return;
+      if (this.draining || (this.busy && !this.lineWaiter)) return;
       const ev = this.parser.next();
       if (!ev) return;
       if (this.lineWaiter) {
@@ -78,7 +80,7 @@ class ImapSession {
       }
       switch (ev.kind) {
         case 'continue':
-          this.conn.write('+ Ready for literal data.\r\n');
+          this.continueLiteral();
           break;
         case 'error':
           this.protocolError(ev.tag, ev.text, ev.fatal);
@@ -96,6 +98,25 @@ class ImapSession {
           break;
       }
     }
+  }
+
+  /**
+   * "+" for a synchronising literal (RFC 3501 7.5). A client that sends {0} lines without
+   * reading our replies would fill the socket's write buffer: stop reading it until it
+   * drains, as a client that reads does not notice.
+   */
+  private continueLiteral(): void {
+    this.conn.write('+ Ready for literal data.\r\n');
+    const socket = this.conn.socket;
+    if (!socket.writableNeedDrain) return;
+    this.draining = true;
+    this.conn.pause();
+    socket.once('drain', () => {
+      this.draining = false;
+      if (this.conn.closed || this.conn.socket !== socket) return;
+      if (!this.busy) this.conn.resume();
+      this.pump();
+    });
   }
 
   private protocolError(tag: string | undefined, text: string, fatal: boolean): void {
@@ -148,7 +169,7 @@ class ImapSession {
       .finally(() => {
         this.busy = false;
         this.lineWaiter = undefined;
-        this.conn.resume();
+        if (!this.draining) this.conn.resume();
         if (!this.conn.closed) setImmediate(() => this.pump());
       });
   }
