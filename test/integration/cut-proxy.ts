@@ -76,7 +76,11 @@ export type FaultTrigger =
 
 export interface FaultScript {
   trigger: FaultTrigger;
-  /** 'close' both sockets; 'stall': forward nothing more either way and keep both open */
+  /**
+   * 'close' both sockets; 'stall': forward nothing more either way and keep both open
+   * (the server is no longer read; what the gateway sends is read and dropped, so its
+   * hang-up is seen: faultedOpen)
+   */
   action: 'close' | 'stall';
   /** which connections (1 = the first accepted) get the fault; the others pass untouched */
   connections?: number[];
@@ -88,6 +92,8 @@ export interface FaultProxy {
   readonly struck: number;
   /** connections accepted so far */
   readonly accepted: number;
+  /** faulted connections the gateway has not closed yet (a stalled one it forgot leaks) */
+  readonly faultedOpen: number;
   close(): Promise<void>;
 }
 
@@ -105,6 +111,7 @@ export async function startFaultProxy(
 ): Promise<FaultProxy> {
   let struck = 0;
   let accepted = 0;
+  let faultedOpen = 0;
   const sockets = new Set<net.Socket>();
   const faulted = new Set(script.connections ?? [1]);
   const server = net.createServer((client) => {
@@ -114,9 +121,12 @@ export async function startFaultProxy(
     client.on('close', () => sockets.delete(client));
     const t = script.trigger;
     if (!faulted.has(accepted)) return pipeBoth(client, net.connect(target.port, target.host));
+    faultedOpen++;
+    client.on('close', () => faultedOpen--);
     if (t.dir === 'accept') {
       struck++;
       if (script.action === 'close') client.destroy();
+      else client.resume();
       return;
     }
     const upstream = net.connect(target.port, target.host);
@@ -132,10 +142,7 @@ export async function startFaultProxy(
       stopped = true;
       struck++;
       if (script.action === 'close') destroy();
-      else {
-        client.pause();
-        upstream.pause();
-      }
+      else upstream.pause();
     };
     // `pos` counts the faulted direction's bytes; `cutAt` is where the fault strikes.
     let pos = 0;
@@ -202,6 +209,9 @@ export async function startFaultProxy(
     },
     get accepted() {
       return accepted;
+    },
+    get faultedOpen() {
+      return faultedOpen;
     },
     close: () =>
       new Promise<void>((r) => {

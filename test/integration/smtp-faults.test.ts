@@ -357,7 +357,17 @@ describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180
             'QUIT',
           ]);
           assert.match(ok[5]!, /^250 /, ok.join('\n'));
-          await faulted;
+          const client = await faulted;
+          try {
+            // released at the failure, not only when the client leaves
+            const until = Date.now() + 5000;
+            while (proxy.faultedOpen > 0 && Date.now() < until)
+              await new Promise((r) => setTimeout(r, 20));
+            assert.equal(proxy.faultedOpen, 0, 'the faulted backend connection was closed');
+            assert.match(await client.cmd('RSET'), /^250 /, 'the faulted session goes on');
+          } finally {
+            client.close();
+          }
           const msgs = await waitForInbox(lab.source, bob, (m) => count(m, `retry-${marker}`) === 1);
           assert.equal(count(msgs, `retry-${marker}`), 1, 'the healthy session delivered');
           if (step !== 'final reply') {
@@ -380,14 +390,15 @@ describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180
   }
 
   /**
-   * One transaction to alice and bob; its replies. A fault before any recipient was
-   * accepted must answer RCPT with 451; one after must answer the end of DATA with 451.
+   * One transaction to alice and bob, on a client connection left open for the caller. A
+   * fault before any recipient was accepted must answer RCPT with 451; one after must
+   * answer the end of DATA with 451.
    */
   async function faultedTransaction(
     port: number,
     marker: string,
     failsAt: 'rcpt' | 'dot',
-  ): Promise<string[]> {
+  ): Promise<SmtpDialog> {
     const d = await SmtpDialog.open(port);
     const seen: string[] = [];
     try {
@@ -398,7 +409,7 @@ describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180
       seen.push(r1);
       if (failsAt === 'rcpt') {
         assert.match(r1, /^451 4\.4\.1 /, seen.join('\n'));
-        return seen;
+        return d;
       }
       assert.match(r1, /^250 /, seen.join('\n'));
       seen.push(await d.cmd(`RCPT TO:<${bob.user}>`));
@@ -409,9 +420,10 @@ describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180
       const end = await d.reply();
       seen.push(end);
       assert.match(end, /^451 4\.4\.1 /, seen.join('\n'));
-      return seen;
-    } finally {
+      return d;
+    } catch (err) {
       d.close();
+      throw err;
     }
   }
 });
