@@ -241,7 +241,11 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
         assert.match(await d.cmd('MAIL FROM:<a@remote.test>'), /^250 /);
         assert.match(await d.cmd(`RCPT TO:<bob@${D}>`), /^250 /);
         assert.match(await d.cmd(`RCPT TO:<carol@${D}>`), /^451 4\.4\.1 /);
-        assert.match(await d.cmd(`RCPT TO:<dave@${D}>`), /^451 4\.4\.1 /, 'the transaction is lost');
+        assert.match(
+          await d.cmd(`RCPT TO:<dave@${D}>`),
+          /^451 4\.4\.1 /,
+          'the transaction is lost',
+        );
         assert.match(await d.cmd('DATA'), /^354 /);
         d.write(MSG);
         assert.match(await d.reply(), /^451 4\.4\.1 /, 'bob is retried later, not bounced');
@@ -368,7 +372,11 @@ describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180
           } finally {
             client.close();
           }
-          const msgs = await waitForInbox(lab.source, bob, (m) => count(m, `retry-${marker}`) === 1);
+          const msgs = await waitForInbox(
+            lab.source,
+            bob,
+            (m) => count(m, `retry-${marker}`) === 1,
+          );
           assert.equal(count(msgs, `retry-${marker}`), 1, 'the healthy session delivered');
           if (step !== 'final reply') {
             // nothing of the faulted message reached a mailbox (no end of data was sent)
