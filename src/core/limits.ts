@@ -30,6 +30,11 @@ export interface PreauthLimits {
   maxFailuresPerConnection: number;
   /** silence before login after which the connection is closed */
   idleMs: number;
+  /**
+   * time from accept to login, however busy the client: idleMs restarts on every byte, so
+   * without this a NOOP a minute holds a connection slot for ever
+   */
+  loginDeadlineMs: number;
 }
 
 export interface BrakeLimits {
@@ -60,7 +65,10 @@ export interface BrakeLimits {
 
 export interface ConnectionLimits {
   maxTotal: number;
+  /** per client: an IPv4 address, an IPv6 /64 (net-address.ts clientKey) */
   maxPerAddress: number;
+  /** implicit TLS (993, 995): a connection counts from accept and has this long to finish its handshake */
+  handshakeMs: number;
 }
 
 export interface GatewayLimits {
@@ -95,6 +103,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
     maxCommands: 100,
     maxFailuresPerConnection: 3,
     idleMs: 60_000,
+    loginDeadlineMs: 3 * 60_000,
   },
   brakes: {
     failureDelayMs: 2_000,
@@ -109,7 +118,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
     maxConcurrentPerAccount: 20,
     maxTracked: 100_000,
   },
-  connections: { maxTotal: 10_000, maxPerAddress: 1_000 },
+  connections: { maxTotal: 10_000, maxPerAddress: 1_000, handshakeMs: 30_000 },
   immediateWaitMs: 30_000,
   shutdownGraceMs: 30_000,
   retryBaseMs: 60_000,

@@ -1,14 +1,36 @@
 /**
  * The client side of one pre-auth session, shared by the IMAP and POP3 state machines:
- * the socket (swapped for a TLSSocket after STARTTLS/STLS), the pre-auth idle timer,
- * session events and the single close path. The splice takes the socket over after login.
+ * the socket (swapped for a TLSSocket after STARTTLS/STLS), the pre-auth idle timer and
+ * login deadline, session events and the single close path. The splice takes the socket
+ * over after login.
+ *
+ * The connection owns its connection-limit slot and releases it itself, exactly once,
+ * when it ends: before the greeting, after a failed handshake or STARTTLS, at the end of
+ * the splice, on a fault. A 'close' listener on the socket would not do: STARTTLS has to
+ * take the plain socket's listeners away.
+ *
+ * It is also where a bug in the code that handles one connection stops: fault() logs it
+ * with the session id, answers the protocol's last line and closes this connection only.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import type { CloseReason, SessionProtocol } from '../bus.js';
+import type { CloseReason } from '../bus.js';
 import type { Logger } from '../log/logger.js';
+import { imapBye, pop3Reply } from '../replies.js';
 import { splice, type Splice } from './splice.js';
-import type { FrontendDeps, LoginResult, SessionInfo } from './types.js';
+import type { FrontendDeps, LoginResult, Release, SessionInfo } from './types.js';
+
+/** the last line before closing, by protocol: a deadline passed, a bug was met */
+const LAST_LINE: Record<'imap' | 'pop3', Record<'deadline' | 'fault', string>> = {
+  imap: {
+    deadline: '* BYE [UNAVAILABLE] Login time limit reached.\r\n',
+    fault: imapBye('internal-error'),
+  },
+  pop3: {
+    deadline: '-ERR [SYS/TEMP] Login time limit reached.\r\n',
+    fault: pop3Reply('internal-error'),
+  },
+};
 
 export class ClientConnection {
   socket: Socket;
@@ -19,23 +41,34 @@ export class ClientConnection {
   readonly started = Date.now();
   readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
+  private readonly deadline: NodeJS.Timeout;
   private onBytes: ((chunk: Buffer) => void) | undefined;
   private spliced: Splice | undefined;
 
   private readonly dataListener = (chunk: Buffer): void => {
     this.bytesIn += chunk.length;
     this.armTimer();
-    this.onBytes?.(chunk);
+    this.guard(() => this.onBytes?.(chunk));
   };
 
+  /**
+   * `slot`: the connection-limit slot taken at accept; this object releases it when the
+   * connection ends (and at once when that already happened).
+   */
   constructor(
     socket: Socket,
-    readonly protocol: SessionProtocol,
+    readonly protocol: 'imap' | 'pop3',
     readonly info: SessionInfo,
     readonly deps: FrontendDeps,
+    private readonly slot: Release,
   ) {
     this.socket = socket;
     this.log = deps.logger.child({ session: info.id, protocol });
+    this.deadline = setTimeout(
+      () => this.closeWith(LAST_LINE[protocol].deadline, 'preauth-timeout', 'login deadline'),
+      deps.limits.loginDeadlineMs,
+    );
+    this.deadline.unref?.();
     socket.on('error', (err) => this.close('client-closed', err.message));
     socket.on('close', () => this.close('client-closed'));
     deps.bus.emit({
@@ -83,8 +116,33 @@ export class ClientConnection {
 
   private armTimer(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onIdle?.(), this.deps.limits.idleMs);
+    this.timer = setTimeout(() => this.guard(() => this.onIdle?.()), this.deps.limits.idleMs);
     this.timer.unref?.();
+  }
+
+  /** Run code of this session: a throw ends this session (fault), never another. */
+  guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fault(err);
+    }
+  }
+
+  /**
+   * A bug met while handling this connection: log it with the session id, tell the
+   * client (RFC 5530 SERVERBUG), close. The session ends with reason 'error', which the
+   * metrics count as a fault.
+   */
+  fault(err: unknown): void {
+    this.log.error('session fault: closing the connection', { err });
+    if (this.spliced) return this.spliced.close('error');
+    const detail = err instanceof Error ? err.message : String(err);
+    try {
+      this.closeWith(LAST_LINE[this.protocol].fault, 'error', detail);
+    } finally {
+      this.close('error', detail);
+    }
   }
 
   /** called when the pre-auth idle timer fires; the state machine writes its BYE */
@@ -102,9 +160,18 @@ export class ClientConnection {
   close(reason: CloseReason, detail?: string): void {
     if (this.closed || this.spliced) return;
     this.closed = true;
+    this.stopTimers();
+    try {
+      this.socket.destroy();
+      this.emitClosed(reason, detail);
+    } finally {
+      this.slot();
+    }
+  }
+
+  private stopTimers(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.socket.destroy();
-    this.emitClosed(reason, detail);
+    clearTimeout(this.deadline);
   }
 
   private emitClosed(reason: CloseReason, detail?: string): void {
@@ -131,6 +198,8 @@ export class ClientConnection {
     plain.off('data', this.dataListener);
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
+    // An 'error' without a listener would throw; the TLS socket reports what matters.
+    plain.on('error', () => undefined);
     const secure = new TLSSocket(plain, { isServer: true, secureContext: ctx });
     this.socket = secure;
     secure.on('error', (err) => this.close('client-closed', `TLS: ${err.message}`));
@@ -168,7 +237,7 @@ export class ClientConnection {
       result.release();
       return;
     }
-    if (this.timer) clearTimeout(this.timer);
+    this.stopTimers();
     this.socket.off('data', this.dataListener);
     this.user = result.user;
     this.write(reply);
@@ -181,14 +250,22 @@ export class ClientConnection {
       toClient: result.upstream.buffered,
       backendReader: result.upstream.reader,
       onClose: (r) => {
-        untrack();
         this.closed = true;
-        this.bytesIn = preIn + r.bytesIn;
-        this.bytesOut = preOut + r.bytesOut;
-        this.emitClosed(r.reason, r.detail);
+        try {
+          untrack();
+          this.bytesIn = preIn + r.bytesIn;
+          this.bytesOut = preOut + r.bytesOut;
+          this.emitClosed(r.reason, r.detail);
+        } finally {
+          this.slot();
+        }
       },
+      onFault: (err) => this.log.error('session fault in the splice: closing it', { err }),
     });
-    untrack = this.deps.track(result.user, result.target, this.info, this.spliced);
-    result.release();
+    try {
+      untrack = this.deps.track(result.user, result.target, this.info, this.spliced);
+    } finally {
+      result.release();
+    }
   }
 }

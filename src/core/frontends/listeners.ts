@@ -2,19 +2,14 @@
  * Listening sockets for the front-ends: plain ones (143, 110; STARTTLS/STLS offered when a
  * certificate is configured) and implicit-TLS ones (993, 995). Certificates come from a
  * TlsProvider so SIGHUP can swap them without closing a listener or a session.
+ *
+ * A connection is admitted (counted against the connection limits) at TCP accept, before
+ * any TLS handshake: a client must not hold handshakes open outside the limits. The
+ * handshake of an implicit-TLS connection then has a deadline of its own.
  */
-import {
-  createServer as createNetServer,
-  type AddressInfo,
-  type Server,
-  type Socket,
-} from 'node:net';
-import {
-  createSecureContext,
-  createServer as createTlsServer,
-  type SecureContext,
-  type TLSSocket,
-} from 'node:tls';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import type { Release } from './types.js';
 
 export interface ListenerSpec {
   /** config key: imap, imaps, pop3, pop3s */
@@ -30,11 +25,12 @@ export interface TlsMaterial {
   key: string | Buffer;
 }
 
-/** The gateway's certificate, replaceable at run time. */
+/**
+ * The gateway's certificate, replaceable at run time: every handshake takes the context
+ * current at its start, so a new certificate serves the next connection.
+ */
 export class TlsProvider {
   private ctx: SecureContext | undefined;
-  private material: TlsMaterial | undefined;
-  private readonly servers = new Set<ReturnType<typeof createTlsServer>>();
 
   constructor(material?: TlsMaterial) {
     if (material) this.set(material);
@@ -42,26 +38,11 @@ export class TlsProvider {
 
   /** Throws (and keeps the old certificate) when the new one does not load. */
   set(material: TlsMaterial): void {
-    const ctx = createSecureContext({ ...material, minVersion: 'TLSv1.2' });
-    this.ctx = ctx;
-    this.material = material;
-    for (const s of this.servers) s.setSecureContext({ ...material, minVersion: 'TLSv1.2' });
+    this.ctx = createSecureContext({ ...material, minVersion: 'TLSv1.2' });
   }
 
   context(): SecureContext | undefined {
     return this.ctx;
-  }
-
-  options(): TlsMaterial | undefined {
-    return this.material;
-  }
-
-  track(server: ReturnType<typeof createTlsServer>): void {
-    this.servers.add(server);
-  }
-
-  untrack(server: ReturnType<typeof createTlsServer>): void {
-    this.servers.delete(server);
   }
 }
 
@@ -72,30 +53,81 @@ export interface RunningListener {
   close(): Promise<void>;
 }
 
+/** What the gateway does with a connection; each step may throw without harm to others. */
+export interface AcceptHandlers {
+  /**
+   * A TCP connection arrived: its connection-limit slot, or undefined when it is refused
+   * (the handler has answered and closed it).
+   */
+  admit(socket: Socket, spec: ListenerSpec): Release | undefined;
+  /** The connection is ready (TLS is up on an implicit-TLS listener); it owns `slot` now. */
+  ready(socket: Socket, spec: ListenerSpec, slot: Release): void;
+  /** admit or ready threw: the connection is closed and its slot released already */
+  fault(err: unknown, spec: ListenerSpec, socket: Socket): void;
+}
+
+/** The server side of a TLS handshake on an accepted socket, within `timeoutMs`. */
+function handshake(
+  raw: Socket,
+  ctx: SecureContext,
+  timeoutMs: number,
+): Promise<TLSSocket | undefined> {
+  const secure = new TLSSocket(raw, { isServer: true, secureContext: ctx });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => secure.destroy(), timeoutMs);
+    timer.unref?.();
+    const fail = (): void => {
+      clearTimeout(timer);
+      secure.destroy();
+      resolve(undefined);
+    };
+    // A failed handshake is the client's problem, not a reason to log a stack.
+    secure.on('error', fail);
+    secure.once('close', fail);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      secure.off('close', fail);
+      resolve(secure);
+    });
+  });
+}
+
 export async function startListener(
   spec: ListenerSpec,
   tls: TlsProvider,
-  onSocket: (socket: Socket, spec: ListenerSpec) => void,
+  handlers: AcceptHandlers,
   handshakeTimeoutMs = 30_000,
 ): Promise<RunningListener> {
-  let server: Server;
-  if (spec.implicitTls) {
-    const material = tls.options();
-    if (!material) throw new Error(`listener ${spec.name} needs tls.cert and tls.key`);
-    const s = createTlsServer({
-      ...material,
-      minVersion: 'TLSv1.2',
-      handshakeTimeout: handshakeTimeoutMs,
-    });
-    tls.track(s);
-    s.on('secureConnection', (sock: TLSSocket) => onSocket(sock, spec));
-    // A failed handshake is the client's problem, not a reason to log a stack.
-    s.on('tlsClientError', (_err, sock) => sock.destroy());
-    s.on('close', () => tls.untrack(s));
-    server = s;
-  } else {
-    server = createNetServer((sock) => onSocket(sock, spec));
-  }
+  if (spec.implicitTls && !tls.context())
+    throw new Error(`listener ${spec.name} needs tls.cert and tls.key`);
+  const accept = (raw: Socket): void => {
+    raw.on('error', () => undefined);
+    let slot: Release | undefined;
+    const fault = (err: unknown, socket: Socket): void => {
+      slot?.();
+      raw.destroy();
+      socket.destroy();
+      handlers.fault(err, spec, socket);
+    };
+    try {
+      slot = handlers.admit(raw, spec);
+      if (!slot) return;
+      const ctx = tls.context();
+      if (!spec.implicitTls) return handlers.ready(raw, spec, slot);
+      if (!ctx) throw new Error(`listener ${spec.name} has no certificate`);
+      void handshake(raw, ctx, handshakeTimeoutMs).then((secure) => {
+        if (!secure) return slot?.();
+        try {
+          handlers.ready(secure, spec, slot!);
+        } catch (err) {
+          fault(err, secure);
+        }
+      });
+    } catch (err) {
+      fault(err, raw);
+    }
+  };
+  const server = createServer(accept);
   server.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

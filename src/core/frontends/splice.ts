@@ -20,6 +20,8 @@ export interface SpliceOptions {
    */
   backendReader?: (sink: (chunk: Buffer) => boolean) => void;
   onClose(result: SpliceResult): void;
+  /** a bug in the splice's own handlers: it ends with reason 'error' after this */
+  onFault?(err: unknown): void;
 }
 
 export interface SpliceResult {
@@ -61,53 +63,90 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
     opts.onClose({ reason, bytesIn, bytesOut, detail });
   };
 
+  // Socket callbacks run outside any caller's try: a throw there would be an uncaught
+  // exception for the whole process. It ends this session instead.
+  const fault = (err: unknown): void => {
+    const report = (e: unknown): void => {
+      try {
+        opts.onFault?.(e);
+      } catch {
+        // the reporter is broken too; closing matters more
+      }
+    };
+    report(err);
+    client.destroy();
+    backend.destroy();
+    try {
+      finish('error', err instanceof Error ? err.message : String(err));
+    } catch (e) {
+      report(e);
+    }
+  };
+  const guarded =
+    <A extends unknown[], R>(fn: (...args: A) => R, fallback: R) =>
+    (...args: A): R => {
+      try {
+        return fn(...args);
+      } catch (err) {
+        fault(err);
+        return fallback;
+      }
+    };
+
   // One timer per session, re-armed lazily: a busy session costs no timer churn per chunk.
   const armIdle = (): void => {
     const wait = lastActivity + opts.idleMs - Date.now();
     if (wait <= 0) return finish('idle-timeout');
-    idle = setTimeout(armIdle, wait);
+    idle = setTimeout(guarded(armIdle, undefined), wait);
     idle.unref?.();
   };
 
   const pump = (from: Socket, to: Socket, count: (n: number) => void): void => {
-    from.on('data', (chunk: Buffer) => {
-      lastActivity = Date.now();
-      count(chunk.length);
-      if (!to.writable) return;
-      if (!to.write(chunk)) {
-        from.pause();
-        to.once('drain', () => from.resume());
-      }
-    });
+    from.on(
+      'data',
+      guarded((chunk: Buffer) => {
+        lastActivity = Date.now();
+        count(chunk.length);
+        if (!to.writable) return;
+        if (!to.write(chunk)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+      }, undefined),
+    );
   };
   pump(client, backend, (n) => (bytesIn += n));
   if (opts.backendReader) {
     let seq = 0;
     let waiting = 0;
-    opts.backendReader((chunk) => {
-      lastActivity = Date.now();
-      bytesOut += chunk.length;
-      if (!client.writable) return true;
-      const mine = ++seq;
-      // The write callback says this chunk left the stream (to the kernel, or into TLS);
-      // only then may the backend read into its buffer again. A TLS socket holds even
-      // small writes for a moment, and never emits 'drain' for them.
-      client.write(chunk, () => {
-        if (waiting !== mine) return;
-        waiting = 0;
-        backend.resume();
-      });
-      if (client.writableLength === 0) return true;
-      waiting = mine;
-      return false;
-    });
+    opts.backendReader(
+      guarded((chunk: Buffer): boolean => {
+        lastActivity = Date.now();
+        bytesOut += chunk.length;
+        if (!client.writable) return true;
+        const mine = ++seq;
+        // The write callback says this chunk left the stream (to the kernel, or into TLS);
+        // only then may the backend read into its buffer again. A TLS socket holds even
+        // small writes for a moment, and never emits 'drain' for them.
+        client.write(chunk, () => {
+          if (waiting !== mine) return;
+          waiting = 0;
+          backend.resume();
+        });
+        if (client.writableLength === 0) return true;
+        waiting = mine;
+        return false;
+      }, true),
+    );
   } else pump(backend, client, (n) => (bytesOut += n));
-  client.on('end', () => finish('client-closed'));
-  backend.on('end', () => finish('backend-closed'));
-  client.on('close', () => finish('client-closed'));
-  backend.on('close', () => finish('backend-closed'));
-  client.on('error', (err) => finish('client-closed', err.message));
-  backend.on('error', (err) => finish('backend-closed', err.message));
+  const ended = (reason: CloseReason, detail?: string): void =>
+    guarded(() => finish(reason, detail), undefined)();
+  client.on('end', () => ended('client-closed'));
+  backend.on('end', () => ended('backend-closed'));
+  client.on('close', () => ended('client-closed'));
+  backend.on('close', () => ended('backend-closed'));
+  client.on('error', (err) => ended('client-closed', err.message));
+  backend.on('error', (err) => ended('backend-closed', err.message));
 
   if (opts.toClient && opts.toClient.length > 0) {
     bytesOut += opts.toClient.length;

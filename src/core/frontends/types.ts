@@ -49,6 +49,9 @@ export type LoginResult =
   /** `close`: the front-end closes the connection after the reply (brakes, limits) */
   | { ok: false; outcome: Outcome; close: boolean };
 
+/** gives back what was taken (a connection-limit slot); calling it again does nothing */
+export type Release = () => void;
+
 export interface FrontendDeps {
   limits: PreauthLimits;
   /** idle timeout of a spliced session */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { EventBus } from '../bus.js';
 import { isLoopbackHost } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
@@ -13,6 +13,7 @@ import { startImapSession } from '../frontends/imap/session.js';
 import {
   startListener,
   TlsProvider,
+  type AcceptHandlers,
   type ListenerSpec,
   type RunningListener,
 } from '../frontends/listeners.js';
@@ -26,6 +27,7 @@ import {
 import type { FrontendDeps, ListenerInfo, SessionInfo } from '../frontends/types.js';
 import { resolveLimits, type GatewayLimits, type LimitsOverride } from '../limits.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import { unmapIpv4 } from '../net-address.js';
 import { imapBye, pop3Reply } from '../replies.js';
 import type { Keyring } from '../state/crypto.js';
 import type { StateStore } from '../state/types.js';
@@ -72,6 +74,8 @@ export interface Gateway {
   readonly sessions: SessionRegistry;
   readonly workers: WorkerPool | undefined;
   readonly limits: GatewayLimits;
+  /** connections counted against limits.connections, IMAP, POP3 and SMTP */
+  readonly connections: Pick<ConnectionLimiter, 'open' | 'openFor'>;
   /** bound addresses by listener name (port 0 in the config becomes the real port) */
   readonly listeners: Record<string, { host: string; port: number }>;
   /** new config (timeouts, strategy, endpoints) and certificate; listeners and sessions stay */
@@ -101,11 +105,6 @@ function readTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
 
 function sessionId(): string {
   return randomBytes(6).toString('base64url');
-}
-
-function unmapped(address: string | undefined): string {
-  const a = address ?? 'unknown';
-  return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
 }
 
 export async function startGateway(initial: Config, deps: GatewayDeps): Promise<Gateway> {
@@ -180,35 +179,63 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
       plaintext === 'always' || (plaintext === 'loopback' && isLoopbackHost(client.address)),
   });
 
-  const onSocket = (socket: Socket, spec: ListenerSpec): void => {
-    socket.on('error', () => undefined);
-    const address = unmapped(socket.remoteAddress);
-    const release = connections.acquire(address);
-    const refuse = (outcome: 'too-many-connections' | 'shutting-down'): void => {
-      socket.end(spec.protocol === 'imap' ? imapBye(outcome) : pop3Reply(outcome));
-      setTimeout(() => socket.destroy(), 1000).unref();
-    };
-    if (stopping) return refuse('shutting-down');
-    if (!release) {
+  const refuse = (
+    socket: Socket,
+    spec: ListenerSpec,
+    outcome: 'too-many-connections' | 'shutting-down',
+  ): undefined => {
+    // Before an implicit-TLS handshake there is no way to say why.
+    if (spec.implicitTls) return void socket.destroy();
+    socket.end(spec.protocol === 'imap' ? imapBye(outcome) : pop3Reply(outcome));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+  const accept: AcceptHandlers = {
+    admit: (socket, spec) => {
+      if (stopping) return refuse(socket, spec, 'shutting-down');
+      const address = unmapIpv4(socket.remoteAddress);
+      const slot = connections.acquire(address);
+      if (slot) return slot;
       logger.warn('connection refused: limit reached', { client: address, listener: spec.name });
-      return refuse('too-many-connections');
-    }
-    socket.once('close', release);
-    socket.setNoDelay(true);
-    const id = sessionId();
-    const info: SessionInfo = {
-      id,
-      listener: listenerInfo(spec),
-      client: {
-        address,
-        port: socket.remotePort ?? 0,
-        localAddress: unmapped(socket.localAddress),
-        localPort: socket.localPort ?? 0,
-        session: id,
-      },
-    };
-    if (spec.protocol === 'imap') startImapSession(socket, info, frontendDeps);
-    else startPop3Session(socket, info, frontendDeps);
+      return refuse(socket, spec, 'too-many-connections');
+    },
+    ready: (socket, spec, slot) => {
+      socket.setNoDelay(true);
+      const id = sessionId();
+      const address = unmapIpv4(socket.remoteAddress);
+      const info: SessionInfo = {
+        id,
+        listener: listenerInfo(spec),
+        client: {
+          address,
+          port: socket.remotePort ?? 0,
+          localAddress: unmapIpv4(socket.localAddress),
+          localPort: socket.localPort ?? 0,
+          session: id,
+        },
+      };
+      if (spec.protocol === 'imap') startImapSession(socket, info, frontendDeps, slot);
+      else startPop3Session(socket, info, frontendDeps, slot);
+    },
+    fault: (err, spec, socket) => {
+      const session = sessionId();
+      logger.error('session fault at accept: connection closed', {
+        session,
+        listener: spec.name,
+        client: unmapIpv4(socket.remoteAddress),
+        err,
+      });
+      bus.emit({
+        type: 'session.closed',
+        at: new Date().toISOString(),
+        session,
+        protocol: spec.protocol,
+        reason: 'error',
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: 0,
+        detail: err instanceof Error ? err.message : String(err),
+      });
+    },
   };
 
   const running: RunningListener[] = [];
@@ -223,7 +250,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
         port: addr.port,
         implicitTls: kind.implicitTls,
       };
-      running.push(await startListener(spec, tls, onSocket, limits.preauth.idleMs));
+      running.push(await startListener(spec, tls, accept, limits.connections.handshakeMs));
     }
   } catch (err) {
     await Promise.all(running.map((l) => l.close()));
@@ -271,6 +298,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     sessions,
     workers,
     limits,
+    connections,
     listeners,
     reload(next) {
       const material = readTls(next);

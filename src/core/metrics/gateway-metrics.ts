@@ -87,8 +87,16 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     help: 'Login attempts by protocol and result; outcome says why one was refused.',
     labels: ['protocol', 'result', 'outcome'],
   });
+  // A session that ends with reason 'error' met a bug in the gateway (frontends/connection.ts
+  // fault()): closed alone, logged with its id, counted here so an alert can fire.
+  const faults = r.counter({
+    name: 'autoport_session_faults_total',
+    help: 'Client connections closed because the gateway met a bug handling them, by protocol.',
+    labels: ['protocol'],
+  });
   for (const protocol of PROTOCOLS) {
     opened.init({ protocol });
+    faults.init({ protocol });
     logins.init({ protocol, result: 'ok', outcome: '' });
     logins.init({ protocol, result: 'refused', outcome: 'auth-failed' });
   }
@@ -141,6 +149,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     deps.bus.on('session.closed', (e) => {
       open.delete(e.session);
       closed.inc({ protocol: e.protocol, reason: e.reason });
+      if (e.reason === 'error') faults.inc({ protocol: e.protocol });
       sessionBytes.inc({ protocol: e.protocol, direction: 'in' }, Math.max(0, e.bytesIn));
       sessionBytes.inc({ protocol: e.protocol, direction: 'out' }, Math.max(0, e.bytesOut));
     }),

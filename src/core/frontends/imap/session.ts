@@ -8,13 +8,19 @@ import type { TLSSocket } from 'node:tls';
 import { closesConnection, imapBye, imapReply, type Outcome } from '../../replies.js';
 import { ClientConnection } from '../connection.js';
 import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sasl.js';
-import type { FrontendDeps, SessionInfo } from '../types.js';
+import type { FrontendDeps, Release, SessionInfo } from '../types.js';
 import { argText, ImapCommandParser, type ImapCommand, type ImapParseEvent } from './parser.js';
 
 const GREETING_TEXT = 'Server ready.';
 
-export function startImapSession(socket: Socket, info: SessionInfo, deps: FrontendDeps): void {
-  new ImapSession(socket, info, deps).start();
+/** `slot`: the connection-limit slot, released by the connection when it ends */
+export function startImapSession(
+  socket: Socket,
+  info: SessionInfo,
+  deps: FrontendDeps,
+  slot: Release,
+): void {
+  new ImapSession(socket, info, deps, slot).start();
 }
 
 class ImapSession {
@@ -32,8 +38,9 @@ class ImapSession {
     socket: Socket,
     private readonly info: SessionInfo,
     private readonly deps: FrontendDeps,
+    slot: Release,
   ) {
-    this.conn = new ClientConnection(socket, 'imap', info, deps);
+    this.conn = new ClientConnection(socket, 'imap', info, deps, slot);
     this.parser = new ImapCommandParser(deps.limits);
   }
 
@@ -162,15 +169,12 @@ class ImapSession {
   private run(fn: () => Promise<void>): void {
     this.busy = true;
     fn()
-      .catch((err: unknown) => {
-        this.conn.log.error('IMAP front-end failure', { err });
-        this.conn.close('error', (err as Error).message);
-      })
+      .catch((err: unknown) => this.conn.fault(err))
       .finally(() => {
         this.busy = false;
         this.lineWaiter = undefined;
         if (!this.draining) this.conn.resume();
-        if (!this.conn.closed) setImmediate(() => this.pump());
+        if (!this.conn.closed) setImmediate(() => this.conn.guard(() => this.pump()));
       });
   }
 

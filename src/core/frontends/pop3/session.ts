@@ -8,11 +8,17 @@ import type { TLSSocket } from 'node:tls';
 import { closesConnection, pop3Reply, type Outcome } from '../../replies.js';
 import { ClientConnection } from '../connection.js';
 import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sasl.js';
-import type { FrontendDeps, SessionInfo } from '../types.js';
+import type { FrontendDeps, Release, SessionInfo } from '../types.js';
 import { Pop3LineParser, type Pop3ParseEvent } from './parser.js';
 
-export function startPop3Session(socket: Socket, info: SessionInfo, deps: FrontendDeps): void {
-  new Pop3Session(socket, info, deps).start();
+/** `slot`: the connection-limit slot, released by the connection when it ends */
+export function startPop3Session(
+  socket: Socket,
+  info: SessionInfo,
+  deps: FrontendDeps,
+  slot: Release,
+): void {
+  new Pop3Session(socket, info, deps, slot).start();
 }
 
 class Pop3Session {
@@ -29,8 +35,9 @@ class Pop3Session {
     socket: Socket,
     private readonly info: SessionInfo,
     private readonly deps: FrontendDeps,
+    slot: Release,
   ) {
-    this.conn = new ClientConnection(socket, 'pop3', info, deps);
+    this.conn = new ClientConnection(socket, 'pop3', info, deps, slot);
     this.parser = new Pop3LineParser(deps.limits);
   }
 
@@ -130,15 +137,12 @@ class Pop3Session {
   private run(fn: () => Promise<void>): void {
     this.busy = true;
     fn()
-      .catch((err: unknown) => {
-        this.conn.log.error('POP3 front-end failure', { err });
-        this.conn.close('error', (err as Error).message);
-      })
+      .catch((err: unknown) => this.conn.fault(err))
       .finally(() => {
         this.busy = false;
         this.lineWaiter = undefined;
         this.conn.resume();
-        if (!this.conn.closed) setImmediate(() => this.pump());
+        if (!this.conn.closed) setImmediate(() => this.conn.guard(() => this.pump()));
       });
   }
 

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { EventBus } from '../../bus.js';
 import { isLoopbackHost, type Endpoint } from '../../config/endpoint.js';
@@ -21,6 +21,7 @@ import type { Config } from '../../config/types.js';
 import type { Brakes } from '../../gateway/brakes.js';
 import type { ConnectionLimiter } from '../../gateway/connection-limiter.js';
 import type { Logger } from '../../log/logger.js';
+import { clientKey, unmapIpv4 } from '../../net-address.js';
 import { smtpSpec } from '../../replies.js';
 import type { Keyring } from '../../state/crypto.js';
 import type { StateStore } from '../../state/types.js';
@@ -78,10 +79,6 @@ function tlsMaterial(config: Config): { key: Buffer; cert: Buffer } | undefined 
   return { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) };
 }
 
-function unmapped(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
 function mailParams(args: unknown): MailParams {
   const a = (args && typeof args === 'object' ? args : {}) as Record<
     string,
@@ -95,11 +92,26 @@ function mailParams(args: unknown): MailParams {
   return p;
 }
 
-/** Reply errors go to the client as they are; anything else is logged and answered 451 4.3.0. */
-function toClient(err: unknown, log: Logger): SmtpReplyError {
-  if (err instanceof SmtpReplyError) return err;
-  log.error('SMTP handler failed', { err });
-  return outcomeError('internal-error');
+/**
+ * A bug met while handling one connection: 421 closes that connection (RFC 5321 3.8,
+ * smtp-server closes after any 421), so no other session and no later command of this
+ * one meets the broken state.
+ */
+function faultReply(): SmtpReplyError {
+  return new SmtpReplyError(421, `4.3.0 ${smtpSpec('internal-error').text}`);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- smtp-server's callbacks differ in their result
+type Callback = (err?: Error | null, ...rest: any[]) => void;
+
+/** a callback that only its first call reaches: a handler that answered and then threw */
+function once<C extends Callback>(cb: C): C {
+  let called = false;
+  return ((...args: Parameters<C>) => {
+    if (called) return;
+    called = true;
+    cb(...args);
+  }) as C;
 }
 
 export async function startSmtpListener(
@@ -127,6 +139,92 @@ export async function startSmtpListener(
   const authRequired = smtpSpec('auth-required');
   const sessions = new Map<string, SmtpSession>();
   const releases = new Map<string, () => void>();
+  /**
+   * 465: a connection counts from TCP accept, so TLS handshakes in progress are within the
+   * limits too; its slot waits here (by client and port) for onConnect, and goes back when
+   * the raw socket closes, which smtp-server never stops listening for on 465.
+   */
+  const accepted = new Map<string, Array<() => void>>();
+  const acceptKey = (address: string, port: number): string => `${clientKey(address)} ${port}`;
+  const take = (key: string): (() => void) | undefined => {
+    const list = accepted.get(key);
+    const slot = list?.shift();
+    if (list && list.length === 0) accepted.delete(key);
+    return slot;
+  };
+  /** the slot of a connection smtp-server hands to onConnect; undefined: refused */
+  const admit = (s: SMTPServerSession): (() => void) | undefined => {
+    if (!deps.connections) return () => undefined;
+    const address = unmapIpv4(s.remoteAddress);
+    if (name === 'submissions') {
+      const slot = take(acceptKey(address, s.remotePort));
+      if (slot) return slot;
+    }
+    return deps.connections.acquire(address);
+  };
+  const onAccept = (raw: Socket): void => {
+    const address = unmapIpv4(raw.remoteAddress);
+    const slot = deps.connections?.acquire(address);
+    if (!slot) {
+      // Nothing can be said before the handshake; the limit is logged.
+      deps.logger.warn('connection refused: limit reached', { client: address, listener: name });
+      raw.destroy();
+      return;
+    }
+    const key = acceptKey(address, raw.remotePort ?? 0);
+    accepted.set(key, [...(accepted.get(key) ?? []), slot]);
+    raw.once('close', () => {
+      slot();
+      const list = accepted.get(key)?.filter((x) => x !== slot);
+      if (list?.length) accepted.set(key, list);
+      else accepted.delete(key);
+    });
+  };
+
+  /** smtp-server session ids of connections that met a bug: they end with reason 'error' */
+  const faulted = new Set<string>();
+
+  /** log a bug with the session id and turn it into the 421 that closes the connection */
+  const fault = (err: unknown, s: SMTPServerSession): SmtpReplyError => {
+    faulted.add(s.id);
+    const sess = sessions.get(s.id);
+    (sess?.log ?? deps.logger).error('session fault: closing the connection', {
+      session: sess?.client.id,
+      listener: name,
+      err,
+    });
+    return faultReply();
+  };
+  /** Reply errors go to the client as they are; anything else is a fault. */
+  const toClient = (err: unknown, s: SMTPServerSession): SmtpReplyError =>
+    err instanceof SmtpReplyError ? err : fault(err, s);
+  /**
+   * Run a handler's body. smtp-server calls handlers from socket callbacks, where a throw
+   * would be an uncaught exception for the whole process: it ends this connection instead.
+   */
+  const contain = <C extends Callback>(s: SMTPServerSession, cb: C, body: (cb: C) => void) => {
+    const reply = once(cb);
+    try {
+      body(reply);
+    } catch (err) {
+      reply(fault(err, s));
+    }
+  };
+  /** Answer with what `work` gives; a throw while answering, where the callback is spent, cuts the connection. */
+  const answer = <T>(
+    s: SMTPServerSession,
+    cb: Callback,
+    work: Promise<T>,
+    ok: (value: T) => void,
+  ): void => {
+    work
+      .then(ok, (err: unknown) => cb(toClient(err, s)))
+      .catch((err: unknown) => {
+        const reply = fault(err, s);
+        for (const c of server.connections)
+          if (c.id === s.id) c.send(reply.responseCode, reply.message);
+      });
+  };
   // failed AUTHs per connection (submission.ts closes after a few); gone with the session
   const authTally = new WeakMap<SmtpSession, { failures: number }>();
 
@@ -191,86 +289,94 @@ export async function startSmtpListener(
     useXForward: false,
 
     onConnect(s, cb) {
-      const address = unmapped(s.remoteAddress);
-      if (deps.stopping?.()) return cb(outcomeError('shutting-down'));
-      const release = deps.connections?.acquire(address);
-      if (deps.connections && !release) {
-        deps.logger.warn('connection refused: limit reached', { client: address, listener: name });
-        return cb(outcomeError('too-many-connections'));
-      }
-      if (release) releases.set(s.id, release);
-      const id = randomBytes(6).toString('base64url');
-      const sess = new SmtpSession(
-        { id, listener: name, address, port: s.remotePort },
-        {
-          config: deps.config,
-          stateOf: (a) => deps.store.get(a)?.state,
-          relayLog: deps.relayLog,
-          bus: deps.bus,
-          logger: deps.logger,
-          limits,
-          openRelay,
-        },
-      );
-      sessions.set(s.id, sess);
-      deps.bus.emit({
-        type: 'session.opened',
-        at: new Date().toISOString(),
-        session: id,
-        protocol: 'smtp',
-        listener: name,
-        client: { address, port: s.remotePort },
-        tls: s.secure,
+      contain(s, cb, (cb) => {
+        const address = unmapIpv4(s.remoteAddress);
+        if (deps.stopping?.()) return cb(outcomeError('shutting-down'));
+        const slot = admit(s);
+        if (!slot) {
+          deps.logger.warn('connection refused: limit reached', {
+            client: address,
+            listener: name,
+          });
+          return cb(outcomeError('too-many-connections'));
+        }
+        releases.set(s.id, slot);
+        const id = randomBytes(6).toString('base64url');
+        const sess = new SmtpSession(
+          { id, listener: name, address, port: s.remotePort },
+          {
+            config: deps.config,
+            stateOf: (a) => deps.store.get(a)?.state,
+            relayLog: deps.relayLog,
+            bus: deps.bus,
+            logger: deps.logger,
+            limits,
+            openRelay,
+          },
+        );
+        sessions.set(s.id, sess);
+        deps.bus.emit({
+          type: 'session.opened',
+          at: new Date().toISOString(),
+          session: id,
+          protocol: 'smtp',
+          listener: name,
+          client: { address, port: s.remotePort },
+          tls: s.secure,
+        });
+        cb();
       });
-      cb();
     },
 
     onSecure(socket, s, cb) {
-      const sess = sessions.get(s.id);
-      const t = socket as import('node:tls').TLSSocket;
-      if (sess) {
-        deps.bus.emit({
-          type: 'session.tls',
-          at: new Date().toISOString(),
-          session: sess.client.id,
-          protocol: 'smtp',
-          version: t.getProtocol?.() ?? 'unknown',
-          cipher: t.getCipher?.()?.name ?? 'unknown',
-        });
-      }
-      cb();
+      contain(s, cb, (cb) => {
+        const sess = sessions.get(s.id);
+        const t = socket as import('node:tls').TLSSocket;
+        if (sess) {
+          deps.bus.emit({
+            type: 'session.tls',
+            at: new Date().toISOString(),
+            session: sess.client.id,
+            protocol: 'smtp',
+            version: t.getProtocol?.() ?? 'unknown',
+            cipher: t.getCipher?.()?.name ?? 'unknown',
+          });
+        }
+        cb();
+      });
     },
 
     onAuth(auth, s, cb) {
-      const sess = sessionOf(s);
-      if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN'))
-        return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
-      // wire.ts refuses AUTH before TLS at the command; this holds should that ever change.
-      if (!s.secure && !authWithoutTls(sess.client.address))
-        return cb(outcomeError('privacy-required'));
-      authenticate(
-        {
-          user: auth.username ?? '',
-          password: auth.password ?? '',
-          authzid: (auth as { authzid?: string }).authzid,
-          mechanism: auth.method,
-        },
-        {
-          session: sess.client.id,
-          clientAddress: sess.client.address,
-          connection: authTally.get(sess) ?? authTally.set(sess, { failures: 0 }).get(sess)!,
-          openRelay: (side, ep, creds) => openRelay(side, ep, sess.client, creds),
-        },
-        {
-          config: deps.config,
-          store: deps.store,
-          keyring: deps.keyring!,
-          brakes: deps.brakes!,
-          bus: deps.bus,
-          logger: deps.logger,
-        },
-      ).then(
-        (r) => {
+      contain(s, cb, (cb) => {
+        const sess = sessionOf(s);
+        if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN'))
+          return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
+        // wire.ts refuses AUTH before TLS at the command; this holds should that ever change.
+        if (!s.secure && !authWithoutTls(sess.client.address))
+          return cb(outcomeError('privacy-required'));
+        const work = authenticate(
+          {
+            user: auth.username ?? '',
+            password: auth.password ?? '',
+            authzid: (auth as { authzid?: string }).authzid,
+            mechanism: auth.method,
+          },
+          {
+            session: sess.client.id,
+            clientAddress: sess.client.address,
+            connection: authTally.get(sess) ?? authTally.set(sess, { failures: 0 }).get(sess)!,
+            openRelay: (side, ep, creds) => openRelay(side, ep, sess.client, creds),
+          },
+          {
+            config: deps.config,
+            store: deps.store,
+            keyring: deps.keyring!,
+            brakes: deps.brakes!,
+            bus: deps.bus,
+            logger: deps.logger,
+          },
+        );
+        answer(s, cb, work, (r) => {
           if (r.ok) {
             sess.authenticated(r.login, r.relay);
             return cb(null, { user: r.login.address });
@@ -278,58 +384,61 @@ export async function startSmtpListener(
           // Too many sockets held in the brakes' delay: answer at once and close
           // (smtp-server closes after any 421).
           cb(r.close ? outcomeError('too-many-attempts') : outcomeError(r.outcome, 'auth'));
-        },
-        (err: unknown) => cb(toClient(err, sess.log)),
-      );
+        });
+      });
     },
 
     onMailFrom(address, s, cb) {
-      const sess = sessionOf(s);
-      if (submission && !s.user) return cb(outcomeError('auth-required'));
-      sess.onMail(address.address, mailParams(address.args)).then(
-        () => cb(),
-        (err: unknown) => cb(toClient(err, sess.log)),
-      );
+      contain(s, cb, (cb) => {
+        const sess = sessionOf(s);
+        if (submission && !s.user) return cb(outcomeError('auth-required'));
+        answer(s, cb, sess.onMail(address.address, mailParams(address.args)), () => cb());
+      });
     },
 
     onRcptTo(address, s, cb) {
-      const sess = sessionOf(s);
-      sess.onRcpt(address.address).then(
-        () => cb(),
-        (err: unknown) => cb(toClient(err, sess.log)),
-      );
+      contain(s, cb, (cb) => {
+        answer(s, cb, sessionOf(s).onRcpt(address.address), () => cb());
+      });
     },
 
     onData(stream, s, cb) {
-      const sess = sessionOf(s);
-      sess.onData(stream).then(
-        (text) => cb(null, text),
-        (err: unknown) => cb(toClient(err, sess.log)),
-      );
+      contain(s, cb, (cb) => {
+        answer(s, cb, sessionOf(s).onData(stream), (text) => cb(null, text));
+      });
     },
 
     onClose(s) {
       releases.get(s.id)?.();
       releases.delete(s.id);
+      const error = faulted.delete(s.id);
       const sess = sessions.get(s.id);
       if (!sess) return;
       sessions.delete(s.id);
-      void sess.close();
-      deps.bus.emit({
-        type: 'session.closed',
-        at: new Date().toISOString(),
-        session: sess.client.id,
-        protocol: 'smtp',
-        user: sess.login?.address,
-        reason: 'client-closed',
-        bytesIn: sess.bytesIn,
-        bytesOut: 0,
-        durationMs: Date.now() - sess.started,
-      });
+      try {
+        sess
+          .close()
+          .catch((err: unknown) => sess.log.error('session fault while closing', { err }));
+        deps.bus.emit({
+          type: 'session.closed',
+          at: new Date().toISOString(),
+          session: sess.client.id,
+          protocol: 'smtp',
+          user: sess.login?.address,
+          reason: error ? 'error' : 'client-closed',
+          bytesIn: sess.bytesIn,
+          bytesOut: 0,
+          durationMs: Date.now() - sess.started,
+        });
+      } catch (err) {
+        sess.log.error('session fault while closing', { err });
+      }
     },
   };
 
   const server = new GatewaySmtpServer(options, { authWithoutTls });
+  if (name === 'submissions' && deps.connections)
+    server.server.prependListener('connection', onAccept);
   server.on('error', (err) => deps.logger.warn('SMTP connection error', { listener: name, err }));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
