@@ -42,6 +42,28 @@ describe('POP3 pre-auth parser', () => {
     assert.equal(evs.length, 1);
   });
 
+  it('the line cap is the same whether the line end came in the same chunk or not', () => {
+    const max = Math.max(L.maxLineBytes, L.maxSaslBytes);
+    const atCap = Buffer.from(`PASS ${'x'.repeat(max - 5)}\r\n`);
+    for (const at of [max, max + 1, atCap.length]) {
+      const p = new Pop3LineParser(L);
+      p.feed(atCap.subarray(0, at));
+      const first = p.next();
+      p.feed(atCap.subarray(at));
+      const ev = first ?? p.next();
+      assert.equal(ev?.kind === 'command' && ev.name, 'PASS', `cut at ${at}`);
+    }
+    // one byte over the cap is fatal, also when the LF is in the same chunk
+    assert.deepEqual(parse(`PASS ${'x'.repeat(max - 4)}\n`), [
+      { kind: 'error', text: 'Line too long.', fatal: true },
+    ]);
+  });
+
+  it('keywords are ASCII: "\u017FTLS" is no STLS', () => {
+    const [ev] = parse(Buffer.from('\u017FTLS\r\n', 'utf8').toString('latin1'));
+    assert.equal(ev?.kind === 'command' && ev.name, '');
+  });
+
   it('NUL is an error; odd keywords are flagged', () => {
     assert.deepEqual(parse('USER a\0b\r\n'), [
       { kind: 'error', text: 'NUL characters are not allowed.', fatal: false },

@@ -38,26 +38,35 @@ export class Pop3LineParser {
 
   next(): Pop3ParseEvent | undefined {
     if (this.dead) return undefined;
+    // The cap is on the line without its CRLF, checked the same way before and after the
+    // LF arrives, so how the bytes were cut into chunks never changes the outcome.
     const max = Math.max(this.limits.maxLineBytes, this.limits.maxSaslBytes);
     const lf = this.buf.indexOf(0x0a);
     if (lf < 0) {
-      if (this.buf.length > max) return this.fatal();
+      const n = this.buf.length;
+      if (n > max + 1 || (n === max + 1 && this.buf[max] !== 0x0d)) return this.fatal();
       return undefined;
     }
-    if (lf > max + 1) return this.fatal();
     const end = lf > 0 && this.buf[lf - 1] === 0x0d ? lf - 1 : lf;
+    if (end > max) return this.fatal();
     const raw = Buffer.from(this.buf.subarray(0, end));
     this.buf = this.buf.subarray(lf + 1);
     if (raw.includes(0))
       return { kind: 'error', text: 'NUL characters are not allowed.', fatal: false };
     const line = raw.toString('utf8');
     const sp = line.indexOf(' ');
-    const name = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
-    // RFC 1939 3: keywords are 3-4 printable characters; RFC 2449 allows up to 40 for extensions.
-    if (!/^[A-Z0-9-]{1,40}$/.test(name)) {
+    const word = sp < 0 ? line : line.slice(0, sp);
+    // RFC 1939 3: keywords are 3-4 printable characters; RFC 2449 allows up to 40 for
+    // extensions. Checked before upper-casing: toUpperCase() maps U+017F to "S".
+    if (!/^[A-Za-z0-9-]{1,40}$/.test(word)) {
       return { kind: 'command', name: '', arg: '', raw };
     }
-    return { kind: 'command', name, arg: sp < 0 ? '' : line.slice(sp + 1), raw };
+    return {
+      kind: 'command',
+      name: word.toUpperCase(),
+      arg: sp < 0 ? '' : line.slice(sp + 1),
+      raw,
+    };
   }
 
   private fatal(): Pop3ParseEvent {
