@@ -16,6 +16,7 @@ import {
   UpstreamError,
   type ClientInfo,
 } from '../../src/core/upstreams/index.js';
+import { openBackend } from '../../src/core/frontends/smtp/smtp-client.js';
 import { startDovecot, testTls, type DovecotInstance } from '../support/index.js';
 
 const client: ClientInfo = {
@@ -50,6 +51,20 @@ async function standIn(
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as { port: number }).port, seen, server };
+}
+
+/**
+ * Write `line` every 50 ms, at most `max` times, until the socket closes: a server that
+ * keeps talking without ever finishing its reply. `sent()` says how many went out.
+ */
+function trickle(s: Socket, line: string, max = 300): { sent(): number } {
+  let n = 0;
+  const t = setInterval(() => {
+    if (++n > max || s.destroyed) return clearInterval(t);
+    s.write(line);
+  }, 50);
+  s.on('close', () => clearInterval(t));
+  return { sent: () => n };
 }
 
 function code(c: string) {
@@ -239,6 +254,57 @@ describe('backend hops (upstreams)', { timeout: 60_000 }, () => {
       code('ETIMEOUT'),
     );
     assert.ok(Date.now() - t0 < 2000);
+  });
+
+  it('a server that keeps talking without finishing its reply is a stall: bounded by the timeouts', async () => {
+    // Each line arrives well within commandMs; the reply as a whole must too.
+    const drips: Array<{ sent(): number }> = [];
+    const imap = track(
+      await standIn('* OK [CAPABILITY IMAP4rev1] ready\r\n', (l, s) => {
+        if (/ LOGIN /.test(l)) drips.push(trickle(s, '* OK still working\r\n'));
+      }),
+    );
+    await assert.rejects(
+      imapLogin(
+        parseEndpoint(`imap://127.0.0.1:${imap.port}?tls=none`),
+        { user: 'x', password: 'y' },
+        client,
+        { label: 's', timeouts, forwardClient: false },
+      ),
+      code('ETIMEOUT'),
+    );
+    const pop3 = track(
+      await standIn('+OK ready\r\n', (l, s) => {
+        if (l !== 'CAPA') return;
+        s.write('+OK\r\n');
+        drips.push(trickle(s, 'X-ENDLESS\r\n'));
+      }),
+    );
+    await assert.rejects(
+      pop3Login(
+        parseEndpoint(`pop3://127.0.0.1:${pop3.port}?tls=none`),
+        { user: 'x', password: 'y' },
+        client,
+        { label: 's', timeouts, forwardClient: false },
+      ),
+      code('ETIMEOUT'),
+    );
+    const smtp = track(
+      await standIn(null, (l, s) => {
+        if (/^EHLO /.test(l)) drips.push(trickle(s, '250-ENDLESS\r\n'));
+      }),
+    );
+    smtp.server.on('connection', (s: Socket) => s.write('220 ready\r\n'));
+    await assert.rejects(
+      openBackend(parseEndpoint(`smtp://127.0.0.1:${smtp.port}?tls=none`), {
+        label: 's',
+        timeouts,
+        heloName: 'gw.test',
+      }),
+      code('ETIMEOUT'),
+    );
+    assert.equal(drips.length, 3);
+    for (const d of drips) assert.ok(d.sent() < 300, 'given up while the server still talked');
   });
 
   it('passwords that need literals, and the master user login', async () => {

@@ -71,6 +71,18 @@ function reusingOnread(router: ChunkRouter): {
   };
 }
 
+/**
+ * When a whole exchange must be over (a multi-line reply, a command and its untagged
+ * responses): a server that keeps sending lines, each in time, without ever finishing is
+ * as stalled as a silent one.
+ */
+export class Deadline {
+  readonly at: number;
+  constructor(readonly ms: number) {
+    this.at = Date.now() + ms;
+  }
+}
+
 export class UpstreamConnection {
   private buf: Buffer = Buffer.alloc(0);
   private waiter: (() => void) | undefined;
@@ -134,9 +146,13 @@ export class UpstreamConnection {
     w?.();
   }
 
-  /** The next line without its CRLF. */
-  async readLine(timeoutMs: number, what = 'a reply'): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * The next line without its CRLF, within `timeout`: milliseconds for this line, or a
+   * Deadline shared by the lines of one reply.
+   */
+  async readLine(timeout: number | Deadline, what = 'a reply'): Promise<string> {
+    const { at: deadline, ms: timeoutMs } =
+      typeof timeout === 'number' ? new Deadline(timeout) : timeout;
     for (;;) {
       const lf = this.buf.indexOf(0x0a);
       if (lf >= 0) {

@@ -6,7 +6,12 @@
  * (protocol-notes.md, "Logins").
  */
 import type { Endpoint } from '../config/endpoint.js';
-import { openConnection, type ConnectOptions, type UpstreamConnection } from './connection.js';
+import {
+  Deadline,
+  openConnection,
+  type ConnectOptions,
+  type UpstreamConnection,
+} from './connection.js';
 import { UpstreamError } from './errors.js';
 import type { ClientInfo, LoginCredentials, UpstreamSession } from './types.js';
 
@@ -46,8 +51,12 @@ class ImapTalk {
     return `ap${++this.n}`;
   }
 
-  /** Send a command made of parts; Buffer parts go as literals (waiting for "+" unless LITERAL+). */
+  /**
+   * Send a command made of parts; Buffer parts go as literals (waiting for "+" unless
+   * LITERAL+). The whole exchange, untagged responses included, is over within commandMs.
+   */
   async command(parts: Array<string | Buffer>, what: string): Promise<Exchange> {
+    const by = new Deadline(this.commandMs);
     const tag = this.nextTag();
     const plus = this.has('LITERAL+');
     let line = `${tag} `;
@@ -63,17 +72,17 @@ class ImapTalk {
       this.conn.write(`${line}{${p.length}${plus ? '+' : ''}}\r\n`);
       if (!plus) {
         // Replies to pipelined commands (ID) may come first; wait for "+" or our own tag.
-        let go = await this.conn.readLine(this.commandMs, `the continuation for ${what}`);
+        let go = await this.conn.readLine(by, `the continuation for ${what}`);
         while (!go.startsWith('+') && !go.startsWith(`${tag} `)) {
-          go = await this.conn.readLine(this.commandMs, `the continuation for ${what}`);
+          go = await this.conn.readLine(by, `the continuation for ${what}`);
         }
-        if (!go.startsWith('+')) return this.finish(tag, go, [], what);
+        if (!go.startsWith('+')) return this.finish(tag, go, [], what, by);
       }
       this.conn.write(p);
       line = '';
     }
     this.conn.write(`${line}\r\n`);
-    return this.finish(tag, undefined, [], what);
+    return this.finish(tag, undefined, [], what, by);
   }
 
   private async finish(
@@ -81,8 +90,9 @@ class ImapTalk {
     first: string | undefined,
     untagged: string[],
     what: string,
+    by: Deadline,
   ): Promise<Exchange> {
-    let line = first ?? (await this.conn.readLine(this.commandMs, `the reply to ${what}`));
+    let line = first ?? (await this.conn.readLine(by, `the reply to ${what}`));
     for (;;) {
       if (line.startsWith(`${tag} `)) {
         const rest = line.slice(tag.length + 1);
@@ -99,7 +109,7 @@ class ImapTalk {
       if (/^\* BYE/i.test(line))
         throw new UpstreamError('ECLOSED', `${this.conn.label} said BYE during ${what}`, line);
       if (untagged.length < 1000) untagged.push(line);
-      line = await this.conn.readLine(this.commandMs, `the reply to ${what}`);
+      line = await this.conn.readLine(by, `the reply to ${what}`);
     }
   }
 
@@ -233,15 +243,16 @@ async function authenticatePlain(talk: ImapTalk, creds: LoginCredentials): Promi
   const payload = Buffer.from(`${creds.user}\0${m.user}\0${m.password}`, 'utf8').toString('base64');
   if (talk.has('SASL-IR')) return talk.command([`AUTHENTICATE PLAIN ${payload}`], 'AUTHENTICATE');
   const tag = talk.nextTag();
+  const by = new Deadline(talk.commandMs);
   talk.conn.write(`${tag} AUTHENTICATE PLAIN\r\n`);
-  let go = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE continuation');
+  let go = await talk.conn.readLine(by, 'the AUTHENTICATE continuation');
   while (!go.startsWith('+') && !go.startsWith(`${tag} `))
-    go = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE continuation');
+    go = await talk.conn.readLine(by, 'the AUTHENTICATE continuation');
   if (!go.startsWith('+'))
     throw new UpstreamError('EAUTH', `${talk.conn.label} refused AUTHENTICATE PLAIN`, go);
   talk.conn.write(`${payload}\r\n`);
   for (;;) {
-    const line = await talk.conn.readLine(talk.commandMs, 'the AUTHENTICATE reply');
+    const line = await talk.conn.readLine(by, 'the AUTHENTICATE reply');
     if (!line.startsWith(`${tag} `)) continue;
     const rest = line.slice(tag.length + 1);
     const status = rest.split(' ', 1)[0]!.toUpperCase() as Exchange['status'];

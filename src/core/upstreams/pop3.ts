@@ -4,7 +4,12 @@
  * offered, USER/PASS (or AUTH PLAIN for a master user), then STAT to prove the login.
  */
 import type { Endpoint } from '../config/endpoint.js';
-import { openConnection, type ConnectOptions, type UpstreamConnection } from './connection.js';
+import {
+  Deadline,
+  openConnection,
+  type ConnectOptions,
+  type UpstreamConnection,
+} from './connection.js';
 import { UpstreamError } from './errors.js';
 import type { ClientInfo, LoginCredentials, UpstreamSession } from './types.js';
 
@@ -17,7 +22,7 @@ export interface Pop3LoginOptions extends ConnectOptions {
 
 async function reply(
   conn: UpstreamConnection,
-  ms: number,
+  ms: number | Deadline,
   what: string,
 ): Promise<{ ok: boolean; text: string }> {
   const line = await conn.readLine(ms, `the reply to ${what}`);
@@ -31,11 +36,12 @@ async function reply(
 
 async function capa(conn: UpstreamConnection, ms: number): Promise<string[]> {
   conn.write('CAPA\r\n');
-  const r = await reply(conn, ms, 'CAPA');
+  const by = new Deadline(ms);
+  const r = await reply(conn, by, 'CAPA');
   if (!r.ok) return [];
   const out: string[] = [];
   for (;;) {
-    const line = await conn.readLine(ms, 'the CAPA list');
+    const line = await conn.readLine(by, 'the CAPA list');
     if (line === '.') return out;
     if (out.length < 200) out.push(line.toUpperCase());
   }

@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import type { Endpoint } from '../../config/endpoint.js';
 import { hostPort } from '../../config/endpoint.js';
 import {
+  Deadline,
   openConnection,
   type UpstreamConnection,
   type UpstreamTimeouts,
@@ -113,10 +114,12 @@ export class BackendSession {
     return this.caps.has(keyword);
   }
 
+  /** One reply, all of its lines within `timeoutMs`. */
   async readReply(timeoutMs: number, what: string): Promise<SmtpReply> {
     const lines: string[] = [];
+    const by = new Deadline(timeoutMs);
     for (;;) {
-      const line = await this.conn.readLine(timeoutMs, `the reply to ${what}`);
+      const line = await this.conn.readLine(by, `the reply to ${what}`);
       const m = REPLY_LINE.exec(line);
       if (!m)
         throw new UpstreamError(
