@@ -16,7 +16,8 @@
  * SOAK_IDLE_SECONDS [60], SOAK_CONCURRENCY [64], SOAK_HOSTILE_PCT [3], SOAK_HOSTILE
  * [all: slow,garbage,long-line,literal-flood,wrong-password,cut-login-literal,
  * cut-append-literal,cut-data], SOAK_BASELINE_PCT [3], SOAK_FIRST_LOGIN_PCT [1],
- * SOAK_CAPTURED [200], SOAK_MIGRATED [100], SOAK_SAMPLE_SECONDS [5], SOAK_WARMUP_PCT [20].
+ * SOAK_CAPTURED [200], SOAK_MIGRATED [100], SOAK_SAMPLE_SECONDS [5], SOAK_WARMUP_PCT [20],
+ * SOAK_CLI [bin/run.js of this tree; another build's, to soak a fixed commit while the tree changes].
  * Quick run: SOAK_SESSIONS=2000 SOAK_MINUTES=1 SOAK_IDLE=200 SOAK_IDLE_SECONDS=10.
  */
 import { makeTempDir, removeDir } from '../test/support/index.js';
@@ -75,6 +76,16 @@ async function figures(pid: number, metricsPort: number, probePort: number): Pro
   };
 }
 
+/** The median of five RSS readings a second apart (the gateway cannot be told to collect). */
+async function steadyRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    xs.push(rssKb(pid));
+  }
+  return percentile(xs, 50);
+}
+
 /** Poll until `f` holds (sessions drain, descriptors close), at most `ms`. */
 async function settle(f: () => Promise<boolean> | boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -105,7 +116,9 @@ async function main(): Promise<number> {
     if (fdLimit(pid) < need)
       log(`WARNING: raise the limit (ulimit -n ${need}) or fewer idle sessions will be served`);
 
-    log('capture: each captured account logs in once through the gateway...');
+    // over 993: STARTTLS sessions are known to have leaked limiter slots, and the start
+    // figures should not already carry a leak
+    log('capture: each captured account logs in once through the gateway (IMAPS)...');
     const capture = new Tally();
     let ci = 0;
     await Promise.all(
@@ -113,7 +126,8 @@ async function main(): Promise<number> {
         while (ci < servers.accounts.captured.length) {
           const a = servers.accounts.captured[ci++]!;
           const w = await Wire.open({
-            port: gw!.ports.imap,
+            port: gw!.ports.imaps,
+            tls: true,
             localAddress: '127.0.0.2',
             ca,
             timeoutMs: 30_000,
@@ -122,7 +136,7 @@ async function main(): Promise<number> {
             capture.fail('capture', w);
             continue;
           }
-          await imapLogin(w, a, 0, true).then(
+          await imapLogin(w, a, 0, false).then(
             () => capture.pass('capture'),
             (e) => capture.fail('capture', e),
           );
@@ -193,8 +207,7 @@ async function main(): Promise<number> {
     let idleKb = NaN;
     if (!gw.exited() && IDLE > 0) {
       log(`idle: opening ${IDLE} IMAP sessions over TLS in IDLE, holding ${IDLE_S} s...`);
-      await new Promise((r) => setTimeout(r, 3000));
-      const before = rssKb(pid);
+      const before = await steadyRss(pid);
       idle = await holdIdle(
         IDLE,
         IDLE_S,
@@ -202,8 +215,7 @@ async function main(): Promise<number> {
         [...servers.accounts.captured, ...servers.accounts.migrated],
         ca,
         async (opened) => {
-          await new Promise((r) => setTimeout(r, 3000));
-          idleKb = (rssKb(pid) - before) / Math.max(1, opened);
+          idleKb = ((await steadyRss(pid)) - before) / Math.max(1, opened);
           log(
             `  ${opened} open, gateway RSS ${(rssKb(pid) / 1024).toFixed(0)} MB, ${openFds(pid)} fds`,
           );

@@ -79,7 +79,7 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
     child = spawn(
       process.execPath,
       [
-        join(ROOT, 'bin/run.js'),
+        process.env.SOAK_CLI ?? join(ROOT, 'bin/run.js'),
         'proxy',
         '--config',
         file,

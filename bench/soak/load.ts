@@ -81,6 +81,7 @@ export async function runLoad(
   let hostileInFlight = 0;
   let baselineLaunched = 0;
   let done = 0;
+  let goodInFlight = 0;
   let n = 0;
   const track = (p: Promise<void>): void => {
     inflight.add(p);
@@ -134,7 +135,9 @@ export async function runLoad(
       ca,
       account: pick(acc.captured),
       victim: pick(acc.victims),
-      maxMs: 30_000,
+      // longer than the gateway's pre-login idle timeout (60 s), so a slow sender shows
+      // whether anything but silence ends a login that never completes
+      maxMs: kind === 'slow' ? 75_000 : 30_000,
     }).then((verdict) => {
       hostileInFlight--;
       const key = `${kind}: ${verdict}`;
@@ -155,8 +158,14 @@ export async function runLoad(
     }
     const elapsed = (performance.now() - t0) / 1000;
     const due = Math.min(plan.sessions, Math.floor(elapsed * rate) + 1);
-    while (launched < due && inflight.size < plan.concurrency) {
-      track(good(launched++).finally(() => progress(++done)));
+    while (launched < due && goodInFlight < plan.concurrency) {
+      goodInFlight++;
+      track(
+        good(launched++).finally(() => {
+          goodInFlight--;
+          progress(++done);
+        }),
+      );
     }
     const hostileDue = Math.floor((launched * plan.hostilePct) / 100);
     while (plan.hostileKinds.length > 0 && hostileLaunched < hostileDue && hostileInFlight < 40)
