@@ -293,17 +293,18 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
 });
 
 /**
- * The fault matrix (issue #10, item 6) against a real Postfix: a fault proxy in front of
- * it closes or stalls the gateway's first backend connection at one step. The client
- * gets 451 (at RCPT, or after its dot) and never a 250 for a message the backend may not
- * have; a second session through the same gateway, started while a stalled one still
- * waits, delivers. Stalls end by the gateway's own timeouts, set short here.
+ * The fault matrix (issue #10, item 6) against the real backends: the source's Postfix
+ * and the destination's Dovecot LMTP. A fault proxy in front of one closes or stalls the
+ * gateway's first connection to it at one step. The client gets 451 (at RCPT, or after
+ * its dot) and never a 250 for a message the backend may not have; a second session
+ * through the same gateway, started while a stalled one still waits, delivers. Stalls
+ * end by the gateway's own timeouts, set short here.
  */
 type Step = 'greeting' | 'EHLO' | 'second RCPT' | 'mid-DATA' | 'final reply';
 
 const STEPS: Record<Step, { trigger: FaultScript['trigger']; failsAt: 'rcpt' | 'dot' }> = {
   greeting: { trigger: { dir: 'accept' }, failsAt: 'rcpt' },
-  EHLO: { trigger: { dir: 'up', match: /^EHLO /m }, failsAt: 'rcpt' },
+  EHLO: { trigger: { dir: 'up', match: /^[EL]HLO /m }, failsAt: 'rcpt' },
   'second RCPT': { trigger: { dir: 'up', match: /^RCPT TO/m, nth: 2 }, failsAt: 'dot' },
   'mid-DATA': { trigger: { dir: 'up', match: /MIDDLE-OF-DATA/ }, failsAt: 'dot' },
   // the backend has the whole message and may deliver it: the sender's retry may double it
@@ -311,100 +312,122 @@ const STEPS: Record<Step, { trigger: FaultScript['trigger']; failsAt: 'rcpt' | '
   'final reply': { trigger: { dir: 'up', match: /\r\n\.\r\n/, pass: 'through' }, failsAt: 'dot' },
 };
 
-describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180_000 }, () => {
+describe('SMTP gateway, fault matrix in front of Postfix and LMTP', { timeout: 240_000 }, () => {
   const alice = { user: `alice@${D}`, password: 'alice-secret' };
   const bob = { user: `bob@${D}`, password: 'bob-secret' };
+  const carol = { user: `carol@${D}`, password: 'carol-secret' };
+  const dan = { user: `dan@${D}`, password: 'dan-secret' };
   let lab: Lab;
   before(async () => {
-    lab = await startLab({ users: [alice, bob] });
+    lab = await startLab({ users: [alice, bob], destinationUsers: [carol, dan] });
   });
   after(async () => {
     await lab?.stop();
   });
 
+  /**
+   * Per backend: the recipients of the faulted transaction (all routed to it) and the one
+   * the healthy session writes to. LMTP takes one recipient per transaction (route.ts).
+   */
+  const BACKENDS = [
+    { name: 'Postfix', side: 'source', faulted: () => [alice, bob], healthy: () => bob },
+    { name: 'LMTP', side: 'destination', faulted: () => [carol], healthy: () => dan },
+  ] as const;
+
   let n = 0;
-  for (const [step, { trigger, failsAt }] of Object.entries(STEPS) as Array<
-    [Step, (typeof STEPS)[Step]]
-  >) {
-    for (const action of ['close', 'stall'] as const) {
-      it(`the backend ${action === 'close' ? 'closes' : 'stalls'} at ${step}: 451, and the next session delivers`, async () => {
-        const marker = `fault-${++n}-${action}`;
-        const proxy = await startFaultProxy(
-          { host: '127.0.0.1', port: lab.mta.port },
-          { trigger, action },
-        );
-        const gw = await startGatewaySmtp(
-          {
-            domains: lab.domains,
-            source: lab.source,
-            destination: lab.destination,
-            mta: { url: `smtp://127.0.0.1:${proxy.port}?tls=none` },
-          },
-          {
-            timeouts: { greetingMs: 700, commandMs: 1500 },
-            deps: { limits: { dataReplyMs: 1500 } },
-          },
-        );
-        try {
-          const faulted = faultedTransaction(gw.port(), marker, failsAt);
-          // start the healthy session only once the fault struck, so it is the second connection
-          const deadline = Date.now() + 10_000;
-          while (proxy.struck === 0 && Date.now() < deadline)
-            await new Promise((r) => setTimeout(r, 20));
-          assert.equal(proxy.struck, 1, 'the fault struck');
-          const ok = await smtpTranscript(gw.port(), [
-            'EHLO x.test',
-            'MAIL FROM:<a@remote.test>',
-            `RCPT TO:<${bob.user}>`,
-            'DATA',
-            Buffer.from(`${mail('a@remote.test', bob.user, `retry-${marker}`)}.\r\n`),
-            'QUIT',
-          ]);
-          assert.match(ok[5]!, /^250 /, ok.join('\n'));
-          const client = await faulted;
+  for (const backend of BACKENDS) {
+    for (const [step, { trigger, failsAt }] of Object.entries(STEPS) as Array<
+      [Step, (typeof STEPS)[Step]]
+    >) {
+      if (backend.name === 'LMTP' && step === 'second RCPT') continue;
+      for (const action of ['close', 'stall'] as const) {
+        it(`${backend.name} ${action === 'close' ? 'closes' : 'stalls'} at ${step}: 451, and the next session delivers`, async () => {
+          const marker = `fault-${++n}-${action}`;
+          const server = backend.side === 'source' ? lab.mta.port : lab.destination.ports.lmtp;
+          const proxy = await startFaultProxy(
+            { host: '127.0.0.1', port: server },
+            { trigger, action },
+          );
+          const via = `127.0.0.1:${proxy.port}`;
+          const gw = await startGatewaySmtp(
+            {
+              domains: lab.domains,
+              source: lab.source,
+              destination: {
+                urls: {
+                  imap: lab.destination.urls.imap,
+                  lmtp:
+                    backend.side === 'destination' ? `lmtp://${via}` : lab.destination.urls.lmtp,
+                },
+              },
+              mta: { url: backend.side === 'source' ? `smtp://${via}?tls=none` : lab.mta.url },
+            },
+            {
+              timeouts: { greetingMs: 700, commandMs: 1500 },
+              deps: { limits: { dataReplyMs: 1500 } },
+            },
+          );
+          for (const u of [carol, dan]) gw.store.upsert(u.user, { state: 'migrated' });
+          const mailbox = backend.side === 'source' ? lab.source : lab.destination;
+          const to = backend.healthy();
           try {
-            // released at the failure, not only when the client leaves
-            const until = Date.now() + 5000;
-            while (proxy.faultedOpen > 0 && Date.now() < until)
+            const faulted = faultedTransaction(gw.port(), marker, backend.faulted(), failsAt);
+            // the healthy session starts once the fault struck: it is the second connection
+            const deadline = Date.now() + 10_000;
+            while (proxy.struck === 0 && Date.now() < deadline)
               await new Promise((r) => setTimeout(r, 20));
-            assert.equal(proxy.faultedOpen, 0, 'the faulted backend connection was closed');
-            assert.match(await client.cmd('RSET'), /^250 /, 'the faulted session goes on');
+            assert.equal(proxy.struck, 1, 'the fault struck');
+            const ok = await smtpTranscript(gw.port(), [
+              'EHLO x.test',
+              'MAIL FROM:<a@remote.test>',
+              `RCPT TO:<${to.user}>`,
+              'DATA',
+              Buffer.from(`${mail('a@remote.test', to.user, `retry-${marker}`)}.\r\n`),
+              'QUIT',
+            ]);
+            assert.match(ok[5]!, /^250 /, ok.join('\n'));
+            const client = await faulted;
+            try {
+              // released at the failure, not only when the client leaves
+              const until = Date.now() + 5000;
+              while (proxy.faultedOpen > 0 && Date.now() < until)
+                await new Promise((r) => setTimeout(r, 20));
+              assert.equal(proxy.faultedOpen, 0, 'the faulted backend connection was closed');
+              assert.match(await client.cmd('RSET'), /^250 /, 'the faulted session goes on');
+            } finally {
+              client.close();
+            }
+            const msgs = await waitForInbox(mailbox, to, (m) => count(m, `retry-${marker}`) === 1);
+            assert.equal(count(msgs, `retry-${marker}`), 1, 'the healthy session delivered');
+            if (step !== 'final reply') {
+              // nothing of the faulted message reached a mailbox (no end of data was sent)
+              for (const u of backend.faulted())
+                assert.equal(count(await waitForInbox(mailbox, u, () => false, 300), marker), 0);
+            }
+            const log = await gw.relayLog();
+            assert.ok(
+              log.every((e) => e.accepted === true || String(e.reply).startsWith('4')),
+              JSON.stringify(log),
+            );
+            assert.equal(log.filter((e) => e.accepted === true).length, 1, 'only the retry');
           } finally {
-            client.close();
+            await gw.stop();
+            await proxy.close();
           }
-          const msgs = await waitForInbox(
-            lab.source,
-            bob,
-            (m) => count(m, `retry-${marker}`) === 1,
-          );
-          assert.equal(count(msgs, `retry-${marker}`), 1, 'the healthy session delivered');
-          if (step !== 'final reply') {
-            // nothing of the faulted message reached a mailbox (no end of data was sent)
-            assert.equal(count(msgs, marker), 0);
-            assert.equal(count(await waitForInbox(lab.source, alice, () => false, 300), marker), 0);
-          }
-          const log = await gw.relayLog();
-          assert.ok(
-            log.every((e) => e.accepted === true || String(e.reply).startsWith('4')),
-            JSON.stringify(log),
-          );
-          assert.equal(log.filter((e) => e.accepted === true).length, 1, 'only the retry');
-        } finally {
-          await gw.stop();
-          await proxy.close();
-        }
-      });
+        });
+      }
     }
   }
 
   /**
-   * One transaction to alice and bob, on a client connection left open for the caller. A
-   * fault before any recipient was accepted must answer RCPT with 451; one after must
-   * answer the end of DATA with 451.
+   * One transaction to `rcpts`, on a client connection left open for the caller. A fault
+   * before any recipient was accepted must answer RCPT with 451; one after must answer
+   * the end of DATA with 451.
    */
   async function faultedTransaction(
     port: number,
     marker: string,
+    rcpts: ReadonlyArray<{ user: string }>,
     failsAt: 'rcpt' | 'dot',
   ): Promise<SmtpDialog> {
     const d = await SmtpDialog.open(port);
@@ -413,18 +436,18 @@ describe('SMTP gateway, fault matrix in front of a real Postfix', { timeout: 180
       seen.push(await d.reply());
       seen.push(await d.cmd('EHLO x.test'));
       seen.push(await d.cmd('MAIL FROM:<a@remote.test>'));
-      const r1 = await d.cmd(`RCPT TO:<${alice.user}>`);
+      const r1 = await d.cmd(`RCPT TO:<${rcpts[0]!.user}>`);
       seen.push(r1);
       if (failsAt === 'rcpt') {
         assert.match(r1, /^451 4\.4\.1 /, seen.join('\n'));
         return d;
       }
       assert.match(r1, /^250 /, seen.join('\n'));
-      seen.push(await d.cmd(`RCPT TO:<${bob.user}>`));
+      for (const r of rcpts.slice(1)) seen.push(await d.cmd(`RCPT TO:<${r.user}>`));
       seen.push(await d.cmd('DATA'));
       assert.match(seen.at(-1)!, /^354 /, seen.join('\n'));
       const body = `${'padding line\r\n'.repeat(50)}MIDDLE-OF-DATA\r\n${'more\r\n'.repeat(50)}`;
-      d.write(`${mail('a@remote.test', alice.user, marker, '')}${body}.\r\n`);
+      d.write(`${mail('a@remote.test', rcpts[0]!.user, marker, '')}${body}.\r\n`);
       const end = await d.reply();
       seen.push(end);
       assert.match(end, /^451 4\.4\.1 /, seen.join('\n'));
