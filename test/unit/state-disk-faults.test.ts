@@ -142,7 +142,11 @@ test('a store that cannot save: flush() rejects with a StateError, reported once
   assert.equal(err.code, 'ESTOREUNAVAILABLE');
   assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOSPC');
   assert.match(err.message, /Free space/);
-  await sleep(2300); // the background retries, one a second
+  // the background retries, one a second
+  for (let waited = 0; store.status().failures < 3; waited += 50) {
+    assert.ok(waited < 10_000, `retries stopped at ${store.status().failures} failures`);
+    await sleep(50);
+  }
   const during = store.status();
   assert.ok(during.failures >= 3, `every failed save is counted: ${during.failures}`);
   assert.equal(typeof during.failingSince, 'string');
