@@ -222,16 +222,16 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
     ]);
     const during = await imapLogin(imap, '127.0.0.4', alice.user, alice.password);
     const flooded = await flood;
-    assert.ok(
-      flooded.filter((r) => /\[LIMIT\]|\[SYS\/TEMP\] Too many|^421 /.test(r)).length >=
-        flooded.length - 2 * g.limits.brakes.maxFailuresPerAccount,
-      'the guessing address is braked',
-    );
     assert.match(during, /^a OK /);
     // after the flood: the owner, from her own address, in all three protocols
     assert.match(await imapLogin(imap, '127.0.0.4', alice.user, alice.password), /^a OK /);
     assert.match(await pop3Login(pop3, '127.0.0.4', alice.user, alice.password), /^\+OK/);
     assert.match(await smtpAuth(submission, '127.0.0.4', alice.user, alice.password), /^235 /);
+    assert.ok(
+      flooded.filter((r) => /\[LIMIT\]|\[SYS\/TEMP\] Too many|^421 /.test(r)).length >=
+        flooded.length - 2 * g.limits.brakes.maxFailuresPerAccount,
+      'the guessing address is braked',
+    );
     // and the guessing address stays braked for her account, even with the right password
     assert.match(await imapLogin(imap, '127.0.0.3', alice.user, alice.password), /^a NO \[LIMIT\]/);
   });
@@ -298,6 +298,23 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
       assert.equal(p.store.get(bob.user)?.credentials, undefined);
     } finally {
       await Promise.all([imapSrc.stop(), popSrc.stop(), smtpSrc.stop()]);
+    }
+  });
+
+  it('submission closes a connection after a few failed AUTHs, as IMAP and POP3 do', async () => {
+    const { g, submission } = await gateway();
+    const d = await SmtpDialog.open(submission, { localAddress: '127.0.0.9' });
+    try {
+      await d.reply();
+      await d.cmd('EHLO client.test');
+      const auth = (pw: string) =>
+        d.cmd(`AUTH PLAIN ${Buffer.from(`\0${bob.user}\0${pw}`).toString('base64')}`);
+      const max = g.limits.preauth.maxFailuresPerConnection;
+      for (let i = 1; i < max; i++) assert.match(await auth(`wrong${i}`), /^535 5\.7\.8 /);
+      assert.match(await auth('wrong-last'), /^421 4\.7\.0 Too many failed logins/);
+      assert.equal(await d.reply(), '', 'closed');
+    } finally {
+      d.close();
     }
   });
 

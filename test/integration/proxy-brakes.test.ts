@@ -126,7 +126,7 @@ describe(
       b.close();
     });
 
-    it('failures are delayed; an account over its limit is refused before reaching the backend', async () => {
+    it('failures are delayed; an account over its limit from one address is refused there before reaching the backend', async () => {
       const g = await gateway({ brakes: { failureDelayMs: 300, maxFailuresPerAccount: 2 } });
       const port = g.listeners.imap!.port;
       const r1 = await RawClient.open(port);

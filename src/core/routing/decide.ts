@@ -10,6 +10,10 @@
  *   transferring         -> refused: "try again in a few minutes"
  *   migrated             -> destination, never the source again
  *
+ * A login's refusal is told only to the right password: the login flow checks it first
+ * (gateway/login-flow.ts, guardRefusal), so a wrong guess gets the same auth failure for
+ * an account being moved as for any other, and cannot learn which accounts exist or move.
+ *
  * With strategy `immediate` a first login (or one of a captured account) is verified at
  * the source, then the transfer runs while the client waits and the session goes to the
  * destination; the front-end falls back to the source when that takes too long.
