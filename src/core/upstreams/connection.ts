@@ -91,15 +91,26 @@ export class UpstreamConnection {
   private detached = false;
 
   private readonly onData = (chunk: Buffer): void => {
+    // after a failure nothing more is read: what follows would only pile up
+    if (this.failure) return;
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    if (this.buf.length > MAX_LINE && this.buf.indexOf(0x0a) < 0) {
-      this.failure = new UpstreamError(
-        'EPROTOCOL',
-        `${this.label} sent a line longer than ${MAX_LINE} bytes`,
-      );
-    }
+    if (this.partLineTooLong()) this.failure = this.tooLong();
     this.wake();
   };
+
+  /** No LF yet, and the line is already over the cap (a CR at the cap may be its end). */
+  private partLineTooLong(): boolean {
+    const n = this.buf.length;
+    if (n < MAX_LINE + 1 || this.buf.indexOf(0x0a) >= 0) return false;
+    return n > MAX_LINE + 1 || this.buf[MAX_LINE] !== 0x0d;
+  }
+
+  private tooLong(): UpstreamError {
+    return new UpstreamError(
+      'EPROTOCOL',
+      `${this.label} sent a line longer than ${MAX_LINE} bytes`,
+    );
+  }
   private readonly onEnd = (): void => {
     this.ended = true;
     this.wake();
@@ -157,10 +168,13 @@ export class UpstreamConnection {
       const lf = this.buf.indexOf(0x0a);
       if (lf >= 0) {
         const end = lf > 0 && this.buf[lf - 1] === 0x0d ? lf - 1 : lf;
+        // checked here too: whether onData saw the line whole depends on the chunks
+        if (end > MAX_LINE) throw (this.failure = this.tooLong());
         const line = this.buf.subarray(0, end).toString('utf8');
         this.buf = this.buf.subarray(lf + 1);
         return line;
       }
+      if (this.partLineTooLong()) throw (this.failure = this.tooLong());
       if (this.failure) {
         const f = this.failure;
         throw f instanceof UpstreamError
