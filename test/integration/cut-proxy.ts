@@ -79,9 +79,10 @@ export interface FaultScript {
   /**
    * 'close' both sockets; 'stall': forward nothing more either way and keep both open
    * (the server is no longer read; what the gateway sends is read and dropped, so its
-   * hang-up is seen: faultedOpen)
+   * hang-up is seen: faultedOpen); 'jam': as stall, but the gateway's bytes are not read
+   * either, so its writes fill the TCP window (its hang-up is not seen then)
    */
-  action: 'close' | 'stall';
+  action: 'close' | 'stall' | 'jam';
   /** which connections (1 = the first accepted) get the fault; the others pass untouched */
   connections?: number[];
 }
@@ -126,7 +127,7 @@ export async function startFaultProxy(
     if (t.dir === 'accept') {
       struck++;
       if (script.action === 'close') client.destroy();
-      else client.resume();
+      else if (script.action === 'stall') client.resume();
       return;
     }
     const upstream = net.connect(target.port, target.host);
@@ -143,6 +144,7 @@ export async function startFaultProxy(
       struck++;
       if (script.action === 'close') destroy();
       else upstream.pause();
+      if (script.action === 'jam') client.pause();
     };
     // `pos` counts the faulted direction's bytes; `cutAt` is where the fault strikes.
     let pos = 0;

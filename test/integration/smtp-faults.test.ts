@@ -419,6 +419,45 @@ describe('SMTP gateway, fault matrix in front of Postfix and LMTP', { timeout: 2
     }
   }
 
+  it('Postfix stops reading in the middle of a big message: 451 after the dot, bounded by the data timeout', async () => {
+    // 16 MB is more than the loopback TCP buffers hold: the gateway's writes must wait
+    // for a window that never opens (relay.ts, drained()).
+    const proxy = await startFaultProxy(
+      { host: '127.0.0.1', port: lab.mta.port },
+      { trigger: { dir: 'up', match: /MIDDLE-OF-DATA/ }, action: 'jam' },
+    );
+    const gw = await startGatewaySmtp(
+      {
+        domains: lab.domains,
+        source: lab.source,
+        destination: lab.destination,
+        mta: { url: `smtp://127.0.0.1:${proxy.port}?tls=none` },
+      },
+      { deps: { limits: { dataReplyMs: 1500 } } },
+    );
+    const d = await SmtpDialog.open(gw.port());
+    try {
+      await d.reply();
+      await d.cmd('EHLO x.test');
+      assert.match(await d.cmd('MAIL FROM:<a@remote.test>'), /^250 /);
+      assert.match(await d.cmd(`RCPT TO:<${bob.user}>`), /^250 /);
+      assert.match(await d.cmd('DATA'), /^354 /);
+      d.write(`${mail('a@remote.test', bob.user, 'jammed', '')}MIDDLE-OF-DATA\r\n`);
+      const line = `${'x'.repeat(998)}\r\n`;
+      for (let i = 0; i < 16 * 1024; i++) d.write(line);
+      d.write('.\r\n');
+      assert.match(await d.reply(30_000), /^451 4\.4\.1 /);
+      assert.equal(proxy.struck, 1);
+      assert.match(gw.logText(), /took no data for 1500 ms/, 'the write waited and gave up');
+      assert.match(await d.cmd('RSET'), /^250 /, 'the session goes on');
+      assert.equal((await gw.relayLog()).filter((e) => e.accepted === true).length, 0);
+    } finally {
+      d.close();
+      await gw.stop();
+      await proxy.close();
+    }
+  });
+
   /**
    * One transaction to `rcpts`, on a client connection left open for the caller. A fault
    * before any recipient was accepted must answer RCPT with 451; one after must answer
