@@ -116,6 +116,48 @@ describe(
       }
     }
 
+    it('imap: the source stops reading in the middle of a big APPEND: the splice ends by its idle timeout', async () => {
+      // 16 MB is more than the loopback TCP buffers hold: the splice's backpressure holds
+      // the client, and nothing moves until the idle timeout closes the session.
+      const proxy = await startFaultProxy(
+        { host: '127.0.0.1', port: p.lab.source.ports.imap },
+        {
+          trigger: { dir: 'up', match: /^A2 APPEND INBOX \{\d+\}\r\n/m, pass: 100 },
+          action: 'jam',
+        },
+      );
+      const cfg: Config = {
+        ...p.config,
+        listen: { imap: { host: '127.0.0.1', port: 0 } },
+        source: {
+          ...p.config.source,
+          imap: parseEndpoint(`imap://127.0.0.1:${proxy.port}?tls=none`),
+        },
+      };
+      const g = await p.another({}, cfg);
+      const raw = await RawClient.open(g.listeners.imap!.port);
+      try {
+        await raw.waitFor(/^\* OK /);
+        raw.send(`A1 LOGIN ${alice.user} ${alice.password}\r\n`);
+        await raw.waitFor(/^A1 OK /m);
+        const size = 16 * 1024 * 1024;
+        raw.send(`A2 APPEND INBOX {${size}}\r\n`);
+        await raw.waitFor(/^\+ /m);
+        const chunk = Buffer.alloc(1024 * 1024, 'x');
+        for (let i = 0; i < 16; i++) raw.send(chunk);
+        raw.send('\r\n');
+        await struck(proxy);
+        await healthy('imap', g.listeners.imap!.port);
+        await raw.waitClosed(IDLE_MS + 8000);
+        assert.doesNotMatch(raw.text, /^A2 /m, 'no reply to the APPEND cut short');
+        assert.equal(await sourceCount(), 1);
+      } finally {
+        raw.close();
+        await g.stop(0);
+        await proxy.close();
+      }
+    });
+
     /** Wait (bounded) until the fault struck. */
     async function struck(proxy: FaultProxy): Promise<void> {
       const deadline = Date.now() + 10_000;
