@@ -19,6 +19,7 @@ import { StoreFileAdapter, type StoreData } from '../../src/core/state/store-fil
 import { defer, tempDir } from '../support/state-helpers.js';
 
 const LOGGER = new URL('../../src/core/log/logger.ts', import.meta.url).pathname;
+const EVENT_LOG = new URL('../../src/core/state/event-log.ts', import.meta.url).pathname;
 
 function enospc(): NodeJS.ErrnoException {
   return Object.assign(new Error('ENOSPC: no space left on device, write'), {
@@ -55,6 +56,35 @@ test('a logger whose stdout is a full disk does not kill the process', () => {
     assert.match(r.stderr, /^alive$/m);
   } finally {
     closeSync(out);
+  }
+});
+
+test('warnings about a failing log do not kill the process when stderr is full too', () => {
+  const err = openSync('/dev/full', 'w');
+  try {
+    // the event log's default reporter is process.emitWarning, which writes to stderr
+    const script =
+      `const { createLogger } = await import(${JSON.stringify(LOGGER)});` +
+      `const { openEventLog } = await import(${JSON.stringify(EVENT_LOG)});` +
+      `createLogger({ sink: { write: () => undefined } });` +
+      `const log = await openEventLog('/dev/full', { flushDelayMs: 1 });` +
+      `log.append({ seq: 1 });` +
+      `process.emitWarning('and one more');` +
+      // the log retries forever: leave once the warnings had their chance to kill us
+      `setTimeout(() => process.stdout.write('alive\\n', () => process.exit(0)), 300);`;
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', err],
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    assert.equal(r.status, 0, `exit ${r.status}`);
+    assert.match(r.stdout, /^alive$/m);
+  } finally {
+    closeSync(err);
   }
 });
 

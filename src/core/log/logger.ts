@@ -19,7 +19,9 @@ const guarded = new WeakSet<object>();
  * A stream sink reports a failed write (ENOSPC, EIO, EROFS when stdout is a file on the
  * state disk) as an 'error' event, not by throwing, and an 'error' event nobody listens to
  * kills the process. Losing log lines is better than losing every session: swallow it. A
- * file-backed stdout (SyncWriteStream) keeps writing once the disk has room again.
+ * file-backed stdout (SyncWriteStream) keeps writing once the disk has room again. stderr
+ * is guarded too: process.emitWarning (the default reporter of the store and the event
+ * logs) writes there.
  */
 function guardSink(sink: LogSink): void {
   const s = sink as LogSink & { on?: (event: string, fn: (err: Error) => void) => unknown };
@@ -64,6 +66,7 @@ export function formatHuman(level: LogLevel, time: string, msg: string, fields: 
 export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
   const sink = options.sink ?? process.stderr;
   guardSink(sink);
+  guardSink(process.stderr);
   const isTty = (sink as { isTTY?: boolean }).isTTY === true;
   const format =
     options.format === undefined || options.format === 'auto'
