@@ -202,7 +202,7 @@ export class Brakes {
   }
 
   /** Doubling per failure of the address (Dovecot's auth_penalty), the cap for an account under attack. */
-  penalty(failures: number, accountFailures = 0): number {
+  private penalty(failures: number, accountFailures = 0): number {
     const { failureDelayMs: base, maxFailureDelayMs: cap } = this.limits;
     if (accountFailures > this.limits.slowAccountAfter) return Math.max(base, cap);
     const doublings = Math.min(Math.max(failures - 1, 0), 30);
