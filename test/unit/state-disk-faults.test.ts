@@ -150,6 +150,13 @@ test('recording a relayed message never throws, even after the log closed', asyn
   assert.doesNotThrow(() => relay.record(entry));
 });
 
+test('closing the relay log on a full disk does not stop the shutdown', async () => {
+  const relay = relayLogOf(await openEventLog<RelayLogEntry>('/dev/full', { onError: () => {} }));
+  relay.record({ time: new Date().toISOString(), session: 's1' } as unknown as RelayLogEntry);
+  await assert.rejects(relay.flush(), /ENOSPC/, 'flush() still tells');
+  await relay.close();
+});
+
 test('a store that cannot save: flush() rejects with a StateError, reported once per episode', async (t) => {
   const file = join(tempDir(t), 'state.json');
   const disk = new FaultyDisk(file);

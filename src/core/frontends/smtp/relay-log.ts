@@ -81,7 +81,9 @@ export function relayLogOf(log: EventLog<RelayLogEntry>): RelayLog {
       }
     },
     flush: () => log.flush(),
-    close: () => log.close(),
+    // The gateway closes it on the way out, before it stops the worker pool: a disk that is
+    // still full then must not stop the shutdown (its onError already told the operator).
+    close: () => log.close().catch(() => undefined),
   };
 }
 
