@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import type { EventBus } from '../../bus.js';
+import type { EventBus, SessionEvent } from '../../bus.js';
 import { isLoopbackHost, type Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import type { Brakes } from '../../gateway/brakes.js';
@@ -99,6 +99,20 @@ function mailParams(args: unknown): MailParams {
  */
 function faultReply(): SmtpReplyError {
   return new SmtpReplyError(421, `4.3.0 ${smtpSpec('internal-error').text}`);
+}
+
+/** the end of a connection whose onConnect met a bug: no session, still a fault to count */
+function faultBeforeSession(s: SMTPServerSession): SessionEvent {
+  return {
+    type: 'session.closed',
+    at: new Date().toISOString(),
+    session: s.id,
+    protocol: 'smtp',
+    reason: 'error',
+    bytesIn: 0,
+    bytesOut: 0,
+    durationMs: 0,
+  };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- smtp-server's callbacks differ in their result
@@ -413,7 +427,11 @@ export async function startSmtpListener(
       releases.delete(s.id);
       const error = faulted.delete(s.id);
       const sess = sessions.get(s.id);
-      if (!sess) return;
+      if (!sess) {
+        // a fault before the session existed (onConnect) still ends a connection, counted
+        if (error) deps.bus.emit(faultBeforeSession(s));
+        return;
+      }
       sessions.delete(s.id);
       try {
         sess
