@@ -243,7 +243,10 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
     addUser: async (address) => {
       users.add(address.toLowerCase());
       await writeMap();
-      await waitForRcpt(port, address, 250, 3000);
+      // An idle smtpd notices the rebuilt map only after serving one more session with the
+      // old one; under load several may be idle. A reload retires them all at once.
+      await postfixCmd(dir, ['reload']);
+      await waitForRcpt(port, address, 250, 15_000);
     },
     postfix: (args) => postfixCmd(dir, args),
     pids: () => d.pids(),
