@@ -20,6 +20,9 @@
  * SOAK_CLI [bin/run.js of this tree; another build's, to soak a fixed commit while the tree changes].
  * Quick run: SOAK_SESSIONS=2000 SOAK_MINUTES=1 SOAK_IDLE=200 SOAK_IDLE_SECONDS=10.
  */
+import { copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../test/support/index.js';
 import { KINDS } from './soak/clients.js';
 import {
@@ -51,6 +54,7 @@ const HOSTILE = (process.env.SOAK_HOSTILE?.split(',').filter(Boolean) ?? [
 ]) as HostileKind[];
 /** the CLI's default per-address connection limit (src/core/limits.ts), what the probe expects */
 const PER_ADDRESS = 1000;
+const GATEWAY_LOG = join(tmpdir(), 'autoport-soak-gateway.log');
 const log = (s: string): void =>
   void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -207,7 +211,7 @@ async function main(): Promise<number> {
     let idleKb = NaN;
     if (!gw.exited() && IDLE > 0) {
       log(`idle: opening ${IDLE} IMAP sessions over TLS in IDLE, holding ${IDLE_S} s...`);
-      const before = await steadyRss(pid);
+      let mark = { rss: 0, opened: 0 };
       idle = await holdIdle(
         IDLE,
         IDLE_S,
@@ -215,10 +219,12 @@ async function main(): Promise<number> {
         [...servers.accounts.captured, ...servers.accounts.migrated],
         ca,
         async (opened) => {
-          idleKb = ((await steadyRss(pid)) - before) / Math.max(1, opened);
-          log(
-            `  ${opened} open, gateway RSS ${(rssKb(pid) / 1024).toFixed(0)} MB, ${openFds(pid)} fds`,
-          );
+          mark = { rss: await steadyRss(pid), opened };
+        },
+        async (opened) => {
+          const rss = await steadyRss(pid);
+          idleKb = (rss - mark.rss) / Math.max(1, opened - mark.opened);
+          log(`  ${opened} open, gateway RSS ${(rss / 1024).toFixed(0)} MB, ${openFds(pid)} fds`);
         },
         idleTally,
       );
@@ -283,7 +289,7 @@ async function main(): Promise<number> {
       `  RSS growth after warm-up (${warmupS.toFixed(0)} s): ${(growth.from / 1024).toFixed(1)} MB -> ${(growth.to / 1024).toFixed(1)} MB = ${growth.pct.toFixed(1)} %`,
     );
     out.push(
-      `idle TLS sessions: ${idle.opened} opened in ${idle.openSeconds.toFixed(0)} s, ${idle.served} served to the end, ${Number.isFinite(idleKb) ? idleKb.toFixed(1) : '-'} KB RSS per session`,
+      `idle TLS sessions: ${idle.opened} opened in ${idle.openSeconds.toFixed(0)} s, ${idle.served} served to the end, ${Number.isFinite(idleKb) ? idleKb.toFixed(1) : '-'} KB RSS per session (RSS growth from a fifth to all open, per session)`,
     );
     if (idleTally.reasons.size) out.push('  failures:', ...topReasons(idleTally));
     const slotsUsed = (f: Figures | undefined): number | undefined =>
@@ -360,12 +366,15 @@ async function main(): Promise<number> {
       })}\n`,
     );
     const logged = logSummary(gw.logFile);
+    log(`the gateway's whole log is copied to ${GATEWAY_LOG} at the end`);
     if (logged.length)
       process.stderr.write(`gateway log, warnings and errors by message:\n${logged.join('\n')}\n`);
     return pass ? 0 : 1;
   } finally {
     await gw?.stop();
     await servers.stop();
+    // the gateway's log outlives the run: it is where a failure is explained
+    if (gw) copyFileSync(gw.logFile, GATEWAY_LOG);
     removeDir(dir);
   }
 }

@@ -230,9 +230,10 @@ export async function probeSlots(port: number, localAddress: string, max: number
   return greeted.filter(Boolean).length;
 }
 
-/** The gateway's warnings and errors, counted by message, most frequent first. */
+/** The gateway's warnings and errors, counted by message, most frequent first, with one example each. */
 export function logSummary(file: string, top = 8): string[] {
   const n = new Map<string, number>();
+  const example = new Map<string, string>();
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -249,9 +250,10 @@ export function logSummary(file: string, top = 8): string[] {
       key = `(not JSON) ${line.slice(0, 120)}`;
     }
     n.set(key, (n.get(key) ?? 0) + 1);
+    if (!example.has(key)) example.set(key, line.slice(0, 400));
   }
   return [...n]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([k, c]) => `${String(c).padStart(7)} x ${k}`);
+    .map(([k, c]) => `${String(c).padStart(7)} x ${k}\n          e.g. ${example.get(k)}`);
 }

@@ -43,9 +43,10 @@ function dovecotTuning(saslPort: number | undefined, idle: number): string {
     `default_process_limit = 2000`,
     `default_client_limit = ${sessions * 2}`,
     `default_vsz_limit = 1G`,
-    // One imap/pop3 process per 50 clients: 5,000 idle sessions are 100 processes, not 5,000.
-    `service imap {\n  client_limit = 50\n  process_limit = ${Math.ceil(sessions / 25)}\n}`,
-    `service pop3 {\n  client_limit = 50\n}`,
+    // Up to 50 clients per imap/pop3 process (service_count 0: a process is not used up by
+    // its first client): 5,000 idle sessions are about 100 processes, not 5,000.
+    `service imap {\n  service_count = 0\n  client_limit = 50\n  process_limit = ${Math.ceil(sessions / 25)}\n}`,
+    `service pop3 {\n  service_count = 0\n  client_limit = 50\n}`,
     `service anvil {\n  client_limit = ${sessions * 2}\n}`,
     `service auth {\n  client_limit = ${sessions * 2}\n}`,
   ].join('\n');

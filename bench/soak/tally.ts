@@ -26,7 +26,7 @@ export class Tally {
     const key = `${kind}: ${msg.replace(/\d+/g, 'N').slice(0, 100)}`;
     const r = this.reasons.get(key);
     if (r) r.n++;
-    else this.reasons.set(key, { n: 1, example: msg.slice(0, 200) });
+    else this.reasons.set(key, { n: 1, example: `${kind}: ${msg.slice(0, 200)}` });
   }
 
   total(map: Map<string, number>): number {
