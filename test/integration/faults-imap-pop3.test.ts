@@ -116,6 +116,40 @@ describe(
       }
     }
 
+    for (const protocol of ['imap', 'pop3'] as const) {
+      it(`${protocol}: the client leaves while the source stalls at login: the backend connection is closed`, async () => {
+        const proxy = await startFaultProxy(
+          { host: '127.0.0.1', port: p.lab.source.ports[protocol] },
+          { trigger: { dir: 'up', match: /^(ap\d+ LOGIN|PASS) /m }, action: 'stall' },
+        );
+        const cfg: Config = {
+          ...p.config,
+          listen: { [protocol]: { host: '127.0.0.1', port: 0 } },
+          source: {
+            ...p.config.source,
+            [protocol]: parseEndpoint(`${protocol}://127.0.0.1:${proxy.port}?tls=none`),
+          },
+        };
+        const g = await p.another({}, cfg);
+        try {
+          const raw = await RawClient.open(g.listeners[protocol]!.port);
+          await raw.waitFor(/^(\* OK|\+OK) /);
+          raw.send(
+            protocol === 'imap'
+              ? `A1 LOGIN ${alice.user} ${alice.password}\r\n`
+              : `USER ${alice.user}\r\nPASS ${alice.password}\r\n`,
+          );
+          await struck(proxy);
+          raw.close();
+          await released(proxy);
+          await healthy(protocol, g.listeners[protocol]!.port);
+        } finally {
+          await g.stop(0);
+          await proxy.close();
+        }
+      });
+    }
+
     it('imap: the source stops reading in the middle of a big APPEND: the splice ends by its idle timeout', async () => {
       // 16 MB is more than the loopback TCP buffers hold: the splice's backpressure holds
       // the client, and nothing moves until the idle timeout closes the session.
@@ -261,6 +295,14 @@ describe(
         if (step !== 'mid-literal') {
           await raw.waitFor(/^-ERR \[SYS\/TEMP\] /m, 10_000);
           assert.doesNotMatch(raw.text, /^\+OK Logged in/m);
+          // the session goes on: the next try gets a connection without the fault
+          const at = raw.text.length;
+          raw.send(`USER ${alice.user}\r\nPASS ${alice.password}\r\n`);
+          await raw.waitFor(
+            step === 'refused' ? /^-ERR \[SYS\/TEMP\] /m : /^\+OK Logged in/m,
+            10_000,
+            at,
+          );
           return;
         }
         await raw.waitFor(/^\+OK[^\r\n]*\r\n\+OK[^\r\n]*\r\n/m);
