@@ -139,8 +139,11 @@ describe('IMAP pre-auth parser: hostile input', () => {
 
   it('as many literals as the cap allows still make a command', () => {
     const n = L.maxLiteralsPerCommand;
-    const [ev] = parse('a ID (' + 'x {1+}\r\ny '.repeat(n / 2) + 'NIL)\r\n');
-    assert.equal(command(ev).args[0]?.kind, 'list');
+    const [ev] = parse('a ID (' + 'x {1+}\r\ny '.repeat(n) + 'NIL)\r\n');
+    const list = command(ev).args[0];
+    assert.equal(list?.kind === 'list' && list.items.filter((i) => i.kind === 'string').length, n);
+    const [over] = parse('a ID (' + 'x {1+}\r\ny '.repeat(n + 1) + 'NIL)\r\n');
+    assert.deepEqual(over, { kind: 'error', tag: 'a', text: 'Too many literals.', fatal: true });
   });
 
   it('a line at the cap is accepted however it is cut into chunks', () => {
