@@ -419,6 +419,41 @@ describe('SMTP gateway, fault matrix in front of Postfix and LMTP', { timeout: 2
     }
   }
 
+  it('the client leaves while Postfix stalls at RCPT: the backend connection is closed', async () => {
+    const proxy = await startFaultProxy(
+      { host: '127.0.0.1', port: lab.mta.port },
+      { trigger: { dir: 'up', match: /^RCPT TO/m }, action: 'stall' },
+    );
+    const gw = await startGatewaySmtp(
+      {
+        domains: lab.domains,
+        source: lab.source,
+        destination: lab.destination,
+        mta: { url: `smtp://127.0.0.1:${proxy.port}?tls=none` },
+      },
+      { timeouts: { commandMs: 1500 } },
+    );
+    try {
+      const d = await SmtpDialog.open(gw.port());
+      await d.reply();
+      await d.cmd('EHLO x.test');
+      await d.cmd('MAIL FROM:<a@remote.test>');
+      d.write(`RCPT TO:<${bob.user}>\r\n`);
+      const deadline = Date.now() + 10_000;
+      while (proxy.struck === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal(proxy.struck, 1);
+      d.close();
+      const until = Date.now() + 8000;
+      while (proxy.faultedOpen > 0 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal(proxy.faultedOpen, 0, 'the backend connection was closed');
+    } finally {
+      await gw.stop();
+      await proxy.close();
+    }
+  });
+
   it('Postfix stops reading in the middle of a big message: 451 after the dot, bounded by the data timeout', async () => {
     // 16 MB is more than the loopback TCP buffers hold: the gateway's writes must wait
     // for a window that never opens (relay.ts, drained()).
