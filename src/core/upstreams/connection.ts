@@ -85,7 +85,8 @@ export class Deadline {
 
 export class UpstreamConnection {
   private buf: Buffer = Buffer.alloc(0);
-  private waiter: (() => void) | undefined;
+  /** reads waiting for bytes (a QUIT may wait beside a stalled command's read) */
+  private waiters: Array<() => void> = [];
   private ended = false;
   private failure: Error | undefined;
   private detached = false;
@@ -152,9 +153,9 @@ export class UpstreamConnection {
   }
 
   private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
   }
 
   /**
@@ -191,10 +192,10 @@ export class UpstreamConnection {
         throw new UpstreamError('ETIMEOUT', `${this.label} sent no ${what} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.waiter = () => {
+        this.waiters.push(() => {
           clearTimeout(t);
           resolve();
-        };
+        });
       });
     }
   }
@@ -251,6 +252,12 @@ export class UpstreamConnection {
     this.detachListeners();
     this.socket.on('error', () => undefined);
     this.socket.destroy();
+    // A read still waiting (a stalled backend dropped by its session) ends now, not at its timeout.
+    this.failure ??= new UpstreamError(
+      'ECLOSED',
+      `${this.label}: connection closed by the gateway`,
+    );
+    this.wake();
   }
 }
 
