@@ -252,12 +252,12 @@ describe(
       log.lines.filter((l) => (JSON.parse(l) as { msg: string }).msg.startsWith(SAVE_FAILED))
         .length;
 
-    const onDisk = (): { lastLogin?: string; credentials?: unknown } | undefined =>
+    const onDisk = (user = alice.user): { lastLogin?: string; credentials?: unknown } | undefined =>
       (
         JSON.parse(readFileSync(statePath, 'utf8')) as {
           accounts: Record<string, { lastLogin?: string; credentials?: unknown }>;
         }
-      ).accounts[alice.user];
+      ).accounts[user];
 
     it('captures an account while the disk is healthy', async () => {
       assert.match(await imapLogin(alice.user, alice.password), /^a2 OK/m);
@@ -284,6 +284,13 @@ describe(
       assert.equal(h.body.status, 'degraded');
       assert.match(h.body.why ?? '', /ENOSPC/);
 
+      // A first login needs its capture on disk: try later, and again on the retry (the
+      // capture held in memory only must not let the retry through either).
+      const bob = lab.users[1]!;
+      assert.match(await imapLogin(bob.user, bob.password), /^a1 NO \[UNAVAILABLE\]/m);
+      assert.match(await pop3Login(bob.user, bob.password), /^-ERR \[SYS\/TEMP\]/m);
+      assert.match(await imapLogin(bob.user, bob.password), /^a1 NO \[UNAVAILABLE\]/m);
+
       // Mail is answered 250 only once the backend took it, whatever the relay log can do.
       const reply = await sendMail(alice.user, 'full-disk-1');
       assert.match(reply, /^250 /);
@@ -305,6 +312,9 @@ describe(
       assert.equal(ok.body.status, 'ok');
       assert.equal(await metric('autoport_state_save_failing'), 0);
       assert.notEqual(onDisk()?.lastLogin, savedLogin, 'the logins of the episode are saved');
+      // the disk has room: the first login goes through and its capture is on disk
+      assert.match(await imapLogin(bob.user, bob.password), /^a2 OK/m);
+      assert.ok(onDisk(bob.user)?.credentials, 'captured and saved before the splice');
       // what the logs could not take while the disk was full is written now
       await until(
         'the relay log entry',

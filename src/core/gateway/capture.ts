@@ -65,6 +65,7 @@ export async function captureCredentials(
   const sealed = seal(deps.keyring, password, address);
   const at = (deps.now?.() ?? new Date()).toISOString();
   let newState: AccountState | undefined;
+  const before = deps.store.get(address);
   deps.store.update(address, (r) => {
     r.credentials = sealed;
     r.firstSeen ??= at;
@@ -75,18 +76,25 @@ export async function captureCredentials(
       newState = state;
     }
   });
+  // On disk before the session goes on: a crash must not lose a captured password.
+  try {
+    await deps.store.flush();
+  } catch (err) {
+    // Not durable: take the capture back, so that a retry captures and saves again
+    // instead of finding the password held in memory only and going on without it.
+    // The StateError (StoreUnavailableError) makes the caller answer store-unavailable.
+    deps.store.update(address, (r) => {
+      r.credentials = before?.credentials;
+      if (newState) r.state = before?.state ?? 'unknown';
+    });
+    throw err;
+  }
   deps.bus.emit({
     type: 'account.captured',
     at,
     address,
     state: newState ?? deps.store.get(address)?.state ?? 'unknown',
   });
-  // On disk before the session goes on: a crash must not lose a captured password.
-  await deps.store
-    .flush()
-    .catch((err: unknown) =>
-      deps.logger.error('saving captured credentials failed; will retry', { address, err }),
-    );
 }
 
 /** A login that needs no capture: only the times move. */
