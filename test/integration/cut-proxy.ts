@@ -95,6 +95,8 @@ export interface FaultProxy {
   readonly accepted: number;
   /** faulted connections the gateway has not closed yet (a stalled one it forgot leaks) */
   readonly faultedOpen: number;
+  /** what the gateway sent on a stalled connection after the stall (read and dropped) */
+  readonly afterStall: string;
   close(): Promise<void>;
 }
 
@@ -113,6 +115,7 @@ export async function startFaultProxy(
   let struck = 0;
   let accepted = 0;
   let faultedOpen = 0;
+  let afterStall = '';
   const sockets = new Set<net.Socket>();
   const faulted = new Set(script.connections ?? [1]);
   const server = net.createServer((client) => {
@@ -154,7 +157,11 @@ export async function startFaultProxy(
     let cutAt: number | undefined;
     const watch = (from: net.Socket, to: net.Socket, faulty: boolean): void => {
       from.on('data', (d: Buffer) => {
-        if (stopped) return;
+        if (stopped) {
+          if (from === client && afterStall.length < MATCH_WINDOW)
+            afterStall += d.toString('latin1');
+          return;
+        }
         if (!faulty) return void to.write(d);
         const start = pos;
         pos += d.length;
@@ -214,6 +221,9 @@ export async function startFaultProxy(
     },
     get faultedOpen() {
       return faultedOpen;
+    },
+    get afterStall() {
+      return afterStall;
     },
     close: () =>
       new Promise<void>((r) => {

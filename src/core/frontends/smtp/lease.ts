@@ -62,6 +62,18 @@ export class BackendLease {
     return { result: await step(await this.get(side)), retried: true };
   }
 
+  /**
+   * Close and forget a connection that just failed, without QUIT: its replies may be out
+   * of step (a late answer would be read as QUIT's) and a stalled server would only make
+   * the client wait for its 4xx longer.
+   */
+  discard(): void {
+    const r = this.relay;
+    this.relay = undefined;
+    this.side = undefined;
+    r?.close();
+  }
+
   /** QUIT and forget the connection; never throws. */
   async release(): Promise<void> {
     const r = this.relay;

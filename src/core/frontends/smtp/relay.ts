@@ -177,6 +177,11 @@ export class Relay {
   async release(): Promise<void> {
     await this.backend.quit();
   }
+
+  /** Close without QUIT (after a failure). */
+  close(): void {
+    this.backend.close();
+  }
 }
 
 /**

@@ -255,7 +255,7 @@ export class SmtpSession {
       const r: LegResult = result.legs[i]!;
       if (r.kind === 'withheld') continue;
       if (r.kind === 'failed') {
-        refusal ??= await this.failedLeg(r.error, lease, relay);
+        refusal ??= this.failedLeg(r.error, lease, relay);
         continue;
       }
       const reply = r.kind === 'refused' ? r.reply : finalReply(r.replies);
@@ -408,28 +408,24 @@ export class SmtpSession {
       return await p;
     } catch (err) {
       if (err instanceof SmtpReplyError) throw err;
-      const reply = await this.failedLeg(err, lease, lease.held());
+      const reply = this.failedLeg(err, lease, lease.held());
       if (this.tx) this.tx.failed = reply;
       throw reply;
     }
   }
 
   /** DATA failed before any backend had the whole message: nothing was delivered. */
-  private async failed(err: unknown, legs: Array<{ lease: BackendLease }>): Promise<never> {
+  private failed(err: unknown, legs: Array<{ lease: BackendLease }>): never {
     if (err instanceof SmtpReplyError) throw err;
-    await Promise.all(legs.slice(1).map((l) => l.lease.release()));
-    throw await this.failedLeg(err, legs[0]!.lease, legs[0]!.lease.held());
+    legs.slice(1).forEach((l) => l.lease.discard());
+    throw this.failedLeg(err, legs[0]!.lease, legs[0]!.lease.held());
   }
 
-  private async failedLeg(
-    err: unknown,
-    lease: BackendLease,
-    relay: Relay | undefined,
-  ): Promise<SmtpReplyError> {
+  private failedLeg(err: unknown, lease: BackendLease, relay: Relay | undefined): SmtpReplyError {
     const e =
       err instanceof UpstreamError ? toReplyError(err, relay?.label ?? 'backend') : undefined;
     this.log.warn('backend failed during a transaction', { detail: e?.detail ?? String(err), err });
-    await lease.release();
+    lease.discard();
     return outcomeError(e ? e.outcome : 'internal-error');
   }
 
