@@ -230,7 +230,8 @@ async function main(): Promise<number> {
       );
     }
 
-    log('end figures: waiting for sessions and descriptors to settle, then probing slots...');
+    log('end figures: waiting for the hostile clients, sessions and descriptors to settle...');
+    await load.hostileDone;
     const startOpen = start.gauges?.sessionsOpen ?? 0;
     await settle(
       async () =>

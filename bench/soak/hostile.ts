@@ -50,8 +50,10 @@ function raw(
   t: HostileTarget,
   feed: (write: (s: string) => boolean, step: number) => boolean,
   everyMs: number,
+  timed = false,
 ): Promise<string> {
   return new Promise((resolve) => {
+    const t0 = Date.now();
     const sock = connect({ host: '127.0.0.1', port: t.imap, localAddress: t.localAddress });
     let step = 0;
     let verdict = 'survived';
@@ -67,7 +69,9 @@ function raw(
     const stop = setTimeout(end, t.maxMs);
     sock.on('error', () => undefined);
     sock.on('data', () => undefined);
-    sock.on('end', () => (verdict = 'closed'));
+    sock.on('end', () => {
+      verdict = timed ? `closed after ~${Math.round((Date.now() - t0) / 10_000) * 10} s` : 'closed';
+    });
     sock.on('close', () => {
       end();
       resolve(verdict);
@@ -75,10 +79,13 @@ function raw(
   });
 }
 
-/** A byte a second of a LOGIN line, before login: the pre-auth idle and line timers. */
+/**
+ * A byte a second of a LOGIN line, before login: silence never lasts long enough for the
+ * idle timer, so only a deadline on the whole login (limits.ts loginDeadlineMs) ends it.
+ */
 function slow(t: HostileTarget): Promise<string> {
   const line = `a1 LOGIN ${t.account.user} ${'x'.repeat(200)}\r\n`;
-  return raw(t, (w, i) => (w(line[i % line.length]!), true), 1000);
+  return raw(t, (w, i) => (w(line[i % line.length]!), true), 1000, true);
 }
 
 /** Binary junk lines as fast as the socket takes them: maxBadCommands. */

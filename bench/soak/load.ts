@@ -56,8 +56,11 @@ export const HOSTILE_ADDRESSES = ['127.0.0.12', '127.0.0.13', '127.0.0.14', '127
 
 export interface LoadResult {
   launched: number;
+  /** until the last well-behaved session ended */
   seconds: number;
   stoppedBecause?: string;
+  /** hostile clients still running: they go on into the idle phase; await before the end figures */
+  hostileDone: Promise<void>;
   hostile: Map<string, number>;
 }
 
@@ -76,6 +79,7 @@ export async function runLoad(
   const firstLogins = [...acc.firstLogin];
   const hostile = new Map<string, number>();
   const inflight = new Set<Promise<void>>();
+  const hostileRunning = new Set<Promise<void>>();
   let launched = 0;
   let hostileLaunched = 0;
   let hostileInFlight = 0;
@@ -135,9 +139,9 @@ export async function runLoad(
       ca,
       account: pick(acc.captured),
       victim: pick(acc.victims),
-      // longer than the gateway's pre-login idle timeout (60 s), so a slow sender shows
-      // whether anything but silence ends a login that never completes
-      maxMs: kind === 'slow' ? 75_000 : 30_000,
+      // longer than the gateway's login deadline (3 min): a slow sender shows whether
+      // anything but silence ends a login that never completes
+      maxMs: kind === 'slow' ? 200_000 : 30_000,
     }).then((verdict) => {
       hostileInFlight--;
       const key = `${kind}: ${verdict}`;
@@ -168,15 +172,24 @@ export async function runLoad(
       );
     }
     const hostileDue = Math.floor((launched * plan.hostilePct) / 100);
-    while (plan.hostileKinds.length > 0 && hostileLaunched < hostileDue && hostileInFlight < 40)
-      track(attack(hostileLaunched++));
+    while (plan.hostileKinds.length > 0 && hostileLaunched < hostileDue && hostileInFlight < 40) {
+      const p = attack(hostileLaunched++);
+      hostileRunning.add(p);
+      void p.finally(() => hostileRunning.delete(p));
+    }
     const baselineDue = Math.floor((launched * plan.baselinePct) / 100);
     while (baselineLaunched < baselineDue) track(baseline(baselineLaunched++));
     await new Promise((r) => setTimeout(r, 20));
   }
   // every session has its own timeout, so this ends
   await Promise.all([...inflight]);
-  return { launched, seconds: (performance.now() - t0) / 1000, stoppedBecause, hostile };
+  return {
+    launched,
+    seconds: (performance.now() - t0) / 1000,
+    hostileDone: Promise.all([...hostileRunning]).then(() => undefined),
+    stoppedBecause,
+    hostile,
+  };
 }
 
 export const ALL_HOSTILE = HOSTILE_KINDS;
