@@ -122,7 +122,7 @@ class ImapSession {
       this.draining = false;
       if (this.conn.closed || this.conn.socket !== socket) return;
       if (!this.busy) this.conn.resume();
-      this.pump();
+      this.conn.guard(() => this.pump());
     });
   }
 
