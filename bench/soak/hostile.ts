@@ -100,10 +100,13 @@ function longLine(t: HostileTarget): Promise<string> {
   return raw(t, (w, i) => (w(chunk), i < 512), 5);
 }
 
-/** Zero-length non-synchronizing literals (RFC 7888) without end: one command, no line. */
+/**
+ * Zero-length non-synchronizing literals (RFC 7888) without end, 20,000 to a write: one
+ * command that never finishes, which a parser must bound without recursing per literal.
+ */
 function literalFlood(t: HostileTarget): Promise<string> {
-  const chunk = 'a1 LOGIN {0+}\r\n' + '{0+}\r\n'.repeat(4096);
-  return raw(t, (w, i) => (w(i === 0 ? chunk : '{0+}\r\n'.repeat(4096)), i < 256), 5);
+  const lines = '{0+}\r\n'.repeat(20_000);
+  return raw(t, (w, i) => (w(i === 0 ? `a1 LOGIN {0+}\r\n${lines}` : lines), i < 32), 20);
 }
 
 /** Wrong passwords, one after another on one connection: the failure brakes. */
