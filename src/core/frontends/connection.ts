@@ -53,7 +53,7 @@ export class ClientConnection {
 
   /**
    * `slot`: the connection-limit slot taken at accept; this object releases it when the
-   * connection ends (and at once when that already happened).
+   * connection ends, also when the socket was already gone on arrival.
    */
   constructor(
     socket: Socket,
@@ -71,6 +71,9 @@ export class ClientConnection {
     this.deadline.unref?.();
     socket.on('error', (err) => this.close('client-closed', err.message));
     socket.on('close', () => this.close('client-closed'));
+    // 'close' may have been emitted already (a TLS socket that died right after its
+    // handshake): this connection ends once its session has started.
+    if (socket.destroyed) queueMicrotask(() => this.close('client-closed'));
     deps.bus.emit({
       type: 'session.opened',
       at: new Date().toISOString(),
