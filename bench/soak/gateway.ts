@@ -230,10 +230,14 @@ export async function probeSlots(port: number, localAddress: string, max: number
   return greeted.filter(Boolean).length;
 }
 
-/** The gateway's warnings and errors, counted by message, most frequent first, with one example each. */
+/**
+ * The gateway's warnings and errors, counted by message, most frequent first, with one
+ * example each; lines that are not JSON (a crash's stack trace) follow as they are.
+ */
 export function logSummary(file: string, top = 8): string[] {
   const n = new Map<string, number>();
   const example = new Map<string, string>();
+  const other: string[] = [];
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -242,18 +246,22 @@ export function logSummary(file: string, top = 8): string[] {
   }
   for (const line of text.split('\n')) {
     if (!line) continue;
-    let key: string;
+    let e: { level?: string; msg?: string };
     try {
-      const e = JSON.parse(line) as { level?: string; msg?: string };
-      key = `${e.level ?? '?'}: ${e.msg ?? line}`;
+      e = JSON.parse(line) as typeof e;
     } catch {
-      key = `(not JSON) ${line.slice(0, 120)}`;
+      if (other.length < 20) other.push(`        ${line.slice(0, 200)}`);
+      continue;
     }
+    const key = `${e.level ?? '?'}: ${e.msg ?? line}`;
     n.set(key, (n.get(key) ?? 0) + 1);
     if (!example.has(key)) example.set(key, line.slice(0, 400));
   }
-  return [...n]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([k, c]) => `${String(c).padStart(7)} x ${k}\n          e.g. ${example.get(k)}`);
+  return [
+    ...[...n]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, c]) => `${String(c).padStart(7)} x ${k}\n          e.g. ${example.get(k)}`),
+    ...(other.length ? ['    not JSON (first 20 lines):', ...other] : []),
+  ];
 }

@@ -67,7 +67,7 @@ function raw(
       if (!feed((s) => sock.write(s), step++)) end();
     }, everyMs);
     const stop = setTimeout(end, t.maxMs);
-    sock.on('error', () => undefined);
+    sock.on('error', () => (verdict = 'reset'));
     sock.on('data', () => undefined);
     sock.on('end', () => {
       verdict = timed ? `closed after ~${Math.round((Date.now() - t0) / 10_000) * 10} s` : 'closed';
