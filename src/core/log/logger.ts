@@ -1,8 +1,11 @@
 /**
  * A small structured logger: one JSON object per line when the output is not a terminal
- * (systemd's journal, files, pipes), a readable line on a TTY. Everything passes redact()
- * first, so no call site can leak a password by mistake.
+ * (systemd's journal, files, pipes), a readable line on a TTY, logfmt on request
+ * (formats.ts). Everything passes redact() first, so no call site can leak a password by
+ * mistake. On the journal every line starts with its syslog priority (journal.ts).
  */
+import { formatLine, type LogFormat } from './formats.js';
+import { isJournalStream, SD_PRIORITY, sinkFd } from './journal.js';
 import { redact } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -32,9 +35,11 @@ function guardSink(sink: LogSink): void {
 
 export interface LoggerOptions {
   sink?: LogSink;
-  /** 'auto': human on a TTY sink, JSON otherwise */
-  format?: 'json' | 'human' | 'auto';
+  /** 'auto': human on a TTY sink, JSON otherwise (the journal included) */
+  format?: LogFormat | 'auto';
   level?: LogLevel;
+  /** start each line with its sd-daemon priority; default: when the sink is the journal */
+  priorityPrefix?: boolean;
   now?: () => Date;
 }
 
@@ -50,19 +55,6 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
-function humanValue(v: unknown): string {
-  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
-  return JSON.stringify(v);
-}
-
-export function formatHuman(level: LogLevel, time: string, msg: string, fields: LogFields): string {
-  const kv = Object.entries(fields)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${humanValue(v)}`)
-    .join(' ');
-  return `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? `  ${kv}` : ''}\n`;
-}
-
 export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
   const sink = options.sink ?? process.stderr;
   guardSink(sink);
@@ -74,6 +66,7 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
         ? 'human'
         : 'json'
       : options.format;
+  const prefix = options.priorityPrefix ?? isJournalStream(sinkFd(sink));
   const min = ORDER[options.level ?? 'info'];
   const now = options.now ?? (() => new Date());
 
@@ -83,10 +76,8 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
       const time = now().toISOString();
       const safe = redact({ ...bound, ...fields }) as LogFields;
       const safeMsg = redact(msg) as string;
-      const line =
-        format === 'human'
-          ? formatHuman(level, time, safeMsg, safe)
-          : `${JSON.stringify({ time, level, msg: safeMsg, ...safe })}\n`;
+      const body = formatLine(format, { level, time, msg: safeMsg, fields: safe });
+      const line = prefix ? `${SD_PRIORITY[level]}${body}` : body;
       try {
         sink.write(line);
       } catch {

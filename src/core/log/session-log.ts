@@ -1,9 +1,12 @@
 /**
  * The session log: every bus event becomes one log line (through the redacting logger)
  * and, when an event log is given, one JSON line in sessions.jsonl, redacted the same way.
+ * A failed login is the one line fail2ban matches (failed-login.ts); the login event has no
+ * client address, so the address of each open session is kept from its session.opened.
  */
-import type { EventBus, GatewayEvent } from '../bus.js';
+import type { EventBus, GatewayEvent, SessionEvent } from '../bus.js';
 import type { EventLog } from '../state/types.js';
+import { clientAddress, FAILED_LOGIN_MSG, isFailedLogin } from './failed-login.js';
 import type { Logger } from './logger.js';
 import { redact } from './redact.js';
 
@@ -36,14 +39,37 @@ function message(e: Exclude<GatewayEvent, { type: 'transfer.progress' }>): strin
   }
 }
 
+type LoginEvent = Extract<SessionEvent, { type: 'session.login' }>;
+
+function logFailedLogin(logger: Logger, e: LoginEvent, client: string | undefined): void {
+  // Field order is the contract with the fail2ban filter: protocol, client, user, reason.
+  logger.warn(FAILED_LOGIN_MSG, {
+    protocol: e.protocol,
+    client: client === undefined ? 'unknown' : clientAddress(client),
+    user: e.user,
+    reason: e.outcome,
+    session: e.session,
+    mechanism: e.mechanism,
+    detail: e.detail,
+    event: e.type,
+  });
+}
+
 /** Subscribe; returns the unsubscribe function. */
 export function attachSessionLog(bus: EventBus, opts: SessionLogOptions): () => void {
+  const clients = new Map<string, string>();
   return bus.onAny((e) => {
     // progress is for the monitor and metrics; the log has the start and the end
     if (e.type === 'transfer.progress') return;
+    opts.file?.append(redact(e) as Record<string, unknown>);
+    if (e.type === 'session.opened') clients.set(e.session, e.client.address);
+    if (e.type === 'session.closed') clients.delete(e.session);
+    if (e.type === 'session.login' && e.result === 'refused' && isFailedLogin(e.outcome)) {
+      logFailedLogin(opts.logger, e, clients.get(e.session));
+      return;
+    }
     const { type, at: _at, ...fields } = e;
     const level = e.type === 'transfer.finished' && !e.ok ? 'warn' : 'info';
     opts.logger[level](message(e), { event: type, ...fields });
-    opts.file?.append(redact(e) as Record<string, unknown>);
   });
 }
