@@ -25,7 +25,6 @@ import { copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../test/support/index.js';
-import { KINDS } from './soak/clients.js';
 import {
   fdLimit,
   logSummary,
@@ -34,12 +33,12 @@ import {
   rssKb,
   scrape,
   startGateway,
-  type GatewayGauges,
 } from './soak/gateway.js';
 import { ALL_HOSTILE, GOOD_ADDRESSES, HOSTILE_ADDRESSES, holdIdle, runLoad } from './soak/load.js';
 import type { HostileKind } from './soak/hostile.js';
 import { startServers } from './soak/servers.js';
-import { fmtMs, percentile, rssGrowth, series, Tally, type Sample } from './soak/tally.js';
+import { percentile, Tally, type Sample } from './soak/tally.js';
+import { report, type Figures } from './soak/report.js';
 import { Wire } from './soak/wire.js';
 import { imapLogin } from './soak/clients.js';
 
@@ -58,14 +57,6 @@ const PER_ADDRESS = 1000;
 const GATEWAY_LOG = join(tmpdir(), 'autoport-soak-gateway.log');
 const log = (s: string): void =>
   void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-
-interface Figures {
-  rssKb: number;
-  fds: number;
-  gauges?: GatewayGauges;
-  /** free connection slots per probed address */
-  slots: Record<string, number>;
-}
 
 async function figures(pid: number, metricsPort: number, probePort: number): Promise<Figures> {
   const slots: Record<string, number> = {};
@@ -122,7 +113,6 @@ async function main(): Promise<number> {
   });
   const ca = servers.lab.source.tls!.ca;
   let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
-  const verdicts: Array<[boolean, string]> = [];
   try {
     gw = await startGateway(servers, dir);
     const pid = gw.pid;
@@ -261,136 +251,29 @@ async function main(): Promise<number> {
     await settle(() => dead() || openFds(pid) <= start.fds, 30_000);
     const end = gw.exited() ? undefined : await figures(pid, gw.ports.metrics, gw.ports.imap);
 
-    // ---- report --------------------------------------------------------------------
-    const g = tally.gateway;
-    const out: string[] = [];
-    out.push(
-      `AutoPort soak: ${load.launched} sessions in ${load.seconds.toFixed(0)} s from ${GOOD_ADDRESSES.length} addresses (${(load.launched / load.seconds).toFixed(0)}/s), then ${IDLE} idle TLS sessions for ${IDLE_S} s`,
-    );
-    out.push(
-      'limits: the CLI defaults (1,000 connections per address, 10,000 in all, brakes as shipped); none raised',
-    );
-    if (load.stoppedBecause) out.push(`LOAD STOPPED EARLY: ${load.stoppedBecause}`);
-    out.push('', 'well-behaved sessions through the gateway      ok   failed');
-    const kinds = new Set([...g.ok.keys(), ...[...g.failed.keys()].map((k) => k.split(' ')[0]!)]);
-    for (const k of kinds) {
-      const failed = [...g.failed]
-        .filter(([f]) => f.startsWith(`${k} `))
-        .reduce((a, [, n]) => a + n, 0);
-      out.push(
-        `  ${k.padEnd(40)} ${String(g.ok.get(k) ?? 0).padStart(7)} ${String(failed).padStart(8)}`,
-      );
-    }
-    const topReasons = (t: Tally): string[] =>
-      [...t.reasons]
-        .sort((a, b) => b[1].n - a[1].n)
-        .slice(0, 6)
-        .map(([, r]) => `    ${r.n} x ${r.example}`);
-    if (g.reasons.size) out.push('  failures, most frequent first:', ...topReasons(g));
-    out.push(
-      '',
-      `login latency, connect to login accepted, TLS included (captured accounts; baseline: same client to Dovecot/Postfix directly, ${tally.direct.total(tally.direct.ok)} sessions, ${tally.direct.total(tally.direct.failed)} failed)`,
-    );
-    out.push(
-      `  ${'kind'.padEnd(16)} ${'gateway p50'.padStart(12)} ${'p99'.padStart(10)}   ${'direct p50'.padStart(12)} ${'p99'.padStart(10)}`,
-    );
-    for (const k of KINDS) {
-      const a = g.latency.get(k) ?? [];
-      const d = tally.direct.latency.get(k) ?? [];
-      out.push(
-        `  ${k.padEnd(16)} ${fmtMs(percentile(a, 50)).padStart(12)} ${fmtMs(percentile(a, 99)).padStart(10)}   ${fmtMs(percentile(d, 50)).padStart(12)} ${fmtMs(percentile(d, 99)).padStart(10)}`,
-      );
-    }
-    out.push('', 'hostile clients (from 127.0.0.12-15, real brakes): kind: what happened');
-    for (const [k, n] of [...load.hostile].sort()) out.push(`  ${k.padEnd(40)} ${n}`);
-    const warmupS = (load.seconds * WARMUP_PCT) / 100;
-    const growth = rssGrowth(loadSamples, warmupS);
-    out.push('', `gateway RSS/fds during the load (every ${SAMPLE_S} s): ${series(loadSamples)}`);
-    out.push(
-      `  RSS growth after warm-up (${warmupS.toFixed(0)} s): ${(growth.from / 1024).toFixed(1)} MB -> ${(growth.to / 1024).toFixed(1)} MB = ${growth.pct.toFixed(1)} %`,
-    );
-    out.push(
-      `idle TLS sessions: ${idle.opened} opened in ${idle.openSeconds.toFixed(0)} s, ${idle.served} served to the end, ${Number.isFinite(idleKb) ? idleKb.toFixed(1) : '-'} KB RSS per session (RSS growth from a fifth to all open, per session)`,
-    );
-    if (idleTally.reasons.size) out.push('  failures:', ...topReasons(idleTally));
-    const slotsUsed = (f: Figures | undefined): number | undefined =>
-      f ? Object.values(f.slots).reduce((a, n) => a + (PER_ADDRESS - n), 0) : undefined;
-    out.push(
-      '',
-      `${'at'.padEnd(6)} ${'RSS MB'.padStart(8)} ${'fds'.padStart(6)} ${'sessions_open'.padStart(14)} ${'slots taken (probed)'.padStart(22)} ${'slot gauge'.padStart(11)}`,
-    );
-    for (const [name, f] of [
-      ['start', start],
-      ['end', end],
-    ] as const)
-      out.push(
-        `${name.padEnd(6)} ${f ? (f.rssKb / 1024).toFixed(1).padStart(8) : '-'.padStart(8)} ${String(f?.fds ?? '-').padStart(6)} ${String(f?.gauges?.sessionsOpen ?? '-').padStart(14)} ${String(slotsUsed(f) ?? '-').padStart(22)} ${String(f?.gauges?.slots ?? 'none').padStart(11)}`,
-      );
-    if (end) {
-      const leaky = Object.entries(end.slots).filter(([a, n]) => n !== start.slots[a]);
-      if (leaky.length)
-        out.push(
-          `  free slots per address, start -> end: ${leaky.map(([a, n]) => `${a} ${start.slots[a]}->${n}`).join(', ')}`,
-        );
-    }
-    const failedGood = g.total(g.failed);
-    verdicts.push(
-      [!gw.exited(), `gateway process alive${gw.exited() ? ` (it died: ${gw.exited()})` : ''}`],
-      [
-        failedGood === 0 && load.launched === SESSIONS,
-        `0 failed well-behaved sessions (${failedGood} failed, ${load.launched}/${SESSIONS} launched)`,
-      ],
-      [growth.pct < 10, `RSS growth after warm-up < 10 % (${growth.pct.toFixed(1)} %)`],
-      [
-        end !== undefined && end.fds === start.fds,
-        `open fds back to start (${start.fds} -> ${end?.fds ?? '-'})`,
-      ],
-      [
-        end !== undefined &&
-          slotsUsed(end) === slotsUsed(start) &&
-          end.gauges?.slots === start.gauges?.slots,
-        `connection slots back to start (taken ${slotsUsed(start)} -> ${slotsUsed(end) ?? '-'})`,
-      ],
-      [
-        end?.gauges !== undefined && end.gauges.sessionsOpen === start.gauges?.sessionsOpen,
-        `autoport_sessions_open back to start (${start.gauges?.sessionsOpen ?? '-'} -> ${end?.gauges?.sessionsOpen ?? '-'})`,
-      ],
-      [IDLE === 0 || idle.served === IDLE, `all ${IDLE} idle TLS sessions served (${idle.served})`],
-    );
-    out.push('', ...verdicts.map(([ok, what]) => `${ok ? 'pass' : 'FAIL'}  ${what}`));
-    const pass = verdicts.every(([ok]) => ok);
-    out.push(`VERDICT: ${pass ? 'PASS' : 'FAIL'}`);
-    process.stdout.write(`${out.join('\n')}\n`);
-    process.stdout.write(
-      `${JSON.stringify({
-        bench: 'soak',
-        sessions: SESSIONS,
-        launched: load.launched,
-        seconds: Math.round(load.seconds),
-        ok: Object.fromEntries(g.ok),
-        failed: Object.fromEntries(g.failed),
-        rssGrowthPct: Number(growth.pct.toFixed(2)),
-        idle: { ...idle, kbPerSession: Number(idleKb.toFixed(1)) },
-        start: {
-          rssKb: start.rssKb,
-          fds: start.fds,
-          sessionsOpen: start.gauges?.sessionsOpen,
-          slotsTaken: slotsUsed(start),
-        },
-        end: end && {
-          rssKb: end.rssKb,
-          fds: end.fds,
-          sessionsOpen: end.gauges?.sessionsOpen,
-          slotsTaken: slotsUsed(end),
-        },
-        pass,
-      })}\n`,
-    );
+    const r = report({
+      sessions: SESSIONS,
+      idleTarget: IDLE,
+      idleSeconds: IDLE_S,
+      sampleSeconds: SAMPLE_S,
+      warmupPct: WARMUP_PCT,
+      perAddress: PER_ADDRESS,
+      load,
+      tally,
+      loadSamples,
+      idle,
+      idleKb,
+      idleTally,
+      start,
+      end,
+      died: gw.exited(),
+    });
+    process.stdout.write(`${r.text}\n${JSON.stringify(r.json)}\n`);
     const logged = logSummary(gw.logFile);
     log(`the gateway's whole log is copied to ${GATEWAY_LOG} at the end`);
     if (logged.length)
       process.stderr.write(`gateway log, warnings and errors by message:\n${logged.join('\n')}\n`);
-    return pass ? 0 : 1;
+    return r.pass ? 0 : 1;
   } finally {
     await gw?.stop();
     await servers.stop();
