@@ -11,6 +11,7 @@ export default class Migrate extends Command {
 
   static override description = [
     'Provisions the account on the destination with the same password, copies every folder with every message (byte for byte, with flags, keywords and received dates) and the subscriptions, verifies the result and records it in the state. Running it again is always safe: it resumes after an interruption and later copies only what changed (new mail, flag changes, expunges).',
+    'A folder recreated on the destination is filled again. Messages missing from the destination are copied again until the account is migrated; after that they count as deleted by the user and stay deleted, unless --repair is given.',
     'The password comes from the state (captured by the gateway), or from standard input with --password-stdin. Every message ends in the ledger (ledger.jsonl beside the state) as copied, skipped or failed with the reason. Exit status 1 when anything was not copied.',
   ].join('\n\n');
 
@@ -47,6 +48,11 @@ export default class Migrate extends Command {
       description: 'hash again on the destination: what this run wrote, all, or none',
       options: ['written', 'all', 'none'],
       default: 'written',
+    }),
+    repair: Flags.boolean({
+      description:
+        'copy again every message missing on the destination, also those deleted there after the account was migrated',
+      default: false,
     }),
     json: jsonFlag,
   };
@@ -88,6 +94,7 @@ export default class Migrate extends Command {
           password,
           concurrency: flags.concurrency,
           verify: flags.verify as MigrateRunOptions['verify'],
+          repair: flags.repair,
           onEvent: (e) => view?.onEvent(e),
           warn: (line) => void process.stderr.write(`${line}\n`),
         });

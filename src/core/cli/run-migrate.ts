@@ -25,6 +25,8 @@ export interface MigrateRunOptions {
   password?: string;
   concurrency?: number;
   verify: MigrateDeps['verify'];
+  /** --repair: copy again what is missing on the destination, user deletions included */
+  repair?: boolean;
   onEvent?: (e: MigrateEvent) => void;
   /** log lines for the operator (accounts skipped, errors) */
   warn: (line: string) => void;
@@ -75,6 +77,7 @@ export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<
     onEvent: (e) => o.onEvent?.(e),
     signal: abort.signal,
     verify: o.verify,
+    repair: o.repair,
   };
   try {
     if (o.all) {

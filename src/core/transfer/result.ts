@@ -22,6 +22,8 @@ export interface FolderSummary extends CopyCounters {
   destination: string;
   mode?: string;
   extra: number;
+  /** copies found missing on the destination and made again (only when there were any) */
+  restored?: number;
   droppedFlags: string[];
   verify?: Omit<VerifyResult, 'folder'>;
   /** the folder could not be copied at all */
@@ -68,6 +70,7 @@ export function folderSummary(
     extra: r?.extra ?? 0,
     droppedFlags: r?.droppedFlags ?? [],
   };
+  if (r?.restored) s.restored = r.restored;
   if (v) {
     const { folder: _folder, ...rest } = v;
     s.verify = rest;

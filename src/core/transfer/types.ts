@@ -65,7 +65,15 @@ export interface FolderPlan {
 }
 
 /** Final state of one message in the ledger. */
-export type LedgerOutcome = 'copied' | 'skipped' | 'failed' | 'matched' | 'expunged' | 'flags';
+export type LedgerOutcome =
+  | 'copied'
+  | 'skipped'
+  | 'failed'
+  | 'matched'
+  | 'expunged'
+  | 'flags'
+  /** the copy was deleted on the destination after the account was migrated: left so */
+  | 'deleted';
 
 export interface LedgerEntry {
   ts?: string;

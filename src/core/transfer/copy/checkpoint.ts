@@ -23,6 +23,11 @@
  * destination folder whose UIDVALIDITY changed (the map's destination UIDs are dropped and
  * rebuilt by hashing the whole destination folder).
  *
+ * A mapped message missing on the destination under the same destination UIDVALIDITY was
+ * expunged there. Whether it is copied again depends on who did it (see reconcileLost in
+ * reconcile.ts); one the user deleted moves from the map to "gone", which keeps its source
+ * UID out of later copies until a repair run drops it.
+ *
  * On disk: a snapshot (a side file written atomically) plus an append-only journal of
  * operations, fsynced at commit points. Every operation is an assignment, so replaying the
  * journal over a snapshot that already contains it gives the same state; a line torn by a
@@ -53,20 +58,27 @@ export interface PoolEntry {
   k: 'rebase' | 'orphan';
 }
 
+/** A source message whose copy was deleted on the destination after the account moved. */
+export interface GoneEntry {
+  h: string;
+  z: number;
+}
+
 export type CheckpointOp =
   | { t: 'head'; srcUv: number; dstUv: number }
   | { t: 'wm'; uid: number }
   | { t: 'm'; s: number; e: MapEntry }
   | { t: 'f'; s: number; f: string }
   | { t: 'x'; s: number }
+  | { t: 'gone'; s: number }
   | { t: 'p'; e: PoolEntry }
   | { t: 'pd'; d: number }
   | { t: 'rebase'; srcUv: number }
   | { t: 'dstreset'; dstUv: number }
   | { t: 'ms'; modseq: string; lastUid: number };
 
-interface Snapshot {
-  v: 1;
+export interface Snapshot {
+  v: 2;
   srcUv: number;
   dstUv: number;
   wm: number;
@@ -74,6 +86,24 @@ interface Snapshot {
   lastUid: number;
   map: [number, number, string, number, string][];
   pool: [number, string, number, 'rebase' | 'orphan'][];
+  /** source UID, hash, size of copies the user deleted on the destination (since v2) */
+  gone: [number, string, number][];
+}
+
+/** Version 1 (before "gone" existed): what checkpoints written until issue #12 hold. */
+export type SnapshotV1 = Omit<Snapshot, 'v' | 'gone'> & { v: 1 };
+
+/**
+ * Bring a snapshot read from disk to the current version (it is written back in that version
+ * at the next compaction). An unknown version is refused rather than guessed at.
+ */
+export function upgradeSnapshot(s: Snapshot | SnapshotV1 | undefined): Snapshot | undefined {
+  if (!s) return undefined;
+  if (s.v === 1) return { ...s, v: 2, gone: [] };
+  if (s.v === 2) return s;
+  throw new Error(
+    `checkpoint snapshot version ${String((s as { v: unknown }).v)} is newer than this AutoPort understands`,
+  );
 }
 
 /** The checkpoint's state and its operations, without I/O (unit-tested on its own). */
@@ -87,6 +117,8 @@ export class CheckpointState {
   readonly map = new Map<number, MapEntry>();
   /** destination UID -> pool entry */
   readonly pool = new Map<number, PoolEntry>();
+  /** source UID -> content of a copy the user deleted on the destination */
+  readonly gone = new Map<number, GoneEntry>();
 
   apply(op: CheckpointOp): void {
     // deletions leave stale index entries, which lookups skip; additions rebuild it
@@ -111,7 +143,15 @@ export class CheckpointState {
       }
       case 'x':
         this.map.delete(op.s);
+        this.gone.delete(op.s);
         break;
+      case 'gone': {
+        const e = this.map.get(op.s);
+        if (!e) break;
+        this.gone.set(op.s, { h: e.h, z: e.z });
+        this.map.delete(op.s);
+        break;
+      }
       case 'p':
         this.pool.set(op.e.d, { ...op.e });
         break;
@@ -124,6 +164,8 @@ export class CheckpointState {
         for (const e of this.map.values())
           if (e.d) this.pool.set(e.d, { d: e.d, h: e.h, z: e.z, k: 'rebase' });
         this.map.clear();
+        // kept by source UID only, which means nothing now: those messages are copied again
+        this.gone.clear();
         this.srcUv = op.srcUv;
         this.modseq = undefined;
         this.lastUid = 0;
@@ -133,14 +175,24 @@ export class CheckpointState {
         // the whole folder must be hashed (watermark 1) to find what is already there
         for (const e of this.map.values()) e.d = 0;
         this.pool.clear();
+        // a folder recreated on the destination is filled again, deletions in it included
+        this.gone.clear();
         this.dstUv = op.dstUv;
         this.watermark = 1;
+        // what is not found by hash is dropped from the map, and only a full listing of the
+        // source (not the modseq delta) brings those source UIDs back
+        this.modseq = undefined;
         break;
       case 'ms':
         this.modseq = op.modseq;
         this.lastUid = Math.max(this.lastUid, op.lastUid);
         break;
     }
+  }
+
+  /** mapped, or deliberately not copied (gone) */
+  knows(sourceUid: number): boolean {
+    return this.map.has(sourceUid) || this.gone.has(sourceUid);
   }
 
   /** destination UIDs bound to some source UID */
@@ -172,7 +224,7 @@ export class CheckpointState {
 
   toSnapshot(): Snapshot {
     return {
-      v: 1,
+      v: 2,
       srcUv: this.srcUv,
       dstUv: this.dstUv,
       wm: this.watermark,
@@ -180,11 +232,13 @@ export class CheckpointState {
       lastUid: this.lastUid,
       map: [...this.map].map(([s, e]) => [s, e.d, e.h, e.z, e.f]),
       pool: [...this.pool.values()].map((p) => [p.d, p.h, p.z, p.k]),
+      gone: [...this.gone].map(([sUid, g]) => [sUid, g.h, g.z]),
     };
   }
 
-  static fromSnapshot(s: Snapshot | undefined): CheckpointState {
+  static fromSnapshot(raw: Snapshot | SnapshotV1 | undefined): CheckpointState {
     const st = new CheckpointState();
+    const s = upgradeSnapshot(raw);
     if (!s) return st;
     st.srcUv = s.srcUv;
     st.dstUv = s.dstUv;
@@ -193,6 +247,7 @@ export class CheckpointState {
     st.lastUid = s.lastUid;
     for (const [sUid, d, h, z, f] of s.map) st.map.set(sUid, { d, h, z, f });
     for (const [d, h, z, k] of s.pool) st.pool.set(d, { d, h, z, k });
+    for (const [sUid, h, z] of s.gone) st.gone.set(sUid, { h, z });
     return st;
   }
 }
@@ -231,7 +286,7 @@ export class Checkpoint {
 
   static async open(snapshotPath: string): Promise<Checkpoint> {
     await mkdir(dirname(snapshotPath), { recursive: true, mode: 0o700 });
-    const snap = await readSideFile<Snapshot>(snapshotPath);
+    const snap = await readSideFile<Snapshot | SnapshotV1>(snapshotPath);
     const cp = new Checkpoint(snapshotPath, CheckpointState.fromSnapshot(snap));
     let text = '';
     try {

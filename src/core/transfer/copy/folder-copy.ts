@@ -1,7 +1,9 @@
 /**
  * Copy one folder: reconcile the checkpoint with both servers, then remove what the source
- * expunged, apply flag changes, and copy what is new. Running it again after any
- * interruption is always safe (see checkpoint.ts for why nothing is doubled or lost).
+ * expunged, apply flag changes, and copy what is new or lost on the destination. Running it
+ * again after any interruption is always safe (see checkpoint.ts for why nothing is doubled
+ * or lost, and reconcileLost in reconcile.ts for when a copy lost on the destination is made
+ * again).
  */
 import { Appender, type AppendResult } from './append.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -12,7 +14,14 @@ import { disposeBody } from './spill.js';
 import { deltaMode, sourceDelta, type DeltaMode } from './incremental.js';
 import type { AccountLedger } from './ledger.js';
 import { openMailbox } from './mailbox.js';
-import { expungeOnDestination, reconcileHeads, scanAboveWatermark } from './reconcile.js';
+import {
+  expungeOnDestination,
+  reconcileHeads,
+  reconcileLost,
+  removeSurplus,
+  scanAboveWatermark,
+  type LostPolicy,
+} from './reconcile.js';
 import { compressSet } from './wire.js';
 
 export interface CopyTuning {
@@ -66,6 +75,8 @@ export interface FolderStats {
   expunged: number;
   /** destination messages found above the watermark that match no source message */
   extra: number;
+  /** copies found missing on the destination and queued to be made again */
+  restored: number;
   dropped: Set<string>;
   /** destination UIDs written this run (verify hashes these) */
   written: number[];
@@ -83,6 +94,7 @@ export function newFolderStats(): FolderStats {
     flagsUpdated: 0,
     expunged: 0,
     extra: 0,
+    restored: 0,
     dropped: new Set(),
     written: [],
     notCopied: new Map(),
@@ -113,6 +125,7 @@ export interface FolderCopyResult extends CopyCounters {
   highestModseq?: string;
   lastUid: number;
   extra: number;
+  restored: number;
   droppedFlags: string[];
   written: number[];
   notCopied: Map<number, { outcome: 'skipped' | 'failed'; reason: string }>;
@@ -131,6 +144,8 @@ export interface FolderCopyDeps {
   signal?: AbortSignal;
   /** counters to continue (the same folder's earlier attempt in this run) */
   stats?: FolderStats;
+  /** copies missing on the destination: made again or left deleted (default 'restore') */
+  lost?: LostPolicy;
 }
 
 const COMMIT_EVERY = 256;
@@ -152,16 +167,18 @@ export async function copyFolder(
   });
   const dbox = await openMailbox(dst, target.destination, { readOnly: false });
   const policy = flagPolicy(dbox.permanentFlags);
+  const stats = deps.stats ?? newFolderStats();
+  const base = { folder: target.source, uidValidity: sbox.uidValidity };
   reconcileHeads(cp, sbox, dbox);
-  await scanAboveWatermark(dst, cp, tuning);
+  stats.restored += await scanAboveWatermark(dst, cp, tuning);
+  const lost = await reconcileLost(dst, cp, dbox, deps.lost ?? 'restore', ledger, base);
+  stats.restored += lost.restored;
   cp.record({ t: 'wm', uid: dbox.uidNext });
   // durable before the first APPEND: it is what makes a crash after an APPEND recoverable
   cp.commit();
 
   const mode = deltaMode(src, st, sbox, tuning);
   const delta = await sourceDelta(src, sbox, st, policy, mode);
-  const stats = deps.stats ?? newFolderStats();
-  const base = { folder: target.source, uidValidity: sbox.uidValidity };
   const notCopied = (uid: number, outcome: 'skipped' | 'failed', reason: string): void => {
     const before = stats.notCopied.get(uid);
     if (before) stats[before.outcome]--;
@@ -180,6 +197,8 @@ export async function copyFolder(
       }
     }
   }
+  // the user's deletion and the source's expunge agree: nothing left to remember
+  for (const s of delta.forget) cp.record({ t: 'x', s });
 
   // 2. flag changes, grouped by the resulting flag set: one UID STORE per distinct set
   if (delta.flagChanges.size) {
@@ -350,51 +369,20 @@ export async function copyFolder(
   // (no UIDPLUS) are bound by hash, and an APPEND that a killed earlier run had already
   // sent can land while this run works (the server finishes commands it read before it
   // saw the disconnect); it shows up here as an orphan.
-  await scanAboveWatermark(dst, cp, tuning);
+  const notBound = await scanAboveWatermark(dst, cp, tuning);
 
-  // 6. leftovers of a source UIDVALIDITY change are ours and gone from the source
-  const stale = [...st.pool.values()].filter((p) => p.k === 'rebase');
-  if (
-    stale.length &&
-    (await expungeOnDestination(
-      dst,
-      stale.map((p) => p.d),
-    ))
-  ) {
-    for (const p of stale) {
-      cp.record({ t: 'pd', d: p.d });
-      stats.expunged++;
-    }
-  }
-  // 7. an orphan with the same bytes as a message the map has bound is a surplus copy of
-  // ours (see 5): remove it. Any other orphan is mail someone else put there: left alone.
-  const bound = new Set([...st.map.values()].filter((e) => e.d !== 0).map((e) => `${e.h}:${e.z}`));
-  const surplus = [...st.pool.values()].filter(
-    (p) => p.k === 'orphan' && bound.has(`${p.h}:${p.z}`),
-  );
-  if (
-    surplus.length &&
-    (await expungeOnDestination(
-      dst,
-      surplus.map((p) => p.d),
-    ))
-  ) {
-    for (const p of surplus) {
-      cp.record({ t: 'pd', d: p.d });
-      stats.expunged++;
-    }
-  }
-  for (const p of [...st.pool.values()]) {
-    if (p.k === 'orphan') {
-      cp.record({ t: 'pd', d: p.d });
-      stats.extra++;
-    }
-  }
+  // 6-7. our copies left over from a source UIDVALIDITY change or a killed run go; orphans
+  // that are someone else's mail stay, counted as extra
+  const removed = await removeSurplus(dst, cp);
+  stats.expunged += removed.expunged;
+  stats.extra += removed.extra;
 
-  // the modseq only counts when everything up to lastUid is on the destination
+  // the modseq only counts when everything up to lastUid is on the destination (a copy the
+  // last scan could not bind is dropped from the map: the next run must list in full)
+  const complete = stats.failed === 0 && notBound === 0;
   cp.record({
     t: 'ms',
-    modseq: stats.failed === 0 && sbox.highestModseq ? sbox.highestModseq : '',
+    modseq: complete && sbox.highestModseq ? sbox.highestModseq : '',
     lastUid: delta.lastUid,
   });
   cp.commit();

@@ -12,7 +12,7 @@ import type { LedgerEntry, LedgerOutcome } from '../types.js';
 export type LedgerCounts = Record<LedgerOutcome, number>;
 
 export function emptyCounts(): LedgerCounts {
-  return { copied: 0, skipped: 0, failed: 0, matched: 0, expunged: 0, flags: 0 };
+  return { copied: 0, skipped: 0, failed: 0, matched: 0, expunged: 0, flags: 0, deleted: 0 };
 }
 
 export interface AccountLedger {

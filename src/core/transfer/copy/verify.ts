@@ -12,9 +12,18 @@ import { disposeBody } from './spill.js';
 import { listMeta, type FetchedMessage } from './mailbox.js';
 
 export type DiffCause =
-  'missing' | 'content' | 'size' | 'flags' | 'date' | 'extra' | 'skipped' | 'failed';
+  | 'missing'
+  | 'content'
+  | 'size'
+  | 'flags'
+  | 'date'
+  | 'extra'
+  | 'skipped'
+  | 'failed'
+  /** the user deleted the copy on the destination after the move (checkpoint "gone") */
+  | 'deleted';
 
-/** Causes that make a folder's verify fail; extra, skipped and failed are reported apart. */
+/** Causes that make a folder's verify fail; extra, skipped, failed, deleted are reported apart. */
 export const FAILING_CAUSES: readonly DiffCause[] = ['missing', 'content', 'size', 'flags', 'date'];
 
 export interface VerifyResult {
@@ -94,6 +103,10 @@ export async function verifyFolder(
     const nc = input.notCopied.get(sm.uid);
     if (nc) {
       note(nc.outcome, sm.uid);
+      continue;
+    }
+    if (st.gone.has(sm.uid)) {
+      note('deleted', sm.uid);
       continue;
     }
     const e = st.map.get(sm.uid);
