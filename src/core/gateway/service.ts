@@ -6,7 +6,7 @@
  *                     second signal cuts the grace period short.
  *   SIGHUP:           reload the config and the certificate; sessions and listeners stay
  *                     (a changed listen address needs a restart, and says so).
- * Runs in the foreground: under systemd (Type=simple) or in tmux alike.
+ * Runs in the foreground: under systemd (Type=notify: readiness.ts) or in tmux alike.
  */
 import { join } from 'node:path';
 import { EventBus } from '../bus.js';
@@ -22,6 +22,8 @@ import { startProxyControl, type ProxyControl } from '../control/attach.js';
 import { startGateway, type Gateway, type PlaintextPolicy } from './index.js';
 import type { LimitsOverride } from '../limits.js';
 import { MetricsEndpoint } from '../metrics/index.js';
+import { notifyReady } from './readiness.js';
+import { eventLogReports, storeReports } from './storage-reports.js';
 
 export interface ProxyServiceOptions {
   configPath?: string;
@@ -64,17 +66,16 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
   }
   const keyring = loadKeyring(config.keyFile);
   let metrics: MetricsEndpoint | undefined;
-  const store = await openJsonStore(config.state, {
-    onSaveError: (err) => {
-      metrics?.saveFailed();
-      logger.error('saving the state failed; retrying', { err });
-    },
-  });
+  const store = await openJsonStore(
+    config.state,
+    storeReports(logger, () => metrics?.saveFailed()),
+  );
   const bus = new EventBus((err) => logger.error('an event subscriber failed', { err }));
   // Counting starts before the gateway: the worker pool may resume a transfer at start.
   if (config.control?.metrics)
     metrics = new MetricsEndpoint(config.control.metrics, { bus, store, logger });
-  const sessionLog = await openEventLog(join(config.logDir, 'sessions.jsonl'));
+  const sessionsPath = join(config.logDir, 'sessions.jsonl');
+  const sessionLog = await openEventLog(sessionsPath, eventLogReports(logger, sessionsPath));
   const detach = attachSessionLog(bus, { logger, file: sessionLog });
   // The copy engine is loaded only when the worker pool runs.
   const migrator =
@@ -139,6 +140,8 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
     workers: migrator ? config.transfer.concurrency : 0,
     state: config.state,
   });
+  // Only now, with every listener open, may systemd start what comes After= us.
+  void notifyReady({ logger, status: `listening: ${describeListeners(gateway)}` });
   opts.onReady?.(gateway, config);
 
   const signals = opts.signals ?? process;
