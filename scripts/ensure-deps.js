@@ -24,6 +24,8 @@ export const OS_PACKAGES = {
   '/usr/bin/mbsync': 'isync',
   '/usr/bin/python3': 'python3',
   '/usr/bin/setpriv': 'util-linux',
+  '/usr/bin/fail2ban-regex': 'fail2ban',
+  '/usr/bin/systemd-analyze': 'systemd',
 };
 
 /**
