@@ -52,15 +52,14 @@ describe('migrate again after the destination lost mail', () => {
   const count = (path: string): number =>
     corpus.folders.find((f) => f.path === path)?.messages.length ?? 0;
 
-  function migrate(...extra: string[]): RunResult {
-    const r = spawnSync(
+  function cli(extra: string[]): { status: number | null; stdout: string; stderr: string } {
+    return spawnSync(
       process.execPath,
       [
         join(ROOT, 'bin', 'run.js'),
         'migrate',
         alice.user,
         '--password-stdin',
-        '--json',
         '--verify',
         'all',
         '--config',
@@ -69,6 +68,10 @@ describe('migrate again after the destination lost mail', () => {
       ],
       { input: alice.password, encoding: 'utf8', timeout: 120_000 },
     );
+  }
+
+  function migrate(...extra: string[]): RunResult {
+    const r = cli(['--json', ...extra]);
     assert.ok(r.stdout, `no result (exit ${r.status}): ${r.stderr}`);
     return {
       code: r.status,
@@ -195,6 +198,12 @@ describe('migrate again after the destination lost mail', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.result.totals.copied, 0);
     assert.deepEqual(await readMailbox(dst, alice, 'INBOX'), left);
+    // the operator is told what was left deleted and how to bring it back
+    await expungeOnDestination('INBOX', '1');
+    const human = cli([]);
+    assert.equal(human.status, 0, human.stderr);
+    assert.match(human.stdout, /INBOX: 1 messages deleted on the destination .* --repair/);
+    assert.equal((await readMailbox(dst, alice, 'INBOX')).length, count('INBOX') - 6);
   });
 
   test('(b) before the account is migrated, mail expunged on the destination comes back once', async () => {
@@ -218,8 +227,8 @@ describe('migrate again after the destination lost mail', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
     assert.equal(r.result.verify?.byCause.deleted, undefined);
-    assert.equal(folderOf(r, 'INBOX').copied, 5);
-    assert.equal(r.result.totals.copied, 5);
+    assert.equal(folderOf(r, 'INBOX').copied, 6);
+    assert.equal(r.result.totals.copied, 6);
     await assertSameMail(corpus, src, dst, alice);
   });
 });

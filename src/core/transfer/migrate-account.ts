@@ -278,6 +278,12 @@ export async function migrateAccount(
             lost,
             onProgress: (p) => emit({ type: 'progress', address, progress: p }),
           });
+          if (r.keptDeleted > 0)
+            emit({
+              type: 'warning',
+              address,
+              message: `${entry.source}: ${r.keptDeleted} messages deleted on the destination since the account was migrated are left deleted; autoport migrate --repair copies them again`,
+            });
           const v =
             deps.verify === 'none'
               ? undefined

@@ -77,6 +77,8 @@ export interface FolderStats {
   extra: number;
   /** copies found missing on the destination and queued to be made again */
   restored: number;
+  /** copies found missing on the destination and recorded as the user's deletion */
+  keptDeleted: number;
   dropped: Set<string>;
   /** destination UIDs written this run (verify hashes these) */
   written: number[];
@@ -95,6 +97,7 @@ export function newFolderStats(): FolderStats {
     expunged: 0,
     extra: 0,
     restored: 0,
+    keptDeleted: 0,
     dropped: new Set(),
     written: [],
     notCopied: new Map(),
@@ -126,6 +129,7 @@ export interface FolderCopyResult extends CopyCounters {
   lastUid: number;
   extra: number;
   restored: number;
+  keptDeleted: number;
   droppedFlags: string[];
   written: number[];
   notCopied: Map<number, { outcome: 'skipped' | 'failed'; reason: string }>;
@@ -173,6 +177,7 @@ export async function copyFolder(
   stats.restored += await scanAboveWatermark(dst, cp, tuning);
   const lost = await reconcileLost(dst, cp, dbox, deps.lost ?? 'restore', ledger, base);
   stats.restored += lost.restored;
+  stats.keptDeleted += lost.deleted;
   cp.record({ t: 'wm', uid: dbox.uidNext });
   // durable before the first APPEND: it is what makes a crash after an APPEND recoverable
   cp.commit();
