@@ -231,4 +231,22 @@ describe('migrate again after the destination lost mail', () => {
     assert.equal(r.result.totals.copied, 6);
     await assertSameMail(corpus, src, dst, alice);
   });
+
+  test('(d) a folder deleted on the destination of a migrated account comes back whole, deletions in it too', async () => {
+    const archive = dst.mailboxName('Archive');
+    await expungeOnDestination(archive, '1:3');
+    const kept = migrate();
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.equal(kept.result.verify?.byCause.deleted, 3);
+    // not recreated by hand: the run creates it from the plan, with a new UIDVALIDITY
+    await dst.doveadm(['mailbox', 'delete', '-u', alice.user, archive]);
+
+    const r = migrate();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
+    assert.equal(r.result.verify?.byCause.deleted, undefined);
+    assert.equal(folderOf(r, archive).copied, count('Archive'));
+    assert.equal(r.result.totals.copied, count('Archive'));
+    await assertSameMail(corpus, src, dst, alice);
+  });
 });

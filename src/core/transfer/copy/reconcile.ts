@@ -9,7 +9,7 @@ import { fetchBodies } from './fetch-stream.js';
 import type { CopyTuning } from './folder-copy.js';
 import type { ImapSession } from './imap-session.js';
 import type { AccountLedger } from './ledger.js';
-import { listMeta, searchUids, type MailboxInfo } from './mailbox.js';
+import { listMeta, type MailboxInfo } from './mailbox.js';
 import { disposeBody } from './spill.js';
 import { compressSet } from './wire.js';
 
@@ -113,7 +113,12 @@ export async function reconcileLost(
   base: { folder: string; uidValidity: number },
 ): Promise<{ restored: number; deleted: number }> {
   const st = cp.state;
-  const present = new Set(dbox.exists > 0 ? await searchUids(dst, 'ALL') : []);
+  if (st.map.size === 0 && (policy !== 'restore-all' || st.gone.size === 0))
+    return { restored: 0, deleted: 0 };
+  // a FETCH listing rather than SEARCH ALL: one short line per message, no single line
+  // that grows with the folder
+  const listing = dbox.exists > 0 ? (await listMeta(dst, '1:*', 'UID')).messages : [];
+  const present = new Set(listing.map((m) => m.uid));
   const lost: number[] = [];
   for (const [s, e] of st.map) if (e.d > 0 && !present.has(e.d)) lost.push(s);
   if (policy === 'respect') {
