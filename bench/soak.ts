@@ -33,6 +33,7 @@ import {
   rssKb,
   scrape,
   startGateway,
+  type SoakGateway,
 } from './soak/gateway.js';
 import { ALL_HOSTILE, GOOD_ADDRESSES, HOSTILE_ADDRESSES, holdIdle, runLoad } from './soak/load.js';
 import type { HostileKind } from './soak/hostile.js';
@@ -58,26 +59,27 @@ const GATEWAY_LOG = join(tmpdir(), 'autoport-soak-gateway.log');
 const log = (s: string): void =>
   void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
-async function figures(pid: number, metricsPort: number, probePort: number): Promise<Figures> {
+async function figures(gw: SoakGateway): Promise<Figures> {
   const slots: Record<string, number> = {};
   // one address at a time: all at once would meet the total limit instead
   for (const a of [...GOOD_ADDRESSES, ...HOSTILE_ADDRESSES])
-    slots[a] = await probeSlots(probePort, a, PER_ADDRESS);
+    slots[a] = await probeSlots(gw.ports.imap, a, PER_ADDRESS);
   await new Promise((r) => setTimeout(r, 2000));
   return {
-    rssKb: rssKb(pid),
-    fds: openFds(pid),
-    gauges: await scrape(metricsPort).catch(() => undefined),
+    rssKb: await steadyRss(gw),
+    fds: openFds(gw.pid),
+    gauges: await scrape(gw.ports.metrics).catch(() => undefined),
     slots,
   };
 }
 
-/** The median of five RSS readings a second apart (the gateway cannot be told to collect). */
-async function steadyRss(pid: number): Promise<number> {
+/** RSS after a garbage collection: the median of three readings half a second apart. */
+async function steadyRss(gw: SoakGateway): Promise<number> {
+  gw.gc();
   const xs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    await new Promise((r) => setTimeout(r, 1000));
-    xs.push(rssKb(pid));
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    xs.push(rssKb(gw.pid));
   }
   return percentile(xs, 50);
 }
@@ -160,7 +162,7 @@ async function main(): Promise<number> {
       throw new Error(`capture logins failed: ${[...capture.reasons.keys()].join('; ')}`);
 
     log('start figures (probing free connection slots on 14 addresses)...');
-    const start = await figures(pid, gw.ports.metrics, gw.ports.imap);
+    const start = await figures(gw);
 
     const samples: Sample[] = [];
     const t0 = performance.now();
@@ -227,10 +229,10 @@ async function main(): Promise<number> {
         [...servers.accounts.captured, ...servers.accounts.migrated],
         ca,
         async (opened) => {
-          mark = { rss: await steadyRss(pid), opened };
+          mark = { rss: await steadyRss(gw!), opened };
         },
         async (opened) => {
-          const rss = await steadyRss(pid);
+          const rss = await steadyRss(gw!);
           idleKb = (rss - mark.rss) / Math.max(1, opened - mark.opened);
           log(`  ${opened} open, gateway RSS ${(rss / 1024).toFixed(0)} MB, ${openFds(pid)} fds`);
         },
@@ -249,7 +251,7 @@ async function main(): Promise<number> {
       90_000,
     );
     await settle(() => dead() || openFds(pid) <= start.fds, 30_000);
-    const end = gw.exited() ? undefined : await figures(pid, gw.ports.metrics, gw.ports.imap);
+    const end = gw.exited() ? undefined : await figures(gw);
 
     const r = report({
       sessions: SESSIONS,

@@ -26,6 +26,8 @@ export interface SoakGateway {
   logFile: string;
   /** undefined while it runs; its exit code or signal once it died */
   exited(): string | undefined;
+  /** ask it to collect garbage now */
+  gc(): void;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,11 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
     child = spawn(
       process.execPath,
       [
+        // SIGUSR2 collects garbage (as in bench/proxy.ts), so the readings taken at fixed
+        // points (start, end, idle sessions) measure live memory, not the last GC's timing
+        '--expose-gc',
+        '--import',
+        'data:text/javascript,process.on("SIGUSR2",()=>gc())',
         process.env.SOAK_CLI ?? join(ROOT, 'bin/run.js'),
         'proxy',
         '--config',
@@ -117,6 +124,7 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
     ports: { imap, imaps, pop3, submission, metrics },
     logFile,
     exited: () => exit,
+    gc: () => void (exit === undefined && child.kill('SIGUSR2')),
     stop: async () => {
       if (exit !== undefined) return;
       child.kill('SIGTERM');
