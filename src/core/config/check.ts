@@ -84,7 +84,11 @@ function fileProblems(c: Config): ConfigProblem[] {
     writableDir(dirname(c.state), 'state'),
     writableDir(c.logDir, 'logDir'),
   ];
-  if (c.control?.socket) found.push(writableDir(dirname(c.control.socket), 'control.socket'));
+  const socketDir = c.control?.socket && dirname(c.control.socket);
+  // systemd's RuntimeDirectory= makes /run/autoport (as the service's user) just before the
+  // service starts; until then only root could create it there.
+  if (socketDir && !(socketDir.startsWith('/run/') && !existsSync(socketDir)))
+    found.push(writableDir(socketDir, 'control.socket'));
   const p = c.destination.provision;
   if (p.kind === 'passwd-file' && p.path) {
     // The provisioner writes a temp file and a lock beside the passwd-file, then renames.
@@ -107,11 +111,18 @@ export function checkConfig(
     throw err;
   }
   const problems = fileProblems(config);
+  const socketDir = config.control?.socket && dirname(config.control.socket);
+  const runtime =
+    socketDir && socketDir.startsWith('/run/') && !existsSync(socketDir)
+      ? [
+          `control.socket: ${socketDir} does not exist yet; systemd's RuntimeDirectory= creates it when the service starts`,
+        ]
+      : [];
   return {
     ok: problems.length === 0,
     file: config.file,
     problems,
-    warnings: config.warnings ?? [],
+    warnings: [...(config.warnings ?? []), ...runtime],
     config,
   };
 }
