@@ -92,6 +92,15 @@ describe('config check', () => {
   });
 });
 
+describe('config check under systemd', () => {
+  it('leaves a /run folder to RuntimeDirectory= with a warning', () => {
+    const socket = `/run/ap-config-check-${process.pid}/autoport.sock`;
+    const r = checkConfig(config('run.yaml', [`control: { socket: ${socket} }`]), env);
+    assert.deepEqual(r.problems, []);
+    assert.match(r.warnings.join('\n'), /RuntimeDirectory= creates it/);
+  });
+});
+
 describe('config show', () => {
   it('fills in defaults, shows endpoints as URLs and hides secrets', () => {
     const r = checkConfig(config('show.yaml'), env);
