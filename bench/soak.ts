@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../test/support/index.js';
 import {
+  cpuSeconds,
   fdLimit,
   logSummary,
   openFds,
@@ -188,6 +189,7 @@ async function main(): Promise<number> {
       `load: ${SESSIONS} sessions over ${MINUTES} min, hostile ${env('SOAK_HOSTILE_PCT', 3)}% (${HOSTILE.join(', ')})...`,
     );
     let lastLog = 0;
+    const cpu0 = { gateway: cpuSeconds(pid), client: process.cpuUsage() };
     const load = await runLoad(
       {
         sessions: SESSIONS,
@@ -214,6 +216,11 @@ async function main(): Promise<number> {
       },
     );
     clearInterval(sampler);
+    const used = process.cpuUsage(cpu0.client);
+    const cpu = {
+      gatewayMs: ((cpuSeconds(pid) - cpu0.gateway) * 1000) / Math.max(1, load.launched),
+      clientMs: (used.user + used.system) / 1000 / Math.max(1, load.launched),
+    };
     const loadSamples = [...samples];
 
     const idleTally = new Tally();
@@ -263,6 +270,7 @@ async function main(): Promise<number> {
       load,
       tally,
       loadSamples,
+      cpu,
       idle,
       idleKb,
       idleTally,

@@ -26,6 +26,8 @@ export interface ReportInput {
   load: LoadResult;
   tally: { gateway: Tally; direct: Tally };
   loadSamples: Sample[];
+  /** CPU per well-behaved session during the load (hostile and baseline work included) */
+  cpu: { gatewayMs: number; clientMs: number };
   idle: { opened: number; served: number; openSeconds: number };
   idleKb: number;
   idleTally: Tally;
@@ -36,7 +38,7 @@ export interface ReportInput {
 }
 
 export function report(i: ReportInput): { text: string; json: object; pass: boolean } {
-  const { load, tally, idle, idleKb, idleTally, loadSamples, start, end } = i;
+  const { load, tally, idle, idleKb, idleTally, loadSamples, start, end, cpu } = i;
   const g = tally.gateway;
   const verdicts: Array<[boolean, string]> = [];
   const out: string[] = [];
@@ -83,6 +85,7 @@ export function report(i: ReportInput): { text: string; json: object; pass: bool
   const growth = rssGrowth(loadSamples, warmupS);
   out.push(
     '',
+    `CPU per session during the load: gateway ${cpu.gatewayMs.toFixed(1)} ms, this client ${cpu.clientMs.toFixed(1)} ms (on 2 cores the client's share limits the rate)`,
     `gateway RSS/fds during the load (every ${i.sampleSeconds} s): ${series(loadSamples)}`,
   );
   out.push(

@@ -4,7 +4,12 @@
  * on a 2-core machine leave little CPU for the client, and the gateway is what is measured.
  */
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import {
+  connect as tlsConnect,
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+} from 'node:tls';
 
 export interface WireOptions {
   port: number;
@@ -19,6 +24,17 @@ export interface WireOptions {
 }
 
 /** A failure with the step it happened in, so the report can group failures. */
+/**
+ * One TLS context per CA for every connection: a `ca` option on each connect would parse
+ * the PEM and build a new context per session, the largest CPU cost of the client.
+ */
+const contexts = new Map<string, SecureContext>();
+function contextFor(ca: string): SecureContext {
+  let c = contexts.get(ca);
+  if (!c) contexts.set(ca, (c = createSecureContext({ ca })));
+  return c;
+}
+
 export class WireError extends Error {
   constructor(
     readonly step: string,
@@ -48,7 +64,7 @@ export class Wire {
     return new Promise((resolve, reject) => {
       const base = { host: '127.0.0.1', port: opts.port, localAddress: opts.localAddress };
       const sock = opts.tls
-        ? tlsConnect({ ...base, ca: opts.ca, servername: 'localhost' })
+        ? tlsConnect({ ...base, secureContext: contextFor(opts.ca), servername: 'localhost' })
         : connect(base);
       const onError = (err: Error): void => reject(new WireError('connect', err.message));
       sock.once('error', onError);
@@ -141,7 +157,11 @@ export class Wire {
     raw.removeAllListeners('error');
     raw.removeAllListeners('close');
     raw.on('error', () => undefined);
-    const secure = tlsConnect({ socket: raw, ca: this.opts.ca, servername: 'localhost' });
+    const secure = tlsConnect({
+      socket: raw,
+      secureContext: contextFor(this.opts.ca),
+      servername: 'localhost',
+    });
     await new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', resolve);
       secure.once('error', (err) => reject(new WireError('tls', err.message)));
