@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,7 @@ import { StateError } from '../../src/core/state/errors.js';
 import { openEventLog, readEventLog } from '../../src/core/state/event-log.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
 import { StoreFileAdapter, type StoreData } from '../../src/core/state/store-file.js';
+import { readStateSync } from '../support/state-file.js';
 import { defer, tempDir } from '../support/state-helpers.js';
 
 const LOGGER = new URL('../../src/core/log/logger.ts', import.meta.url).pathname;
@@ -195,7 +196,7 @@ test('a store that cannot save: flush() rejects with a StateError, reported once
   assert.equal(after.lastError, undefined);
   assert.equal(after.failingSince, undefined);
   assert.deepEqual(recovered, [{ failures: after.failures }], 'the end of the episode is told');
-  assert.equal(JSON.parse(readFileSync(file, 'utf8')).accounts['a@x'].attempts, 1);
+  assert.equal(readStateSync(file).accounts['a@x']?.attempts, 1);
 
   // a second episode is reported again
   disk.fault = () => Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });

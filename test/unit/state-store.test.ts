@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +20,7 @@ import {
   openJsonStore,
   type StoreData,
 } from '../../src/core/state/index.js';
+import { readStateSync } from '../support/state-file.js';
 import { defer, tempDir } from '../support/state-helpers.js';
 
 /** The real file adapter, counting writes and optionally holding or failing them. */
@@ -41,12 +42,8 @@ class CountingAdapter extends StoreFileAdapter {
   }
 }
 
-function readDoc(path: string): {
-  version: number;
-  accounts: Record<string, { attempts?: number }>;
-} {
-  return JSON.parse(readFileSync(path, 'utf8')) as ReturnType<typeof readDoc>;
-}
+/** What is durable: the snapshot with its journal replayed. */
+const readDoc = readStateSync;
 
 test('upsert creates a record keyed by the lower-cased address and merges patches', async (t) => {
   const file = join(tempDir(t), 'state.json');
@@ -178,7 +175,7 @@ test('several changes are coalesced into one write; flush writes now', async (t)
   const slow = await openJsonStore(join(tempDir(t), 'slow.json'), { saveDelayMs: 60_000 });
   defer(t, () => slow.close());
   slow.upsert('e@x', { attempts: 7 });
-  assert.equal(existsSync(join(slow.location)), false);
+  assert.equal(readDoc(slow.location).accounts['e@x'], undefined, 'not written before flush');
   await slow.flush();
   assert.equal(readDoc(slow.location).accounts['e@x']?.attempts, 7);
   assert.equal(slow.status().saves, 1);
@@ -258,7 +255,7 @@ test('reload gives back the same records; .bak holds the previous version', asyn
   defer(t, () => again.close());
   assert.deepEqual(again.list(), store.list());
   assert.throws(() => store.upsert('d@x', {}), StoreClosedError);
-  assert.equal(readDoc(file).version, 1);
+  assert.equal(readDoc(file).version, 2);
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 6, 'one account per line');
 });
 
@@ -274,7 +271,12 @@ test('a missing file is an empty store; leftover temp files are removed at open'
   const again = await openJsonStore(file);
   defer(t, () => again.close());
   assert.equal(again.count(), 1);
-  assert.deepEqual(readdirSync(join(dir, 'sub')).sort(), ['state.json', 'state.json.lock']);
+  assert.deepEqual(
+    readdirSync(join(dir, 'sub'))
+      .filter((n) => !n.startsWith('state.json.journal.'))
+      .sort(),
+    ['state.json', 'state.json.bak', 'state.json.lock'],
+  );
 });
 
 test('a corrupt file is refused with a message naming the file and the backup', async (t) => {
@@ -282,7 +284,8 @@ test('a corrupt file is refused with a message naming the file and the backup', 
   const file = join(dir, 'state.json');
   const noBackup = await openJsonStore(file);
   noBackup.upsert('a@x', {});
-  await noBackup.close(); // first save: nothing to back up yet
+  await noBackup.close();
+  rmSync(`${file}.bak`);
   writeFileSync(file, '{"version":1,');
   await assert.rejects(
     openJsonStore(file),
@@ -293,7 +296,7 @@ test('a corrupt file is refused with a message naming the file and the backup', 
     ['{"version":1,"accounts":{"a@x":{"addr', /invalid JSON/],
     ['', /empty file/],
     ['[]', /format version/],
-    ['{"version":2,"accounts":{}}', /newer autoport/],
+    ['{"version":3,"accounts":{}}', /newer autoport/],
     ['{"version":1,"accounts":[]}', /"accounts" is not an object/],
     ['{"version":1,"accounts":{"a@x":{"address":"b@x","state":"unknown"}}}', /does not match/],
     ['{"version":1,"accounts":{"a@x":{"address":"a@x","state":"gone"}}}', /unknown state/],

@@ -24,6 +24,8 @@ export interface AtomicWriteOptions {
   backupPath?: string;
   /** fail with EEXIST instead of replacing an existing target (link(2) instead of rename(2)) */
   exclusive?: boolean;
+  /** runs once the temp file is complete and fsynced, before it replaces the target (tests crash here) */
+  beforeRename?: () => void | Promise<void>;
 }
 
 const TMP_MARK = '.tmp-';
@@ -59,6 +61,7 @@ export async function writeFileAtomic(
     } finally {
       await fh.close();
     }
+    await options.beforeRename?.();
     if (options.exclusive) {
       await link(tmp, target);
       await unlink(tmp);

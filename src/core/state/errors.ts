@@ -118,3 +118,38 @@ export class SecretOpenError extends StateError {
     super(code, message);
   }
 }
+
+/** A journal line that is neither good nor the torn last line of its file. */
+export class JournalCorruptError extends StateError {
+  constructor(
+    readonly path: string,
+    readonly storePath: string,
+    detail: string,
+    /** bytes of good lines before the damage */
+    readonly validBytes: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'ESTORECORRUPT',
+      `journal ${path} of ${storePath} is damaged (${detail}). Nothing was changed. ` +
+        `The ${validBytes} bytes before the damage are intact: to keep them and drop the rest, ` +
+        `stop autoport and run: truncate -s ${validBytes} ${path}`,
+      options,
+    );
+  }
+}
+
+/** The snapshot names a journal generation that is not there. */
+export class JournalMissingError extends StateError {
+  constructor(
+    readonly path: string,
+    readonly storePath: string,
+  ) {
+    super(
+      'ESTOREMISSING',
+      `journal ${path} of ${storePath} is missing, so the changes since the last compaction ` +
+        `are not there. Restore it from a backup of the folder; to start from the snapshot ` +
+        `alone, accepting that loss, create it empty: touch ${path}`,
+    );
+  }
+}

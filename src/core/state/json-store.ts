@@ -1,37 +1,52 @@
 /**
- * The account store as one JSON document (lowdb with our own crash-safe adapter), held in
- * memory and written back in coalesced saves.
+ * The account store as one JSON document held in memory (lowdb, with our own adapter):
+ * a snapshot file plus a journal of changes beside it (store-file.ts).
  *
- * Why coalesced: a busy gateway touches accounts many times a second (lastSeen, folder
- * checkpoints); rewriting a 100,000-account file for each would be absurd. A change marks
- * the store dirty and schedules one save `saveDelayMs` later; at most one save runs at a
- * time, and changes made during it trigger the next one. Saves are also spaced by four
- * times the last save's duration, which bounds the disk bandwidth a large store can use.
- * A crash loses at most the changes of the last save interval; a caller that needs a
- * change on disk before it answers (captured credentials, a state change) awaits flush().
+ * A change costs one durable append, not a rewrite: it marks the store dirty, and a save
+ * `saveDelayMs` later (or at once, for a caller awaiting flush()) appends the whole new
+ * record of every account changed since the last save as one JSON line each, then fsyncs.
+ * At most one save runs at a time, and changes made during it go into the next one, so
+ * concurrent callers of flush() share one write and one fsync (group commit). A crash
+ * loses at most the changes of the last save interval; a caller that needs a change on
+ * disk before it answers (captured credentials, a state change) awaits flush().
+ *
+ * When the journal has grown past a share of the snapshot, a compaction writes a new
+ * snapshot in the background, streaming, and drops the old journal (compaction.ts). A
+ * clean close() compacts too, so a store at rest is one file again.
  *
  * Records are copy-on-write and frozen: update() works on a clone and swaps it in, so
  * records handed out earlier stay consistent snapshots. Never mutate a returned record;
  * use update().
+ *
+ * Size: the store keeps every record in memory and refuses to open more than
+ * MAX_JSON_ACCOUNTS (store-limits.ts, with the measurements); past that, PostgreSQL.
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Low, type Adapter } from 'lowdb';
+import { Low } from 'lowdb';
 import { removeStaleTemps } from './atomic-file.js';
 import { StoreClosedError, StoreReadOnlyError, StoreUnavailableError } from './errors.js';
 import { acquireLock, lockPathFor, type StoreLock } from './lock.js';
 import { deepFreeze, isAccountState, newRecord, normalizeAddress } from './records.js';
 import { emptyStoreData, StoreFileAdapter, type StoreData } from './store-file.js';
+import {
+  COMPACT_JOURNAL_SHARE,
+  COMPACT_MIN_JOURNAL_BYTES,
+  COMPACT_RETRY_MS,
+  RETRY_AFTER_ERROR_MS,
+  WARN_AT_SHARE,
+} from './store-limits.js';
 import type { AccountFilter, AccountPatch, AccountRecord, StateStore } from './types.js';
 
 export interface JsonStoreOptions {
   /** delay between the first unsaved change and its save (default 100 ms) */
   saveDelayMs?: number;
   /** replaces the file adapter (tests count writes or inject failures with it) */
-  adapter?: Adapter<StoreData>;
+  adapter?: StoreFileAdapter;
   /**
    * Read a store another process may own (reports, `accounts list` while the gateway runs):
-   * no lock is taken and every change throws. The snapshot is as of the last save.
+   * no lock is taken and every change throws. It sees what the owner saved (snapshot and
+   * journal) when it opened.
    */
   readOnly?: boolean;
   /** stale lock takeover and similar (default: process.emitWarning) */
@@ -44,6 +59,8 @@ export interface JsonStoreOptions {
   onSaveError?: (err: Error) => void;
   /** a save worked again after onSaveError; `failures` failed saves in that episode */
   onSaveRecovered?: (info: { failures: number; since: Date }) => void;
+  /** journal bytes from which a compaction may start (default COMPACT_MIN_JOURNAL_BYTES) */
+  compactMinBytes?: number;
   now?: () => Date;
 }
 
@@ -61,15 +78,20 @@ export interface StoreStatus {
   failures: number;
   /** when the current run of failed saves began (absent while saving works) */
   failingSince?: string;
+  journalBytes: number;
+  snapshotBytes: number;
+  compacting: boolean;
+  /** completed compactions since open */
+  compactions: number;
+  lastCompactionMs?: number;
+  /** message of the last failed compaction, cleared by the next successful one */
+  lastCompactionError?: string;
 }
 
 export interface JsonStore extends StateStore {
   /** for health checks: a store that cannot save should make the gateway fail closed */
   status(): StoreStatus;
 }
-
-const RETRY_AFTER_ERROR_MS = 1000;
-const SPACING_FACTOR = 4;
 
 export async function openJsonStore(
   path: string,
@@ -82,9 +104,13 @@ export async function openJsonStore(
     : acquireLock(lockPathFor(file), { storePath: file, onWarning: options.onWarning });
   try {
     if (lock) await removeStaleTemps(file);
-    const db = new Low<StoreData>(options.adapter ?? new StoreFileAdapter(file), emptyStoreData());
+    const adapter = options.adapter ?? new StoreFileAdapter(file, { readOnly: !lock });
+    const db = new Low<StoreData>(adapter, emptyStoreData());
     await db.read();
-    return new JsonStoreImpl(file, db, lock, options);
+    if (lock) await adapter.prepareForWrites();
+    const store = new JsonStoreImpl(file, db, adapter, lock, options);
+    store.compactIfDue();
+    return store;
   } catch (err) {
     lock?.release();
     throw err;
@@ -97,6 +123,8 @@ class JsonStoreImpl implements JsonStore {
   private readonly now: () => Date;
   private readonly onSaveError: (err: Error) => void;
   private readonly onSaveRecovered: JsonStoreOptions['onSaveRecovered'];
+  private readonly onWarning: (message: string) => void;
+  private readonly compactMinBytes: number;
   private dirty = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -109,14 +137,23 @@ class JsonStoreImpl implements JsonStore {
   private failures = 0;
   private failingSince: Date | undefined;
   private failuresInEpisode = 0;
+  private compacting: Promise<void> | undefined;
+  private compactNotBefore = 0;
+  private compactions = 0;
+  private lastCompactionMs: number | undefined;
+  private compactionError: Error | undefined;
+  private warnedSize = false;
 
   constructor(
     readonly location: string,
     private readonly db: Low<StoreData>,
+    private readonly adapter: StoreFileAdapter,
     private readonly lock: StoreLock | undefined,
     options: JsonStoreOptions,
   ) {
     this.accounts = db.data.accounts;
+    this.onWarning = options.onWarning ?? ((m) => process.emitWarning(m));
+    this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_JOURNAL_BYTES;
     this.saveDelayMs = options.saveDelayMs ?? 100;
     this.now = options.now ?? (() => new Date());
     this.onSaveError =
@@ -175,7 +212,7 @@ class JsonStoreImpl implements JsonStore {
     this.assertOpen();
     const key = tryNormalize(address);
     if (key === undefined || !this.accounts.delete(key)) return false;
-    this.markDirty();
+    this.markDirty(key, null);
     return true;
   }
 
@@ -195,11 +232,18 @@ class JsonStoreImpl implements JsonStore {
     }
   }
 
+  /** Saves, then compacts so the store at rest is one file; a failed compaction loses nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.compacting?.catch(() => undefined);
       await this.flush();
+      if (this.lock && this.adapter.journalBytes > 0) {
+        await this.compactNow().catch((err: Error) =>
+          this.onWarning(`compacting ${this.location} at close failed: ${err.message}`),
+        );
+      }
     } finally {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -218,7 +262,48 @@ class JsonStoreImpl implements JsonStore {
       lastError: this.lastError?.message,
       failures: this.failures,
       failingSince: this.failingSince?.toISOString(),
+      journalBytes: this.adapter.journalBytes,
+      snapshotBytes: this.adapter.snapshotBytes,
+      compacting: this.compacting !== undefined,
+      compactions: this.compactions,
+      lastCompactionMs: this.lastCompactionMs,
+      lastCompactionError: this.compactionError?.message,
     };
+  }
+
+  /** Start a compaction in the background when the journal is due for one. */
+  compactIfDue(): void {
+    if (this.compacting || this.closed || !this.lock || this.failingSince) return;
+    if (Date.now() < this.compactNotBefore) return;
+    const journal = this.adapter.journalBytes;
+    if (
+      journal < Math.max(this.compactMinBytes, this.adapter.snapshotBytes * COMPACT_JOURNAL_SHARE)
+    )
+      return;
+    this.compactNow().catch((err: Error) => {
+      this.compactNotBefore = Date.now() + COMPACT_RETRY_MS;
+      // The journal still holds every change: a warning, not a save failure.
+      this.onWarning(`compacting ${this.location} failed, will retry: ${err.message}`);
+    });
+  }
+
+  private compactNow(): Promise<void> {
+    if (this.compacting) return this.compacting;
+    const started = performance.now();
+    const run = this.adapter.compact(this.db.data).then(
+      () => {
+        this.compactions++;
+        this.lastCompactionMs = Math.round((performance.now() - started) * 10) / 10;
+        this.compactionError = undefined;
+      },
+      (err: Error) => {
+        this.compactionError = err;
+        throw err;
+      },
+    );
+    const tracked = run.finally(() => (this.compacting = undefined));
+    this.compacting = tracked;
+    return tracked;
   }
 
   private commit(
@@ -235,7 +320,8 @@ class JsonStoreImpl implements JsonStore {
     if (!Array.isArray(next.errors)) next.errors = [];
     if (next.folders === null || typeof next.folders !== 'object') next.folders = {};
     this.accounts.set(key, deepFreeze(next));
-    this.markDirty();
+    this.markDirty(key, next);
+    if (!old) this.checkSize();
     return next;
   }
 
@@ -244,9 +330,22 @@ class JsonStoreImpl implements JsonStore {
     if (!this.lock) throw new StoreReadOnlyError(this.location);
   }
 
-  private markDirty(): void {
+  private markDirty(key: string, rec: AccountRecord | null): void {
+    const changes = this.db.data.changes;
+    changes.delete(key); // keep the map in the order of the last change
+    changes.set(key, rec);
     this.dirty = true;
     this.schedule();
+  }
+
+  private checkSize(): void {
+    const max = this.adapter.maxAccounts;
+    if (this.warnedSize || this.accounts.size < max * WARN_AT_SHARE) return;
+    this.warnedSize = true;
+    this.onWarning(
+      `${this.location} holds ${this.accounts.size} accounts; the JSON store refuses to start ` +
+        `with more than ${max}. Move the state to PostgreSQL before it gets there`,
+    );
   }
 
   private schedule(): void {
@@ -272,7 +371,7 @@ class JsonStoreImpl implements JsonStore {
         this.lastSaveMs = Math.round(ms * 10) / 10;
         this.lastSavedAt = new Date().toISOString();
         this.lastError = undefined;
-        this.notBefore = Date.now() + Math.max(this.saveDelayMs, ms * SPACING_FACTOR);
+        this.notBefore = 0;
         if (this.failingSince) {
           const info = { failures: this.failuresInEpisode, since: this.failingSince };
           this.failingSince = undefined;
@@ -296,6 +395,7 @@ class JsonStoreImpl implements JsonStore {
     const tracked = run.finally(() => {
       this.saving = undefined;
       if (this.dirty) this.schedule();
+      else this.compactIfDue();
     });
     this.saving = tracked;
     return tracked;
