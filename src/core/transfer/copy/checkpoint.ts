@@ -190,11 +190,6 @@ export class CheckpointState {
     }
   }
 
-  /** mapped, or deliberately not copied (gone) */
-  knows(sourceUid: number): boolean {
-    return this.map.has(sourceUid) || this.gone.has(sourceUid);
-  }
-
   /** destination UIDs bound to some source UID */
   boundDestUids(): Set<number> {
     const out = new Set<number>();

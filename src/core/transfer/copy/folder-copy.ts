@@ -202,8 +202,6 @@ export async function copyFolder(
       }
     }
   }
-  // the user's deletion and the source's expunge agree: nothing left to remember
-  for (const s of delta.forget) cp.record({ t: 'x', s });
 
   // 2. flag changes, grouped by the resulting flag set: one UID STORE per distinct set
   if (delta.flagChanges.size) {
@@ -374,7 +372,7 @@ export async function copyFolder(
   // (no UIDPLUS) are bound by hash, and an APPEND that a killed earlier run had already
   // sent can land while this run works (the server finishes commands it read before it
   // saw the disconnect); it shows up here as an orphan.
-  const notBound = await scanAboveWatermark(dst, cp, tuning);
+  await scanAboveWatermark(dst, cp, tuning);
 
   // 6-7. our copies left over from a source UIDVALIDITY change or a killed run go; orphans
   // that are someone else's mail stay, counted as extra
@@ -382,12 +380,10 @@ export async function copyFolder(
   stats.expunged += removed.expunged;
   stats.extra += removed.extra;
 
-  // the modseq only counts when everything up to lastUid is on the destination (a copy the
-  // last scan could not bind is dropped from the map: the next run must list in full)
-  const complete = stats.failed === 0 && notBound === 0;
+  // the modseq only counts when everything up to lastUid is on the destination
   cp.record({
     t: 'ms',
-    modseq: complete && sbox.highestModseq ? sbox.highestModseq : '',
+    modseq: stats.failed === 0 && sbox.highestModseq ? sbox.highestModseq : '',
     lastUid: delta.lastUid,
   });
   cp.commit();

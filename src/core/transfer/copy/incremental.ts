@@ -27,8 +27,6 @@ export interface SourceDelta {
   flagChanges: Map<number, string[]>;
   /** mapped source UIDs no longer on the source */
   expunged: number[];
-  /** source UIDs whose copy the user deleted (checkpoint "gone"), now expunged on the source too */
-  forget: number[];
   /** messages on the source (EXISTS at EXAMINE) */
   exists: number;
   /** highest source UID this run considered */
@@ -67,7 +65,6 @@ export async function sourceDelta(
     listedBytes: 0,
     flagChanges: new Map(),
     expunged: [],
-    forget: [],
     exists: box.exists,
     lastUid: cp.lastUid,
   };
@@ -81,7 +78,6 @@ export async function sourceDelta(
   if (mode === 'listing') {
     if (box.exists === 0) {
       delta.expunged = [...cp.map.keys()];
-      delta.forget = [...cp.gone.keys()];
       return delta;
     }
     const listing = await listMeta(src, '1:*', 'UID FLAGS RFC822.SIZE');
@@ -96,7 +92,6 @@ export async function sourceDelta(
       }
     }
     for (const uid of cp.map.keys()) if (!present.has(uid)) delta.expunged.push(uid);
-    for (const uid of cp.gone.keys()) if (!present.has(uid)) delta.forget.push(uid);
     delta.toCopy.sort((a, b) => a - b);
     return delta;
   }
@@ -104,20 +99,18 @@ export async function sourceDelta(
   const modseq = cp.modseq as string;
   if (mode === 'qresync') {
     delta.expunged = box.vanished.filter((uid) => cp.map.has(uid));
-    delta.forget = box.vanished.filter((uid) => cp.gone.has(uid));
     for (const m of box.changed) if (m.uid && m.flags) noteFlags(m.uid, m.flags);
   } else if (cp.lastUid > 0) {
     const changed = await listMeta(src, `1:${cp.lastUid}`, 'UID FLAGS', { changedSince: modseq });
     for (const m of changed.messages) if (m.flags) noteFlags(m.uid, m.flags);
     const present = new Set(await searchUids(src, `UID 1:${cp.lastUid}`));
     for (const uid of cp.map.keys()) if (!present.has(uid)) delta.expunged.push(uid);
-    for (const uid of cp.gone.keys()) if (!present.has(uid)) delta.forget.push(uid);
   }
   // new messages: `n:*` always returns the highest message, even below n (RFC 3501 6.4.8)
   if (box.exists > 0) {
     const fresh = await listMeta(src, `${cp.lastUid + 1}:*`, 'UID FLAGS RFC822.SIZE');
     for (const m of fresh.messages) {
-      if (m.uid <= cp.lastUid || cp.knows(m.uid)) continue;
+      if (m.uid <= cp.lastUid || cp.map.has(m.uid)) continue;
       delta.toCopy.push(m.uid);
       delta.listedBytes += m.size ?? 0;
       if (m.uid > delta.lastUid) delta.lastUid = m.uid;
