@@ -12,9 +12,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { generateKeyFile, openJsonStore } from '../../src/core/state/index.js';
 import { freePorts, testTls, waitForGreeting } from '../../test/support/index.js';
 import { ROOT } from '../../test/support/cli.js';
 import { parseExposition } from '../../test/support/prometheus.js';
@@ -66,9 +66,14 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
   };
   const file = join(dir, 'autoport.yaml');
   writeFileSync(file, `# written by bench/soak/gateway.ts\n${stringify(cfg)}`);
-  await generateKeyFile(cfg.keyFile);
-  // Migrated accounts are recorded before the gateway owns the state file.
-  const store = await openJsonStore(cfg.state);
+  const cli = process.env.SOAK_CLI ?? join(ROOT, 'bin/run.js');
+  // The key and the state are written by the build under test (its store format), and the
+  // migrated accounts recorded before the gateway owns the state file.
+  const state = (await import(
+    pathToFileURL(join(dirname(cli), '../dist/core/state/index.js')).href
+  )) as typeof import('../../src/core/state/index.js');
+  await state.generateKeyFile(cfg.keyFile);
+  const store = await state.openJsonStore(cfg.state);
   for (const a of servers.accounts.migrated) store.upsert(a.user, { state: 'migrated' });
   await store.close();
 
@@ -86,7 +91,7 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
         '--expose-gc',
         '--import',
         'data:text/javascript,process.on("SIGUSR2",()=>gc())',
-        process.env.SOAK_CLI ?? join(ROOT, 'bin/run.js'),
+        cli,
         'proxy',
         '--config',
         file,

@@ -92,7 +92,7 @@ export function report(i: ReportInput): { text: string; json: object; pass: bool
     `  RSS growth after warm-up (${warmupS.toFixed(0)} s): ${(growth.from / 1024).toFixed(1)} MB -> ${(growth.to / 1024).toFixed(1)} MB = ${growth.pct.toFixed(1)} %`,
   );
   out.push(
-    `idle TLS sessions: ${idle.opened} opened in ${idle.openSeconds.toFixed(0)} s, ${idle.served} served to the end, ${Number.isFinite(idleKb) ? idleKb.toFixed(1) : '-'} KB RSS per session (RSS growth from a fifth to all open, per session)`,
+    `idle TLS sessions: ${idle.opened} opened in ${idle.openSeconds.toFixed(0)} s, ${idle.served} served to the end, ${Number.isFinite(idleKb) ? idleKb.toFixed(1) : '-'} KB RSS per session (growth from a fifth to all open, after a GC each; noise of a few MB makes it meaningless below ~1,000 sessions)`,
   );
   if (idleTally.reasons.size) out.push('  failures:', ...topReasons(idleTally));
   const slotsUsed = (f: Figures | undefined): number | undefined =>
