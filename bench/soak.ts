@@ -293,4 +293,10 @@ async function main(): Promise<number> {
   }
 }
 
+// Every phase has its own bound; this is the last resort if one of them does not hold.
+const watchdogMs = (MINUTES * 3 + IDLE_S / 60 + 30) * 60_000;
+setTimeout(() => {
+  log(`watchdog: still running after ${Math.round(watchdogMs / 60_000)} min; giving up`);
+  process.exit(2);
+}, watchdogMs).unref();
 process.exitCode = await main();

@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { freePorts, testTls, waitForGreeting } from '../../test/support/index.js';
+import { freePorts, onProcessExit, testTls, waitForGreeting } from '../../test/support/index.js';
 import { ROOT } from '../../test/support/cli.js';
 import { parseExposition } from '../../test/support/prometheus.js';
 import type { SoakServers } from './servers.js';
@@ -109,9 +109,12 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
     closeSync(fd);
   }
   let exit: string | undefined;
+  // however this process ends (Ctrl-C, a crash), the gateway does not outlive it
+  const unregister = onProcessExit(() => child.kill('SIGKILL'));
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, sig) => {
       exit = sig ? `signal ${sig}` : `exit code ${code}`;
+      unregister();
       resolve();
     }),
   );
