@@ -2,8 +2,9 @@
  * Repair of a lost destination mailbox (issue #12): `autoport migrate` run again after the
  * destination lost mail. A folder recreated on the destination (new UIDVALIDITY) is filled
  * again, matched by content so nothing is doubled; messages expunged on the destination
- * come back while the account is not yet migrated or with --repair; once the account is
- * migrated, what the user deleted on the destination stays deleted.
+ * come back while the account was never migrated, or with --repair; once the account has
+ * been migrated, what the user deleted on the destination stays deleted, also after a re-run
+ * that was killed or failed. Driven through the CLI as the operator runs it (dist/ built).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,37 +13,136 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { openJsonStore } from '../../src/core/state/json-store.js';
+import type { AccountState } from '../../src/core/state/types.js';
 import {
   bulkCorpus,
   loadBulk,
+  makeMessage,
   makeTempDir,
   openImap,
   removeDir,
   startDovecot,
+  type Corpus,
   type DovecotInstance,
+  type DovecotOptions,
 } from '../support/index.js';
 import { assertSameMail, readMailbox } from './migrate-support.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const alice = { user: 'alice@example.org', password: 'alice-secret' };
 const master = { user: 'admin', password: 'master-secret' };
 
-interface RunResult {
-  code: number | null;
-  stderr: string;
-  result: {
-    ok: boolean;
-    totals: { copied: number; expunged: number };
-    verify?: { ok: boolean; byCause: Record<string, number> };
-    folders: { source: string; copied: number; restored?: number; expunged: number }[];
-  };
+interface MigrateJson {
+  ok: boolean;
+  totals: { copied: number; failed: number };
+  verify?: { ok: boolean; byCause: Record<string, number> };
+  folders: { source: string; copied: number; restored?: number }[];
 }
 
-describe('migrate again after the destination lost mail', () => {
-  let src: DovecotInstance;
-  let dst: DovecotInstance;
-  let dir: string;
-  let config: string;
+/** Two Dovecots, a config, and `autoport migrate` for one user, run as a child process. */
+function lab(
+  name: string,
+  user: { user: string; password: string },
+  srcOpts: Partial<DovecotOptions> = {},
+  dstOpts: Partial<DovecotOptions> = {},
+) {
+  const l = {
+    src: undefined as unknown as DovecotInstance,
+    dst: undefined as unknown as DovecotInstance,
+    dir: '',
+    config: '',
+    async start(corpus: Corpus): Promise<void> {
+      assert.ok(
+        existsSync(join(ROOT, 'dist', 'commands', 'migrate.js')),
+        'dist/ is missing: run `npm run build` (npm test does)',
+      );
+      [l.src, l.dst] = await Promise.all([
+        startDovecot({ name: `${name}-src`, users: [user], ...srcOpts }),
+        startDovecot({
+          name: `${name}-dst`,
+          users: [],
+          master,
+          scheme: 'SHA512-CRYPT',
+          ...dstOpts,
+        }),
+      ]);
+      l.dir = makeTempDir(name);
+      await loadBulk(l.src, user.user, corpus);
+      writeFileSync(join(l.dir, 'master.pw'), master.password, { mode: 0o600 });
+      l.config = join(l.dir, 'autoport.yaml');
+      writeFileSync(
+        l.config,
+        stringify({
+          source: { imap: l.src.urls.imap },
+          destination: {
+            imap: l.dst.urls.imap,
+            provision: { kind: 'passwd-file', path: l.dst.passwdFile, scheme: 'SHA512-CRYPT' },
+            master: { user: master.user, passwordFile: join(l.dir, 'master.pw') },
+          },
+          listen: { imap: '127.0.0.1:0' },
+          domains: ['example.org'],
+          state: join(l.dir, 'state.json'),
+          keyFile: join(l.dir, 'autoport.key'),
+        }),
+      );
+    },
+    async stop(): Promise<void> {
+      await Promise.all([l.src?.stop(), l.dst?.stop()]);
+      if (l.dir) removeDir(l.dir);
+    },
+    cli(extra: string[]): { status: number | null; stdout: string; stderr: string } {
+      return spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'bin', 'run.js'),
+          'migrate',
+          user.user,
+          '--password-stdin',
+          '--verify',
+          'all',
+          '--config',
+          l.config,
+          ...extra,
+        ],
+        { input: user.password, encoding: 'utf8', timeout: 120_000 },
+      );
+    },
+    migrate(...extra: string[]): { code: number | null; stderr: string; result: MigrateJson } {
+      const r = l.cli(['--json', ...extra]);
+      assert.ok(r.stdout, `no result (exit ${r.status}): ${r.stderr}`);
+      return { code: r.status, stderr: r.stderr, result: JSON.parse(r.stdout) as MigrateJson };
+    },
+    async state(set?: AccountState): Promise<AccountState | undefined> {
+      const store = await openJsonStore(join(l.dir, 'state.json'));
+      try {
+        if (set) store.update(user.user, (rec) => void (rec.state = set));
+        return store.get(user.user)?.state;
+      } finally {
+        await store.close();
+      }
+    },
+    /** Expunge messages at these sequence numbers, as a mail client would. */
+    async expunge(inst: DovecotInstance, mailbox: string, seqs: string): Promise<void> {
+      const client = await openImap(inst, user);
+      try {
+        await client.mailboxOpen(mailbox);
+        await client.messageDelete(seqs, { uid: false });
+      } finally {
+        await client.logout().catch(() => client.close());
+      }
+    },
+  };
+  return l;
+}
+
+function folderOf(r: { result: MigrateJson }, source: string): MigrateJson['folders'][number] {
+  const f = r.result.folders.find((x) => x.source === source);
+  assert.ok(f, `no folder ${source} in the result`);
+  return f;
+}
+
+describe('migrate again after the destination of a migrated account lost mail', () => {
+  const alice = { user: 'alice@example.org', password: 'alice-secret' };
+  const l = lab('repair', alice);
   const corpus = bulkCorpus({
     count: 300,
     avgSize: 3000,
@@ -52,117 +152,23 @@ describe('migrate again after the destination lost mail', () => {
   const count = (path: string): number =>
     corpus.folders.find((f) => f.path === path)?.messages.length ?? 0;
 
-  function cli(extra: string[]): { status: number | null; stdout: string; stderr: string } {
-    return spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'run.js'),
-        'migrate',
-        alice.user,
-        '--password-stdin',
-        '--verify',
-        'all',
-        '--config',
-        config,
-        ...extra,
-      ],
-      { input: alice.password, encoding: 'utf8', timeout: 120_000 },
-    );
-  }
-
-  function migrate(...extra: string[]): RunResult {
-    const r = cli(['--json', ...extra]);
-    assert.ok(r.stdout, `no result (exit ${r.status}): ${r.stderr}`);
-    return {
-      code: r.status,
-      stderr: r.stderr,
-      result: JSON.parse(r.stdout) as RunResult['result'],
-    };
-  }
-
-  const folderOf = (r: RunResult, source: string): RunResult['result']['folders'][number] => {
-    const f = r.result.folders.find((x) => x.source === source);
-    assert.ok(f, `no folder ${source} in the result`);
-    return f;
-  };
-
-  async function setState(state: 'failed' | 'migrated'): Promise<void> {
-    const store = await openJsonStore(join(dir, 'state.json'));
-    try {
-      store.update(alice.user, (rec) => {
-        rec.state = state;
-      });
-    } finally {
-      await store.close();
-    }
-  }
-
-  async function accountState(): Promise<string | undefined> {
-    const store = await openJsonStore(join(dir, 'state.json'));
-    try {
-      return store.get(alice.user)?.state;
-    } finally {
-      await store.close();
-    }
-  }
-
-  /** Expunge the destination messages at these sequence numbers, as a mail client would. */
-  async function expungeOnDestination(mailbox: string, seqs: string): Promise<void> {
-    const client = await openImap(dst, alice);
-    try {
-      await client.mailboxOpen(mailbox);
-      await client.messageDelete(seqs, { uid: false });
-    } finally {
-      await client.logout().catch(() => client.close());
-    }
-  }
-
   before(async () => {
-    assert.ok(
-      existsSync(join(ROOT, 'dist', 'commands', 'migrate.js')),
-      'dist/ is missing: run `npm run build` (npm test does)',
-    );
-    [src, dst] = await Promise.all([
-      startDovecot({ name: 'repair-src', users: [alice] }),
-      startDovecot({ name: 'repair-dst', users: [], master, scheme: 'SHA512-CRYPT' }),
-    ]);
-    dir = makeTempDir('migrate-repair');
-    await loadBulk(src, alice.user, corpus);
-    writeFileSync(join(dir, 'master.pw'), master.password, { mode: 0o600 });
-    config = join(dir, 'autoport.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        source: { imap: src.urls.imap },
-        destination: {
-          imap: dst.urls.imap,
-          provision: { kind: 'passwd-file', path: dst.passwdFile, scheme: 'SHA512-CRYPT' },
-          master: { user: master.user, passwordFile: join(dir, 'master.pw') },
-        },
-        listen: { imap: '127.0.0.1:0' },
-        domains: ['example.org'],
-        state: join(dir, 'state.json'),
-        keyFile: join(dir, 'autoport.key'),
-      }),
-    );
-    const first = migrate();
+    await l.start(corpus);
+    const first = l.migrate();
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.result.totals.copied, 300);
-    assert.equal(await accountState(), 'migrated');
+    assert.equal(await l.state(), 'migrated');
   });
-  after(async () => {
-    await Promise.all([src?.stop(), dst?.stop()]);
-    if (dir) removeDir(dir);
-  });
+  after(() => l.stop());
 
   test('(a) a folder deleted and recreated on the destination is filled again, each message once', async () => {
-    const archive = dst.mailboxName('Archive');
-    const before = await readMailbox(dst, alice, archive);
-    await dst.doveadm(['mailbox', 'delete', '-u', alice.user, archive]);
-    await dst.doveadm(['mailbox', 'create', '-u', alice.user, archive]);
+    const archive = l.dst.mailboxName('Archive');
+    const before = await readMailbox(l.dst, alice, archive);
+    await l.dst.doveadm(['mailbox', 'delete', '-u', alice.user, archive]);
+    await l.dst.doveadm(['mailbox', 'create', '-u', alice.user, archive]);
     // two messages are already back in the new folder (the user restored them from a
     // backup): they must be matched by content, not copied a second time
-    const client = await openImap(dst, alice);
+    const client = await openImap(l.dst, alice);
     try {
       for (const m of corpus.folders.find((f) => f.path === 'Archive')!.messages.slice(0, 2))
         await client.append(archive, m.raw, m.flags, m.internalDate);
@@ -170,7 +176,7 @@ describe('migrate again after the destination lost mail', () => {
       await client.logout().catch(() => client.close());
     }
 
-    const r = migrate();
+    const r = l.migrate();
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.result.ok, true);
     assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
@@ -178,81 +184,133 @@ describe('migrate again after the destination lost mail', () => {
     assert.equal(folderOf(r, archive).copied, count('Archive') - 2);
     assert.equal(folderOf(r, archive).restored, count('Archive') - 2);
     assert.equal(r.result.totals.copied, count('Archive') - 2, 'other folders untouched');
-    assert.deepEqual(await readMailbox(dst, alice, archive), before);
-    await assertSameMail(corpus, src, dst, alice);
+    assert.deepEqual(await readMailbox(l.dst, alice, archive), before);
+    await assertSameMail(corpus, l.src, l.dst, alice);
   });
 
-  test('(c) on a migrated account, messages the user deleted on the destination stay deleted', async () => {
-    await expungeOnDestination('INBOX', '1:5');
-    const left = await readMailbox(dst, alice, 'INBOX');
+  test('(c) messages the user deleted on the destination stay deleted, and the operator is told', async () => {
+    await l.expunge(l.dst, 'INBOX', '1:5');
+    const left = await readMailbox(l.dst, alice, 'INBOX');
     assert.equal(left.length, count('INBOX') - 5);
 
-    const r = migrate();
+    const r = l.migrate();
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
     assert.equal(r.result.verify?.byCause.deleted, 5, JSON.stringify(r.result.verify));
     assert.equal(r.result.totals.copied, 0);
-    assert.deepEqual(await readMailbox(dst, alice, 'INBOX'), left);
-    // and not on the run after that either
-    const again = migrate();
+    assert.deepEqual(await readMailbox(l.dst, alice, 'INBOX'), left);
+    const again = l.migrate();
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.result.totals.copied, 0);
-    assert.deepEqual(await readMailbox(dst, alice, 'INBOX'), left);
-    // the operator is told what was left deleted and how to bring it back
-    await expungeOnDestination('INBOX', '1');
-    const human = cli([]);
+    assert.deepEqual(await readMailbox(l.dst, alice, 'INBOX'), left);
+
+    await l.expunge(l.dst, 'INBOX', '1');
+    const human = l.cli([]);
     assert.equal(human.status, 0, human.stderr);
     assert.match(human.stdout, /INBOX: 1 messages deleted on the destination .* --repair/);
-    assert.equal((await readMailbox(dst, alice, 'INBOX')).length, count('INBOX') - 6);
+    assert.equal((await readMailbox(l.dst, alice, 'INBOX')).length, count('INBOX') - 6);
   });
 
-  test('(b) before the account is migrated, mail expunged on the destination comes back once', async () => {
-    const dev = dst.mailboxName('lists/dev');
-    await expungeOnDestination(dev, '3:12');
-    // INBOX also holds the user's deletions from (c): the full source listing that restoring
-    // needs must still leave those out
-    await expungeOnDestination('INBOX', '20:23');
-    // as after a run that ended failed: the destination is not yet the user's mailbox
-    await setState('failed');
-
-    const r = migrate();
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
-    assert.equal(folderOf(r, dev).copied, 10);
-    assert.equal(folderOf(r, dev).restored, 10);
-    assert.equal(folderOf(r, 'INBOX').copied, 4);
-    assert.equal(r.result.totals.copied, 14);
-    assert.equal(r.result.verify?.byCause.deleted, 6, 'the deletions of (c) are still respected');
-    assert.equal((await readMailbox(dst, alice, dev)).length, count('lists/dev'));
-    assert.equal((await readMailbox(dst, alice, 'INBOX')).length, count('INBOX') - 6);
-    assert.equal(await accountState(), 'migrated');
-  });
-
-  test('(b) --repair on a migrated account restores what the user deleted, each message once', async () => {
-    const r = migrate('--repair');
+  test('(b) --repair restores what the user deleted, each message once', async () => {
+    const r = l.migrate('--repair');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
     assert.equal(r.result.verify?.byCause.deleted, undefined);
     assert.equal(folderOf(r, 'INBOX').copied, 6);
     assert.equal(r.result.totals.copied, 6);
-    await assertSameMail(corpus, src, dst, alice);
+    await assertSameMail(corpus, l.src, l.dst, alice);
   });
 
-  test('(d) a folder deleted on the destination of a migrated account comes back whole, deletions in it too', async () => {
-    const archive = dst.mailboxName('Archive');
-    await expungeOnDestination(archive, '1:3');
-    const kept = migrate();
+  test('(d) a folder deleted (not recreated) on the destination comes back whole, deletions in it too', async () => {
+    const archive = l.dst.mailboxName('Archive');
+    await l.expunge(l.dst, archive, '1:3');
+    const kept = l.migrate();
     assert.equal(kept.code, 0, kept.stderr);
     assert.equal(kept.result.verify?.byCause.deleted, 3);
-    // not recreated by hand: the run creates it from the plan, with a new UIDVALIDITY
-    await dst.doveadm(['mailbox', 'delete', '-u', alice.user, archive]);
+    // the run creates it from the plan, with a new UIDVALIDITY
+    await l.dst.doveadm(['mailbox', 'delete', '-u', alice.user, archive]);
 
-    const r = migrate();
+    const r = l.migrate();
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
     assert.equal(r.result.verify?.byCause.deleted, undefined);
     assert.equal(folderOf(r, archive).copied, count('Archive'));
     assert.equal(r.result.totals.copied, count('Archive'));
-    await assertSameMail(corpus, src, dst, alice);
+    await assertSameMail(corpus, l.src, l.dst, alice);
+  });
+});
+
+describe('migrate again after the destination lost mail: source without CONDSTORE, account not yet migrated', () => {
+  const bob = { user: 'bob@example.org', password: 'bob-secret' };
+  // without CONDSTORE/QRESYNC every run lists the source in full (incremental.ts)
+  const l = lab(
+    'repair-list',
+    bob,
+    {
+      quirks: {
+        imapCapability:
+          'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE UIDPLUS MULTIAPPEND UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE',
+      },
+    },
+    // refuses the one big message, so the first runs end failed
+    { appendLimit: 512 * 1024 },
+  );
+  const corpus = bulkCorpus({ count: 120, avgSize: 3000, seed: 5, folders: ['INBOX', 'Work'] });
+  const inSource = async (mailbox: string): Promise<number> =>
+    (await readMailbox(l.src, bob, mailbox)).length;
+
+  before(async () => {
+    await l.start(corpus);
+    const client = await openImap(l.src, bob);
+    try {
+      await client.append('INBOX', makeMessage({ subject: 'too big', size: 600_000 }), ['\\Seen']);
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+  });
+  after(() => l.stop());
+
+  test('(b) never migrated: mail expunged on the destination comes back once', async () => {
+    const first = l.migrate();
+    assert.equal(first.code, 1, 'the big message is refused');
+    assert.equal(first.result.totals.failed, 1);
+    assert.equal(await l.state(), 'failed');
+    const work = l.dst.mailboxName('Work');
+    await l.expunge(l.dst, work, '3:12');
+
+    const r = l.migrate();
+    assert.equal(r.code, 1, 'the big message is still refused');
+    assert.equal(r.result.verify?.ok, true, JSON.stringify(r.result.verify));
+    assert.equal(folderOf(r, work).copied, 10);
+    assert.equal(folderOf(r, work).restored, 10);
+    assert.equal(r.result.totals.copied, 10);
+    assert.deepEqual(await readMailbox(l.dst, bob, work), await readMailbox(l.src, bob, work));
+
+    // the big message goes away on the source: the account is migrated
+    await l.expunge(l.src, 'INBOX', `${await inSource('INBOX')}`);
+    const ok = l.migrate();
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await l.state(), 'migrated');
+    await assertSameMail(corpus, l.src, l.dst, bob);
+  });
+
+  test('(c) once migrated, deletions stay deleted, also after a re-run that was killed', async () => {
+    await l.expunge(l.dst, 'INBOX', '1:3');
+    const r = l.migrate();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.result.totals.copied, 0);
+    assert.equal(r.result.verify?.byCause.deleted, 3);
+    assert.equal((await readMailbox(l.dst, bob, 'INBOX')).length, (await inSource('INBOX')) - 3);
+
+    // a re-run killed mid-copy leaves the account transferring: the destination is still
+    // the user's mailbox, and what the user deletes there is still the user's decision
+    await l.state('transferring');
+    const work = l.dst.mailboxName('Work');
+    await l.expunge(l.dst, work, '1:2');
+    const again = l.migrate();
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.result.totals.copied, 0);
+    assert.equal(again.result.verify?.byCause.deleted, 5);
+    assert.equal((await readMailbox(l.dst, bob, work)).length, (await inSource(work)) - 2);
   });
 });

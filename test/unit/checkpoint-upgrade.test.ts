@@ -16,7 +16,7 @@ import {
   type Snapshot,
   type SnapshotV1,
 } from '../../src/core/transfer/copy/checkpoint.js';
-import { lostPolicy } from '../../src/core/transfer/migrate-account.js';
+import { lostPolicy } from '../../src/core/transfer/handover.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-upgrade-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,11 +129,10 @@ describe('checkpoint snapshot upgrade', () => {
 });
 
 describe('lostPolicy: is a copy missing on the destination made again?', () => {
-  test('yes until the account is migrated; after that only with --repair', () => {
-    for (const state of ['captured', 'transferring', 'failed', 'unknown', undefined] as const)
-      assert.equal(lostPolicy(state, false), 'restore', String(state));
-    assert.equal(lostPolicy('migrated', false), 'respect');
-    assert.equal(lostPolicy('migrated', true), 'restore-all');
-    assert.equal(lostPolicy('captured', true), 'restore-all');
+  test('yes until the account is handed over to the user; after that only with --repair', () => {
+    assert.equal(lostPolicy(false, false), 'restore');
+    assert.equal(lostPolicy(true, false), 'respect');
+    assert.equal(lostPolicy(true, true), 'restore-all');
+    assert.equal(lostPolicy(false, true), 'restore-all');
   });
 });

@@ -10,11 +10,10 @@ import { OperatorError } from '../errors.js';
 import type { Provisioner } from '../provision/types.js';
 import { waitForLogin } from '../provision/wait.js';
 import { sideFilePath } from '../state/side-files.js';
-import type { AccountState, FolderProgress, StateStore } from '../state/types.js';
+import type { FolderProgress, StateStore } from '../state/types.js';
 import { Checkpoint } from './copy/checkpoint.js';
 import { openFlow, openSession, tryLogin, type SideAccess } from './copy/connect.js';
 import { isTransient, type ImapError } from './copy/errors.js';
-import type { LostPolicy } from './copy/reconcile.js';
 import {
   copyFolder,
   DEFAULT_TUNING,
@@ -28,6 +27,7 @@ import { runPool } from './copy/pool.js';
 import { AdaptiveLimit, Backoff, sleep } from './copy/throttle.js';
 import { verifyFolder } from './copy/verify.js';
 import { createFolders, listSide, planFolders } from './folders/index.js';
+import { isHandedOver, lostPolicy, markHandedOver } from './handover.js';
 import { migrateOverPop3 } from './migrate-pop3.js';
 import { copiesOverPop3 } from './pop3/connect.js';
 import type { CreateFoldersResult } from './folders/create.js';
@@ -68,7 +68,7 @@ export interface MigrateDeps {
   /** hash again on the destination: what this run wrote (default), everything, or nothing */
   verify?: 'written' | 'all' | 'none';
   /** copy again what is missing on the destination, also what the user deleted there after
-   * the account was migrated (see lostPolicy) */
+   * the account was migrated (see handover.ts) */
   repair?: boolean;
   now?: () => Date;
 }
@@ -141,7 +141,10 @@ export async function migrateAccount(
   const folders: FolderSummary[] = [];
   const errors: string[] = [];
   const dropped = new Set<string>();
-  const lost = lostPolicy(deps.store.get(address)?.state, deps.repair ?? false);
+  const lost = lostPolicy(
+    await isHandedOver(deps.store, address, deps.store.get(address)?.state),
+    deps.repair ?? false,
+  );
   deps.store.update(address, (rec) => {
     rec.state = 'transferring';
     rec.attempts = (rec.attempts ?? 0) + 1;
@@ -246,6 +249,7 @@ export async function migrateAccount(
     plan,
   );
   record(deps.store, address, result, now);
+  if (result.ok) await markHandedOver(deps.store, address, result.finishedAt);
   await deps.ledger.flush();
   emit({ type: 'done', address, result });
   return result;
@@ -341,19 +345,6 @@ export async function migrateAccount(
       rec.folders[entry.source] = progress;
     });
   }
-}
-
-/**
- * Copies missing on the destination (same destination UIDVALIDITY) are made again until the
- * account is migrated: before that the gateway sends the user to the source, so only AutoPort
- * writes the destination and nothing there was deleted on purpose. From `migrated` on, the
- * destination is the user's mailbox and a missing copy is the user's deletion: kept deleted
- * unless the operator asks for --repair. A recreated destination folder (new UIDVALIDITY) is
- * filled again in every case (reconcile.ts).
- */
-export function lostPolicy(state: AccountState | undefined, repair: boolean): LostPolicy {
-  if (repair) return 'restore-all';
-  return state === 'migrated' ? 'respect' : 'restore';
 }
 
 async function planAndCreate(
