@@ -1,21 +1,49 @@
 /**
- * Benchmark of the JSON state store at its design size (100,000 accounts) against a naive
- * baseline on the same document (JSON.parse(readFileSync) / writeFileSync(JSON.stringify),
- * no fsync, no rename). Prints a table and one JSON line; run with `npm run bench:state`.
- * Env: BENCH_ACCOUNTS (default 100000), BENCH_ROUNDS (default 3).
+ * Benchmark of the JSON state store (snapshot + journal) against the whole-file store it
+ * replaced, in one run on the same accounts and the same disk:
+ *
+ * - load: open the store (stream the snapshot, replay the journal) vs the old load
+ *   (JSON.parse of the whole file, records frozen);
+ * - capture: what a first login waits for, update() + flush(), with CONCURRENCY captures
+ *   at a time (a login storm): journal append + fdatasync vs a coalesced whole-file save
+ *   (temp file + fsync + rename, with the old per-record line cache);
+ * - the same captures while a compaction runs, and the compaction itself;
+ * - memory of the store alone, in a fresh process.
+ *
+ * Prints a table and one JSON line; run with `npm run bench:state`. Env: BENCH_ACCOUNTS
+ * (default 100000), BENCH_ROUNDS (loads, default 3), BENCH_CAPTURES (default 2000; the
+ * baseline does a quarter, each of its saves rewrites the whole file), BENCH_DIR (default
+ * the system temp dir: put it on the disk the state will live on).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { writeFileAtomic } from '../src/core/state/atomic-file.js';
 import { generateKeyFile, loadKeyring, seal, type Keyring } from '../src/core/state/crypto.js';
-import { openJsonStore } from '../src/core/state/json-store.js';
-import type { AccountRecord, AccountState, FolderProgress } from '../src/core/state/types.js';
+import { openJsonStore, type JsonStore } from '../src/core/state/json-store.js';
+import { deepFreeze } from '../src/core/state/records.js';
+import { addLoadedRecord } from '../src/core/state/snapshot.js';
+import type {
+  AccountRecord,
+  AccountState,
+  FolderProgress,
+  SealedSecret,
+} from '../src/core/state/types.js';
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const UPDATES = 1000;
+const CAPTURES = Number(process.env.BENCH_CAPTURES ?? 2000);
+const CONCURRENCY = 50;
+/** A whole-file load past this would be one string over V8's limit: the baseline stops. */
+const BASELINE_MAX_BYTES = 400 << 20;
+
+setFlagsFromString('--expose-gc');
+/** Collect between phases, so one phase's garbage is not paid for by the next one's figures. */
+const gc = runInNewContext('gc') as () => void;
 
 const STATES: AccountState[] = [
   'migrated',
@@ -91,9 +119,13 @@ function makeRecord(i: number, keyring: Keyring): AccountRecord {
   return rec;
 }
 
-function median(xs: number[]): number {
+function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
+  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? NaN;
+}
+
+function median(xs: number[]): number {
+  return percentile(xs, 50);
 }
 
 async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
@@ -103,28 +135,135 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
 }
 
 /** Longest event-loop stall while `fn` runs: what a proxied session would feel. */
-async function withLoopDelay(fn: () => Promise<unknown>): Promise<[number, number]> {
+async function withLoopDelay<T>(fn: () => Promise<T>): Promise<[number, number, T]> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
-  const [ms] = await timed(fn);
+  const [ms, v] = await timed(fn);
   h.disable();
-  return [ms, h.max / 1e6];
+  return [ms, h.max / 1e6, v];
 }
 
-/** Memory of the store alone, in a fresh process: after load, and after a save built the line cache. */
+/** What a capture does to the store, without the sealing (the same for both). */
+interface CaptureTarget {
+  update(address: string, fn: (r: AccountRecord) => void): unknown;
+  flush(): Promise<void>;
+}
+
+/**
+ * `total` captures, CONCURRENCY at a time, each timed from its update() to its flush()
+ * resolving: the wait a first login adds. Stops early when `until` says so.
+ */
+async function captureStorm(
+  store: CaptureTarget,
+  addresses: string[],
+  secrets: SealedSecret[],
+  total: number,
+  until: () => boolean = () => false,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < total && !until()) {
+      const i = next++;
+      const t0 = performance.now();
+      store.update(addresses[i % addresses.length] as string, (r) => {
+        r.state = 'captured';
+        r.credentials = secrets[i % secrets.length];
+        r.lastLogin = new Date().toISOString();
+      });
+      await store.flush();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return latencies;
+}
+
+/**
+ * The store before the journal, reduced to what a capture touches: every flush() waits for
+ * a coalesced save of the whole file (streamed, with each record's JSON line cached for its
+ * lifetime, temp file + fsync + rename), one save at a time.
+ */
+class WholeFileStore implements CaptureTarget {
+  private readonly lines = new WeakMap<AccountRecord, string>();
+  private dirty = false;
+  private saving: Promise<void> | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly accounts: Map<string, AccountRecord>,
+  ) {}
+
+  update(address: string, fn: (r: AccountRecord) => void): void {
+    const draft = structuredClone(this.accounts.get(address)) as AccountRecord;
+    fn(draft);
+    this.accounts.set(address, deepFreeze(draft));
+    this.dirty = true;
+  }
+
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.saving) {
+        await this.saving;
+        continue;
+      }
+      if (!this.dirty) return;
+      this.dirty = false;
+      const records = Array.from(this.accounts.values());
+      this.saving = writeFileAtomic(this.file, this.chunks(records), {
+        backupPath: `${this.file}.bak`,
+      }).then(() => {
+        this.saving = undefined;
+      });
+    }
+  }
+
+  private *chunks(records: AccountRecord[]): Generator<string> {
+    let buf = '{"version":1,"accounts":{';
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i] as AccountRecord;
+      let line = this.lines.get(rec);
+      if (line === undefined) {
+        line = `${JSON.stringify(rec.address)}:${JSON.stringify(rec)}`;
+        this.lines.set(rec, line);
+      }
+      buf += i === 0 ? `\n${line}` : `,\n${line}`;
+      if (buf.length >= 1 << 20) {
+        yield buf;
+        buf = '';
+      }
+    }
+    yield `${buf}\n}}\n`;
+  }
+}
+
+/** The old load: the whole file as one string, one JSON.parse, each record checked and frozen. */
+function wholeFileLoad(file: string): Map<string, AccountRecord> {
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { accounts: Record<string, unknown> };
+  const map = new Map<string, AccountRecord>();
+  const ctx = { corrupt: (d: string) => new Error(d) };
+  for (const [k, r] of Object.entries(doc.accounts)) addLoadedRecord(map, k, r, ctx);
+  return map;
+}
+
+const mb = (b: number): number => Math.round(b / 104857.6) / 10;
+
+/** Memory of the store alone, in a fresh process: after load, and after captures and a compaction. */
 async function loadOnly(file: string): Promise<void> {
   const store = await openJsonStore(file, { saveDelayMs: 60_000 });
-  const afterLoad = process.memoryUsage().rss;
-  const first = store.list()[0];
-  if (first) store.update(first.address, (r) => void (r.lastSeen = new Date().toISOString()));
-  await store.flush();
-  const afterSave = process.memoryUsage().rss;
+  const afterLoad = process.memoryUsage();
+  const addresses = store
+    .list()
+    .slice(0, 1000)
+    .map((r) => r.address);
+  const secret = store.list().find((r) => r.credentials)?.credentials as SealedSecret;
+  await captureStorm(store, addresses, [secret], 1000);
+  await store.compact();
   await store.close();
-  const mb = (b: number): number => Math.round(b / 104857.6) / 10;
   console.log(
     JSON.stringify({
-      rssAfterLoadMB: mb(afterLoad),
-      rssAfterSaveMB: mb(afterSave),
+      rssAfterLoadMB: mb(afterLoad.rss),
+      heapAfterLoadMB: mb(afterLoad.heapUsed),
       peakRssMB: mb(process.resourceUsage().maxRSS * 1024),
     }),
   );
@@ -132,15 +271,13 @@ async function loadOnly(file: string): Promise<void> {
 
 function measureStoreMemory(file: string): {
   rssAfterLoadMB: number;
-  rssAfterSaveMB: number;
+  heapAfterLoadMB: number;
   peakRssMB: number;
 } {
   const out = execFileSync(
     process.execPath,
     [...process.execArgv, process.argv[1] as string, '--load-only', file],
-    {
-      encoding: 'utf8',
-    },
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   return JSON.parse(out.trim().split('\n').pop() as string) as ReturnType<
     typeof measureStoreMemory
@@ -148,135 +285,136 @@ function measureStoreMemory(file: string): {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'autoport-bench-'));
+  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'autoport-bench-'));
   const file = join(dir, 'state.json');
   try {
     const keyPath = join(dir, 'key');
     await generateKeyFile(keyPath);
     const keyring = loadKeyring(keyPath);
-    const records = Array.from({ length: ACCOUNTS }, (_, i) => makeRecord(i, keyring));
+    let records: AccountRecord[] | undefined = Array.from({ length: ACCOUNTS }, (_, i) =>
+      makeRecord(i, keyring),
+    );
+    const secrets = Array.from({ length: 16 }, (_, i) => seal(keyring, `pw-${i}`, `x${i}@y`));
+    // Logins come for any account; spread them over the whole store.
+    const addresses = Array.from(
+      { length: 4096 },
+      (_, i) => (records as AccountRecord[])[(i * 7919) % ACCOUNTS]!.address,
+    );
 
-    // Build the store the way the gateway would; its first save serialises every record.
-    let store = await openJsonStore(file, { saveDelayMs: 60_000 });
-    const [insertMs] = await timed(() => {
-      for (const r of records) store.upsert(r.address, r);
+    // Build the store as an import would: every record into the journal, then compacted.
+    let store: JsonStore = await openJsonStore(file, { saveDelayMs: 60_000 });
+    const [importMs] = await timed(async () => {
+      for (const r of records as AccountRecord[]) store.upsert(r.address, r);
+      await store.flush();
     });
-    const [firstSaveMs, firstSaveStall] = await withLoopDelay(() => store.flush());
+    records = undefined; // the store holds its own copies
+    const [firstCompactMs, firstCompactStall] = await withLoopDelay(() => store.compact());
+    await store.close();
     const bytes = statSync(file).size;
 
-    // Steady state: a batch of updates, then a save that reuses the unchanged records' JSON.
-    const update: number[] = [];
-    const warmSave: number[] = [];
-    const warmStall: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const [u] = await timed(() => {
-        for (let j = 0; j < UPDATES; j++) {
-          const idx = (round * 7919 + j * 97) % ACCOUNTS;
-          store.update(records[idx]!.address, (r) => {
-            r.lastSeen = new Date().toISOString();
-            r.attempts = (r.attempts ?? 0) + 1;
-            const inbox = r.folders.INBOX;
-            if (inbox) inbox.copied += 1;
-          });
-        }
-      });
-      update.push(u);
-      const [w, ws] = await withLoopDelay(() => store.flush());
-      warmSave.push(w);
-      warmStall.push(ws);
-    }
-    await store.close();
-
-    // Restart: load, and the first save after a load (no cached lines yet).
+    gc();
     const load: number[] = [];
-    let coldSaveMs = NaN;
-    let coldStall = NaN;
     for (let round = 0; round < ROUNDS; round++) {
-      const [loadMs, s] = await timed(() => openJsonStore(file, { saveDelayMs: 60_000 }));
-      store = s;
-      load.push(loadMs);
-      if (store.count() !== ACCOUNTS) throw new Error(`loaded ${store.count()} accounts`);
-      if (round === ROUNDS - 1) {
-        store.update(records[0]!.address, (r) => void (r.lastSeen = new Date().toISOString()));
-        [coldSaveMs, coldStall] = await withLoopDelay(() => store.flush());
-      }
-      await store.close();
+      const [ms, s] = await timed(() => openJsonStore(file, { saveDelayMs: 60_000 }));
+      load.push(ms);
+      if (s.count() !== ACCOUNTS) throw new Error(`loaded ${s.count()} accounts`);
+      await s.close();
+      gc();
     }
 
-    // Baseline: the naive way, same document, no fsync, no atomic rename.
-    const baseFile = join(dir, 'baseline.json');
+    // Captures: the journal, then the journal while a compaction runs.
+    store = await openJsonStore(file, { saveDelayMs: 100, compactMinBytes: Infinity });
+    gc();
+    const capture = await captureStorm(store, addresses, secrets, CAPTURES);
+    let compacting = true;
+    const [compactMs, compactStall, during] = await withLoopDelay(async () => {
+      const c = store.compact().finally(() => (compacting = false));
+      const l = await captureStorm(store, addresses, secrets, CAPTURES, () => !compacting);
+      await c;
+      return l;
+    });
+    await store.close();
+    gc();
+
+    // Baseline: the whole-file store on the same accounts and disk.
     const baseLoad: number[] = [];
-    const baseSave: number[] = [];
-    let doc: unknown;
-    for (let round = 0; round < ROUNDS; round++) {
-      const [l, d] = await timed(() => JSON.parse(readFileSync(file, 'utf8')) as unknown);
-      baseLoad.push(l);
-      doc = d;
-      const [w] = await timed(() => writeFileSync(baseFile, JSON.stringify(doc)));
-      baseSave.push(w);
+    let baseCapture: number[] = [];
+    if (bytes <= BASELINE_MAX_BYTES) {
+      let baseAccounts: Map<string, AccountRecord> | undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        baseAccounts = undefined;
+        gc();
+        const [ms, m] = await timed(() => wholeFileLoad(file));
+        baseLoad.push(ms);
+        baseAccounts = m;
+      }
+      const base = new WholeFileStore(join(dir, 'whole-file.json'), baseAccounts!);
+      await base.flush();
+      gc();
+      baseCapture = await captureStorm(base, addresses, secrets, Math.ceil(CAPTURES / 4));
+      baseAccounts = undefined;
+      gc();
     }
 
     const mem = measureStoreMemory(file);
     const r1 = (x: number): number => Math.round(x * 10) / 10;
     const result = {
       accounts: ACCOUNTS,
-      rounds: ROUNDS,
+      concurrency: CONCURRENCY,
+      dir,
       fileMB: r1(bytes / 1048576),
-      insertMs: r1(insertMs),
-      firstSaveMs: r1(firstSaveMs),
-      firstSaveMaxStallMs: r1(firstSaveStall),
+      importMs: r1(importMs),
+      firstCompactMs: r1(firstCompactMs),
+      firstCompactMaxStallMs: r1(firstCompactStall),
       loadMs: r1(median(load)),
-      coldSaveMs: r1(coldSaveMs),
-      coldSaveMaxStallMs: r1(coldStall),
-      update1000Ms: r1(median(update)),
-      warmSaveMs: r1(median(warmSave)),
-      warmSaveMaxStallMs: r1(median(warmStall)),
       baselineLoadMs: r1(median(baseLoad)),
-      baselineSaveMs: r1(median(baseSave)),
-      loadRatio: r1(median(load) / median(baseLoad)),
-      coldSaveRatio: r1(coldSaveMs / median(baseSave)),
-      warmSaveRatio: r1(median(warmSave) / median(baseSave)),
+      captures: capture.length,
+      captureP50Ms: r1(percentile(capture, 50)),
+      captureP99Ms: r1(percentile(capture, 99)),
+      captureMaxMs: r1(Math.max(...capture)),
+      compactMs: r1(compactMs),
+      compactMaxStallMs: r1(compactStall),
+      capturesDuringCompaction: during.length,
+      captureDuringCompactP50Ms: r1(percentile(during, 50)),
+      captureDuringCompactP99Ms: r1(percentile(during, 99)),
+      baselineCaptures: baseCapture.length,
+      baselineCaptureP50Ms: r1(percentile(baseCapture, 50)),
+      baselineCaptureP99Ms: r1(percentile(baseCapture, 99)),
       storeRssAfterLoadMB: mem.rssAfterLoadMB,
-      storeRssAfterSaveMB: mem.rssAfterSaveMB,
+      storeHeapAfterLoadMB: mem.heapAfterLoadMB,
       storePeakRssMB: mem.peakRssMB,
       benchPeakRssMB: r1(process.resourceUsage().maxRSS / 1024),
       node: process.version,
     };
     const rows: [string, string, string][] = [
-      ['file size', `${result.fileMB} MB`, ''],
+      ['snapshot size', `${result.fileMB} MB`, ''],
+      ['load', `${result.loadMs} ms`, `whole file: ${result.baselineLoadMs} ms`],
       [
-        'load (open + parse + check)',
-        `${result.loadMs} ms`,
-        `baseline ${result.baselineLoadMs} ms, x${result.loadRatio}`,
+        `capture p50 / p99 (${CONCURRENCY} at a time)`,
+        `${result.captureP50Ms} / ${result.captureP99Ms} ms`,
+        `whole file: ${result.baselineCaptureP50Ms} / ${result.baselineCaptureP99Ms} ms`,
       ],
       [
-        'save, first after load',
-        `${result.coldSaveMs} ms`,
-        `baseline ${result.baselineSaveMs} ms, x${result.coldSaveRatio}; max stall ${result.coldSaveMaxStallMs} ms`,
+        'capture p50 / p99, during compaction',
+        `${result.captureDuringCompactP50Ms} / ${result.captureDuringCompactP99Ms} ms`,
+        `${result.capturesDuringCompaction} captures`,
       ],
-      [`update ${UPDATES} accounts (memory)`, `${result.update1000Ms} ms`, ''],
       [
-        `save after ${UPDATES} updates`,
-        `${result.warmSaveMs} ms`,
-        `x${result.warmSaveRatio} of baseline; max stall ${result.warmSaveMaxStallMs} ms`,
+        'compaction',
+        `${result.compactMs} ms`,
+        `max event-loop stall ${result.compactMaxStallMs} ms; first: ${result.firstCompactMs} ms`,
       ],
-      [`insert ${ACCOUNTS} + first save`, `${result.insertMs} + ${result.firstSaveMs} ms`, ''],
+      [`import ${ACCOUNTS} accounts (journal)`, `${result.importMs} ms`, ''],
       [
         'RSS, store alone',
-        `${result.storeRssAfterSaveMB} MB`,
-        `after load ${result.storeRssAfterLoadMB} MB, peak ${result.storePeakRssMB} MB (fresh process)`,
+        `${result.storeRssAfterLoadMB} MB`,
+        `heap ${result.storeHeapAfterLoadMB} MB after load; peak ${result.storePeakRssMB} MB with captures + compaction (fresh process)`,
       ],
-      [
-        'peak RSS, this bench',
-        `${result.benchPeakRssMB} MB`,
-        'holds the generated records and the baseline copy too',
-      ],
+      ['peak RSS, this bench', `${result.benchPeakRssMB} MB`, 'holds the generated records too'],
     ];
     const w0 = Math.max(...rows.map((r) => r[0].length));
     const w1 = Math.max(...rows.map((r) => r[1].length));
-    console.log(
-      `state store, ${ACCOUNTS} accounts, median of ${ROUNDS} rounds (${process.version})`,
-    );
+    console.log(`state store, ${ACCOUNTS} accounts, ${dir} (${process.version})`);
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
     console.log(JSON.stringify(result));
   } finally {

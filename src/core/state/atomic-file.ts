@@ -24,6 +24,14 @@ export interface AtomicWriteOptions {
   backupPath?: string;
   /** fail with EEXIST instead of replacing an existing target (link(2) instead of rename(2)) */
   exclusive?: boolean;
+  /**
+   * fdatasync the temp file after every this many bytes. Bounds the dirty data a large file
+   * leaves for the kernel to write at once: on ext4 an fsync of any other file (the
+   * store's journal) waits for that data too.
+   */
+  syncEveryBytes?: number;
+  /** awaited before each chunk: lets more urgent writes (the journal's) go first */
+  pace?: () => Promise<unknown>;
   /** runs once the temp file is complete and fsynced, before it replaces the target (tests crash here) */
   beforeRename?: () => void | Promise<void>;
 }
@@ -47,8 +55,10 @@ export async function writeFileAtomic(
   try {
     try {
       const chunks = typeof data === 'string' || data instanceof Uint8Array ? [data] : data;
+      let unsynced = 0;
       // Each await lets the event loop run, so a large document does not stall sessions.
       for (const chunk of chunks) {
+        if (options.pace) await options.pace();
         const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
         let off = 0;
         while (off < buf.length) {
@@ -56,6 +66,11 @@ export async function writeFileAtomic(
           off += bytesWritten;
         }
         bytes += buf.length;
+        unsynced += buf.length;
+        if (options.syncEveryBytes !== undefined && unsynced >= options.syncEveryBytes) {
+          await fh.datasync();
+          unsynced = 0;
+        }
       }
       await fh.sync();
     } finally {

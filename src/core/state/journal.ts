@@ -18,7 +18,7 @@ import { constants as fsc } from 'node:fs';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { syncDir } from './atomic-file.js';
-import { LineTooLongError, readLines } from './line-reader.js';
+import { LineTooLongError, offsetOf, readLineBatches } from './line-reader.js';
 import { addLoadedRecord } from './snapshot.js';
 import { CHUNK_BYTES } from './store-limits.js';
 import type { AccountRecord } from './types.js';
@@ -72,24 +72,23 @@ export async function replayJournal(
   let validBytes = 0;
   let lines = 0;
   let bad: { at: number; detail: string; cause?: unknown } | undefined;
+  const damaged = (): Error =>
+    corrupt(`line at byte ${bad?.at}: ${bad?.detail}`, validBytes, bad?.cause);
   try {
-    for await (const line of readLines(fh)) {
-      if (bad) {
+    for await (const batch of readLineBatches(fh)) {
+      for (let i = 0; i < batch.lines.length; i++) {
         // good lines after a bad one: not a torn tail but damage
-        throw corrupt(`line at byte ${bad.at}: ${bad.detail}`, validBytes, bad.cause);
+        if (bad) throw damaged();
+        try {
+          applyLine(batch.lines[i] as string, accounts);
+          lines++;
+        } catch (err) {
+          bad = { at: offsetOf(batch, i), detail: (err as Error).message, cause: err };
+          validBytes = bad.at;
+        }
       }
-      if (!line.terminated) {
-        bad = { at: line.start, detail: 'torn' };
-        continue;
-      }
-      try {
-        applyLine(line.text, accounts);
-      } catch (err) {
-        bad = { at: line.start, detail: (err as Error).message, cause: err };
-        continue;
-      }
-      validBytes = line.end;
-      lines++;
+      if (!bad) validBytes = batch.end;
+      if (batch.tail !== undefined && bad) throw damaged();
     }
   } catch (err) {
     if (err instanceof LineTooLongError) throw corrupt(err.message, validBytes, err);

@@ -91,6 +91,8 @@ export interface StoreStatus {
 export interface JsonStore extends StateStore {
   /** for health checks: a store that cannot save should make the gateway fail closed */
   status(): StoreStatus;
+  /** fold the journal into a new snapshot now (it also happens by itself, see compactIfDue) */
+  compact(): Promise<void>;
 }
 
 export async function openJsonStore(
@@ -126,6 +128,9 @@ class JsonStoreImpl implements JsonStore {
   private readonly onWarning: (message: string) => void;
   private readonly compactMinBytes: number;
   private dirty = false;
+  /** changes made since open, and how many of them are durable */
+  private changeSeq = 0;
+  private savedSeq = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> | undefined;
@@ -216,9 +221,15 @@ class JsonStoreImpl implements JsonStore {
     return true;
   }
 
-  /** Rejects with StoreUnavailableError when the changes could not be written. */
+  /**
+   * Resolves once every change made before the call is in the journal, fsynced; changes
+   * made meanwhile by others do not hold it up (a login storm would otherwise starve it).
+   * Rejects with StoreUnavailableError when the changes could not be written.
+   */
   async flush(): Promise<void> {
+    const target = this.changeSeq;
     for (;;) {
+      if (this.savedSeq >= target) return;
       if (this.saving) {
         await this.saving.catch(() => undefined); // a failed save left us dirty: retried below
         continue;
@@ -287,6 +298,11 @@ class JsonStoreImpl implements JsonStore {
     });
   }
 
+  compact(): Promise<void> {
+    this.assertOpen();
+    return this.compactNow();
+  }
+
   private compactNow(): Promise<void> {
     if (this.compacting) return this.compacting;
     const started = performance.now();
@@ -334,6 +350,7 @@ class JsonStoreImpl implements JsonStore {
     const changes = this.db.data.changes;
     changes.delete(key); // keep the map in the order of the last change
     changes.set(key, rec);
+    this.changeSeq++;
     this.dirty = true;
     this.schedule();
   }
@@ -363,9 +380,11 @@ class JsonStoreImpl implements JsonStore {
     this.timer = undefined;
     if (!this.dirty) return Promise.resolve();
     this.dirty = false;
+    const upTo = this.changeSeq;
     const started = performance.now();
     const run = this.db.write().then(
       () => {
+        this.savedSeq = Math.max(this.savedSeq, upTo);
         const ms = performance.now() - started;
         this.saves++;
         this.lastSaveMs = Math.round(ms * 10) / 10;

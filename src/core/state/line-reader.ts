@@ -1,20 +1,25 @@
 /**
- * Reads a file line by line in fixed-size chunks, so neither the state snapshot nor its
- * journal is ever held as one string: a V8 string stops at about 512 MiB, which a JSON
+ * Reads a file as batches of lines, one chunk at a time, so neither the state snapshot nor
+ * its journal is ever held as one string: a V8 string stops at about 512 MiB, which a JSON
  * document of about 480,000 accounts already passes. Lines split on LF bytes only (JSON
- * escapes CR, U+2028 and every other control character), and each line is decoded on its
- * own, so a multi-byte character cut by a chunk boundary stays whole.
+ * escapes CR, U+2028 and every other control character). A chunk is decoded up to its last
+ * LF, which never falls inside a multi-byte character, and split there: one native call
+ * per chunk, not one per line.
  */
 import type { FileHandle } from 'node:fs/promises';
 
-export interface Line {
-  text: string;
-  /** byte offset of the line's first byte */
+export interface LineBatch {
+  /** complete lines, without their LF */
+  lines: string[];
+  /** byte offset of lines[0] */
   start: number;
-  /** byte offset just past the line's LF (or past its last byte when unterminated) */
+  /** byte offset just past the last line's LF */
   end: number;
-  /** false for a last line without LF: a write torn by a crash, or a file still growing */
-  terminated: boolean;
+  /**
+   * On the last batch only: bytes after the last LF (a write torn by a crash, or a file
+   * still being written), decoded.
+   */
+  tail?: string;
 }
 
 export class LineTooLongError extends RangeError {
@@ -34,49 +39,40 @@ export interface ReadLinesOptions {
   maxLineBytes?: number;
 }
 
-export async function* readLines(
+export async function* readLineBatches(
   fh: FileHandle,
   options: ReadLinesOptions = {},
-): AsyncGenerator<Line> {
+): AsyncGenerator<LineBatch> {
   const chunkBytes = options.chunkBytes ?? 1 << 20;
   const maxLine = options.maxLineBytes ?? 64 << 20;
   const buf = Buffer.allocUnsafe(chunkBytes);
-  let carry: Buffer[] = [];
-  let carryBytes = 0;
+  let left: Buffer = Buffer.alloc(0);
   let pos = options.from ?? 0;
   let lineStart = pos;
   for (;;) {
     const { bytesRead } = await fh.read(buf, 0, chunkBytes, pos);
     if (bytesRead === 0) break;
-    let from = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, from);
-      if (nl < 0 || nl >= bytesRead) break;
-      const piece = buf.subarray(from, nl);
-      let text: string;
-      if (carryBytes > 0) {
-        text = Buffer.concat([...carry, piece]).toString('utf8');
-        carry = [];
-        carryBytes = 0;
-      } else text = piece.toString('utf8');
-      const end = pos + nl + 1;
-      yield { text, start: lineStart, end, terminated: true };
-      lineStart = end;
-      from = nl + 1;
-    }
-    if (from < bytesRead) {
-      carryBytes += bytesRead - from;
-      if (carryBytes > maxLine) throw new LineTooLongError(lineStart, maxLine);
-      carry.push(Buffer.from(buf.subarray(from, bytesRead)));
-    }
     pos += bytesRead;
+    const chunk = buf.subarray(0, bytesRead);
+    const data = left.length > 0 ? Buffer.concat([left, chunk]) : chunk;
+    const last = data.lastIndexOf(10);
+    if (last < 0) {
+      if (data.length > maxLine) throw new LineTooLongError(lineStart, maxLine);
+      left = Buffer.from(data); // `buf` is read into again
+      continue;
+    }
+    const lines = data.toString('utf8', 0, last).split('\n');
+    const start = lineStart;
+    lineStart += last + 1;
+    left = Buffer.from(data.subarray(last + 1));
+    yield { lines, start, end: lineStart };
   }
-  if (carryBytes > 0) {
-    yield {
-      text: Buffer.concat(carry).toString('utf8'),
-      start: lineStart,
-      end: pos,
-      terminated: false,
-    };
-  }
+  if (left.length > 0) yield { lines: [], start: lineStart, end: lineStart, tail: left.toString() };
+}
+
+/** Byte offset of lines[i] in a batch. */
+export function offsetOf(batch: LineBatch, i: number): number {
+  let at = batch.start;
+  for (let j = 0; j < i; j++) at += Buffer.byteLength(batch.lines[j] as string, 'utf8') + 1;
+  return at;
 }

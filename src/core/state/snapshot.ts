@@ -14,7 +14,7 @@
  * rewrites either as version 2, which older autoport refuses rather than ignoring the journal.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { LineTooLongError, readLines } from './line-reader.js';
+import { LineTooLongError, offsetOf, readLineBatches } from './line-reader.js';
 import { checkLoadedRecord, deepFreeze, normalizeAddress } from './records.js';
 import { CHUNK_BYTES, WHOLE_DOCUMENT_MAX_BYTES } from './store-limits.js';
 import type { AccountRecord } from './types.js';
@@ -48,29 +48,38 @@ export async function readSnapshot(fh: FileHandle, ctx: SnapshotReadContext): Pr
   const accounts = new Map<string, AccountRecord>();
   let ended = false;
   try {
-    for await (const line of readLines(fh, { from: nl + 1 })) {
-      if (ended) {
-        if (line.text.trim() !== '')
-          throw ctx.corrupt(`text after the end of the document at byte ${line.start}`);
-        continue;
+    for await (const batch of readLineBatches(fh, { from: nl + 1 })) {
+      for (let i = 0; i < batch.lines.length; i++) {
+        const text = batch.lines[i] as string;
+        if (ended) {
+          if (text.trim() !== '')
+            throw ctx.corrupt(`text after the end of the document at byte ${offsetOf(batch, i)}`);
+          continue;
+        }
+        if (text === '}}') {
+          ended = true;
+          continue;
+        }
+        let entry: Record<string, unknown>;
+        try {
+          // one account per line: "key":{record}, then a comma unless it is the last
+          entry = JSON.parse(`{${text.endsWith(',') ? text.slice(0, -1) : text}}`) as Record<
+            string,
+            unknown
+          >;
+        } catch (err) {
+          throw ctx.corrupt(
+            `invalid JSON at byte ${offsetOf(batch, i)}: ${(err as Error).message}`,
+            err,
+          );
+        }
+        const keys = Object.keys(entry);
+        if (keys.length !== 1)
+          throw ctx.corrupt(`the line at byte ${offsetOf(batch, i)} is not one account`);
+        const key = keys[0] as string;
+        addLoadedRecord(accounts, key, entry[key], ctx);
       }
-      if (line.text === '}}') {
-        ended = true;
-        continue;
-      }
-      if (!line.terminated) break;
-      const text = line.text.endsWith(',') ? line.text.slice(0, -1) : line.text;
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(`{${text}}`) as Record<string, unknown>;
-      } catch (err) {
-        throw ctx.corrupt(`invalid JSON at byte ${line.start}: ${(err as Error).message}`, err);
-      }
-      const keys = Object.keys(entry);
-      if (keys.length !== 1) throw ctx.corrupt(`the line at byte ${line.start} is not one account`);
-      const key = keys[0] as string;
-      addLoadedRecord(accounts, key, entry[key], ctx);
-      if ((accounts.size & 0x3ff) === 0) ctx.checkCount(accounts.size);
+      ctx.checkCount(accounts.size);
     }
   } catch (err) {
     if (err instanceof LineTooLongError) throw ctx.corrupt(err.message, err);

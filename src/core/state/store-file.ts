@@ -31,7 +31,7 @@ import {
   type Change,
 } from './journal.js';
 import { readSnapshot, snapshotChunks, SNAPSHOT_VERSION } from './snapshot.js';
-import { CHUNK_BYTES, MAX_JSON_ACCOUNTS } from './store-limits.js';
+import { CHUNK_BYTES, MAX_JSON_ACCOUNTS, SNAPSHOT_SYNC_BYTES } from './store-limits.js';
 import type { AccountRecord } from './types.js';
 
 export const STORE_VERSION = SNAPSHOT_VERSION;
@@ -256,8 +256,11 @@ export class StoreFileAdapter implements Adapter<StoreData> {
         rotate: () => this.rotate(),
         writeSnapshot: async (records, gen, beforeRename) =>
           (
-            await writeFileAtomic(this.path, snapshotChunks(records, gen, this.chunkBytes), {
+            await writeFileAtomic(this.path, snapshotChunks(records, gen, this.chunkBytes / 4), {
               backupPath: this.backupPath,
+              syncEveryBytes: SNAPSHOT_SYNC_BYTES,
+              // appends waiting for their fsync go before the next piece of snapshot
+              pace: () => this.queue,
               beforeRename,
             })
           ).bytes,

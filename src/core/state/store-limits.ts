@@ -38,3 +38,9 @@ export const WHOLE_DOCUMENT_MAX_BYTES = 64 << 20;
 
 /** Bytes per write while streaming the snapshot or a large batch of journal lines. */
 export const CHUNK_BYTES = 1 << 20;
+
+/**
+ * A compaction fdatasyncs its snapshot every this many bytes, so a journal fsync that
+ * comes meanwhile waits for at most this much of it (atomic-file.ts says why).
+ */
+export const SNAPSHOT_SYNC_BYTES = 1 << 20;
