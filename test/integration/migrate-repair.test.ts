@@ -238,6 +238,23 @@ describe('migrate again after the destination of a migrated account lost mail', 
     assert.equal(r.result.totals.copied, count('Archive'));
     await assertSameMail(corpus, l.src, l.dst, alice);
   });
+
+  test('a re-run that fails leaves a migrated account migrated (the user stays on the destination)', async () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'run.js'),
+        'migrate',
+        alice.user,
+        '--password-stdin',
+        '--config',
+        l.config,
+      ],
+      { input: 'not-the-password', encoding: 'utf8', timeout: 120_000 },
+    );
+    assert.notEqual(r.status, 0, 'a wrong password must fail the run');
+    assert.equal(await l.state(), 'migrated');
+  });
 });
 
 describe('migrate again after the destination lost mail: source without CONDSTORE, account not yet migrated', () => {

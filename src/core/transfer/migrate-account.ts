@@ -141,10 +141,8 @@ export async function migrateAccount(
   const folders: FolderSummary[] = [];
   const errors: string[] = [];
   const dropped = new Set<string>();
-  const lost = lostPolicy(
-    await isHandedOver(deps.store, address, deps.store.get(address)?.state),
-    deps.repair ?? false,
-  );
+  const handedOver = await isHandedOver(deps.store, address, deps.store.get(address)?.state);
+  const lost = lostPolicy(handedOver, deps.repair ?? false);
   deps.store.update(address, (rec) => {
     rec.state = 'transferring';
     rec.attempts = (rec.attempts ?? 0) + 1;
@@ -235,7 +233,7 @@ export async function migrateAccount(
       errors,
       plan,
     );
-    record(deps.store, address, result, now);
+    record(deps.store, address, result, now, handedOver);
     emit({ type: 'done', address, result });
     throw err;
   }
@@ -248,7 +246,7 @@ export async function migrateAccount(
     errors,
     plan,
   );
-  record(deps.store, address, result, now);
+  record(deps.store, address, result, now, handedOver);
   if (result.ok) await markHandedOver(deps.store, address, result.finishedAt);
   await deps.ledger.flush();
   emit({ type: 'done', address, result });
@@ -377,14 +375,20 @@ function capabilityNumber(s: ImapSession, name: string): number | undefined {
   return undefined;
 }
 
+/**
+ * The run's outcome on the record. A failed run of an account already handed over to the
+ * user (a re-run or repair after the move) leaves it `migrated`: `failed` would send the
+ * user back to the source, whose mailbox no longer has their mail since the move.
+ */
 export function record(
   store: StateStore,
   address: string,
   result: AccountResult,
   now: () => Date,
+  handedOver = false,
 ): void {
   store.update(address, (rec) => {
-    rec.state = result.ok ? 'migrated' : 'failed';
+    rec.state = result.ok || handedOver ? 'migrated' : 'failed';
     rec.reason = result.ok
       ? undefined
       : (result.errors[0] ?? 'some messages were not copied; see the ledger');
