@@ -21,6 +21,12 @@ export type CloseReason =
   | 'shutdown'
   | 'error';
 
+/** One login at a backend during a client's login; `ms` until it answered, either way. */
+export interface BackendCheck {
+  side: 'source' | 'destination';
+  ms: number;
+}
+
 interface Base {
   /** session id, also sent to backends as x-session-id */
   session: string;
@@ -44,6 +50,8 @@ export type SessionEvent =
       result: 'ok' | 'refused';
       outcome?: Outcome;
       detail?: string;
+      /** the backend login that checked the password, timed (none when no backend was asked) */
+      check?: BackendCheck;
     })
   | (Base & {
       type: 'session.route';
@@ -74,6 +82,8 @@ export interface SmtpMessageEvent extends Base {
   accepted: boolean;
   recipients: number;
   bytes: number;
+  /** from the start of DATA to the backend's reply: the client's upload and the backend's work */
+  durationMs: number;
 }
 
 /**
@@ -82,6 +92,11 @@ export interface SmtpMessageEvent extends Base {
  */
 export type TransferProgress = Omit<FolderProgressEvent, 'skipped'>;
 
+/**
+ * The worker pool holds an account `transferring` (its logins refused, its mail not in
+ * service) from just before transfer.started until just before transfer.finished
+ * (gateway/workers.ts): the metrics time the lock between the two `at`s.
+ */
 export type TransferEvent =
   | { type: 'account.captured'; at: string; address: string; state: string }
   | { type: 'transfer.started'; at: string; address: string; attempt: number }

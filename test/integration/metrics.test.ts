@@ -3,7 +3,8 @@
  * lab: IMAP logins with imapflow (one good, one wrong password), the worker pool moving the
  * captured account with the real copy engine, two messages over port 25 with nodemailer
  * (one to the destination, one relayed to the source's Postfix), then one scrape over HTTP
- * read with a strict parser and exact values. Shutdown: /healthz says stopping during the
+ * read with a strict parser and exact values, the histograms' counts included, beside
+ * prom-client's process_ and nodejs_ series. Shutdown: /healthz says stopping during the
  * grace period, then the endpoint is gone. An address in use stops the start-up with an
  * OperatorError and leaves nothing open.
  */
@@ -229,7 +230,34 @@ describe('metrics endpoint of autoport proxy (real lab)', { timeout: 240_000 }, 
     assert.ok(x.get('autoport_state_saves_total')! > 0);
     assert.equal(x.get('autoport_state_save_failures_total'), 0);
     assert.equal(x.get('autoport_state_save_failing'), 0);
-    assert.ok(x.get('autoport_process_resident_memory_bytes')! > 0);
+
+    // each histogram observed what happened: two logins checked at the source, one
+    // transfer (its account locked meanwhile), one relay per route
+    const check = (result: string) =>
+      x.histogram('autoport_login_check_seconds', { protocol: 'imap', side: 'source', result });
+    assert.equal(check('ok')?.count, 1);
+    assert.equal(check('refused')?.count, 1);
+    assert.ok(check('ok')!.sum > 0);
+    assert.equal(x.sum('autoport_login_check_seconds_count'), 2);
+    const relay = (route: string) => x.histogram('autoport_smtp_relay_seconds', { route });
+    assert.equal(relay('destination')?.count, 1);
+    assert.equal(relay('source')?.count, 1);
+    assert.ok(relay('source')!.sum > 0);
+    const took = x.histogram('autoport_transfer_duration_seconds', { result: 'ok' });
+    assert.equal(took?.count, 1);
+    assert.equal(x.histogram('autoport_transfer_duration_seconds', { result: 'failed' })?.count, 0);
+    const locked = x.histogram('autoport_account_lock_seconds');
+    assert.equal(locked?.count, 1);
+    // the worker holds the lock for the whole run today
+    assert.ok(Math.abs(locked!.sum - took!.sum) < 0.5, `${locked!.sum} vs ${took!.sum}`);
+
+    // prom-client's standard series, for stock Node.js dashboards
+    assert.ok(x.get('process_resident_memory_bytes')! > 0);
+    assert.ok(x.get('process_cpu_seconds_total')! > 0);
+    assert.ok(x.get('process_start_time_seconds')! > 0);
+    assert.ok(x.get('nodejs_heap_size_used_bytes')! > 0);
+    assert.equal(x.types.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+    assert.ok(x.get('autoport_start_time_seconds')! * 1000 <= Date.now());
 
     const h = await fetch(`${base}/healthz`);
     assert.equal(h.status, 200);
@@ -262,6 +290,12 @@ describe('metrics endpoint of autoport proxy (real lab)', { timeout: 240_000 }, 
     // still scrapeable while sessions finish: one session routed to the destination
     const x = await scrape();
     assert.equal(x.get('autoport_sessions_open', { protocol: 'imap', route: 'destination' }), 1);
+    const check = x.histogram('autoport_login_check_seconds', {
+      protocol: 'imap',
+      side: 'destination',
+      result: 'ok',
+    });
+    assert.equal(check?.count, 1);
     await c.logout();
     const result = await service!;
     assert.equal(result.signal, 'SIGTERM');

@@ -49,9 +49,9 @@ async function echoBackend(): Promise<{ port: number; server: Server; sockets: S
   return { port: (server.address() as { port: number }).port, server, sockets };
 }
 
-function metricValue(m: GatewayMetrics, protocol: string): number {
+async function metricValue(m: GatewayMetrics, protocol: string): Promise<number> {
   const re = new RegExp(`^autoport_session_faults_total\\{protocol="${protocol}"\\} (\\d+)$`, 'm');
-  const hit = re.exec(m.render());
+  const hit = re.exec(await m.render());
   assert.ok(hit, 'autoport_session_faults_total is exported');
   return Number(hit[1]);
 }
@@ -60,7 +60,7 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
   const bus = new EventBus();
   const sink = memorySink();
   const logger = createLogger({ sink, format: 'json', level: 'debug' });
-  const metrics = createGatewayMetrics({ bus, store: { list: () => [] }, eventLoop: false });
+  const metrics = createGatewayMetrics({ bus, store: { list: () => [] }, defaultMetrics: false });
   const limiter = new ConnectionLimiter(() => ({ maxTotal: 100, maxPerAddress: 100 }));
   let backend: Awaited<ReturnType<typeof echoBackend>>;
   const listeners: RunningListener[] = [];
@@ -184,7 +184,7 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
     c.send('a LOGIN sync-bug pw\r\n');
     await c.waitFor(/^\* BYE \[SERVERBUG\] Internal error, try again later\.\r\n/m);
     await c.waitClosed();
-    assert.equal(metricValue(metrics, 'imap'), 1);
+    assert.equal(await metricValue(metrics, 'imap'), 1);
     assert.match(sink.text(), /"msg":"session fault: closing the connection".*injected: login threw/);
     const faultLine = sink.lines.find((l) => l.includes('injected: login threw'))!;
     assert.match(faultLine, /"session":"s[a-z0-9]+"/, 'logged with the session id');
@@ -199,7 +199,7 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
     c.send('USER async-bug\r\nPASS pw\r\n');
     await c.waitFor(/^-ERR \[SYS\/TEMP\] Internal error, try again later\.\r\n/m);
     await c.waitClosed();
-    assert.equal(metricValue(metrics, 'pop3'), 1);
+    assert.equal(await metricValue(metrics, 'pop3'), 1);
     await stillWorks(live, 'n2');
     live.close();
   });
@@ -215,7 +215,7 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
     await c.waitFor(/^\* BYE \[SERVERBUG\] /m);
     await c.waitClosed();
     armed = undefined;
-    assert.equal(metricValue(metrics, 'imap'), 2);
+    assert.equal(await metricValue(metrics, 'imap'), 2);
     await stillWorks(live, 'n3');
     idle.send('CAPA\r\n');
     await idle.waitFor(/^\+OK Capability list follows/m);
@@ -235,7 +235,7 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
     await c.waitClosed();
     armed = undefined;
     assert.match(await closed, /^s/);
-    assert.equal(metricValue(metrics, 'imap'), 3);
+    assert.equal(await metricValue(metrics, 'imap'), 3);
     await stillWorks(live, 'n4');
     live.close();
   });
@@ -247,7 +247,7 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
     const c = await RawClient.open(port.pop3!);
     await c.waitClosed();
     armed = undefined;
-    assert.equal(metricValue(metrics, 'pop3'), 2);
+    assert.equal(await metricValue(metrics, 'pop3'), 2);
     assert.equal(limiter.open, before, 'the faulty connection holds no slot');
     await stillWorks(live, 'n5');
     live.close();
@@ -262,7 +262,7 @@ describe('containment: SMTP', { timeout: 60_000 }, () => {
     mta: { url: 'smtp://127.0.0.1:1?tls=none' },
   };
   const bus = new EventBus();
-  const metrics = createGatewayMetrics({ bus, store: { list: () => [] }, eventLoop: false });
+  const metrics = createGatewayMetrics({ bus, store: { list: () => [] }, defaultMetrics: false });
   let armed = false;
   let gw: TestGateway;
   before(async () => {
@@ -302,8 +302,8 @@ describe('containment: SMTP', { timeout: 60_000 }, () => {
   it('a fault is counted once its connection closed', async () => {
     // smtp-server reports the close of a connection its onConnect refused
     const deadline = Date.now() + 5000;
-    while (metricValue(metrics, 'smtp') === 0 && Date.now() < deadline)
+    while ((await metricValue(metrics, 'smtp')) === 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
-    assert.equal(metricValue(metrics, 'smtp'), 1);
+    assert.equal(await metricValue(metrics, 'smtp'), 1);
   });
 });

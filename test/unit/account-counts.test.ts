@@ -27,7 +27,7 @@ const rec = (address: string, state: AccountRecord['state']): AccountRecord => (
   folders: {},
 });
 
-test('the monitor and the metrics share one scan of the store per second', () => {
+test('the monitor and the metrics share one scan of the store per second', async () => {
   const store = countingStore([rec('a@x', 'migrated'), rec('b@x', 'unknown')]);
   let now = T0;
   const clock = () => now;
@@ -41,13 +41,13 @@ test('the monitor and the metrics share one scan of the store per second', () =>
     listeners: {},
   });
   const view = new LiveView({ bus, store, hello, now: clock });
-  const metrics = createGatewayMetrics({ bus, store, now: clock });
+  const metrics = createGatewayMetrics({ bus, store, now: clock, defaultMetrics: false });
   try {
     assert.equal(view.snapshot().accounts.migrated, 1);
-    assert.match(metrics.render(), /^autoport_accounts\{state="migrated"\} 1$/m);
+    assert.match(await metrics.render(), /^autoport_accounts\{state="migrated"\} 1$/m);
     assert.equal(store.scans(), 1, 'the second reader used the first scan');
     now += 1000;
-    metrics.render();
+    await metrics.render();
     view.snapshot();
     assert.equal(store.scans(), 2);
   } finally {

@@ -142,6 +142,7 @@ function setup(opts: { records?: AccountRecord[]; registry?: SessionRegistry } =
         accepted,
         recipients: 1,
         bytes: 100,
+        durationMs: 20,
       }),
     started: (address: string, attempt = 1) =>
       emit({ type: 'transfer.started', at: at(), address, attempt }),

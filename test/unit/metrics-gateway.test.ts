@@ -1,17 +1,31 @@
 /**
  * The gateway's metrics from scripted bus events: exact counter values, sessions by route,
- * transfer progress counted once (events are cumulative per folder), accounts by state from
- * the store with a short cache, and what /healthz decides.
+ * histograms of login checks, SMTP relays, transfers and account locks, transfer progress
+ * counted once (events are cumulative per folder), accounts by state from the store with a
+ * short cache, and what /healthz decides.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventBus, type GatewayEvent, type SessionProtocol } from '../../src/core/bus.js';
+import {
+  LOCK_BUCKETS,
+  LOGIN_CHECK_BUCKETS,
+  SMTP_RELAY_BUCKETS,
+  TRANSFER_BUCKETS,
+} from '../../src/core/metrics/buckets.js';
 import { createGatewayMetrics } from '../../src/core/metrics/gateway-metrics.js';
 import { healthOf } from '../../src/core/metrics/health.js';
 import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
 import { parseExposition, type Exposition } from '../support/prometheus.js';
 
 const at = '2026-01-01T00:00:00.000Z';
+/** `at` plus so many seconds */
+const later = (seconds: number): string => new Date(Date.parse(at) + seconds * 1000).toISOString();
+
+/** the cumulative buckets a histogram with these bounds has after observing `values` */
+function bucketsWith(bounds: readonly number[], ...values: number[]): Array<[number, number]> {
+  return [...bounds, Infinity].map((le) => [le, values.filter((v) => v <= le).length]);
+}
 
 function opened(session: string, protocol: SessionProtocol): GatewayEvent {
   return {
@@ -94,19 +108,19 @@ function setup(records: AccountRecord[] = []) {
     activeTransfers: () => 1,
     startedAt: t - 90_500,
     now: () => t,
-    eventLoop: false,
+    defaultMetrics: false,
   });
   return {
     bus,
     m,
-    scrape: (): Exposition => parseExposition(m.render()),
+    scrape: async (): Promise<Exposition> => parseExposition(await m.render()),
     advance: (ms: number) => void (t += ms),
     lists: () => lists,
   };
 }
 
 describe('gateway metrics from bus events', () => {
-  it('tracks sessions by protocol and route, logins by result and outcome', () => {
+  it('tracks sessions by protocol and route, logins by result and outcome', async () => {
     const { bus, scrape, m } = setup();
     bus.emit(opened('s1', 'imap'));
     bus.emit(opened('s2', 'imap'));
@@ -121,6 +135,7 @@ describe('gateway metrics from bus events', () => {
       mechanism: 'LOGIN',
       result: 'refused',
       outcome: 'auth-failed',
+      check: { side: 'source', ms: 2040 },
     });
     bus.emit({
       type: 'session.login',
@@ -149,6 +164,7 @@ describe('gateway metrics from bus events', () => {
       user: 'b@x',
       mechanism: 'PLAIN',
       result: 'ok',
+      check: { side: 'destination', ms: 30 },
     });
     // SMTP routes per transaction: the session shows the latest
     for (const target of ['source', 'destination', 'source'] as const)
@@ -161,7 +177,7 @@ describe('gateway metrics from bus events', () => {
         target,
         reason: 'first-login',
       });
-    let x = scrape();
+    let x = await scrape();
     assert.equal(x.get('autoport_sessions_open', { protocol: 'imap', route: 'none' }), 1);
     assert.equal(x.get('autoport_sessions_open', { protocol: 'imap', route: 'destination' }), 1);
     assert.equal(x.get('autoport_sessions_open', { protocol: 'pop3', route: 'none' }), 1);
@@ -179,11 +195,22 @@ describe('gateway metrics from bus events', () => {
     assert.equal(login('imap', 'refused', 'too-many-attempts'), 1);
     assert.equal(login('pop3', 'ok', ''), 0);
     assert.equal(x.get('autoport_sessions_spliced'), 2);
+    // one check per login that asked a backend (the brakes' refusal asked none)
+    const check = (side: string, result: string) =>
+      x.histogram('autoport_login_check_seconds', { protocol: 'imap', side, result });
+    assert.deepEqual(check('source', 'refused'), {
+      count: 1,
+      sum: 2.04,
+      buckets: bucketsWith(LOGIN_CHECK_BUCKETS, 2.04),
+    });
+    assert.equal(check('destination', 'ok')?.count, 1);
+    assert.equal(check('destination', 'ok')?.sum, 0.03);
+    assert.equal(x.sum('autoport_login_check_seconds_count'), 2);
 
     bus.emit(closed('s1', 'imap', 100, 2000));
     bus.emit(closed('s2', 'imap', 50, 30));
     bus.emit(closed('s2', 'imap', 50, 30)); // a repeat must not make the gauge negative
-    x = scrape();
+    x = await scrape();
     assert.equal(x.sum('autoport_sessions_open', { protocol: 'imap' }), 0);
     assert.equal(
       x.get('autoport_sessions_closed_total', { protocol: 'imap', reason: 'client-logout' }),
@@ -196,7 +223,7 @@ describe('gateway metrics from bus events', () => {
     );
   });
 
-  it('counts SMTP messages by route and reply class, and their bytes', () => {
+  it('counts SMTP messages by route and reply class, their bytes and relay time', async () => {
     const { bus, scrape } = setup();
     const msg = (route: 'source' | 'destination', code: number, bytes: number): GatewayEvent => ({
       type: 'smtp.message',
@@ -208,13 +235,14 @@ describe('gateway metrics from bus events', () => {
       accepted: code < 300,
       recipients: 1,
       bytes,
+      durationMs: bytes * 10,
     });
     bus.emit(msg('source', 250, 1000));
     bus.emit(msg('source', 250, 24));
     bus.emit(msg('destination', 452, 300));
     bus.emit(msg('destination', 554, 7));
     bus.emit(msg('destination', 250, 1));
-    const x = scrape();
+    const x = await scrape();
     const n = (route: string, cls: string) =>
       x.get('autoport_smtp_messages_total', { route, class: cls });
     assert.equal(n('source', '2xx'), 2);
@@ -224,13 +252,20 @@ describe('gateway metrics from bus events', () => {
     assert.equal(n('source', '4xx'), undefined);
     assert.equal(x.get('autoport_smtp_bytes_total', { route: 'source' }), 1024);
     assert.equal(x.get('autoport_smtp_bytes_total', { route: 'destination' }), 308);
+    const relay = (route: string) => x.histogram('autoport_smtp_relay_seconds', { route });
+    assert.deepEqual(relay('source'), {
+      count: 2,
+      sum: 10.24,
+      buckets: bucketsWith(SMTP_RELAY_BUCKETS, 10, 0.24),
+    });
+    assert.equal(relay('destination')?.count, 3);
   });
 
-  it('counts bytes and messages moved once although progress events are cumulative', () => {
+  it('counts bytes and messages moved once, transfer and lock times', async () => {
     const { bus, scrape } = setup();
     bus.emit({ type: 'account.captured', at, address: 'a@x', state: 'captured' });
     bus.emit({ type: 'transfer.started', at, address: 'a@x', attempt: 1 });
-    bus.emit({ type: 'transfer.started', at, address: 'b@x', attempt: 1 });
+    bus.emit({ type: 'transfer.started', at: later(2), address: 'b@x', attempt: 1 });
     bus.emit(progress('a@x', 'INBOX', 'scan', 0, 0));
     bus.emit(progress('a@x', 'INBOX', 'copy', 3, 300));
     bus.emit(progress('a@x', 'INBOX', 'copy', 3, 300)); // the same numbers again
@@ -239,13 +274,31 @@ describe('gateway metrics from bus events', () => {
     bus.emit(progress('a@x', 'Sent', 'copy', 2, 40));
     bus.emit(progress('a@x', 'INBOX', 'done', 5, 520));
     bus.emit(progress('a@x', 'Sent', 'done', 4, 90));
-    bus.emit({ type: 'transfer.finished', at, address: 'a@x', ok: true, durationMs: 1500 });
+    bus.emit({
+      type: 'transfer.finished',
+      at: later(90),
+      address: 'a@x',
+      ok: true,
+      durationMs: 1500,
+    });
     // a second run of b (retry) starts its counts from zero again
-    bus.emit({ type: 'transfer.finished', at, address: 'b@x', ok: false, durationMs: 500 });
-    bus.emit({ type: 'transfer.started', at, address: 'b@x', attempt: 2 });
+    bus.emit({
+      type: 'transfer.finished',
+      at: later(3),
+      address: 'b@x',
+      ok: false,
+      durationMs: 500,
+    });
+    bus.emit({ type: 'transfer.started', at: later(100), address: 'b@x', attempt: 2 });
     bus.emit(progress('b@x', 'INBOX', 'copy', 2, 50));
     bus.emit(progress('b@x', 'INBOX', 'done', 2, 50));
-    bus.emit({ type: 'transfer.finished', at, address: 'b@x', ok: true, durationMs: 1000 });
+    bus.emit({
+      type: 'transfer.finished',
+      at: later(700),
+      address: 'b@x',
+      ok: true,
+      durationMs: 1000,
+    });
     // stopped by the gateway's shutdown: its own result, not a failure
     bus.emit({ type: 'transfer.started', at, address: 'c@x', attempt: 1 });
     bus.emit({
@@ -256,19 +309,34 @@ describe('gateway metrics from bus events', () => {
       aborted: true,
       durationMs: 1000,
     });
-    const x = scrape();
+    // a transfer whose start these metrics never saw: no lock time to tell
+    bus.emit({ type: 'transfer.finished', at, address: 'd@x', ok: true, durationMs: 20_000 });
+    const x = await scrape();
     assert.equal(x.get('autoport_transfer_messages_total'), 5 + 4 + 1 + 2);
     assert.equal(x.get('autoport_transfer_bytes_total'), 520 + 90 + 1000 + 50);
     assert.equal(x.get('autoport_transfers_started_total'), 4);
-    assert.equal(x.get('autoport_transfers_finished_total', { result: 'ok' }), 2);
+    assert.equal(x.get('autoport_transfers_finished_total', { result: 'ok' }), 3);
     assert.equal(x.get('autoport_transfers_finished_total', { result: 'failed' }), 1);
     assert.equal(x.get('autoport_transfers_finished_total', { result: 'aborted' }), 1);
-    assert.equal(x.get('autoport_transfer_seconds_total'), 4);
+    const took = (result: string) => x.histogram('autoport_transfer_duration_seconds', { result });
+    assert.deepEqual(took('ok'), {
+      count: 3,
+      sum: 22.5,
+      buckets: bucketsWith(TRANSFER_BUCKETS, 1.5, 1, 20),
+    });
+    assert.equal(took('failed')?.sum, 0.5);
+    assert.equal(took('aborted')?.count, 1);
+    // from transfer.started to transfer.finished of the same account, by the events' clock
+    assert.deepEqual(x.histogram('autoport_account_lock_seconds'), {
+      count: 4,
+      sum: 90 + 1 + 600 + 0,
+      buckets: bucketsWith(LOCK_BUCKETS, 90, 1, 600, 0),
+    });
     assert.equal(x.get('autoport_accounts_captured_total'), 1);
     assert.equal(x.get('autoport_transfers_running'), 1);
   });
 
-  it('reports every account state and the queue from one cached scan of the store', () => {
+  it('reports every account state and the queue from one cached scan of the store', async () => {
     const records = [
       record('a@x', 'captured', true),
       record('b@x', 'captured', true),
@@ -277,7 +345,7 @@ describe('gateway metrics from bus events', () => {
       record('e@x', 'failed'),
     ];
     const { scrape, advance, lists } = setup(records);
-    let x = scrape();
+    let x = await scrape();
     assert.deepEqual(
       x.samples.filter((s) => s.name === 'autoport_accounts').map((s) => [s.labels.state, s.value]),
       [
@@ -293,34 +361,45 @@ describe('gateway metrics from bus events', () => {
     assert.equal(lists(), 1, 'both gauges come from one scan');
     records.push(record('f@x', 'migrated'));
     advance(500);
-    x = scrape();
+    x = await scrape();
     assert.equal(x.get('autoport_accounts', { state: 'migrated' }), 1, 'cached within 1 s');
     assert.equal(lists(), 1);
     advance(600);
-    x = scrape();
+    x = await scrape();
     assert.equal(x.get('autoport_accounts', { state: 'migrated' }), 2);
     assert.equal(lists(), 2);
   });
 
-  it('exposes state saves, uptime and process basics', () => {
-    const { scrape } = setup();
-    const x = scrape();
+  it('exposes state saves and the start time', async () => {
+    const { scrape, m } = setup();
+    const x = await scrape();
     assert.equal(x.get('autoport_state_saves_total'), 7);
+    assert.equal(x.types.get('autoport_state_saves_total'), 'counter');
     assert.equal(x.get('autoport_state_save_failures_total'), 1);
     assert.equal(x.get('autoport_state_save_failing'), 0);
-    assert.equal(x.get('autoport_uptime_seconds'), 90.5);
-    assert.ok(x.get('autoport_process_resident_memory_bytes')! > 1e6);
-    assert.ok(x.get('autoport_process_cpu_seconds_total')! > 0);
-    const start = x.get('autoport_process_start_time_seconds')!;
-    assert.ok(Math.abs(start - (Date.now() / 1000 - process.uptime())) < 5, String(start));
-    assert.equal(x.types.get('autoport_process_cpu_seconds_total'), 'counter');
+    assert.equal(x.get('autoport_start_time_seconds'), (1_000_000 - 90_500) / 1000);
+    assert.equal(m.uptimeSeconds(), 90.5);
+    assert.equal(x.get('process_cpu_seconds_total'), undefined, 'defaults off here');
   });
 
-  it('stops counting once closed', () => {
+  it("carries prom-client's process_ and nodejs_ series beside its own", async () => {
+    const m = createGatewayMetrics({ bus: new EventBus(), store: { list: () => [] } });
+    try {
+      const x = parseExposition(await m.render());
+      assert.ok(x.get('process_resident_memory_bytes')! > 1e6);
+      assert.equal(x.types.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+      assert.equal(x.get('autoport_sessions_opened_total', { protocol: 'imap' }), 0);
+      assert.equal(m.contentType, 'text/plain; version=0.0.4; charset=utf-8');
+    } finally {
+      m.close();
+    }
+  });
+
+  it('stops counting once closed', async () => {
     const { bus, m, scrape } = setup();
     m.close();
     bus.emit(opened('s1', 'imap'));
-    assert.equal(scrape().get('autoport_sessions_opened_total', { protocol: 'imap' }), 0);
+    assert.equal((await scrape()).get('autoport_sessions_opened_total', { protocol: 'imap' }), 0);
   });
 });
 

@@ -10,6 +10,8 @@ import { isOperatorError } from '../../src/core/errors.js';
 import { createLogger, memorySink } from '../../src/core/log/index.js';
 import type { Health } from '../../src/core/metrics/health.js';
 import { startMetricsServer, type MetricsServer } from '../../src/core/metrics/http.js';
+import { gatewayRegistry } from '../../src/core/metrics/registry.js';
+import { Counter } from 'prom-client';
 import { RawClient } from '../integration/proxy-support.js';
 
 describe('metrics HTTP endpoint', () => {
@@ -17,11 +19,16 @@ describe('metrics HTTP endpoint', () => {
   let base: string;
   let health: Health = { status: 'ok', listeners: 2, sessions: 0, uptimeSeconds: 5 };
   const sink = memorySink();
+  const registry = gatewayRegistry({ defaults: false });
+  new Counter({ name: 'x_total', help: 'X.', registers: [registry] }).inc(3);
+  let failing = false;
   before(async () => {
     server = await startMetricsServer(
       { host: '127.0.0.1', port: 0 },
       {
-        metrics: () => '# HELP x_total X.\n# TYPE x_total counter\nx_total 3\n',
+        metrics: () =>
+          failing ? Promise.reject(new Error('injected: collect failed')) : registry.metrics(),
+        contentType: registry.contentType,
         health: () => health,
         logger: createLogger({ sink, format: 'json' }),
       },
@@ -33,6 +40,7 @@ describe('metrics HTTP endpoint', () => {
   it('serves /metrics as text 0.0.4 and HEAD with the same headers and no body', async () => {
     const r = await fetch(`${base}/metrics`);
     assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), registry.contentType);
     assert.equal(r.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
     const body = await r.text();
     assert.equal(body, '# HELP x_total X.\n# TYPE x_total counter\nx_total 3\n');
@@ -60,6 +68,19 @@ describe('metrics HTTP endpoint', () => {
     r = await fetch(`${base}/healthz`, { method: 'HEAD' });
     assert.equal(r.status, 503);
     health = { status: 'ok', listeners: 2, sessions: 0, uptimeSeconds: 5 };
+  });
+
+  it('answers 500 and logs when the registry cannot be read', async () => {
+    failing = true;
+    try {
+      const r = await fetch(`${base}/metrics`);
+      assert.equal(r.status, 500);
+      assert.match(await r.text(), /see the gateway log/);
+      assert.match(sink.text(), /rendering the metrics failed.*injected: collect failed/);
+    } finally {
+      failing = false;
+    }
+    assert.equal((await fetch(`${base}/metrics`)).status, 200);
   });
 
   it('404 for other paths, 405 for other methods, 413 for a body', async () => {
@@ -93,6 +114,7 @@ describe('metrics HTTP endpoint', () => {
       { host: '127.0.0.1', port: 0 },
       {
         metrics: () => '',
+        contentType: 'text/plain',
         health: () => health,
         logger: createLogger({ sink, format: 'json' }),
       },
@@ -120,6 +142,7 @@ describe('metrics HTTP endpoint: address in use', () => {
       { host: '127.0.0.1', port },
       {
         metrics: () => '',
+        contentType: 'text/plain',
         health: () => ({ status: 'ok', listeners: 0, sessions: 0, uptimeSeconds: 0 }),
         logger: createLogger({ sink: memorySink(), format: 'json' }),
       },
@@ -137,6 +160,7 @@ describe('metrics HTTP endpoint: address in use', () => {
 describe('metrics HTTP endpoint: bounds', () => {
   const deps = {
     metrics: () => 'x 1\n',
+    contentType: 'text/plain',
     health: (): Health => ({ status: 'ok', listeners: 1, sessions: 0, uptimeSeconds: 0 }),
     logger: createLogger({ sink: memorySink(), format: 'json' }),
   };

@@ -1,108 +1,103 @@
 /**
- * The Prometheus text format 0.0.4 as the registry writes it: HELP/TYPE lines, escaping,
- * label order, number formatting, and the mistakes it refuses.
+ * The registry a gateway writes to: prom-client's, one per gateway, with the standard
+ * process_* and nodejs_* series; the scrape-time helpers; and the strict test parser
+ * refusing what Prometheus would refuse (so the other metrics tests can rely on it).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  escapeHelp,
-  escapeLabelValue,
-  formatValue,
-  Registry,
-} from '../../src/core/metrics/registry.js';
+import { Counter, register as globalRegistry } from 'prom-client';
+import { counterFn, gatewayRegistry, gaugeFn } from '../../src/core/metrics/registry.js';
 import { parseExposition } from '../support/prometheus.js';
 
-describe('metrics registry: text exposition 0.0.4', () => {
-  it('writes HELP and TYPE before each family, labels in declared order, series sorted', () => {
-    const r = new Registry();
-    const c = r.counter({
-      name: 'x_requests_total',
-      help: 'Requests.',
-      labels: ['method', 'code'],
-    });
-    // object key order differs from the declared order on purpose
-    c.inc({ code: '200', method: 'GET' }, 2);
-    c.inc({ code: '404', method: 'GET' });
-    c.inc({ method: 'HEAD', code: '200' });
-    r.gauge({ name: 'x_temperature', help: 'Now.' }).set({}, -1.5);
-    r.gaugeFn({ name: 'x_queue', help: 'Waiting.', labels: ['kind'] }, () => [
-      [{ kind: 'b' }, 3],
-      [{ kind: 'a' }, 0],
-    ]);
-    r.counterFn({ name: 'x_cpu_seconds_total', help: 'CPU.' }, () => 0.25);
-    assert.equal(
-      r.render(),
+describe('gateway registry (prom-client)', () => {
+  it('has the standard process_ and nodejs_ series under their usual names, well formed', async () => {
+    const r = gatewayRegistry();
+    const x = parseExposition(await r.metrics());
+    assert.ok(x.get('process_resident_memory_bytes')! > 1e6);
+    assert.ok(x.get('process_cpu_seconds_total')! > 0);
+    const start = x.get('process_start_time_seconds')!;
+    assert.ok(Math.abs(start - (Date.now() / 1000 - process.uptime())) < 5, String(start));
+    assert.ok(x.get('nodejs_heap_size_used_bytes')! > 0);
+    assert.equal(x.types.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+    assert.equal(x.types.get('nodejs_gc_duration_seconds'), 'histogram');
+    assert.ok(x.samples.some((s) => s.name === 'nodejs_version_info'));
+    assert.equal(r.contentType, 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal((await gatewayRegistry({ defaults: false }).metrics()).trim(), '');
+  });
+
+  it('keeps each gateway apart from another and from the global registry', async () => {
+    const a = gatewayRegistry({ defaults: false });
+    const b = gatewayRegistry({ defaults: false });
+    const spec = { name: 'x_things_total', help: 'Things.' };
+    new Counter({ ...spec, registers: [a] }).inc(2);
+    new Counter({ ...spec, registers: [b] }).inc(5);
+    assert.equal(parseExposition(await a.metrics()).get('x_things_total'), 2);
+    assert.equal(parseExposition(await b.metrics()).get('x_things_total'), 5);
+    assert.equal(globalRegistry.getSingleMetric('x_things_total'), undefined);
+    // the default series too: two gateways in one process both get them
+    await Promise.all([gatewayRegistry().metrics(), gatewayRegistry().metrics()]);
+  });
+
+  it('reads scrape-time series afresh, drops a label set that is gone, escapes label values', async () => {
+    const r = gatewayRegistry({ defaults: false });
+    let rows: Array<[Record<string, string>, number]> = [
+      [{ kind: 'C:\\dir "x"\ny' }, 3],
+      [{ kind: 'b' }, 1],
+    ];
+    gaugeFn(r, { name: 'x_queue', help: 'Waiting.', labelNames: ['kind'] }, () => rows);
+    let saves = 4;
+    counterFn(r, { name: 'x_saves_total', help: 'Saves.' }, () => saves);
+    let x = parseExposition(await r.metrics());
+    assert.equal(x.get('x_queue', { kind: 'C:\\dir "x"\ny' }), 3);
+    assert.equal(x.get('x_saves_total'), 4);
+    assert.equal(x.types.get('x_saves_total'), 'counter');
+    rows = [[{ kind: 'b' }, 2]];
+    saves = 6;
+    x = parseExposition(await r.metrics());
+    assert.deepEqual(
+      x.samples.map((s) => [s.name, s.labels, s.value]),
       [
-        '# HELP x_requests_total Requests.',
-        '# TYPE x_requests_total counter',
-        'x_requests_total{method="GET",code="200"} 2',
-        'x_requests_total{method="GET",code="404"} 1',
-        'x_requests_total{method="HEAD",code="200"} 1',
-        '# HELP x_temperature Now.',
-        '# TYPE x_temperature gauge',
-        'x_temperature -1.5',
-        '# HELP x_queue Waiting.',
-        '# TYPE x_queue gauge',
-        // a callback's samples keep the callback's order
-        'x_queue{kind="b"} 3',
-        'x_queue{kind="a"} 0',
-        '# HELP x_cpu_seconds_total CPU.',
-        '# TYPE x_cpu_seconds_total counter',
-        'x_cpu_seconds_total 0.25',
-        '',
-      ].join('\n'),
+        ['x_queue', { kind: 'b' }, 2],
+        ['x_saves_total', {}, 6],
+      ],
     );
   });
+});
 
-  it('escapes backslash, double quote and line feed in label values; backslash and line feed in HELP', () => {
-    assert.equal(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
-    assert.equal(escapeHelp('one\\two\nthree "q"'), 'one\\\\two\\nthree "q"');
-    const r = new Registry();
-    r.counter({ name: 'x_total', help: 'Line one\nline \\ two', labels: ['v'] }).inc({
-      v: 'C:\\dir "x"\ny',
+describe('strict exposition parser', () => {
+  const head = '# HELP h_seconds H.\n# TYPE h_seconds histogram\n';
+  it('reads a whole histogram series', () => {
+    const x = parseExposition(
+      `${head}h_seconds_bucket{le="0.1",k="a"} 1\nh_seconds_bucket{le="1",k="a"} 3\nh_seconds_bucket{le="+Inf",k="a"} 4\nh_seconds_sum{k="a"} 7.5\nh_seconds_count{k="a"} 4\n`,
+    );
+    assert.deepEqual(x.histogram('h_seconds', { k: 'a' }), {
+      count: 4,
+      sum: 7.5,
+      buckets: [
+        [0.1, 1],
+        [1, 3],
+        [Infinity, 4],
+      ],
     });
-    const text = r.render();
-    assert.match(text, /^# HELP x_total Line one\\nline \\\\ two$/m);
-    assert.match(text, /^x_total\{v="C:\\\\dir \\"x\\"\\ny"\} 1$/m);
-    // and a parser that follows the format gets the original value back
-    const parsed = parseExposition(text);
-    assert.equal(parsed.get('x_total', { v: 'C:\\dir "x"\ny' }), 1);
-    assert.equal(parsed.help.get('x_total'), 'Line one\nline \\ two');
+    assert.equal(x.histogram('h_seconds', { k: 'b' }), undefined);
   });
 
-  it('formats special values as Go reads them', () => {
-    assert.equal(formatValue(NaN), 'NaN');
-    assert.equal(formatValue(Infinity), '+Inf');
-    assert.equal(formatValue(-Infinity), '-Inf');
-    assert.equal(formatValue(1e21), '1e+21');
-    assert.equal(formatValue(0.1), '0.1');
-    assert.equal(formatValue(-0), '0');
-  });
-
-  it('exposes a metric without labels at 0 from the start, and init() makes labelled zeros', () => {
-    const r = new Registry();
-    r.counter({ name: 'a_total', help: 'A.' });
-    r.counter({ name: 'b_total', help: 'B.', labels: ['k'] }).init({ k: 'x' });
-    r.counter({ name: 'c_total', help: 'C.', labels: ['k'] });
-    const lines = r.render().split('\n');
-    assert.ok(lines.includes('a_total 0'));
-    assert.ok(lines.includes('b_total{k="x"} 0'));
-    assert.ok(lines.includes('# TYPE c_total counter'));
-    assert.ok(!lines.some((l) => l.startsWith('c_total')));
-  });
-
-  it('refuses what would make an invalid exposition', () => {
-    const r = new Registry();
-    assert.throws(() => r.counter({ name: 'requests', help: '' }), /must end in _total/);
-    assert.throws(() => r.gauge({ name: '1bad', help: '' }), /invalid metric name/);
-    assert.throws(() => r.gauge({ name: 'g', help: '', labels: ['__x'] }), /invalid label name/);
-    assert.throws(() => r.gauge({ name: 'g', help: '', labels: ['a-b'] }), /invalid label name/);
-    const c = r.counter({ name: 'ok_total', help: '', labels: ['a'] });
-    assert.throws(() => r.counter({ name: 'ok_total', help: '' }), /registered twice/);
-    assert.throws(() => c.inc({}), /takes labels \{a\}/);
-    assert.throws(() => c.inc({ a: 'x', b: 'y' }), /takes labels/);
-    assert.throws(() => c.inc({ a: 'x' }, -1), /only goes up/);
-    assert.throws(() => c.inc({ a: 'x' }, NaN), /only goes up/);
-    assert.equal(c.get({ a: 'x' }), 0);
+  it('refuses what Prometheus would refuse', () => {
+    const bad: Array<[string, RegExp]> = [
+      [
+        `${head}h_seconds_bucket{le="1"} 3\nh_seconds_bucket{le="+Inf"} 2\nh_seconds_sum 1\nh_seconds_count 2\n`,
+        /not cumulative/,
+      ],
+      [`${head}h_seconds_bucket{le="1"} 3\nh_seconds_sum 1\nh_seconds_count 3\n`, /no \+Inf/],
+      [`${head}h_seconds_bucket{le="+Inf"} 3\nh_seconds_sum 1\nh_seconds_count 4\n`, /_count 4/],
+      [`${head}h_seconds 3\n`, /before its TYPE/],
+      [
+        `${head}# TYPE g gauge\ng 1\nh_seconds_bucket{le="+Inf"} 0\nh_seconds_sum 0\nh_seconds_count 0\n`,
+        /away from its family/,
+      ],
+      ['# TYPE c counter\nc 1\n', /without _total/],
+      ['# TYPE g gauge\ng 1\ng 2\n', /series twice/],
+    ];
+    for (const [text, why] of bad) assert.throws(() => parseExposition(text), why, text);
   });
 });

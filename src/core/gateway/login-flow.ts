@@ -14,7 +14,7 @@
  * Refusals by route (an account being moved, or with no endpoint on its side) are told
  * only to the right password (`guardRefusal`), so a guess learns nothing about accounts.
  */
-import type { EventBus } from '../bus.js';
+import type { BackendCheck, EventBus } from '../bus.js';
 import type { Logger } from '../log/logger.js';
 import { ReplyError, type Outcome } from '../replies.js';
 import { StateError } from '../state/errors.js';
@@ -44,15 +44,42 @@ export type FlowResult<T> =
   /** `close`: reply, then close the connection (brakes) */
   | { ok: false; outcome: Outcome; close: boolean };
 
-/** The protocol's step: carry the route out for `address`; throws ReplyError to refuse. */
-export type Carry<T> = (address: string) => Promise<T>;
+/**
+ * The protocol's step: carry the route out for `address`; throws ReplyError to refuse. It
+ * runs its backend logins through `check`, so session.login says how long the password
+ * check took (the metrics' login_check_seconds).
+ */
+export type Carry<T> = (address: string, check: CheckTimer) => Promise<T>;
+
+export interface CheckTimer {
+  /** one login at a backend; the first of an attempt is the one that checks the password */
+  time<U>(side: BackendCheck['side'], login: () => Promise<U>): Promise<U>;
+}
+
+function checkTimer(): CheckTimer & { readonly done?: BackendCheck } {
+  let done: BackendCheck | undefined;
+  return {
+    get done() {
+      return done;
+    },
+    async time(side, login) {
+      const t0 = performance.now();
+      try {
+        return await login();
+      } finally {
+        done ??= { side, ms: performance.now() - t0 };
+      }
+    },
+  };
+}
 
 export async function runLogin<T>(
   req: FlowRequest,
   deps: FlowDeps,
   carry: Carry<T>,
 ): Promise<FlowResult<T>> {
-  const emit = loginEvents(req, deps);
+  const check = checkTimer();
+  const emit = loginEvents(req, deps, () => check.done);
   const name = accountName(req.user);
   const attempt = deps.brakes.begin(req.client, name.key);
   if ('refused' in attempt) {
@@ -62,7 +89,7 @@ export async function runLogin<T>(
   try {
     if (name.address === undefined)
       throw new ReplyError('auth-failed', 'user name is not a valid account name');
-    const value = await carry(name.address);
+    const value = await carry(name.address, check);
     attempt.succeeded();
     emit('ok');
     return { ok: true, address: name.address, value };
@@ -103,7 +130,7 @@ function asReplyError(err: unknown, req: FlowRequest, logger: Logger): ReplyErro
   return e;
 }
 
-function loginEvents(req: FlowRequest, deps: FlowDeps) {
+function loginEvents(req: FlowRequest, deps: FlowDeps, check: () => BackendCheck | undefined) {
   return (result: 'ok' | 'refused', outcome?: Outcome, detail?: string): void =>
     deps.bus.emit({
       type: 'session.login',
@@ -115,6 +142,7 @@ function loginEvents(req: FlowRequest, deps: FlowDeps) {
       result,
       outcome,
       detail,
+      check: check(),
     });
 }
 

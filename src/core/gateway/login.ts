@@ -28,7 +28,7 @@ import {
   touchAccount,
   type CaptureDeps,
 } from './capture.js';
-import { guardRefusal, runLogin } from './login-flow.js';
+import { guardRefusal, runLogin, type CheckTimer } from './login-flow.js';
 import type { SessionRegistry } from './sessions.js';
 
 export type TransferNowResult = 'migrated' | 'timeout' | 'failed' | 'busy';
@@ -110,15 +110,18 @@ export function makeLoginService(
   async function atSource(
     req: LoginRequest,
     s: SessionInfo,
+    check: CheckTimer,
     confirm: boolean,
   ): Promise<UpstreamSession> {
     try {
-      return await deps.upstreams.login(
-        'source',
-        req.protocol,
-        { user: req.user, password: req.password },
-        s.client,
-        { confirm },
+      return await check.time('source', () =>
+        deps.upstreams.login(
+          'source',
+          req.protocol,
+          { user: req.user, password: req.password },
+          s.client,
+          { confirm },
+        ),
       );
     } catch (err) {
       throw toReplyError(err, 'source');
@@ -130,6 +133,7 @@ export function makeLoginService(
     s: SessionInfo,
     address: string,
     rec: AccountRecord | undefined,
+    check: CheckTimer,
   ): Promise<UpstreamSession> {
     const c = deps.config();
     let creds: LoginCredentials = { user: req.user, password: req.password };
@@ -151,9 +155,9 @@ export function makeLoginService(
       };
     }
     try {
-      return await deps.upstreams.login('destination', req.protocol, creds, s.client, {
-        confirm: false,
-      });
+      return await check.time('destination', () =>
+        deps.upstreams.login('destination', req.protocol, creds, s.client, { confirm: false }),
+      );
     } catch (err) {
       throw toReplyError(err, 'destination');
     }
@@ -184,13 +188,14 @@ export function makeLoginService(
     address: string,
     rec: AccountRecord | undefined,
     route: Extract<Route, { target: 'refuse' }>,
+    check: CheckTimer,
   ): Promise<never> {
     const captured = capturedPassword(deps.keyring, rec, address);
     const hasSource = !!deps.config().source[req.protocol];
     return guardRefusal(route, {
       captured: () =>
         captured === undefined ? undefined : sameSecret(captured, req.password) ? 'right' : 'wrong',
-      atSource: hasSource ? async () => drop(await atSource(req, s, false)) : undefined,
+      atSource: hasSource ? async () => drop(await atSource(req, s, check, false)) : undefined,
     });
   }
 
@@ -200,8 +205,9 @@ export function makeLoginService(
     s: SessionInfo,
     address: string,
     rec: AccountRecord | undefined,
+    check: CheckTimer,
   ): Promise<Landed> {
-    const probe = await atSource(req, s, !holds(rec, address, req.password));
+    const probe = await atSource(req, s, check, !holds(rec, address, req.password));
     await keepIf(probe, () => capture(address, req.password, 'captured'));
     const moved = await deps.transferNow!(address, req.password, deps.immediateWaitMs).catch(
       () => 'failed' as const,
@@ -215,27 +221,37 @@ export function makeLoginService(
       return { upstream: probe, target: 'source', reason: 'immediate-fallback' };
     }
     drop(probe);
-    const upstream = await atDestination(req, s, address, deps.store.get(address));
+    const upstream = await atDestination(req, s, address, deps.store.get(address), check);
     return { upstream, target: 'destination', reason: 'transfer-first' };
   }
 
-  async function land(req: LoginRequest, s: SessionInfo, address: string): Promise<Landed> {
+  async function land(
+    req: LoginRequest,
+    s: SessionInfo,
+    address: string,
+    check: CheckTimer,
+  ): Promise<Landed> {
     const rec = deps.store.get(address);
     const route = routeFor(req, rec);
     if (route.target === 'refuse') {
       emitRoute(s, req, address, 'refuse', route.reason);
-      return refuseRoute(req, s, address, rec, route);
+      return refuseRoute(req, s, address, rec, route, check);
     }
     if (route.target === 'source') {
       // Only a password about to be stored needs the post-login proof.
-      const upstream = await atSource(req, s, route.capture && !holds(rec, address, req.password));
+      const upstream = await atSource(
+        req,
+        s,
+        check,
+        route.capture && !holds(rec, address, req.password),
+      );
       await keepIf(upstream, () =>
         route.capture ? capture(address, req.password, route.captureState) : touch(address),
       );
       return { upstream, target: 'source', reason: route.reason };
     }
-    if (route.transferFirst) return transferFirst(req, s, address, rec);
-    const upstream = await atDestination(req, s, address, rec);
+    if (route.transferFirst) return transferFirst(req, s, address, rec, check);
+    const upstream = await atDestination(req, s, address, rec, check);
     await keepIf(upstream, () => touch(address));
     return { upstream, target: 'destination', reason: route.reason };
   }
@@ -268,12 +284,12 @@ export function makeLoginService(
         client: s.client.address,
       },
       deps,
-      async (address) => {
+      async (address, check) => {
         // "login in progress" for the worker pool, from the source login until the splice
         // is tracked (the front-end calls release) or the login failed (released here).
         const release = deps.sessions.hold(address);
         try {
-          const landed = await land(req, s, address);
+          const landed = await land(req, s, address, check);
           emitRoute(s, req, address, landed.target, landed.reason);
           return { ...landed, release };
         } catch (err) {

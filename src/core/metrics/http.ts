@@ -13,7 +13,6 @@ import type { ListenAddress } from '../config/types.js';
 import { OperatorError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Health } from './health.js';
-import { TEXT_CONTENT_TYPE } from './registry.js';
 
 /** A scraper needs one connection; these bound what a misbehaving client can hold. */
 export const METRICS_HTTP_LIMITS = {
@@ -27,8 +26,10 @@ export const METRICS_HTTP_LIMITS = {
 };
 
 export interface MetricsServerDeps {
-  /** the exposition text (registry.render) */
-  metrics: () => string;
+  /** the exposition text (the registry's metrics()) */
+  metrics: () => Promise<string> | string;
+  /** its Content-Type (the registry's contentType) */
+  contentType: string;
   health: () => Health;
   logger: Logger;
 }
@@ -65,7 +66,11 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, deps: MetricsServerDeps): void {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: MetricsServerDeps,
+): Promise<void> {
   const path = (req.url ?? '/').split('?', 1)[0]!;
   const text = 'text/plain; charset=utf-8';
   if (!PATHS.has(path)) return send(req, res, 404, text, 'not found: try /metrics or /healthz\n');
@@ -81,12 +86,12 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: MetricsServerDe
   if (path === '/metrics') {
     let body: string;
     try {
-      body = deps.metrics();
+      body = await deps.metrics();
     } catch (err) {
       deps.logger.error('rendering the metrics failed', { err });
       return send(req, res, 500, text, 'rendering the metrics failed; see the gateway log\n');
     }
-    return send(req, res, 200, TEXT_CONTENT_TYPE, body);
+    return send(req, res, 200, deps.contentType, body);
   }
   const h = deps.health();
   send(
@@ -113,12 +118,10 @@ export async function startMetricsServer(
       connectionsCheckingInterval: L.checkEveryMs,
     },
     (req, res) => {
-      try {
-        handle(req, res, deps);
-      } catch (err) {
+      handle(req, res, deps).catch((err: unknown) => {
         deps.logger.error('the metrics endpoint failed on a request', { err });
         res.destroy();
-      }
+      });
     },
   );
   server.maxConnections = L.maxConnections;

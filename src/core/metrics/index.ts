@@ -16,7 +16,7 @@ import { startMetricsServer, type MetricsServer } from './http.js';
 export { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 export { healthOf, type Health } from './health.js';
 export { startMetricsServer, type MetricsServer } from './http.js';
-export { Registry, TEXT_CONTENT_TYPE } from './registry.js';
+export { gatewayRegistry } from './registry.js';
 
 export interface MetricsEndpointDeps {
   bus: EventBus;
@@ -77,6 +77,7 @@ export class MetricsEndpoint {
     this.server = await startMetricsServer(this.at, {
       logger: this.deps.logger,
       metrics: () => this.metrics.render(),
+      contentType: this.metrics.contentType,
       health: () =>
         healthOf({
           stopping: this.stoppingWhy,

@@ -291,6 +291,7 @@ export class SmtpSession {
         accepted,
         recipients: leg.recipients.length,
         bytes: result.bytes,
+        durationMs: Date.now() - started,
       });
     }
     if (result.legs.some((l) => l.kind === 'replied')) this.messages++;

@@ -22,7 +22,7 @@ import {
   sameSecret,
   touchAccount,
 } from '../../gateway/capture.js';
-import { guardRefusal, runLogin } from '../../gateway/login-flow.js';
+import { guardRefusal, runLogin, type CheckTimer } from '../../gateway/login-flow.js';
 import { DEFAULT_LIMITS } from '../../limits.js';
 import type { Logger } from '../../log/logger.js';
 import { ReplyError, type Outcome } from '../../replies.js';
@@ -97,7 +97,7 @@ export async function authenticate(
       client: ctx.clientAddress,
     },
     deps,
-    (address) => carry(req, ctx, deps, address),
+    (address, check) => carry(req, ctx, deps, address, check),
   );
   if (r.ok) {
     const { side, reason, relay } = r.value;
@@ -122,6 +122,7 @@ async function carry(
   ctx: AuthContext,
   deps: SubmissionDeps,
   address: string,
+  check: CheckTimer,
 ): Promise<Carried> {
   if (req.authzid && req.authzid !== req.user) {
     // Acting as someone else (RFC 4616 2) is not something the gateway can relay.
@@ -139,9 +140,9 @@ async function carry(
     destination: { smtp: !!c.destination.submission },
     canTransfer: false,
   });
-  if (route.target === 'refuse') return refuseRoute(req, ctx, deps, address, rec, route);
+  if (route.target === 'refuse') return refuseRoute(req, ctx, deps, address, rec, route, check);
   const side: Side = route.target;
-  const relay = await open(ctx, side, c[side].submission!, req);
+  const relay = await check.time(side, () => open(ctx, side, c[side].submission!, req));
   try {
     if (route.target === 'source' && route.capture)
       await captureCredentials(deps, address, req.password, route.captureState);
@@ -178,12 +179,15 @@ function refuseRoute(
   address: string,
   rec: AccountRecord | undefined,
   route: Extract<Route, { target: 'refuse' }>,
+  check: CheckTimer,
 ): Promise<never> {
   const captured = capturedPassword(deps.keyring, rec, address);
   const ep = deps.config().source.submission;
   return guardRefusal(route, {
     captured: () =>
       captured === undefined ? undefined : sameSecret(captured, req.password) ? 'right' : 'wrong',
-    atSource: ep ? async () => (await open(ctx, 'source', ep, req)).release() : undefined,
+    atSource: ep
+      ? async () => (await check.time('source', () => open(ctx, 'source', ep, req))).release()
+      : undefined,
   });
 }
