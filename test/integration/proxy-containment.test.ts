@@ -185,7 +185,10 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
     await c.waitFor(/^\* BYE \[SERVERBUG\] Internal error, try again later\.\r\n/m);
     await c.waitClosed();
     assert.equal(await metricValue(metrics, 'imap'), 1);
-    assert.match(sink.text(), /"msg":"session fault: closing the connection".*injected: login threw/);
+    assert.match(
+      sink.text(),
+      /"msg":"session fault: closing the connection".*injected: login threw/,
+    );
     const faultLine = sink.lines.find((l) => l.includes('injected: login threw'))!;
     assert.match(faultLine, /"session":"s[a-z0-9]+"/, 'logged with the session id');
     await stillWorks(live, 'n1');
