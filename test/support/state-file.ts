@@ -31,15 +31,23 @@ export function readStateSync(path: string): StateOnDisk {
   for (const g of gens) {
     const file = join(dirname(path), `${prefix}${g}`);
     if (!existsSync(file)) continue;
+    let batch: { remove?: string; address?: string }[] = [];
     for (const line of readFileSync(file, 'utf8').split('\n')) {
-      let v: { remove?: string; address?: string };
+      let v: { remove?: string; address?: string; commit?: number };
       try {
         v = JSON.parse(line) as typeof v;
       } catch {
         continue; // the torn last line, or the empty string after the last LF
       }
-      if (typeof v.remove === 'string') accounts.delete(v.remove);
-      else if (typeof v.address === 'string') accounts.set(v.address, v as AccountRecord);
+      if (typeof v.commit !== 'number') {
+        batch.push(v);
+        continue;
+      }
+      for (const c of batch) {
+        if (typeof c.remove === 'string') accounts.delete(c.remove);
+        else if (typeof c.address === 'string') accounts.set(c.address, c as AccountRecord);
+      }
+      batch = []; // lines after the last commit do not count
     }
   }
   return { ...doc, accounts: Object.fromEntries(accounts), journals: gens };

@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   }
   const store = await openJsonStore(path, {
     saveDelayMs: 5,
+    // compact every few hundred steps, so kills land in compactions too
+    compactMinBytes: 256 << 10,
     onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
   });
   if (mode === 'exit') {

@@ -6,19 +6,24 @@
  *
  *   {"address":"a@x","state":"captured",...}   the account's whole new record
  *   {"remove":"a@x"}                            the account was removed
+ *   {"commit":2}                                end of a batch of 2 lines
  *
- * Files are numbered generations, `state.json.journal.<n>`; the snapshot's header names the
- * first one to replay (compaction.ts says how they move on). A line torn by a crash can only
- * be the last of its file: a batch is appended after the previous one was fsynced, and a
- * failed append is cut off again before the next (store-file.ts). Such a last line is
- * ignored; a bad line with good lines after it is damage and stops the load.
+ * A batch counts only with its commit line, so a batch is all or nothing, as a whole-file
+ * save was: changes made together (a group of accounts set in one go) are never half
+ * replayed. Files are numbered generations, `state.json.journal.<n>`; the snapshot's header
+ * names the first one to replay (compaction.ts says how they move on).
+ *
+ * What a crash can leave is the end of a file only: a batch is appended after the previous
+ * one was fsynced, and a failed append is cut off again before the next (store-file.ts).
+ * Lines after the last commit are ignored (and cut by the next owner); a bad line with a
+ * commit after it is damage and stops the load.
  */
 import { statfs } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { syncDir } from './atomic-file.js';
-import { LineTooLongError, offsetOf, readLineBatches } from './line-reader.js';
+import { LineTooLongError, readLineBatches } from './line-reader.js';
 import { addLoadedRecord } from './snapshot.js';
 import { CHUNK_BYTES } from './store-limits.js';
 import type { AccountRecord } from './types.js';
@@ -47,22 +52,27 @@ export function* journalChunks(
   chunkBytes = CHUNK_BYTES,
 ): Generator<string> {
   let buf = '';
+  let n = 0;
   for (const [key, rec] of changes) {
     buf += rec ? `${JSON.stringify(rec)}\n` : `${JSON.stringify({ remove: key })}\n`;
+    n++;
     if (buf.length >= chunkBytes) {
       yield buf;
       buf = '';
     }
   }
-  if (buf) yield buf;
+  yield `${buf}{"commit":${n}}\n`;
 }
 
 export interface ReplayResult {
   bytes: number;
-  /** bytes up to the end of the last good line: where the next append must start */
+  /** bytes up to the end of the last commit line: where the next append must start */
   validBytes: number;
-  lines: number;
+  /** committed batches */
+  batches: number;
 }
+
+type Parsed = [string, AccountRecord | null];
 
 export async function replayJournal(
   fh: FileHandle,
@@ -70,46 +80,66 @@ export async function replayJournal(
   corrupt: (detail: string, validBytes: number, cause?: unknown) => Error,
 ): Promise<ReplayResult> {
   let validBytes = 0;
-  let lines = 0;
+  let batches = 0;
+  let batch: Parsed[] = [];
   let bad: { at: number; detail: string; cause?: unknown } | undefined;
-  const damaged = (): Error =>
-    corrupt(`line at byte ${bad?.at}: ${bad?.detail}`, validBytes, bad?.cause);
   try {
-    for await (const batch of readLineBatches(fh)) {
-      for (let i = 0; i < batch.lines.length; i++) {
-        // good lines after a bad one: not a torn tail but damage
-        if (bad) throw damaged();
+    for await (const chunk of readLineBatches(fh)) {
+      let next = chunk.start;
+      for (const text of chunk.lines) {
+        const at = next;
+        next += Buffer.byteLength(text, 'utf8') + 1;
+        let line: Parsed | { commit: number } | undefined;
         try {
-          applyLine(batch.lines[i] as string, accounts);
-          lines++;
+          line = parseLine(text);
         } catch (err) {
-          bad = { at: offsetOf(batch, i), detail: (err as Error).message, cause: err };
-          validBytes = bad.at;
+          bad ??= { at, detail: (err as Error).message, cause: err };
+          continue;
         }
+        if (!line) continue;
+        if (Array.isArray(line)) {
+          batch.push(line);
+          continue;
+        }
+        // a commit after a bad line: the damage is inside a batch that counts
+        if (bad) throw corrupt(`line at byte ${bad.at}: ${bad.detail}`, validBytes, bad.cause);
+        if (line.commit !== batch.length) {
+          throw corrupt(
+            `line at byte ${at} commits ${line.commit} lines, not ${batch.length}`,
+            validBytes,
+          );
+        }
+        for (const [key, rec] of batch) {
+          if (rec) accounts.set(key, rec);
+          else accounts.delete(key);
+        }
+        batch = [];
+        batches++;
+        validBytes = next;
       }
-      if (!bad) validBytes = batch.end;
-      if (batch.tail !== undefined && bad) throw damaged();
     }
   } catch (err) {
     if (err instanceof LineTooLongError) throw corrupt(err.message, validBytes, err);
     throw err;
   }
-  return { bytes: (await fh.stat()).size, validBytes, lines };
+  return { bytes: (await fh.stat()).size, validBytes, batches };
 }
 
-function applyLine(text: string, accounts: Map<string, AccountRecord>): void {
-  if (text === '') return;
+function parseLine(text: string): Parsed | { commit: number } | undefined {
+  if (text === '') return undefined;
   const v = JSON.parse(text) as unknown;
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-  const { remove, address } = v as { remove?: unknown; address?: unknown };
-  if (typeof remove === 'string' && address === undefined) {
-    accounts.delete(remove);
-    return;
-  }
-  if (typeof address !== 'string') throw new Error('neither a record nor a removal');
-  addLoadedRecord(accounts, address, v, {
-    corrupt: (detail) => new Error(detail),
-  });
+  const { remove, address, commit } = v as {
+    remove?: unknown;
+    address?: unknown;
+    commit?: unknown;
+  };
+  if (typeof commit === 'number' && address === undefined) return { commit };
+  if (typeof remove === 'string' && address === undefined) return [remove, null];
+  if (typeof address !== 'string') throw new Error('neither a record, a removal nor a commit');
+  const one = new Map<string, AccountRecord>();
+  addLoadedRecord(one, address, v, { corrupt: (detail) => new Error(detail) });
+  return [address, one.get(address) as AccountRecord];
 }
 
 /** Create an empty journal file (if missing) and make its name durable. */
