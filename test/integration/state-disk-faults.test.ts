@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
@@ -32,6 +32,7 @@ import {
   type Lab,
 } from '../support/index.js';
 import { parseExposition } from '../support/prometheus.js';
+import { readStateSync } from '../support/state-file.js';
 import { FAST_BRAKES, RawClient, readIfExists } from './proxy-support.js';
 import { count, mail, waitForInbox } from './smtp-support.js';
 
@@ -252,12 +253,9 @@ describe(
       log.lines.filter((l) => (JSON.parse(l) as { msg: string }).msg.startsWith(SAVE_FAILED))
         .length;
 
+    // the snapshot with its journal replayed: what a restart would load
     const onDisk = (user = alice.user): { lastLogin?: string; credentials?: unknown } | undefined =>
-      (
-        JSON.parse(readFileSync(statePath, 'utf8')) as {
-          accounts: Record<string, { lastLogin?: string; credentials?: unknown }>;
-        }
-      ).accounts[user];
+      readStateSync(statePath).accounts[user];
 
     it('captures an account while the disk is healthy', async () => {
       assert.match(await imapLogin(alice.user, alice.password), /^a2 OK/m);
