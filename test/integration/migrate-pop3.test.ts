@@ -36,6 +36,7 @@ import {
   type Lab,
 } from '../support/index.js';
 import { startCutProxy } from './cut-proxy.js';
+import { readStateSync } from '../support/state-file.js';
 import { openStateAndLedger } from './migrate-support.js';
 
 /** the destination's APPENDLIMIT (RFC 7889): carol's big message is over it */
@@ -333,9 +334,7 @@ describe('migrateAccount over POP3 (no IMAP on the source)', () => {
 
     // the UIDLs are in the state file (on disk), each with the destination UID holding it
     await state.store.flush();
-    const file = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
-      accounts: Record<string, { state: string; pop3Uidls?: Record<string, number> }>;
-    };
+    const file = readStateSync(join(dir, 'state.json')); // the snapshot and its journal
     const rec = file.accounts[alice.user];
     assert.equal(rec?.state, 'migrated');
     const uidls = rec?.pop3Uidls ?? {};
