@@ -9,6 +9,7 @@ export {
 } from './json-store.js';
 export { normalizeAddress } from './records.js';
 export { StoreFileAdapter, emptyStoreData, STORE_VERSION, type StoreData } from './store-file.js';
+export { MAX_JSON_ACCOUNTS } from './store-limits.js';
 export {
   sideFilePath,
   resolveSideFile,
