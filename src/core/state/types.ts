@@ -115,7 +115,10 @@ export interface StateStore {
   update(address: string, fn: (rec: AccountRecord) => void): AccountRecord;
   remove(address: string): boolean;
   count(): number;
-  /** write pending changes now (atomic: temp file + fsync + rename); await it for durability */
+  /**
+   * Make the changes made before the call durable now (the JSON store: one fsynced journal
+   * append, shared with concurrent callers); await it before answering on their strength.
+   */
   flush(): Promise<void>;
   /** flush and release the lock */
   close(): Promise<void>;
