@@ -17,7 +17,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CloseReason } from '../bus.js';
 import type { Logger } from '../log/logger.js';
 import { imapBye, pop3Reply } from '../replies.js';
-import { splice, type Splice } from './splice.js';
+import { splice, type Splice, type SpliceFilter } from './splice.js';
 import type { FrontendDeps, LoginResult, Release, SessionInfo } from './types.js';
 
 /** the last line before closing, by protocol: a deadline passed, a bug was met */
@@ -234,6 +234,7 @@ export class ClientConnection {
     result: Extract<LoginResult, { ok: true }>,
     reply: string | Buffer,
     clientRest: Buffer,
+    filter?: SpliceFilter,
   ): void {
     if (this.closed) {
       result.upstream.socket.destroy();
@@ -252,6 +253,7 @@ export class ClientConnection {
       toBackend: clientRest,
       toClient: result.upstream.buffered,
       backendReader: result.upstream.reader,
+      filter,
       onClose: (r) => {
         this.closed = true;
         try {

@@ -19,9 +19,21 @@ export interface SpliceOptions {
    * 'data' events; the sink says whether the chunk's memory is free again (see upstreams)
    */
   backendReader?: (sink: (chunk: Buffer) => boolean) => void;
+  /** sees the client's bytes and may replace the backend's (POP3 UIDL continuity) */
+  filter?: SpliceFilter;
   onClose(result: SpliceResult): void;
   /** a bug in the splice's own handlers: it ends with reason 'error' after this */
   onFault?(err: unknown): void;
+}
+
+/**
+ * A line-aware view of the stream for one purpose. fromBackend returns the bytes the client
+ * gets: the chunk itself when nothing changed, else a new Buffer (the chunk's memory is then
+ * free). A throw ends the session like any fault of the splice's own handlers.
+ */
+export interface SpliceFilter {
+  fromClient(chunk: Buffer): void;
+  fromBackend(chunk: Buffer): Buffer;
 }
 
 export interface SpliceResult {
@@ -101,21 +113,33 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
     idle.unref?.();
   };
 
-  const pump = (from: Socket, to: Socket, count: (n: number) => void): void => {
+  const toClient = (chunk: Buffer): Buffer => opts.filter?.fromBackend(chunk) ?? chunk;
+  const toBackend = (chunk: Buffer): Buffer => {
+    opts.filter?.fromClient(chunk);
+    return chunk;
+  };
+
+  const pump = (
+    from: Socket,
+    to: Socket,
+    count: (n: number) => void,
+    pass: (chunk: Buffer) => Buffer,
+  ): void => {
     from.on(
       'data',
       guarded((chunk: Buffer) => {
         lastActivity = Date.now();
         count(chunk.length);
-        if (!to.writable) return;
-        if (!to.write(chunk)) {
+        const out = pass(chunk);
+        if (!to.writable || out.length === 0) return;
+        if (!to.write(out)) {
           from.pause();
           to.once('drain', () => from.resume());
         }
       }, undefined),
     );
   };
-  pump(client, backend, (n) => (bytesIn += n));
+  pump(client, backend, (n) => (bytesIn += n), toBackend);
   if (opts.backendReader) {
     let seq = 0;
     let waiting = 0;
@@ -123,12 +147,13 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
       guarded((chunk: Buffer): boolean => {
         lastActivity = Date.now();
         bytesOut += chunk.length;
-        if (!client.writable) return true;
+        const out = toClient(chunk);
+        if (!client.writable || out.length === 0) return true;
         const mine = ++seq;
         // The write callback says this chunk left the stream (to the kernel, or into TLS);
         // only then may the backend read into its buffer again. A TLS socket holds even
         // small writes for a moment, and never emits 'drain' for them.
-        client.write(chunk, () => {
+        client.write(out, () => {
           if (waiting !== mine) return;
           waiting = 0;
           backend.resume();
@@ -138,7 +163,7 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
         return false;
       }, true),
     );
-  } else pump(backend, client, (n) => (bytesOut += n));
+  } else pump(backend, client, (n) => (bytesOut += n), toClient);
   const ended = (reason: CloseReason, detail?: string): void =>
     guarded(() => finish(reason, detail), undefined)();
   client.on('end', () => ended('client-closed'));
@@ -150,11 +175,11 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
 
   if (opts.toClient && opts.toClient.length > 0) {
     bytesOut += opts.toClient.length;
-    client.write(opts.toClient);
+    client.write(guarded(toClient, Buffer.alloc(0))(opts.toClient));
   }
   if (opts.toBackend && opts.toBackend.length > 0) {
     bytesIn += opts.toBackend.length;
-    backend.write(opts.toBackend);
+    backend.write(guarded(toBackend, Buffer.alloc(0))(opts.toBackend));
   }
   client.resume();
   backend.resume();

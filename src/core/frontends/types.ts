@@ -66,6 +66,8 @@ export interface FrontendDeps {
     session: SessionInfo,
     splice: Splice,
   ): () => void;
+  /** a moved account's destination UIDL -> source UIDL map (POP3 UIDL continuity), if any */
+  pop3Uidls?(user: string): Promise<ReadonlyMap<string, string> | undefined>;
   /** the gateway is stopping: greet nobody, refuse logins */
   stopping(): boolean;
 }

@@ -37,6 +37,7 @@ import { ConnectionLimiter } from './connection-limiter.js';
 import { makeLoginService } from './login.js';
 import { SessionRegistry } from './sessions.js';
 import { WorkerPool, type MigrateFn } from './workers.js';
+import { UidlMaps } from '../transfer/uidl/store.js';
 
 export { Brakes } from './brakes.js';
 export { ConnectionLimiter } from './connection-limiter.js';
@@ -137,6 +138,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   const plaintext: PlaintextPolicy =
     deps.plaintextLogin ?? config.gateway?.plaintextLogin ?? (config.tls ? 'loopback' : 'always');
 
+  const uidlMaps = new UidlMaps(deps.store);
   const login = makeLoginService({
     config: () => config,
     store: deps.store,
@@ -167,6 +169,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
         splice.close('account-locked');
       return untrack;
     },
+    pop3Uidls: (user) => uidlMaps.get(user),
     stopping: () => stopping,
   };
 

@@ -30,6 +30,7 @@ import { createFolders, listSide, planFolders } from './folders/index.js';
 import { isHandedOver, lostPolicy, markHandedOver } from './handover.js';
 import { migrateOverPop3 } from './migrate-pop3.js';
 import { copiesOverPop3 } from './pop3/connect.js';
+import { keepPop3Uidls } from './uidl/record.js';
 import type { CreateFoldersResult } from './folders/create.js';
 import type { PlanSide } from './folders/plan.js';
 import {
@@ -246,6 +247,10 @@ export async function migrateAccount(
     errors,
     plan,
   );
+  if (result.ok)
+    await keepPop3Uidls(deps.config, deps.store, req, (m) =>
+      emit({ type: 'warning', address, message: m }),
+    );
   record(deps.store, address, result, now, handedOver);
   if (result.ok) await markHandedOver(deps.store, address, result.finishedAt);
   await deps.ledger.flush();

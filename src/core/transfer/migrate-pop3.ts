@@ -30,6 +30,7 @@ import {
   type MigrateRequest,
 } from './migrate-account.js';
 import { connectPop3, pop3Options, transientPop3 } from './pop3/connect.js';
+import { keepPop3Uidls } from './uidl/record.js';
 import { listInbox, readExpectations, type InboxListing } from './pop3/inbox.js';
 import { pop3Copy, type Pop3ConnectOptions } from './pop3/index.js';
 import { verifyInbox, type InboxExpectation } from './pop3/verify-inbox.js';
@@ -171,6 +172,10 @@ export async function migrateOverPop3(
   folders.push(folder);
   saveProgress(run);
   run.emit({ type: 'folder-done', address, folder });
+  if (!folder.error)
+    await keepPop3Uidls(deps.config, deps.store, req, (m) =>
+      run.emit({ type: 'warning', address, message: m }),
+    );
   const result = finish();
   await deps.ledger.flush();
   return result;

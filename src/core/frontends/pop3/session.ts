@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { closesConnection, pop3Reply, type Outcome } from '../../replies.js';
 import { ClientConnection } from '../connection.js';
 import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sasl.js';
+import { UidlRewriter } from '../../transfer/uidl/rewrite.js';
 import type { FrontendDeps, Release, SessionInfo } from '../types.js';
 import { Pop3LineParser, type Pop3ParseEvent } from './parser.js';
 
@@ -230,11 +231,28 @@ class Pop3Session {
       return;
     }
     if (!r.ok) return this.refuse(r.outcome, r.close);
+    const filter = r.target === 'destination' ? await this.uidlFilter(r.user) : undefined;
     this.conn.splice(
       r,
       `+OK ${r.upstream.loginText || 'Logged in.'}\r\n`,
       this.parser.takeRemaining(),
+      filter,
     );
+  }
+
+  /**
+   * A moved account's POP3 clients keep the UIDLs they knew at the source (RFC 1939 7: a
+   * client that leaves mail on the server downloads what has a UIDL it never saw).
+   * Without a readable map the session goes on with the destination's own UIDLs.
+   */
+  private async uidlFilter(user: string): Promise<UidlRewriter | undefined> {
+    try {
+      const map = await this.deps.pop3Uidls?.(user);
+      return map ? new UidlRewriter(map) : undefined;
+    } catch (err) {
+      this.conn.log.warn('POP3 UIDL map unreadable: destination UIDLs shown', { err });
+      return undefined;
+    }
   }
 
   private refuse(outcome: Outcome, close: boolean): void {

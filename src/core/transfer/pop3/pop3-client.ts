@@ -1,6 +1,6 @@
 /**
  * A minimal POP3 client (RFC 1939) for copying: USER/PASS or AUTH PLAIN (RFC 5034),
- * STLS (RFC 2595), STAT, LIST, UIDL, RETR, QUIT. It has no DELE on purpose: the
+ * STLS (RFC 2595), STAT, LIST, UIDL, RETR, TOP, QUIT. It has no DELE on purpose: the
  * source is never changed.
  *
  * Why not node-pop3: its RETR decodes the message as UTF-8 into a string (8-bit and
@@ -256,6 +256,15 @@ export class Pop3Client {
   async retr(n: number): Promise<Buffer> {
     await this.command(`RETR ${n}`);
     return this.multiline(this.opts.maxMessageBytes ?? 512 * 1024 * 1024);
+  }
+
+  /**
+   * The header and the first `lines` body lines (RFC 1939 7, TOP is optional; Dovecot has
+   * it). TOP n 0 is what the UIDL matcher hashes: the header never changes in a copy.
+   */
+  async top(n: number, lines: number, limit = 1024 * 1024): Promise<Buffer> {
+    await this.command(`TOP ${n} ${lines}`);
+    return this.multiline(limit);
   }
 
   /** Ends the session. Nothing was marked deleted, so the UPDATE state removes nothing. */
