@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { open, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Adapter } from 'lowdb';
 import { OperatorError } from '../errors.js';
 import { syncDir, writeFileAtomic } from './atomic-file.js';
@@ -106,7 +107,11 @@ export class StoreFileAdapter implements Adapter<StoreData> {
         return await this.load();
       } catch (err) {
         if (!(err instanceof SnapshotReplaced)) throw err;
-        if (this.readOnly && attempt < READ_ATTEMPTS) continue;
+        if (this.readOnly && attempt < READ_ATTEMPTS) {
+          // the owner is between two steps (compaction.ts, or creating a new store)
+          await sleep(attempt * 10);
+          continue;
+        }
         throw new JournalMissingError(err.message, this.path);
       }
     }

@@ -22,7 +22,7 @@ export const WARN_AT_SHARE = 0.9;
  * rewriting itself for every few changes.
  */
 export const COMPACT_MIN_JOURNAL_BYTES = 1 << 20;
-export const COMPACT_JOURNAL_SHARE = 0.5;
+export const COMPACT_JOURNAL_SHARE = 0.25;
 
 /** After a failed compaction (disk full), the next try waits this long. */
 export const COMPACT_RETRY_MS = 30_000;
