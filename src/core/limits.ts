@@ -55,10 +55,18 @@ export interface BrakeLimits {
   maxFailuresPerAccount: number;
   /** failures for one account from everywhere beyond which its failures get the longest delay (never a refusal) */
   slowAccountAfter: number;
-  /** login attempts in flight at once from one client address; more are refused without reaching a backend */
+  /** login attempts in flight at once from one client address; more wait, then are refused, without reaching a backend */
   maxConcurrentPerAddress: number;
   /** login attempts in flight at once for one account (above maxFailuresPerAccount, so one address cannot fill it) */
   maxConcurrentPerAccount: number;
+  /**
+   * how long an attempt waits for room under those two caps before it is refused try-later:
+   * a burst of right passwords from one address (an office behind NAT reconnecting after a
+   * restart, a webmail host) queues instead of being turned away
+   */
+  concurrencyWaitMs: number;
+  /** attempts waiting for room at once, over all addresses; beyond it they are refused at once */
+  maxWaitingAttempts: number;
   /** tracked addresses/accounts; the oldest are forgotten beyond this */
   maxTracked: number;
 }
@@ -69,6 +77,12 @@ export interface ConnectionLimits {
   maxPerAddress: number;
   /** implicit TLS (993, 995): a connection counts from accept and has this long to finish its handshake */
   handshakeMs: number;
+  /** PROXY protocol listeners: the header must arrive within this, before any greeting or TLS */
+  proxyHeaderMs: number;
+  /** largest v2 header taken (16 bytes, addresses and TLVs); v1 is 107 bytes by its spec */
+  maxProxyHeaderBytes: number;
+  /** connections waiting for their header at once from one proxy address (slots are taken after it) */
+  maxProxyPending: number;
 }
 
 export interface GatewayLimits {
@@ -116,9 +130,18 @@ export const DEFAULT_LIMITS: GatewayLimits = {
     slowAccountAfter: 10,
     maxConcurrentPerAddress: 16,
     maxConcurrentPerAccount: 20,
+    concurrencyWaitMs: 10_000,
+    maxWaitingAttempts: 1_000,
     maxTracked: 100_000,
   },
-  connections: { maxTotal: 10_000, maxPerAddress: 1_000, handshakeMs: 30_000 },
+  connections: {
+    maxTotal: 10_000,
+    maxPerAddress: 1_000,
+    handshakeMs: 30_000,
+    proxyHeaderMs: 5_000,
+    maxProxyHeaderBytes: 2_048,
+    maxProxyPending: 1_000,
+  },
   immediateWaitMs: 30_000,
   shutdownGraceMs: 30_000,
   retryBaseMs: 60_000,

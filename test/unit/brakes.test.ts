@@ -56,6 +56,44 @@ async function fail(t: Rig, ip: string, account: string): Promise<void> {
   await p;
 }
 
+describe('brakes: a burst from one address', () => {
+  it('waits for room under the concurrency caps instead of refusing, in turn', async () => {
+    const t = brakes({ maxFailuresPerAddress: 100, maxFailuresPerAccount: 100 });
+    const first = await Promise.all([1, 2, 3, 4].map((i) => t.b.admit('10.0.0.1', `u${i}@x`)));
+    const waiting = [5, 6].map((i) => t.b.admit('10.0.0.1', `u${i}@x`));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(t.b.queued, 2, 'the fifth and sixth wait');
+    started(first[0]!).succeeded();
+    const fifth = started(await Promise.race(waiting));
+    assert.equal(t.b.queued, 1, 'one slot freed: one more is let through');
+    started(first[1]!).end();
+    started((await Promise.all(waiting))[1]!);
+    fifth.end();
+    assert.equal(t.b.inFlight, 3, 'the third, fourth and sixth');
+  });
+
+  it('refuses (concurrency, not failures) when no room comes within the wait', async () => {
+    const t = brakes({
+      maxFailuresPerAddress: 100,
+      maxFailuresPerAccount: 100,
+      concurrencyWaitMs: 20,
+    });
+    for (const i of [1, 2, 3, 4]) started(await t.b.admit('10.0.0.1', `u${i}@x`));
+    assert.equal(refusal(await t.b.admit('10.0.0.1', 'u5@x')), 'address-concurrency');
+    assert.equal(t.b.queued, 0);
+  });
+
+  it('does not wait when too many attempts already wait', async () => {
+    const t = brakes({
+      maxFailuresPerAddress: 100,
+      maxFailuresPerAccount: 100,
+      maxWaitingAttempts: 0,
+    });
+    for (const i of [1, 2, 3, 4]) started(await t.b.admit('10.0.0.1', `u${i}@x`));
+    assert.equal(refusal(await t.b.admit('10.0.0.1', 'u5@x')), 'address-concurrency');
+  });
+});
+
 describe('brakes', () => {
   it('counts attempts in flight: parallel guesses from one address cannot all pass', () => {
     const { b } = brakes({ maxConcurrentPerAddress: 100, maxConcurrentPerAccount: 100 });

@@ -127,6 +127,8 @@ export class Brakes {
   private readonly inFlightAccount = new InFlight();
   private delayed = 0;
   private flying = 0;
+  /** attempts waiting in admit() for room under the concurrency caps; woken when one ends */
+  private readonly waiters = new Set<() => void>();
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -161,6 +163,7 @@ export class Brakes {
       this.inFlightAddress.remove(keys.address);
       this.inFlightPair.remove(keys.pair);
       this.inFlightAccount.remove(keys.account);
+      for (const wake of this.waiters) wake();
       return true;
     };
     return {
@@ -173,6 +176,50 @@ export class Brakes {
       },
       end: () => void leave(),
     };
+  }
+
+  /**
+   * begin(), after waiting (up to concurrencyWaitMs) while the address or the account has
+   * as many attempts in flight as allowed. Parallel guesses still reach the source at most
+   * maxConcurrentPerAddress at a time, and each failure counts before the next one is let
+   * through; right passwords in a burst from one address wait their turn instead of being
+   * refused.
+   */
+  async admit(address: string, account: string): Promise<Attempt | { refused: BrakeRefusal }> {
+    const keys = keysOf(address, account);
+    const deadline = Date.now() + this.limits.concurrencyWaitMs;
+    while (this.concurrencyFull(keys) && this.waiters.size < this.limits.maxWaitingAttempts) {
+      const left = deadline - Date.now();
+      if (left <= 0 || !(await this.untilOneEnds(left))) break;
+    }
+    return this.begin(address, account);
+  }
+
+  /** true when an attempt ended, false when `ms` passed first */
+  private untilOneEnds(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ended: boolean): void => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve(ended);
+      };
+      const wake = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.waiters.add(wake);
+    });
+  }
+
+  /** attempts waiting in admit() */
+  get queued(): number {
+    return this.waiters.size;
+  }
+
+  private concurrencyFull(k: Keys): BrakeRefusal | undefined {
+    if (this.inFlightAddress.get(k.address) >= this.limits.maxConcurrentPerAddress)
+      return 'address-concurrency';
+    if (this.inFlightAccount.get(k.account) >= this.limits.maxConcurrentPerAccount)
+      return 'account-concurrency';
+    return undefined;
   }
 
   private refusal(k: Keys): BrakeRefusal | undefined {

@@ -82,10 +82,14 @@ export async function runLogin<T>(
   const check = checkTimer();
   const emit = loginEvents(req, deps, () => check.done);
   const name = accountName(req.user);
-  const attempt = deps.brakes.begin(req.client, name.key);
+  const attempt = await deps.brakes.admit(req.client, name.key);
   if ('refused' in attempt) {
-    emit('refused', 'too-many-attempts', `brakes: ${attempt.refused}`);
-    return { ok: false, outcome: 'too-many-attempts', close: true };
+    // Too many at once is no sign of guessing (a busy NAT or webmail host): try later,
+    // and the connection stays. Too many failures is: refused and closed.
+    const busy = attempt.refused.endsWith('concurrency');
+    const outcome = busy ? 'backend-unavailable' : 'too-many-attempts';
+    emit('refused', outcome, `brakes: ${attempt.refused}`);
+    return { ok: false, outcome, close: !busy };
   }
   try {
     if (name.address === undefined)
