@@ -26,6 +26,7 @@ export const OS_PACKAGES = {
   '/usr/bin/setpriv': 'util-linux',
   '/usr/bin/fail2ban-regex': 'fail2ban',
   '/usr/bin/systemd-analyze': 'systemd',
+  '/usr/sbin/haproxy': 'haproxy',
 };
 
 /**

@@ -48,3 +48,48 @@ export function clientKey(address: string | undefined): string {
     .map((x) => x.toString(16))
     .join(':')}::/64`;
 }
+
+/** An address block from the config: `10.0.0.0/8`, `2001:db8::/32`, or one address. */
+export interface Cidr {
+  family: 4 | 6;
+  /** the address as 8 groups of 16 bits (IPv4 in the last two) */
+  groups: number[];
+  bits: number;
+}
+
+function groupsOf(address: string): { family: 4 | 6; groups: number[] } | undefined {
+  const a = unmapIpv4(address);
+  if (isIP(a) === 4) {
+    const [p, q, r, s] = a.split('.').map(Number) as [number, number, number, number];
+    return { family: 4, groups: [0, 0, 0, 0, 0, 0, (p << 8) | q, (r << 8) | s] };
+  }
+  const g = ipv6Groups(a);
+  return g ? { family: 6, groups: g } : undefined;
+}
+
+/** `10.0.0.0/8` -> a Cidr, or a sentence saying what is wrong with it. */
+export function parseCidr(text: string): Cidr | string {
+  const [addr = '', len, extra] = text.split('/');
+  if (extra !== undefined) return 'is not an address or address/prefix';
+  const parsed = groupsOf(addr);
+  if (!parsed || addr !== addr.trim())
+    return 'is not an IP address or block like 10.0.0.0/8 or 2001:db8::/32';
+  const max = parsed.family === 4 ? 32 : 128;
+  if (len !== undefined && !/^\d{1,3}$/.test(len)) return `prefix length must be 0-${max}`;
+  const bits = len === undefined ? max : Number(len);
+  if (bits > max) return `prefix length must be 0-${max}`;
+  return { family: parsed.family, groups: parsed.groups, bits };
+}
+
+/** Is `address` (IPv4-mapped IPv6 counts as IPv4) inside the block? */
+export function cidrContains(block: Cidr, address: string | undefined): boolean {
+  const parsed = groupsOf(address ?? '');
+  if (!parsed || parsed.family !== block.family) return false;
+  // IPv4 sits in the last 32 bits of the 128
+  let bits = block.family === 4 ? block.bits + 96 : block.bits;
+  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+    if ((parsed.groups[i]! & mask) !== (block.groups[i]! & mask)) return false;
+  }
+  return true;
+}

@@ -143,6 +143,7 @@ export function parseConfigText(
     },
     timeouts: d.timeouts,
   };
+  if (d.proxyProtocol) config.proxyProtocol = d.proxyProtocol;
   if (d.tls) config.tls = { cert: abs(d.tls.cert), key: abs(d.tls.key) };
   if (warnings.length > 0) config.warnings = warnings;
   return config;
@@ -199,6 +200,14 @@ function crossChecks(d: ParsedConfig): ConfigProblem[] {
           'listen.smtp is set, so mail for accounts not yet moved needs the source: smtp://host:25',
       });
     }
+  }
+  for (const name of d.proxyProtocol?.listeners ?? []) {
+    if (listen[name] === undefined)
+      out.push({
+        path: 'proxyProtocol.listeners',
+        value: name,
+        problem: `listen.${name} is not set, so there is no such listener to put behind a proxy`,
+      });
   }
   const seen = new Map<string, string>();
   for (const [name, addr] of Object.entries(listen)) {

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { EndpointError, parseEndpoint, type Endpoint, type Protocol } from './endpoint.js';
+import { parseCidr } from '../net-address.js';
 import type { ListenAddress } from './types.js';
 
 function endpoint(expect: Protocol[], what: string) {
@@ -185,6 +186,36 @@ export const listenSchema = z
   )
   .strict();
 
+const cidr = z
+  .string({ invalid_type_error: 'must be an address or block string, e.g. "10.0.0.0/8"' })
+  .superRefine((value, ctx) => {
+    const parsed = parseCidr(value);
+    if (typeof parsed === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed });
+  });
+
+/**
+ * PROXY protocol (HAProxy proxy-protocol.txt v1 and v2) in front of some listeners. Never
+ * guessed: a listener named here takes connections only from `trusted` and only with a header.
+ */
+export const proxyProtocolSchema = z
+  .object({
+    listeners: z
+      .array(
+        z.enum(LISTENERS, {
+          errorMap: () => ({ message: `must be one of ${LISTENERS.join(', ')}` }),
+        }),
+        { invalid_type_error: 'must be a list of listener names: [imap, submission]' },
+      )
+      .min(1, 'is empty; name the listeners that sit behind the proxy, or drop proxyProtocol'),
+    trusted: z
+      .array(cidr, {
+        invalid_type_error: 'must be a list of addresses or blocks: ["10.0.0.0/8", "::1"]',
+        required_error: 'is required: the addresses of the proxies allowed to send a header',
+      })
+      .min(1, 'is empty; list the addresses of the proxies (HAProxy, nginx) in front'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     source: sourceSchema,
@@ -245,6 +276,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    proxyProtocol: proxyProtocolSchema.optional(),
     smtp: z
       .object({
         // RFC 1870: advertised with SIZE, enforced at MAIL FROM (SIZE=) and during DATA

@@ -98,6 +98,12 @@ transfer: { connections: 2, concurrency: 2 }
 # x-originating-ip, POP3/SMTP XCLIENT; the server must trust AutoPort's address for it).
 gateway: { destinationLogin: user, forwardClient: { source: true, destination: true } }
 
+# Listeners behind a load balancer (HAProxy send-proxy / send-proxy-v2, nginx stream
+# proxy_protocol on) that puts the client's address in a PROXY protocol header (v1 or v2).
+# A listener named here takes connections only from the trusted addresses and only with
+# a header; everything else is closed before a greeting.
+# proxyProtocol: { listeners: [imap, submission], trusted: ["10.0.0.0/8", "127.0.0.1"] }
+
 # SMTP listeners: the largest message accepted (advertised with SIZE, refused above it).
 smtp: { maxMessageBytes: 52428800 }
 

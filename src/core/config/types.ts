@@ -46,6 +46,11 @@ export interface Config {
       ListenAddress
     >
   >;
+  /**
+   * listeners behind a load balancer that sends a PROXY protocol header (v1 or v2); only
+   * connections from `trusted` (addresses or CIDR blocks) are taken there
+   */
+  proxyProtocol?: { listeners: Array<keyof Config['listen']>; trusted: string[] };
   tls?: { cert: string; key: string };
   domains: string[];
   strategy: 'proxy' | 'immediate';

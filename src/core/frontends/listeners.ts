@@ -6,9 +6,14 @@
  * A connection is admitted (counted against the connection limits) at TCP accept, before
  * any TLS handshake: a client must not hold handshakes open outside the limits. The
  * handshake of an implicit-TLS connection then has a deadline of its own.
+ *
+ * Behind a load balancer (spec.proxy) the PROXY protocol header comes first, before the
+ * handshake and the greeting: the slot is taken once it names the real client, and a
+ * connection without a valid header from a trusted proxy is closed without a word.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { socketPeer, type GateResult, type Peer, type ProxyGate } from './proxy-gate.js';
 import type { Release } from './types.js';
 
 export interface ListenerSpec {
@@ -18,6 +23,8 @@ export interface ListenerSpec {
   host: string;
   port: number;
   implicitTls: boolean;
+  /** PROXY protocol in front of this listener: the header is read first, through this gate */
+  proxy?: ProxyGate;
 }
 
 export interface TlsMaterial {
@@ -59,9 +66,11 @@ export interface AcceptHandlers {
    * A TCP connection arrived: its connection-limit slot, or undefined when it is refused
    * (the handler has answered and closed it).
    */
-  admit(socket: Socket, spec: ListenerSpec): Release | undefined;
+  admit(socket: Socket, spec: ListenerSpec, peer: Peer): Release | undefined;
   /** The connection is ready (TLS is up on an implicit-TLS listener); it owns `slot` now. */
-  ready(socket: Socket, spec: ListenerSpec, slot: Release): void;
+  ready(socket: Socket, spec: ListenerSpec, slot: Release, peer: Peer): void;
+  /** a PROXY protocol listener closed a connection before its header named a client */
+  proxyRefused?(spec: ListenerSpec, result: Extract<GateResult, { ok: false }>): void;
   /** admit or ready threw: the connection is closed and its slot released already */
   fault(err: unknown, spec: ListenerSpec, socket: Socket): void;
 }
@@ -100,8 +109,7 @@ export async function startListener(
 ): Promise<RunningListener> {
   if (spec.implicitTls && !tls.context())
     throw new Error(`listener ${spec.name} needs tls.cert and tls.key`);
-  const accept = (raw: Socket): void => {
-    raw.on('error', () => undefined);
+  const admitted = (raw: Socket, peer: Peer): void => {
     let slot: Release | undefined;
     const fault = (err: unknown, socket: Socket): void => {
       slot?.();
@@ -110,15 +118,15 @@ export async function startListener(
       handlers.fault(err, spec, socket);
     };
     try {
-      slot = handlers.admit(raw, spec);
+      slot = handlers.admit(raw, spec, peer);
       if (!slot) return;
       const ctx = tls.context();
-      if (!spec.implicitTls) return handlers.ready(raw, spec, slot);
+      if (!spec.implicitTls) return handlers.ready(raw, spec, slot, peer);
       if (!ctx) throw new Error(`listener ${spec.name} has no certificate`);
       void handshake(raw, ctx, handshakeTimeoutMs).then((secure) => {
         if (!secure) return slot?.();
         try {
-          handlers.ready(secure, spec, slot!);
+          handlers.ready(secure, spec, slot!, peer);
         } catch (err) {
           fault(err, secure);
         }
@@ -126,6 +134,20 @@ export async function startListener(
     } catch (err) {
       fault(err, raw);
     }
+  };
+  const accept = (raw: Socket): void => {
+    raw.on('error', () => undefined);
+    const gate = spec.proxy;
+    if (!gate) return admitted(raw, socketPeer(raw));
+    void gate.admit(raw).then((r) => {
+      if (r.ok) return admitted(raw, r.peer);
+      raw.destroy();
+      try {
+        handlers.proxyRefused?.(spec, r);
+      } catch {
+        // a log line that failed is no reason to fail the listener
+      }
+    });
   };
   const server = createServer(accept);
   server.on('error', () => undefined);

@@ -18,6 +18,7 @@ import {
   type RunningListener,
 } from '../frontends/listeners.js';
 import { startPop3Session } from '../frontends/pop3/session.js';
+import { ProxyGate } from '../frontends/proxy-gate.js';
 import {
   openRelayLog,
   startSmtpListeners,
@@ -192,32 +193,40 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     socket.end(spec.protocol === 'imap' ? imapBye(outcome) : pop3Reply(outcome));
     setTimeout(() => socket.destroy(), 1000).unref();
   };
+  // Listeners behind HAProxy/nginx: the header's client replaces the socket's peer
+  // everywhere (logs, brakes, limits, x-originating-ip and XCLIENT to backends).
+  const proxyGate = config.proxyProtocol
+    ? new ProxyGate(config.proxyProtocol.trusted, () => limits.connections)
+    : undefined;
+  const behindProxy = (name: string): ProxyGate | undefined =>
+    config.proxyProtocol?.listeners.some((l) => l === name) ? proxyGate : undefined;
   const accept: AcceptHandlers = {
-    admit: (socket, spec) => {
+    admit: (socket, spec, peer) => {
       if (stopping) return refuse(socket, spec, 'shutting-down');
-      const address = unmapIpv4(socket.remoteAddress);
+      const address = peer.address;
       const slot = connections.acquire(address);
       if (slot) return slot;
       logger.warn('connection refused: limit reached', { client: address, listener: spec.name });
       return refuse(socket, spec, 'too-many-connections');
     },
-    ready: (socket, spec, slot) => {
+    ready: (socket, spec, slot, peer) => {
       socket.setNoDelay(true);
       const id = sessionId();
-      const address = unmapIpv4(socket.remoteAddress);
       const info: SessionInfo = {
         id,
         listener: listenerInfo(spec),
-        client: {
-          address,
-          port: socket.remotePort ?? 0,
-          localAddress: unmapIpv4(socket.localAddress),
-          localPort: socket.localPort ?? 0,
-          session: id,
-        },
+        client: { ...peer, session: id },
       };
       if (spec.protocol === 'imap') startImapSession(socket, info, frontendDeps, slot);
       else startPop3Session(socket, info, frontendDeps, slot);
+    },
+    proxyRefused: (spec, r) => {
+      logger.warn('connection refused: no valid PROXY header from a trusted proxy', {
+        listener: spec.name,
+        proxy: r.proxy,
+        reason: r.reason,
+        detail: r.detail,
+      });
     },
     fault: (err, spec, socket) => {
       const session = sessionId();
@@ -252,6 +261,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
         host: addr.host,
         port: addr.port,
         implicitTls: kind.implicitTls,
+        proxy: behindProxy(kind.name),
       };
       running.push(await startListener(spec, tls, accept, limits.connections.handshakeMs));
     }
@@ -282,6 +292,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
         forwardClient: upstreamOptions.forwardClient,
         plaintextAuth: plaintext,
         stopping: () => stopping,
+        proxy: proxyGate && { gate: proxyGate, listeners: config.proxyProtocol!.listeners },
       });
     } catch (err) {
       await Promise.all(running.map((l) => l.close()));

@@ -9,6 +9,11 @@
  * advertised and checked at MAIL FROM (RFC 1870). wire.ts replaces its DATA parsing (the
  * end of data only on CRLF.CRLF, bare line endings normalised), its enhanced status codes
  * and its reply to AUTH before TLS. session.ts does the rest.
+ *
+ * Behind a load balancer the PROXY protocol header is read by the gateway's own reader
+ * (proxy-gate.ts, the one the IMAP/POP3 listeners use), in place of smtp-server's
+ * `useProxy`, which trusts every peer and knows only v1: smtp-server's _handleProxy hook
+ * is replaced on the server, so what it hands to onConnect carries the real client.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,6 +27,8 @@ import type { Brakes } from '../../gateway/brakes.js';
 import type { ConnectionLimiter } from '../../gateway/connection-limiter.js';
 import type { Logger } from '../../log/logger.js';
 import { clientKey, unmapIpv4 } from '../../net-address.js';
+import type { Peer, ProxyGate } from '../proxy-gate.js';
+import { readProxyFirst } from './proxy.js';
 import { smtpSpec } from '../../replies.js';
 import type { Keyring } from '../../state/crypto.js';
 import type { StateStore } from '../../state/types.js';
@@ -60,6 +67,8 @@ export interface SmtpFrontendDeps {
    */
   plaintextAuth?: 'always' | 'loopback' | 'never';
   stopping?: () => boolean;
+  /** listeners behind a PROXY protocol load balancer, and the gate that reads their headers */
+  proxy?: { gate: ProxyGate; listeners: readonly string[] };
 }
 
 export interface RunningSmtpListener {
@@ -176,16 +185,16 @@ export async function startSmtpListener(
     }
     return deps.connections.acquire(address);
   };
-  const onAccept = (raw: Socket): void => {
-    const address = unmapIpv4(raw.remoteAddress);
+  const onAccept = (raw: Socket, peer?: Peer): boolean => {
+    const address = peer?.address ?? unmapIpv4(raw.remoteAddress);
     const slot = deps.connections?.acquire(address);
     if (!slot) {
       // Nothing can be said before the handshake; the limit is logged.
       deps.logger.warn('connection refused: limit reached', { client: address, listener: name });
       raw.destroy();
-      return;
+      return false;
     }
-    const key = acceptKey(address, raw.remotePort ?? 0);
+    const key = acceptKey(address, peer?.port ?? raw.remotePort ?? 0);
     accepted.set(key, [...(accepted.get(key) ?? []), slot]);
     raw.once('close', () => {
       slot();
@@ -193,6 +202,7 @@ export async function startSmtpListener(
       if (list?.length) accepted.set(key, list);
       else accepted.delete(key);
     });
+    return true;
   };
 
   /** smtp-server session ids of connections that met a bug: they end with reason 'error' */
@@ -455,8 +465,25 @@ export async function startSmtpListener(
   };
 
   const server = new GatewaySmtpServer(options, { authWithoutTls });
-  if (name === 'submissions' && deps.connections)
-    server.server.prependListener('connection', onAccept);
+  const gate = deps.proxy?.listeners.includes(name) ? deps.proxy.gate : undefined;
+  if (gate)
+    readProxyFirst(
+      server,
+      gate,
+      (raw, peer) => {
+        if (name !== 'submissions' || !deps.connections) return true;
+        return onAccept(raw, peer);
+      },
+      (r) =>
+        deps.logger.warn('connection refused: no valid PROXY header from a trusted proxy', {
+          listener: name,
+          proxy: r.proxy,
+          reason: r.reason,
+          detail: r.detail,
+        }),
+    );
+  else if (name === 'submissions' && deps.connections)
+    server.server.prependListener('connection', (raw: Socket) => void onAccept(raw));
   server.on('error', (err) => deps.logger.warn('SMTP connection error', { listener: name, err }));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
