@@ -1,0 +1,125 @@
+/**
+ * POP3 UIDL continuity (issue #12 item 2) with the real fetchmail: `keep`, UIDLs in a
+ * .fetchids file, through the gateway before and after the account is moved. After the
+ * move the destination's own UIDLs differ from the source's (shown here by pointing the
+ * same fetchmail at the destination directly: it would download the whole inbox again);
+ * through the gateway the second run downloads nothing, and a message delivered after the
+ * move is downloaded once.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import type { GatewayEvent } from '../../src/core/bus.js';
+import { loadUidls } from '../../src/core/transfer/uidl/store.js';
+import { makeMessage, openImap } from '../support/index.js';
+import { FAST_BRAKES, startProxyLab, type ProxyLab } from './proxy-support.js';
+
+const run = promisify(execFile);
+const FETCHMAIL = '/usr/bin/fetchmail';
+const alice = { user: 'alice@example.org', password: 'alice-secret' };
+const INBOX_SIZE = 14;
+
+/** One fetchmail run (keep, UIDL) against `port`; returns how many messages it delivered. */
+async function fetchmail(dir: string, port: number, ids: string): Promise<number> {
+  const count = join(dir, 'count');
+  const rc = join(dir, 'fetchmailrc');
+  writeFileSync(
+    rc,
+    [
+      'set no syslog',
+      `poll 127.0.0.1 service ${port} protocol POP3 uidl auth password`,
+      `  user "${alice.user}" there with password "${alice.password}" is "alice" here`,
+      `  keep sslproto ''`,
+      `  mda "/bin/sh -c 'cat >/dev/null; echo m >> ${count}'"`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const before = existsSync(count) ? readFileSync(count, 'latin1').length : 0;
+  const env = { ...process.env, HOME: dir, FETCHMAILHOME: dir };
+  try {
+    await run(FETCHMAIL, ['-f', rc, '-i', ids, '--nosyslog'], { env, timeout: 60_000 });
+  } catch (err) {
+    // exit code 1: no new mail (fetchmail(1) EXIT CODES); anything else is a failure
+    if ((err as { code?: number }).code !== 1) throw err;
+  }
+  const after = existsSync(count) ? readFileSync(count, 'latin1').length : 0;
+  return (after - before) / 2;
+}
+
+function nextEvent<T extends GatewayEvent['type']>(
+  p: ProxyLab,
+  type: T,
+  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
+): Promise<Extract<GatewayEvent, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${type} in time`)), 120_000);
+    const off = p.bus.on(type, (e) => {
+      if (!match(e)) return;
+      clearTimeout(t);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+describe('fetchmail keeps its UIDLs across the move', { timeout: 300_000 }, () => {
+  let p: ProxyLab;
+  let ids: string;
+  before(async () => {
+    p = await startProxyLab({
+      lab: { users: [alice] },
+      workers: true,
+      config: (lab) => ({ destination: { pop3: lab.destination.urls.pop3 } }),
+      deps: { limits: { ...FAST_BRAKES, workerPollMs: 100 } },
+    });
+    ids = join(p.lab.dir, 'fetchids');
+    const c = await openImap(p.lab.source, alice);
+    try {
+      for (let i = 1; i <= INBOX_SIZE; i++) {
+        await c.append('INBOX', makeMessage({ subject: `before the move ${i}`, size: 300 * i }));
+      }
+    } finally {
+      await c.logout();
+    }
+  });
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('the first run, at the source through the gateway, downloads the inbox', async () => {
+    const moved = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user);
+    assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), INBOX_SIZE);
+    const fin = await moved;
+    assert.equal(fin.ok, true, fin.detail);
+    assert.equal(p.store.get(alice.user)?.state, 'migrated');
+    const map = await loadUidls(p.store, alice.user);
+    assert.equal(map?.matched, INBOX_SIZE);
+    assert.equal(map?.ambiguous, 0);
+  });
+
+  it("the destination's own UIDLs differ: fetchmail straight at it would fetch all again", async () => {
+    const copy = join(p.lab.dir, 'fetchids-direct');
+    copyFileSync(ids, copy);
+    const direct = p.lab.destination.ports.pop3;
+    assert.equal(await fetchmail(p.lab.dir, direct, copy), INBOX_SIZE);
+  });
+
+  it('after the move, through the gateway: nothing again; a new message once', async () => {
+    const route = nextEvent(p, 'session.route', (e) => e.user === alice.user);
+    assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), 0);
+    assert.equal((await route).target, 'destination');
+
+    const d = await openImap(p.lab.destination, alice);
+    try {
+      await d.append('INBOX', makeMessage({ subject: 'after the move' }));
+    } finally {
+      await d.logout();
+    }
+    assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), 1);
+    assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), 0);
+  });
+});
