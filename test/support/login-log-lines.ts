@@ -99,8 +99,8 @@ export function loginLogLines(format: LogFormat, priorityPrefix = false): Logged
   const down = open('pop3', '192.0.2.2');
   login(down, 'pop3', 'erin@example.org', 'refused', 'backend-unavailable');
   login(down, 'pop3', 'erin@example.org', 'refused', 'account-busy');
-  logger.error('login failed with an internal error', { session: down, err: new Error('boom') });
-  logger.warn('login could not be checked', {
+  logger.error('internal error in a login', { session: down, err: new Error('boom') });
+  logger.warn('could not check a login', {
     session: down,
     protocol: 'pop3',
     outcome: 'store-unavailable',

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   createLogger,
   memorySink,
@@ -92,5 +95,26 @@ describe('redaction at the logger', () => {
       format: 'json',
     });
     assert.doesNotThrow(() => bad.error('x'));
+  });
+});
+
+describe('log messages written in the code', () => {
+  // The wire rules look for protocol lines anywhere in a string, so a message such as
+  // "login could not be checked" lost its end ("login could [redacted]"). Every message
+  // literal in src/ must come out of redaction as written.
+  it('survive redaction unchanged', () => {
+    const root = fileURLToPath(new URL('../../src', import.meta.url));
+    const call = /\b(?:logger|log)\.(?:debug|info|warn|error)\(\s*'((?:[^'\\]|\\.)*)'/g;
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      /\.tsx?$/.test(f),
+    );
+    const messages = files.flatMap((f) =>
+      [...readFileSync(join(root, f), 'utf8').matchAll(call)].map((m) => m[1]!),
+    );
+    assert.ok(messages.length > 30, `found only ${messages.length} log messages`);
+    assert.deepEqual(
+      messages.filter((m) => redactString(m) !== m),
+      [],
+    );
   });
 });

@@ -124,9 +124,9 @@ function asReplyError(err: unknown, req: FlowRequest, logger: Logger): ReplyErro
       ? new ReplyError('store-unavailable', err.message, { cause: err })
       : toReplyError(err, 'login');
   if (e.outcome === 'internal-error')
-    logger.error('login failed with an internal error', { session: req.session, err });
+    logger.error('internal error in a login', { session: req.session, err });
   else if (e.outcome !== 'auth-failed')
-    logger.warn('login could not be checked', {
+    logger.warn('could not check a login', {
       session: req.session,
       protocol: req.protocol,
       outcome: e.outcome,
