@@ -48,7 +48,10 @@ describe('proxyProtocol config', () => {
       'proxyProtocol: { listeners: [imap, imap4], trusted: ["10.0.0.0/33", "proxy.example.org"] }',
     );
     assert.match(text, /proxyProtocol\.listeners\[1\]: .*must be one of imap, imaps/);
-    assert.match(text, /proxyProtocol\.trusted\[0\]: .*10\.0\.0\.0\/33.*prefix length must be 0-32/);
+    assert.match(
+      text,
+      /proxyProtocol\.trusted\[0\]: .*10\.0\.0\.0\/33.*prefix length must be 0-32/,
+    );
     assert.match(text, /proxyProtocol\.trusted\[1\]: .*not an IP address or block/);
     assert.match(
       refusal('proxyProtocol: { listeners: [imap] }'),
