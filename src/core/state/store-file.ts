@@ -284,8 +284,8 @@ export class StoreFileAdapter implements Adapter<StoreData> {
     return this.exclusive(async () => {
       const next = this.gen + 1;
       await createJournal(journalPath(this.path, next));
-      // The old generation keeps what a failed append left past its end: replay ignores a
-      // torn last line, and no append goes there again.
+      // The old generation keeps what a failed append left past its end: replay ignores
+      // lines after the last commit, and no append goes there again.
       this.olderBytes += this.size;
       this.gen = next;
       this.size = 0;
