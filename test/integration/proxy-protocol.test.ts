@@ -170,6 +170,22 @@ describe('PROXY protocol: IMAP behind HAProxy', () => {
       /"proxy":"127\.0\.0\.7".*"reason":"untrusted"|"reason":"untrusted".*"proxy":"127\.0\.0\.7"/,
     );
   });
+
+  it('a reload changes who may send a header', async () => {
+    p.gateway.reload({
+      ...p.config,
+      proxyProtocol: { listeners: ['imap'], trusted: ['10.0.0.0/8'] },
+    });
+    try {
+      const r = await speakFirst(hap.ports.v2!, CLIENT, '');
+      assert.equal(r.text, '');
+      assert.ok(r.closed);
+    } finally {
+      p.gateway.reload(p.config);
+    }
+    const again = await exchange(hap.ports.v1!, CLIENT, 'R1 LOGOUT\r\n', /^R1 OK/m);
+    assert.match(again.text, /^\* OK/);
+  });
 });
 
 describe('PROXY protocol: submission behind HAProxy', () => {

@@ -197,6 +197,11 @@ describe('reading the header from a socket', () => {
     const s = await got;
     const r = await untrusted.admit(s);
     assert.equal(!r.ok && r.reason, 'untrusted');
+    assert.ok(!untrusted.isTrusted('127.0.0.1'));
+    untrusted.setTrusted(['10.0.0.0/8', '127.0.0.0/8']);
+    assert.ok(untrusted.isTrusted('127.0.0.1'));
+    assert.throws(() => untrusted.setTrusted(['127.0.0.0/40']), /prefix length/);
+    assert.ok(untrusted.isTrusted('127.0.0.1'), 'a bad list keeps the old one');
     c.destroy();
     s.destroy();
 

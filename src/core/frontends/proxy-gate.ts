@@ -33,7 +33,7 @@ export type GateResult =
   | { ok: false; reason: 'untrusted' | 'busy' | 'bad-header'; detail: string; proxy: string };
 
 export class ProxyGate {
-  private readonly trusted: Cidr[];
+  private trusted: Cidr[] = [];
   private readonly pending = new Map<string, number>();
 
   constructor(
@@ -43,6 +43,11 @@ export class ProxyGate {
       'proxyHeaderMs' | 'maxProxyHeaderBytes' | 'maxProxyPending'
     >,
   ) {
+    this.setTrusted(trusted);
+  }
+
+  /** A new trusted list (config reload); throws, keeping the old one, on a bad entry. */
+  setTrusted(trusted: readonly string[]): void {
     this.trusted = trusted.map((t) => {
       const c = parseCidr(t);
       if (typeof c === 'string') throw new Error(`proxyProtocol.trusted: ${t} ${c}`);

@@ -317,6 +317,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     reload(next) {
       const material = readTls(next);
       if (material) tls.set(material);
+      // Which listeners expect a header is fixed at start; who may send one is not.
+      if (next.proxyProtocol) proxyGate?.setTrusted(next.proxyProtocol.trusted);
       config = next;
       for (const l of smtp) l.reloadTls(next);
     },
