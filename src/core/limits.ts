@@ -55,10 +55,18 @@ export interface BrakeLimits {
   maxFailuresPerAccount: number;
   /** failures for one account from everywhere beyond which its failures get the longest delay (never a refusal) */
   slowAccountAfter: number;
-  /** login attempts in flight at once from one client address; more are refused without reaching a backend */
+  /** login attempts in flight at once from one client address; more wait, then are refused, without reaching a backend */
   maxConcurrentPerAddress: number;
   /** login attempts in flight at once for one account (above maxFailuresPerAccount, so one address cannot fill it) */
   maxConcurrentPerAccount: number;
+  /**
+   * how long an attempt waits for room under those two caps before it is refused try-later:
+   * a burst of right passwords from one address (an office behind NAT reconnecting after a
+   * restart, a webmail host) queues instead of being turned away
+   */
+  concurrencyWaitMs: number;
+  /** attempts waiting for room at once, over all addresses; beyond it they are refused at once */
+  maxWaitingAttempts: number;
   /** tracked addresses/accounts; the oldest are forgotten beyond this */
   maxTracked: number;
 }
@@ -122,6 +130,8 @@ export const DEFAULT_LIMITS: GatewayLimits = {
     slowAccountAfter: 10,
     maxConcurrentPerAddress: 16,
     maxConcurrentPerAccount: 20,
+    concurrencyWaitMs: 10_000,
+    maxWaitingAttempts: 1_000,
     maxTracked: 100_000,
   },
   connections: {
