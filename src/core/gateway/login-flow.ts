@@ -21,6 +21,7 @@ import { StateError } from '../state/errors.js';
 import { normalizeAddress } from '../state/records.js';
 import { toReplyError } from '../upstreams/errors.js';
 import type { Brakes } from './brakes.js';
+import { sameSecret } from './capture.js';
 
 export interface FlowDeps {
   brakes: Brakes;
@@ -157,6 +158,15 @@ export interface PasswordProof {
   captured(): 'right' | 'wrong' | undefined;
   /** ask the source (log in, close at once); throws UpstreamError; undefined: no source to ask */
   atSource?: () => Promise<void>;
+}
+
+/** PasswordProof.captured for a captured password (undefined: none) and the one given. */
+export function judgeCaptured(
+  captured: string | undefined,
+  given: string,
+): PasswordProof['captured'] {
+  return () =>
+    captured === undefined ? undefined : sameSecret(captured, given) ? 'right' : 'wrong';
 }
 
 /**

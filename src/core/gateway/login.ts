@@ -28,7 +28,7 @@ import {
   touchAccount,
   type CaptureDeps,
 } from './capture.js';
-import { guardRefusal, runLogin, type CheckTimer } from './login-flow.js';
+import { guardRefusal, judgeCaptured, runLogin, type CheckTimer } from './login-flow.js';
 import type { SessionRegistry } from './sessions.js';
 
 export type TransferNowResult = 'migrated' | 'timeout' | 'failed' | 'busy';
@@ -190,11 +190,9 @@ export function makeLoginService(
     route: Extract<Route, { target: 'refuse' }>,
     check: CheckTimer,
   ): Promise<never> {
-    const captured = capturedPassword(deps.keyring, rec, address);
     const hasSource = !!deps.config().source[req.protocol];
     return guardRefusal(route, {
-      captured: () =>
-        captured === undefined ? undefined : sameSecret(captured, req.password) ? 'right' : 'wrong',
+      captured: judgeCaptured(capturedPassword(deps.keyring, rec, address), req.password),
       atSource: hasSource ? async () => drop(await atSource(req, s, check, false)) : undefined,
     });
   }

@@ -19,10 +19,14 @@ import type { Brakes } from '../../gateway/brakes.js';
 import {
   capturedPassword,
   captureCredentials,
-  sameSecret,
   touchAccount,
 } from '../../gateway/capture.js';
-import { guardRefusal, runLogin, type CheckTimer } from '../../gateway/login-flow.js';
+import {
+  guardRefusal,
+  judgeCaptured,
+  runLogin,
+  type CheckTimer,
+} from '../../gateway/login-flow.js';
 import { DEFAULT_LIMITS } from '../../limits.js';
 import type { Logger } from '../../log/logger.js';
 import { ReplyError, type Outcome } from '../../replies.js';
@@ -181,11 +185,9 @@ function refuseRoute(
   route: Extract<Route, { target: 'refuse' }>,
   check: CheckTimer,
 ): Promise<never> {
-  const captured = capturedPassword(deps.keyring, rec, address);
   const ep = deps.config().source.submission;
   return guardRefusal(route, {
-    captured: () =>
-      captured === undefined ? undefined : sameSecret(captured, req.password) ? 'right' : 'wrong',
+    captured: judgeCaptured(capturedPassword(deps.keyring, rec, address), req.password),
     atSource: ep
       ? async () => (await check.time('source', () => open(ctx, 'source', ep, req))).release()
       : undefined,
