@@ -109,16 +109,30 @@ function literalFlood(t: HostileTarget): Promise<string> {
   return raw(t, (w, i) => (w(i === 0 ? `a1 LOGIN {0+}\r\n${lines}` : lines), i < 32), 20);
 }
 
-/** Wrong passwords, one after another on one connection: the failure brakes. */
-async function wrongPassword(t: HostileTarget): Promise<string> {
+/**
+ * One scripted TLS client session on `port`: `script`'s answer, or `failed` when the
+ * gateway refused or closed it on the way; the socket is closed on every path.
+ */
+async function scripted(
+  t: HostileTarget,
+  port: number,
+  failed: string,
+  script: (w: Wire) => Promise<string>,
+): Promise<string> {
   let w: Wire | undefined;
   try {
-    w = await Wire.open({
-      port: t.imap,
-      localAddress: t.localAddress,
-      ca: t.ca,
-      timeoutMs: t.maxMs,
-    });
+    w = await Wire.open({ port, localAddress: t.localAddress, ca: t.ca, timeoutMs: t.maxMs });
+    return await script(w);
+  } catch {
+    return failed;
+  } finally {
+    w?.close();
+  }
+}
+
+/** Wrong passwords, one after another on one connection: the failure brakes. */
+function wrongPassword(t: HostileTarget): Promise<string> {
+  return scripted(t, t.imap, 'closed', async (w) => {
     await w.until(/^\* OK/, /^\* BYE/);
     await w.cmd('starttls', 'a1 STARTTLS', /^a1 OK/, /^a1 (NO|BAD)/);
     await w.startTls();
@@ -127,67 +141,34 @@ async function wrongPassword(t: HostileTarget): Promise<string> {
       if (/^b\d+ OK/.test(r.at(-1)!)) return 'ACCEPTED';
     }
     return 'survived';
-  } catch {
-    return 'closed';
-  } finally {
-    w?.close();
-  }
+  });
 }
 
 /** A LOGIN whose synchronizing literal is announced, half sent, and the connection cut. */
-async function cutLoginLiteral(t: HostileTarget): Promise<string> {
-  let w: Wire | undefined;
-  try {
-    w = await Wire.open({
-      port: t.imap,
-      localAddress: t.localAddress,
-      ca: t.ca,
-      timeoutMs: t.maxMs,
-    });
+function cutLoginLiteral(t: HostileTarget): Promise<string> {
+  return scripted(t, t.imap, 'refused', async (w) => {
     await w.until(/^\* OK/, /^\* BYE/);
     await w.cmd('literal', `a1 LOGIN ${t.account.user} {64}`, /^\+ /, /^a1 /);
     w.write('x'.repeat(20));
     return 'cut';
-  } catch {
-    return 'refused';
-  } finally {
-    w?.close();
-  }
+  });
 }
 
 /** Logged in (so spliced to a backend), an APPEND literal half sent, then cut. */
-async function cutAppendLiteral(t: HostileTarget): Promise<string> {
-  let w: Wire | undefined;
-  try {
-    w = await Wire.open({
-      port: t.imap,
-      localAddress: t.localAddress,
-      ca: t.ca,
-      timeoutMs: t.maxMs,
-    });
+function cutAppendLiteral(t: HostileTarget): Promise<string> {
+  return scripted(t, t.imap, 'refused', async (w) => {
     await imapLogin(w, t.account, performance.now(), true);
     const msg = smallMessage(t.account.user, t.account.user, 0);
     await w.cmd('literal', `a3 APPEND INBOX {${msg.length}}`, /^\+ /, /^a3 /);
     w.write(msg.slice(0, msg.length >> 1));
     return 'cut';
-  } catch {
-    return 'refused';
-  } finally {
-    w?.close();
-  }
+  });
 }
 
 /** Authenticated submission, half a message in DATA, then cut: nothing may be relayed. */
-async function cutData(t: HostileTarget): Promise<string> {
-  let w: Wire | undefined;
+function cutData(t: HostileTarget): Promise<string> {
   const bad = /^[45]\d\d/;
-  try {
-    w = await Wire.open({
-      port: t.submission,
-      localAddress: t.localAddress,
-      ca: t.ca,
-      timeoutMs: t.maxMs,
-    });
+  return scripted(t, t.submission, 'refused', async (w) => {
     await w.until(/^220 /, bad);
     await w.cmd('ehlo', 'EHLO hostile.test', /^250 /, bad);
     await w.cmd('starttls', 'STARTTLS', /^220 /, bad);
@@ -201,11 +182,7 @@ async function cutData(t: HostileTarget): Promise<string> {
     const msg = smallMessage(t.account.user, t.account.user, 0);
     w.write(msg.slice(0, msg.length >> 1));
     return 'cut';
-  } catch {
-    return 'refused';
-  } finally {
-    w?.close();
-  }
+  });
 }
 
 const ATTACKS: Record<HostileKind, (t: HostileTarget) => Promise<string>> = {
