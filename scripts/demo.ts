@@ -261,7 +261,12 @@ async function main(): Promise<void> {
   say('What the gateway tells Prometheus (a few of the series on /metrics)');
   const scrape = await (await fetch(`http://${HOST}:${metrics}/metrics`)).text();
   const shown = /^autoport_(logins_total|smtp_messages_total|accounts|transfer_messages_total)[{ ]/;
-  for (const line of scrape.split('\n')) if (shown.test(line) && !/ 0$/.test(line)) note(line);
+  // Families in the registry's order; within one, label sets sorted (prom-client lists them
+  // in the order they were first touched, which depends on who logged in first).
+  const lines = scrape.split('\n').filter((l) => shown.test(l) && !/ 0$/.test(l));
+  const family = (l: string): string => l.replace(/[{ ].*/, '');
+  const families = [...new Set(lines.map(family))];
+  for (const f of families) for (const l of lines.filter((x) => family(x) === f).sort()) note(l);
   const health = await fetch(`http://${HOST}:${metrics}/healthz`);
   note(`/healthz: ${health.status} ${(await health.text()).trim()}`);
 
