@@ -217,6 +217,15 @@ export class StoreFileAdapter implements Adapter<StoreData> {
    * journal to append to exists, and journals a crashed compaction left behind are gone.
    */
   async prepareForWrites(): Promise<void> {
+    // Journals a crashed compaction left behind go now; the files for appends come with the
+    // first change, so an owner that changes nothing (a dry run) leaves no state behind.
+    await this.removeJournalsBefore(this.snapshotGen ?? 0);
+  }
+
+  private prepared = false;
+
+  private async createFilesForAppends(): Promise<void> {
+    if (this.prepared) return;
     if (!this.snapshotExists) {
       this.gen = 1;
       this.snapshotSize = (
@@ -228,7 +237,7 @@ export class StoreFileAdapter implements Adapter<StoreData> {
       this.snapshotGen = this.gen;
     }
     await createJournal(journalPath(this.path, this.gen));
-    await this.removeJournalsBefore(this.snapshotGen ?? 0);
+    this.prepared = true;
   }
 
   /** Not async on purpose: the changes must be taken before the caller's next statement. */
@@ -242,6 +251,7 @@ export class StoreFileAdapter implements Adapter<StoreData> {
           this.cutTail = false;
         }
         if (batch.size === 0) return;
+        await this.createFilesForAppends();
         this.cutTail = true;
         const p = journalPath(this.path, this.gen);
         this.size += await appendDurably(p, journalChunks(batch, this.chunkBytes));
@@ -256,6 +266,7 @@ export class StoreFileAdapter implements Adapter<StoreData> {
 
   /** Fold the journal into a new snapshot (see compaction.ts). */
   async compact(data: StoreData): Promise<{ bytes: number }> {
+    await this.exclusive(() => this.createFilesForAppends());
     const out = await compact(
       {
         rotate: () => this.rotate(),
