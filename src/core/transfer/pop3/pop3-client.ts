@@ -1,7 +1,7 @@
 /**
  * A minimal POP3 client (RFC 1939) for copying: USER/PASS or AUTH PLAIN (RFC 5034),
- * STLS (RFC 2595), STAT, LIST, UIDL, RETR, TOP, QUIT. It has no DELE on purpose: the
- * source is never changed.
+ * STLS (RFC 2595), CAPA (RFC 2449), STAT, LIST, UIDL, RETR, TOP (headers only), QUIT.
+ * It has no DELE on purpose: the source is never changed.
  *
  * Why not node-pop3: its RETR decodes the message as UTF-8 into a string (8-bit and
  * binary bytes are replaced), does not undo dot-stuffing, and finds the end marker
@@ -258,13 +258,31 @@ export class Pop3Client {
     return this.multiline(this.opts.maxMessageBytes ?? 512 * 1024 * 1024);
   }
 
+  /** RFC 2449 CAPA: the capability names, upper-cased; empty when the server has no CAPA */
+  async capa(): Promise<Set<string>> {
+    try {
+      await this.command('CAPA');
+    } catch (err) {
+      if (err instanceof Pop3Error && err.response !== undefined) return new Set();
+      throw err;
+    }
+    const body = (await this.multiline(64 * 1024)).toString('latin1');
+    return new Set(body.split('\r\n').map((l) => (l.split(' ')[0] ?? '').toUpperCase()));
+  }
+
   /**
-   * The header and the first `lines` body lines (RFC 1939 7, TOP is optional; Dovecot has
-   * it). TOP n 0 is what the UIDL matcher hashes: the header never changes in a copy.
+   * TOP n 0 (RFC 1939 7) of each message in `numbers`, in order: the headers the UIDL
+   * matcher hashes, `window` commands ahead of the replies
+   * (RFC 2449 6.6 PIPELINING: only when the server advertises it; 1 otherwise).
    */
-  async top(n: number, lines: number, limit = 1024 * 1024): Promise<Buffer> {
-    await this.command(`TOP ${n} ${lines}`);
-    return this.multiline(limit);
+  async *headers(numbers: readonly number[], window: number, limit = 1024 * 1024) {
+    let sent = 0;
+    for (let i = 0; i < numbers.length; i++) {
+      while (sent < numbers.length && sent < i + Math.max(1, window))
+        this.send(`TOP ${numbers[sent++]} 0`);
+      await this.status();
+      yield [numbers[i] as number, await this.multiline(limit)] as const;
+    }
   }
 
   /** Ends the session. Nothing was marked deleted, so the UPDATE state removes nothing. */

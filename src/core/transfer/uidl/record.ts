@@ -18,6 +18,9 @@ import { headerHash } from './header-hash.js';
 import { matchUidls, type Pop3Message } from './match.js';
 import { saveUidls } from './store.js';
 
+/** TOP commands ahead of their replies: a 100k-message maildrop is not 100k round trips */
+const PIPELINE = 32;
+
 export interface UidlRecordResult {
   matched: number;
   ambiguous: number;
@@ -51,13 +54,17 @@ function options(config: Config, ep: Endpoint, user: string, password: string): 
 export async function readMaildrop(opts: Pop3ConnectOptions): Promise<Pop3Message[]> {
   const c = await Pop3Client.connect(opts);
   try {
+    const window = (await c.capa()).has('PIPELINING') ? PIPELINE : 1;
     const sizes = await c.list();
     const uidls = await c.uidl();
+    const numbers = [...uidls.keys()].filter((n) => sizes.has(n));
     const out: Pop3Message[] = [];
-    for (const [n, uidl] of uidls) {
-      const size = sizes.get(n);
-      if (size === undefined) continue;
-      out.push({ uidl, size, hash: headerHash(await c.top(n, 0)) });
+    for await (const [n, top] of c.headers(numbers, window)) {
+      out.push({
+        uidl: uidls.get(n) as string,
+        size: sizes.get(n) as number,
+        hash: headerHash(top),
+      });
     }
     await c.quit();
     return out;
