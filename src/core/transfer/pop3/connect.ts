@@ -5,6 +5,7 @@
  * try, apart from the ones worth a reconnect.
  */
 import { isIP } from 'node:net';
+import type { Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import { OperatorError } from '../../errors.js';
 import { isTransient } from '../copy/errors.js';
@@ -27,6 +28,16 @@ export function pop3Options(
       'ECONFIG',
     );
   }
+  return endpointOptions(config, ep, req.address, req.password);
+}
+
+/** Connect options for a POP3 endpoint of either side, as `user`. */
+export function endpointOptions(
+  config: Config,
+  ep: Endpoint,
+  user: string,
+  password: string,
+): Pop3ConnectOptions {
   return {
     host: ep.host,
     port: ep.port,
@@ -34,8 +45,8 @@ export function pop3Options(
     verify: ep.verify,
     // SNI carries host names only (RFC 6066 3); an IP is checked against the certificate as is
     servername: isIP(ep.servername) ? undefined : ep.servername,
-    user: req.address,
-    password: req.password,
+    user,
+    password,
     timeoutMs: Math.max(config.timeouts.connectMs, config.timeouts.commandMs),
   };
 }

@@ -10,9 +10,8 @@
  * one way that does not depend on that setting. Nothing is changed on either server (no
  * DELE; a QUIT without DELE removes nothing, RFC 1939 6).
  */
-import { isIP } from 'node:net';
-import type { Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
+import { endpointOptions } from '../pop3/connect.js';
 import { Pop3Client, type Pop3ConnectOptions } from '../pop3/pop3-client.js';
 import { headerHash } from './header-hash.js';
 import { matchUidls, type Pop3Message } from './match.js';
@@ -34,20 +33,6 @@ type HasLocation = { readonly location: string };
 /** Both sides speak POP3: there are UIDLs to keep. */
 export function recordsUidls(config: Config): boolean {
   return config.source.pop3 !== undefined && config.destination.pop3 !== undefined;
-}
-
-function options(config: Config, ep: Endpoint, user: string, password: string): Pop3ConnectOptions {
-  return {
-    host: ep.host,
-    port: ep.port,
-    tls: ep.tls,
-    verify: ep.verify,
-    // SNI carries host names only (RFC 6066 3)
-    servername: isIP(ep.servername) ? undefined : ep.servername,
-    user,
-    password,
-    timeoutMs: Math.max(config.timeouts.connectMs, config.timeouts.commandMs),
-  };
 }
 
 /** Every message of a maildrop as (UIDL, size, header hash). */
@@ -84,11 +69,16 @@ export async function recordPop3Uidls(
   if (!src || !dst) return undefined;
   const master = config.destination.master;
   const [source, destination] = await Promise.all([
-    readMaildrop(options(config, src, req.address, req.password)),
+    readMaildrop(endpointOptions(config, src, req.address, req.password)),
     readMaildrop(
       master
-        ? options(config, dst, `${req.address}${master.separator}${master.user}`, master.password)
-        : options(config, dst, req.address, req.password),
+        ? endpointOptions(
+            config,
+            dst,
+            `${req.address}${master.separator}${master.user}`,
+            master.password,
+          )
+        : endpointOptions(config, dst, req.address, req.password),
     ),
   ]);
   const m = matchUidls(source, destination);
