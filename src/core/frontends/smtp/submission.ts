@@ -16,11 +16,7 @@ import type { EventBus } from '../../bus.js';
 import type { Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import type { Brakes } from '../../gateway/brakes.js';
-import {
-  capturedPassword,
-  captureCredentials,
-  touchAccount,
-} from '../../gateway/capture.js';
+import { capturedPassword, captureCredentials, touchAccount } from '../../gateway/capture.js';
 import {
   guardRefusal,
   judgeCaptured,
