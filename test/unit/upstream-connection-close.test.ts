@@ -5,29 +5,15 @@
  * stand-in socket, and the checks wait for event-loop turns only, never for a timer.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
 import { UpstreamConnection } from '../../src/core/upstreams/connection.js';
+import { StandInSocket } from '../support/stand-in-socket.js';
 import { UpstreamError } from '../../src/core/upstreams/errors.js';
 
 const TIMEOUTS = { connectMs: 5000, greetingMs: 5000, commandMs: 5000 };
 const EP = parseEndpoint('smtp://backend.test:25');
-
-class StandInSocket extends EventEmitter {
-  destroyed = false;
-  write(): boolean {
-    return true;
-  }
-  pause(): this {
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-}
 
 function open(): { conn: UpstreamConnection; sock: StandInSocket } {
   const sock = new StandInSocket();

@@ -7,13 +7,13 @@
  * into chunks or how reading and arriving interleaved.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseEndpoint } from '../../../src/core/config/endpoint.js';
 import { BackendSession } from '../../../src/core/frontends/smtp/smtp-client.js';
 import { UpstreamConnection } from '../../../src/core/upstreams/connection.js';
+import { StandInSocket } from '../../support/stand-in-socket.js';
 import { UpstreamError } from '../../../src/core/upstreams/errors.js';
 import { checkAsync, cut, tokenStream } from './support.js';
 
@@ -21,23 +21,6 @@ import { checkAsync, cut, tokenStream } from './support.js';
 const MAX_LINE = 64 * 1024;
 const TIMEOUTS = { connectMs: 5000, greetingMs: 5000, commandMs: 5000 };
 const EP = parseEndpoint('smtp://backend.test:25');
-
-class StandInSocket extends EventEmitter {
-  destroyed = false;
-  write(): boolean {
-    return true;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-}
 
 const TOKENS = [
   '220 ready',
