@@ -4,32 +4,17 @@
  * it never reaches the process as an uncaught exception.
  */
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { loopbackPairs } from '../support/socket-pair.js';
 import { splice, type SpliceResult } from '../../src/core/frontends/splice.js';
 
-/** two connected loopback sockets: [the server's end, the client's end] */
-async function pair(server: Server, port: number): Promise<[Socket, Socket]> {
-  const accepted = new Promise<Socket>((r) => server.once('connection', r));
-  const c = connect({ port, host: '127.0.0.1' });
-  await new Promise<void>((r) => c.once('connect', () => r()));
-  return [await accepted, c];
-}
-
 describe('splice containment', () => {
-  let server: Server;
-  let port = 0;
-  before(async () => {
-    server = createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as { port: number }).port;
-  });
-  after(() => server.close());
+  const { pair } = loopbackPairs();
 
   for (const reader of [false, true]) {
     it(`a throw while copying ends the session with reason error (${reader ? 'backendReader' : 'data events'})`, async () => {
-      const [client, clientPeer] = await pair(server, port);
-      const [backendPeer, backend] = await pair(server, port);
+      const [client, clientPeer] = await pair();
+      const [backendPeer, backend] = await pair();
       client.write = () => {
         throw new Error('injected: write threw');
       };

@@ -5,17 +5,11 @@
  * ends only that session, with reason 'error' (the splice's containment).
  */
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import type { Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { loopbackPairs } from '../support/socket-pair.js';
 import { splice, type SpliceResult } from '../../src/core/frontends/splice.js';
 import { UidlRewriter } from '../../src/core/transfer/uidl/rewrite.js';
-
-async function pair(server: Server, port: number): Promise<[Socket, Socket]> {
-  const accepted = new Promise<Socket>((r) => server.once('connection', r));
-  const c = connect({ port, host: '127.0.0.1' });
-  await new Promise<void>((r) => c.once('connect', () => r()));
-  return [await accepted, c];
-}
 
 function readUntil(s: Socket, re: RegExp): Promise<string> {
   let text = '';
@@ -32,20 +26,13 @@ function readUntil(s: Socket, re: RegExp): Promise<string> {
 }
 
 describe('splice with a filter', () => {
-  let server: Server;
-  let port = 0;
-  before(async () => {
-    server = createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as { port: number }).port;
-  });
-  after(() => server.close());
+  const { pair } = loopbackPairs();
 
   for (const reader of [false, true]) {
     const how = reader ? 'backendReader' : 'data events';
     it(`UIDL replies reach the client rewritten, the rest unchanged (${how})`, async () => {
-      const [client, clientPeer] = await pair(server, port);
-      const [backendPeer, backend] = await pair(server, port);
+      const [client, clientPeer] = await pair();
+      const [backendPeer, backend] = await pair();
       const closed = new Promise<SpliceResult>((resolve) => {
         splice(client, backend, {
           idleMs: 60_000,
@@ -70,8 +57,8 @@ describe('splice with a filter', () => {
   }
 
   it('a filter that throws ends the session with reason error', async () => {
-    const [client, clientPeer] = await pair(server, port);
-    const [backendPeer, backend] = await pair(server, port);
+    const [client, clientPeer] = await pair();
+    const [backendPeer, backend] = await pair();
     const faults: unknown[] = [];
     const closed = new Promise<SpliceResult>((resolve) => {
       splice(client, backend, {
