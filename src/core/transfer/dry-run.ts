@@ -16,43 +16,24 @@ import { copiesOverPop3 } from './pop3/connect.js';
 import { dryRunOverPop3 } from './pop3/dry-run.js';
 import type { PlanSide } from './folders/plan.js';
 import type { FolderPlan } from './types.js';
+import {
+  DEFAULT_RATE,
+  etaSeconds,
+  overLimitProblem,
+  type DryRunFolder,
+  type DryRunRate,
+  type DryRunResult,
+} from './dry-run-result.js';
 
-export interface DryRunFolder {
-  source: string;
-  destination: string;
-  noselect: boolean;
-  specialUse?: string;
-  existsOnDestination: boolean;
-  messages: number;
-  bytes: number;
-  /** messages already copied according to the checkpoint (0 on a first run) */
-  alreadyCopied: number;
-  /** messages the destination will refuse for their size */
-  overLimit: number;
-  problems: string[];
-}
-
-export interface DryRunResult {
-  address: string;
-  folders: DryRunFolder[];
-  skippedFolders: Array<{ source: string; reason: string }>;
-  totals: { folders: number; messages: number; bytes: number; toCopy: number; toCopyBytes: number };
-  appendLimit?: number;
-  /** seconds, at the given rate */
-  etaSeconds: number;
-  assumedRate: { messagesPerSecond: number; bytesPerSecond: number };
-  problems: string[];
-}
+export type { DryRunFolder, DryRunResult } from './dry-run-result.js';
 
 export interface DryRunDeps {
   config: Config;
   store?: StateStore;
   folders?: FolderOps;
-  /** rate used for the estimate (default: a conservative 400 msg/s and 25 MB/s) */
-  rate?: { messagesPerSecond: number; bytesPerSecond: number };
+  /** rate used for the estimate (default DEFAULT_RATE) */
+  rate?: DryRunRate;
 }
-
-const DEFAULT_RATE = { messagesPerSecond: 400, bytesPerSecond: 25 * 1024 * 1024 };
 
 export async function dryRun(
   req: { address: string; password: string },
@@ -120,10 +101,7 @@ export async function dryRun(
         const prog = record?.folders[e.source];
         if (prog && prog.uidValidity === box.uidValidity)
           f.alreadyCopied = Math.min(prog.copied, f.messages);
-        if (f.overLimit)
-          f.problems.push(
-            `${f.overLimit} message(s) over the destination's APPENDLIMIT of ${appendLimit} bytes`,
-          );
+        if (f.overLimit) f.problems.push(overLimitProblem(f.overLimit, appendLimit));
       }
       folders.push(f);
     }
@@ -139,16 +117,13 @@ export async function dryRun(
     totals.toCopy += left;
     totals.toCopyBytes += f.messages ? Math.round((f.bytes * left) / f.messages) : 0;
   }
-  const etaSeconds = Math.ceil(
-    Math.max(totals.toCopy / rate.messagesPerSecond, totals.toCopyBytes / rate.bytesPerSecond),
-  );
   return {
     address: req.address,
     folders,
     skippedFolders: plan.skipped ?? [],
     totals,
     appendLimit,
-    etaSeconds,
+    etaSeconds: etaSeconds(totals.toCopy, totals.toCopyBytes, rate),
     assumedRate: rate,
     problems,
   };

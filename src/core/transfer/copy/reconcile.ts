@@ -6,11 +6,11 @@
  */
 import type { Checkpoint } from './checkpoint.js';
 import { fetchBodies } from './fetch-stream.js';
-import type { CopyTuning } from './folder-copy.js';
 import type { ImapSession } from './imap-session.js';
 import type { AccountLedger } from './ledger.js';
 import { listMeta, type MailboxInfo } from './mailbox.js';
 import { disposeBody } from './spill.js';
+import type { CopyTuning } from './tuning.js';
 import { compressSet } from './wire.js';
 
 /** Bring the checkpoint's idea of both folders in line with what the servers say now. */

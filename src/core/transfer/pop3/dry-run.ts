@@ -5,7 +5,12 @@
  */
 import type { Config } from '../../config/types.js';
 import type { StateStore } from '../../state/types.js';
-import type { DryRunResult } from '../dry-run.js';
+import {
+  etaSeconds,
+  overLimitProblem,
+  type DryRunRate,
+  type DryRunResult,
+} from '../dry-run-result.js';
 import { connectPop3, pop3Options } from './connect.js';
 import { listInbox, type InboxListing } from './inbox.js';
 
@@ -15,7 +20,7 @@ export const POP3_NOTE =
 export interface Pop3DryRunDeps {
   config: Config;
   store?: StateStore;
-  rate: DryRunResult['assumedRate'];
+  rate: DryRunRate;
   /** what the destination said (dry-run.ts reads it the same way for IMAP) */
   destination: { appendLimit?: number; inboxExists: boolean; problems: string[] };
 }
@@ -64,17 +69,13 @@ export async function dryRunOverPop3(
         bytes,
         alreadyCopied: already,
         overLimit,
-        problems: overLimit
-          ? [`${overLimit} message(s) over the destination's APPENDLIMIT of ${appendLimit} bytes`]
-          : [],
+        problems: overLimit ? [overLimitProblem(overLimit, appendLimit)] : [],
       },
     ],
     skippedFolders: [],
     totals: { folders: 1, messages, bytes, toCopy, toCopyBytes },
     appendLimit,
-    etaSeconds: Math.ceil(
-      Math.max(toCopy / deps.rate.messagesPerSecond, toCopyBytes / deps.rate.bytesPerSecond),
-    ),
+    etaSeconds: etaSeconds(toCopy, toCopyBytes, deps.rate),
     assumedRate: deps.rate,
     problems,
   };
