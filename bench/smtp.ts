@@ -19,7 +19,7 @@ import nodemailer from 'nodemailer';
 import { EventBus } from '../src/core/bus.js';
 import { parseEndpoint } from '../src/core/config/endpoint.js';
 import type { Config } from '../src/core/config/types.js';
-import { openRelayLog, startSmtpListener } from '../src/core/frontends/smtp/index.js';
+import { openRelayLog, startSmtpListener } from '../src/core/smtp/index.js';
 import { silentLogger } from '../src/core/log/index.js';
 import { openJsonStore } from '../src/core/state/index.js';
 import { makeTempDir, removeDir, startLab } from '../test/support/index.js';

@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../core/cli/errors.js';
 import { loadConfig } from '../core/config/index.js';
-import { controlSocketPath } from '../core/control/route.js';
+import { controlSocketPath } from '../core/control/proxy-or-store.js';
 import { configFlag } from '../core/cli/flags.js';
 
 export default class Monitor extends Command {

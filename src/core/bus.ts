@@ -95,7 +95,7 @@ export type TransferProgress = Omit<FolderProgressEvent, 'skipped'>;
 /**
  * The worker pool holds an account `transferring` (its logins refused, its mail not in
  * service) from just before transfer.started until just before transfer.finished
- * (gateway/workers.ts): the metrics time the lock between the two `at`s.
+ * (workers/worker-pool.ts): the metrics time the lock between the two `at`s.
  */
 export type TransferEvent =
   | { type: 'account.captured'; at: string; address: string; state: string }

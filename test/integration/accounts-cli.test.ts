@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RelayLogEntry } from '../../src/core/frontends/smtp/relay-log.js';
+import type { RelayLogEntry } from '../../src/core/smtp/relay-log.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
 import { ensureBuilt, ROOT, runCli, writeOfflineConfig } from '../support/cli.js';
 

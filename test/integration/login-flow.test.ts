@@ -10,7 +10,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
 import type { Config } from '../../src/core/config/types.js';
-import type { Gateway, GatewayDeps } from '../../src/core/gateway/index.js';
+import type { Gateway, GatewayDeps } from '../../src/core/gateway/gateway.js';
 import { StateError } from '../../src/core/state/errors.js';
 import type { StateStore } from '../../src/core/state/types.js';
 import { makeUpstreams, type UpstreamFactory } from '../../src/core/upstreams/index.js';

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import type { GatewayEvent } from '../../src/core/bus.js';
 import { isOperatorError } from '../../src/core/errors.js';
-import type { Gateway } from '../../src/core/gateway/index.js';
+import type { Gateway } from '../../src/core/gateway/gateway.js';
 import { runProxyService, type ProxyServiceResult } from '../../src/core/gateway/service.js';
 import { memorySink } from '../../src/core/log/index.js';
 import { generateKeyFile } from '../../src/core/state/crypto.js';

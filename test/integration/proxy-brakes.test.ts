@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { EventBus, type GatewayEvent } from '../../src/core/bus.js';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
 import type { Config } from '../../src/core/config/types.js';
-import { startGateway, type Gateway } from '../../src/core/gateway/index.js';
+import { startGateway, type Gateway } from '../../src/core/gateway/gateway.js';
 import type { LimitsOverride } from '../../src/core/limits.js';
 import { generateKeyFile, loadKeyring, type Keyring } from '../../src/core/state/crypto.js';
 import { openJsonStore, type JsonStore } from '../../src/core/state/json-store.js';

@@ -12,16 +12,16 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EventBus } from '../../src/core/bus.js';
-import { startImapSession } from '../../src/core/frontends/imap/session.js';
+import { startImapSession } from '../../src/core/imap/session.js';
 import {
   startListener,
   TlsProvider,
   type AcceptHandlers,
   type RunningListener,
-} from '../../src/core/frontends/listeners.js';
-import { startPop3Session } from '../../src/core/frontends/pop3/session.js';
-import type { FrontendDeps, LoginResult, SessionInfo } from '../../src/core/frontends/types.js';
-import { ConnectionLimiter } from '../../src/core/gateway/connection-limiter.js';
+} from '../../src/core/listen/listeners.js';
+import { startPop3Session } from '../../src/core/pop3/session.js';
+import type { FrontendDeps, LoginResult, SessionInfo } from '../../src/core/sessions/types.js';
+import { ConnectionLimiter } from '../../src/core/listen/connection-limiter.js';
 import { DEFAULT_LIMITS, type PreauthLimits } from '../../src/core/limits.js';
 import { createLogger, memorySink } from '../../src/core/log/index.js';
 import { createGatewayMetrics, type GatewayMetrics } from '../../src/core/metrics/index.js';

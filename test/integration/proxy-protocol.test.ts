@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { ProxyGate } from '../../src/core/frontends/proxy-gate.js';
+import { ProxyGate } from '../../src/core/listen/proxy-gate.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { startHaproxy, type HaproxyInstance } from '../support/haproxy.js';
 import type { Credentials, PostfixInstance } from '../support/index.js';

@@ -16,7 +16,7 @@ import {
   type Gateway,
   type GatewayDeps,
   type MigrateFn,
-} from '../../src/core/gateway/index.js';
+} from '../../src/core/gateway/gateway.js';
 import { makeMigrateFn } from '../../src/core/gateway/migrate.js';
 import { attachSessionLog, createLogger, memorySink } from '../../src/core/log/index.js';
 import { openEventLog } from '../../src/core/state/event-log.js';

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { GatewayEvent } from '../../src/core/bus.js';
-import type { MigrateFn } from '../../src/core/gateway/index.js';
+import type { MigrateFn } from '../../src/core/gateway/gateway.js';
 import { loadCorpus, standardCorpus } from '../support/index.js';
 import { assertSameMail } from './migrate-support.js';
 import {

@@ -16,7 +16,7 @@ import {
   UpstreamError,
   type ClientInfo,
 } from '../../src/core/upstreams/index.js';
-import { openBackend } from '../../src/core/frontends/smtp/smtp-client.js';
+import { openBackend } from '../../src/core/smtp/smtp-client.js';
 import { startDovecot, testTls, type DovecotInstance } from '../support/index.js';
 
 const client: ClientInfo = {
@@ -378,7 +378,7 @@ describe(
       const { join } = await import('node:path');
       const { connect: tlsConnect } = await import('node:tls');
       const { connect: netConnect } = await import('node:net');
-      const { startGateway } = await import('../../src/core/gateway/index.js');
+      const { startGateway } = await import('../../src/core/gateway/gateway.js');
       const { generateKeyFile, loadKeyring } = await import('../../src/core/state/crypto.js');
       const { openJsonStore } = await import('../../src/core/state/json-store.js');
       const payload = randomBytes(20 * 1024 * 1024);

@@ -327,7 +327,7 @@ describe('SMTP gateway, fault matrix in front of Postfix and LMTP', { timeout: 2
 
   /**
    * Per backend: the recipients of the faulted transaction (all routed to it) and the one
-   * the healthy session writes to. LMTP takes one recipient per transaction (route.ts).
+   * the healthy session writes to. LMTP takes one recipient per transaction (recipients.ts).
    */
   const BACKENDS = [
     { name: 'Postfix', side: 'source', faulted: () => [alice, bob], healthy: () => bob },

@@ -16,8 +16,8 @@ import {
   RELAY_LOG_FILE,
   type RunningSmtpListener,
   type SmtpFrontendDeps,
-} from '../../src/core/frontends/smtp/index.js';
-import { Brakes } from '../../src/core/gateway/brakes.js';
+} from '../../src/core/smtp/index.js';
+import { Brakes } from '../../src/core/login/brakes.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { createLogger, memorySink } from '../../src/core/log/index.js';
 import {

@@ -19,7 +19,7 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import type { Gateway } from '../../src/core/gateway/index.js';
+import type { Gateway } from '../../src/core/gateway/gateway.js';
 import { runProxyService, type ProxyServiceResult } from '../../src/core/gateway/service.js';
 import { memorySink } from '../../src/core/log/index.js';
 import { generateKeyFile } from '../../src/core/state/crypto.js';

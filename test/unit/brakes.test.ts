@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Brakes, type Attempt } from '../../src/core/gateway/brakes.js';
+import { Brakes, type Attempt } from '../../src/core/login/brakes.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
 function brakes(over: Partial<BrakeLimits> = {}) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConnectionLimiter } from '../../src/core/gateway/connection-limiter.js';
+import { ConnectionLimiter } from '../../src/core/listen/connection-limiter.js';
 import { clientKey, unmapIpv4 } from '../../src/core/net-address.js';
 
 describe('clientKey', () => {

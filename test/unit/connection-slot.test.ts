@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EventBus } from '../../src/core/bus.js';
-import { startImapSession } from '../../src/core/frontends/imap/session.js';
-import { startPop3Session } from '../../src/core/frontends/pop3/session.js';
-import type { FrontendDeps, SessionInfo } from '../../src/core/frontends/types.js';
+import { startImapSession } from '../../src/core/imap/session.js';
+import { startPop3Session } from '../../src/core/pop3/session.js';
+import type { FrontendDeps, SessionInfo } from '../../src/core/sessions/types.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { silentLogger } from '../../src/core/log/logger.js';
 

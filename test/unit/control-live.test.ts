@@ -14,9 +14,9 @@ import {
   SNAPSHOT_SESSIONS,
   type Hello,
 } from '../../src/core/control/protocol.js';
-import type { Splice } from '../../src/core/frontends/splice.js';
-import type { SessionInfo } from '../../src/core/frontends/types.js';
-import { SessionRegistry } from '../../src/core/gateway/sessions.js';
+import type { Splice } from '../../src/core/sessions/splice.js';
+import type { SessionInfo } from '../../src/core/sessions/types.js';
+import { SessionRegistry } from '../../src/core/sessions/registry.js';
 import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
 
 const T0 = Date.parse('2026-11-20T12:00:00.000Z');

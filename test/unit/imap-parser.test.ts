@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
-import {
-  argText,
-  ImapCommandParser,
-  type ImapParseEvent,
-} from '../../src/core/frontends/imap/parser.js';
+import { argText, ImapCommandParser, type ImapParseEvent } from '../../src/core/imap/parser.js';
 
 const L = DEFAULT_LIMITS.preauth;
 

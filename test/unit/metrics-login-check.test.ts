@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventBus, type BackendCheck, type GatewayEvent } from '../../src/core/bus.js';
-import { Brakes } from '../../src/core/gateway/brakes.js';
-import { runLogin, type FlowRequest } from '../../src/core/gateway/login-flow.js';
+import { Brakes } from '../../src/core/login/brakes.js';
+import { runLogin, type FlowRequest } from '../../src/core/login/login-flow.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { silentLogger } from '../../src/core/log/logger.js';
 import { ReplyError } from '../../src/core/replies.js';

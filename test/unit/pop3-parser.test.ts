@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Pop3LineParser, type Pop3ParseEvent } from '../../src/core/frontends/pop3/parser.js';
-import { decodeSasl, parsePlain } from '../../src/core/frontends/sasl.js';
+import { Pop3LineParser, type Pop3ParseEvent } from '../../src/core/pop3/parser.js';
+import { decodeSasl, parsePlain } from '../../src/core/sessions/sasl.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 
 const L = DEFAULT_LIMITS.preauth;

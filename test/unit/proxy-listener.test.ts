@@ -14,9 +14,9 @@ import {
   TlsProvider,
   type AcceptHandlers,
   type RunningListener,
-} from '../../src/core/frontends/listeners.js';
-import type { Peer } from '../../src/core/frontends/proxy-gate.js';
-import { ProxyGate } from '../../src/core/frontends/proxy-gate.js';
+} from '../../src/core/listen/listeners.js';
+import type { Peer } from '../../src/core/listen/proxy-gate.js';
+import { ProxyGate } from '../../src/core/listen/proxy-gate.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { testTls } from '../support/tls.js';
 

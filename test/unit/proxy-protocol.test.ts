@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ProxyGate } from '../../src/core/frontends/proxy-gate.js';
-import { parseProxyHeader, readProxyHeader } from '../../src/core/frontends/proxy-protocol.js';
+import { ProxyGate } from '../../src/core/listen/proxy-gate.js';
+import { parseProxyHeader, readProxyHeader } from '../../src/core/listen/proxy-protocol.js';
 import { cidrContains, parseCidr, type Cidr } from '../../src/core/net-address.js';
 import { v2 } from '../support/proxy-header.js';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RelayLogEntry } from '../../src/core/frontends/smtp/relay-log.js';
+import type { RelayLogEntry } from '../../src/core/smtp/relay-log.js';
 import {
   formatReport,
   leftoversReport,

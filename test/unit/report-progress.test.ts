@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { RelayLogEntry } from '../../src/core/frontends/smtp/relay-log.js';
+import type { RelayLogEntry } from '../../src/core/smtp/relay-log.js';
 import {
   causeKey,
   csvField,

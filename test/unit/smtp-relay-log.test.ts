@@ -5,11 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import {
-  HeaderCollector,
-  messageFacts,
-  parseHeaders,
-} from '../../src/core/frontends/smtp/relay-log.js';
+import { HeaderCollector, messageFacts, parseHeaders } from '../../src/core/smtp/relay-log.js';
 
 function collect(text: string, chunk = 7, max = 64 * 1024): Map<string, string[]> {
   const h = new HeaderCollector(max);

@@ -10,13 +10,13 @@ import {
   routeRecipient,
   routeSubmissionRecipient,
   type RouteContext,
-} from '../../src/core/frontends/smtp/route.js';
+} from '../../src/core/smtp/recipients.js';
 import {
   enhancedReplyText,
   xclientAddr,
   xclientCommand,
   xtext,
-} from '../../src/core/frontends/smtp/smtp-client.js';
+} from '../../src/core/smtp/smtp-client.js';
 import type { AccountState } from '../../src/core/state/types.js';
 
 function ctx(states: Record<string, AccountState>, over: Partial<RouteContext> = {}): RouteContext {

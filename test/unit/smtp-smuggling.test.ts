@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DataScanner, relayedData } from '../../src/core/frontends/smtp/smuggling.js';
+import { DataScanner, relayedData } from '../../src/core/smtp/smuggling.js';
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 

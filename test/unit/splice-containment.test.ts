@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loopbackPairs } from '../support/socket-pair.js';
-import { splice, type SpliceResult } from '../../src/core/frontends/splice.js';
+import { splice, type SpliceResult } from '../../src/core/sessions/splice.js';
 
 describe('splice containment', () => {
   const { pair } = loopbackPairs();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { loopbackPairs } from '../support/socket-pair.js';
-import { splice, type SpliceResult } from '../../src/core/frontends/splice.js';
+import { splice, type SpliceResult } from '../../src/core/sessions/splice.js';
 import { UidlRewriter } from '../../src/core/transfer/uidl/rewrite.js';
 
 function readUntil(s: Socket, re: RegExp): Promise<string> {

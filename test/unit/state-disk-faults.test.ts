@@ -11,7 +11,7 @@ import { mkdirSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { relayLogOf, type RelayLogEntry } from '../../src/core/frontends/smtp/relay-log.js';
+import { relayLogOf, type RelayLogEntry } from '../../src/core/smtp/relay-log.js';
 import { StateError } from '../../src/core/state/errors.js';
 import { openEventLog, readEventLog } from '../../src/core/state/event-log.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';

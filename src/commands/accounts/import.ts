@@ -2,7 +2,7 @@ import { Args, Command } from '@oclif/core';
 import { readFile } from 'node:fs/promises';
 import { reportCommandError } from '../../core/cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
-import { importAccountList } from '../../core/control/route.js';
+import { importAccountList } from '../../core/control/proxy-or-store.js';
 import { OperatorError } from '../../core/errors.js';
 import { configFlag, jsonFlag } from '../../core/cli/flags.js';
 

@@ -2,7 +2,7 @@
  * Opening the store for the accounts and report commands. Reading needs no lock, so it
  * works while `autoport proxy` runs (the file lags the proxy by its save delay, typically
  * under a second). A change needs the single-writer lock: commands ask the running proxy over its
- * control socket first (control/route.ts) and open the store only when no proxy runs.
+ * control socket first (control/proxy-or-store.ts) and open the store only when no proxy runs.
  */
 import { OperatorError } from '../errors.js';
 import { StateError, StoreLockedError } from '../state/errors.js';

@@ -8,7 +8,7 @@
 import { Args } from '@oclif/core';
 import type { AccountChange } from '../accounts/index.js';
 import { loadConfig } from '../config/index.js';
-import { changeAccount } from '../control/route.js';
+import { changeAccount } from '../control/proxy-or-store.js';
 import { reportCommandError } from './errors.js';
 import { configFlag, jsonFlag } from './flags.js';
 

@@ -4,13 +4,13 @@
  * and closed before it stops (so no command changes accounts while the workers wind down).
  */
 import type { Config } from '../config/types.js';
-import type { Gateway } from '../gateway/index.js';
+import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from '../log/logger.js';
 import type { StateStore } from '../state/types.js';
 import { makeControlHandlers, makeHello } from './handlers.js';
 import { LiveView } from './live.js';
 import type { Hello } from './protocol.js';
-import { controlSocketPath } from './route.js';
+import { controlSocketPath } from './proxy-or-store.js';
 import { startControlServer, type ControlServer } from './server.js';
 
 export interface ProxyControl {

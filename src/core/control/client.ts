@@ -2,7 +2,7 @@
  * The other side of the control socket (server.ts): commands that want the running proxy
  * to act (accounts changes) or to report (monitor) connect here. Nothing listening means
  * the proxy is not running, which callers handle by opening the store themselves
- * (route.ts).
+ * (proxy-or-store.ts).
  */
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';

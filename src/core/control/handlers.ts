@@ -17,7 +17,7 @@ import {
   type ChangeResult,
 } from '../accounts/index.js';
 import { OperatorError } from '../errors.js';
-import type { WorkerPool } from '../gateway/workers.js';
+import type { WorkerPool } from '../workers/worker-pool.js';
 import type { StateStore } from '../state/types.js';
 import { CONTROL_PROTOCOL_VERSION, type Hello, type MonitorSnapshot } from './protocol.js';
 import type { ControlHandlers } from './server.js';

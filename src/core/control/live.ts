@@ -9,7 +9,7 @@
  * drive the rate, the minute strip and the account cache with a fake clock.
  */
 import type { EventBus, GatewayEvent, SessionProtocol, TransferProgress } from '../bus.js';
-import type { SessionRegistry } from '../gateway/sessions.js';
+import type { SessionRegistry } from '../sessions/registry.js';
 import { countAccounts } from '../state/account-counts.js';
 import type { StateStore } from '../state/types.js';
 import {

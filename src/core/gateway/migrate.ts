@@ -9,7 +9,7 @@ import { makeProvisioner } from '../provision/index.js';
 import type { StateStore } from '../state/types.js';
 import { openLedger, type Ledger } from '../transfer/copy/ledger.js';
 import { migrateAccount } from '../transfer/migrate-account.js';
-import type { MigrateFn } from './workers.js';
+import type { MigrateFn } from '../workers/worker-pool.js';
 
 export async function makeMigrateFn(
   config: () => Config,

@@ -19,7 +19,7 @@ import { loadKeyring } from '../state/crypto.js';
 import { openEventLog } from '../state/event-log.js';
 import { openJsonStore } from '../state/json-store.js';
 import { startProxyControl, type ProxyControl } from '../control/attach.js';
-import { startGateway, type Gateway, type PlaintextPolicy } from './index.js';
+import { startGateway, type Gateway, type PlaintextPolicy } from './gateway.js';
 import type { LimitsOverride } from '../limits.js';
 import { MetricsEndpoint } from '../metrics/index.js';
 import { notifyReady } from './readiness.js';

@@ -6,7 +6,7 @@
  */
 import type { EventBus } from '../bus.js';
 import type { ListenAddress } from '../config/types.js';
-import type { Gateway } from '../gateway/index.js';
+import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from '../log/logger.js';
 import type { StateStore } from '../state/types.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';

@@ -91,7 +91,7 @@ function closedSessions(r: Registry, bus: EventBus): Array<() => void> {
     labelNames: ['protocol', 'direction'],
     registers: [r],
   });
-  // A session that ends with reason 'error' met a bug in the gateway (frontends/connection.ts
+  // A session that ends with reason 'error' met a bug in the gateway (sessions/client-connection.ts
   // fault()): closed alone, logged with its id, counted here so an alert can fire.
   const faults = new Counter({
     name: 'autoport_session_faults_total',

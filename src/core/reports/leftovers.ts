@@ -11,8 +11,8 @@
  * Pure: (records, relay log entries, domains, now) in, rows out; the log is read once, as a
  * stream.
  */
-import type { AutoHint, RelayLogEntry } from '../frontends/smtp/relay-log.js';
-import { accountKeys } from '../frontends/smtp/route.js';
+import type { AutoHint, RelayLogEntry } from '../smtp/relay-log.js';
+import { accountKeys } from '../smtp/recipients.js';
 import type { AccountRecord, AccountState } from '../state/types.js';
 import type { Cell, ReportTable, ReportView } from './format.js';
 import type { LogEntries, ReportInputs } from './read-logs.js';

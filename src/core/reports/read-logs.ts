@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { OperatorError } from '../errors.js';
-import { RELAY_LOG_FILE, type RelayLogEntry } from '../frontends/smtp/relay-log.js';
+import { RELAY_LOG_FILE, type RelayLogEntry } from '../smtp/relay-log.js';
 import { readEventLog } from '../state/event-log.js';
 import type { AccountRecord, StateStore } from '../state/types.js';
 import type { LedgerEntry } from '../transfer/types.js';

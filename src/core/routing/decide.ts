@@ -11,7 +11,7 @@
  *   migrated             -> destination, never the source again
  *
  * A login's refusal is told only to the right password: the login flow checks it first
- * (gateway/login-flow.ts, guardRefusal), so a wrong guess gets the same auth failure for
+ * (login/login-flow.ts, guardRefusal), so a wrong guess gets the same auth failure for
  * an account being moved as for any other, and cannot learn which accounts exist or move.
  *
  * With strategy `immediate` a first login (or one of a captured account) is verified at

@@ -4,14 +4,14 @@
  */
 import type { Config } from '../config/types.js';
 import { UpstreamError } from './errors.js';
-import { imapLogin } from './imap.js';
-import { pop3Login } from './pop3.js';
+import { imapLogin } from '../imap/backend.js';
+import { pop3Login } from '../pop3/backend.js';
 import type { ClientInfo, LoginCredentials, UpstreamSession } from './types.js';
 
 export * from './types.js';
 export { UpstreamError, toReplyError, type UpstreamErrorCode } from './errors.js';
-export { imapLogin } from './imap.js';
-export { pop3Login } from './pop3.js';
+export { imapLogin } from '../imap/backend.js';
+export { pop3Login } from '../pop3/backend.js';
 export {
   openConnection,
   UpstreamConnection,

@@ -10,10 +10,10 @@ import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseEndpoint } from '../../../src/core/config/endpoint.js';
-import { openBackend } from '../../../src/core/frontends/smtp/smtp-client.js';
+import { openBackend } from '../../../src/core/smtp/smtp-client.js';
 import { UpstreamError } from '../../../src/core/upstreams/errors.js';
-import { imapLogin } from '../../../src/core/upstreams/imap.js';
-import { pop3Login } from '../../../src/core/upstreams/pop3.js';
+import { imapLogin } from '../../../src/core/imap/backend.js';
+import { pop3Login } from '../../../src/core/pop3/backend.js';
 import { checkAsync } from './support.js';
 
 const TIMEOUTS = { connectMs: 3000, greetingMs: 3000, commandMs: 3000 };

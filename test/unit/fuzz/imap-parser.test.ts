@@ -1,5 +1,5 @@
 /**
- * Properties of the IMAP pre-login command reader (src/core/frontends/imap/parser.ts)
+ * Properties of the IMAP pre-login command reader (src/core/imap/parser.ts)
  * under hostile bytes: it never throws, what it buffers stays within the caps, it asks for
  * at most maxLiteralsPerCommand literals per command, and the events do not depend on how
  * the byte stream was cut into chunks. Plus a round trip of LOGIN arguments through every
@@ -12,7 +12,7 @@ import {
   ImapCommandParser,
   type ImapArg,
   type ImapParseEvent,
-} from '../../../src/core/frontends/imap/parser.js';
+} from '../../../src/core/imap/parser.js';
 import { DEFAULT_LIMITS, type PreauthLimits } from '../../../src/core/limits.js';
 import { check, cut, cutsArb, tokenStream } from './support.js';
 

@@ -1,12 +1,12 @@
 /**
- * Properties of the POP3 pre-login line reader (src/core/frontends/pop3/parser.ts): it
+ * Properties of the POP3 pre-login line reader (src/core/pop3/parser.ts): it
  * never throws, buffers at most one line, reads the same commands however the stream is
  * cut, and a keyword is the line's first word upper-cased in ASCII, or nothing.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Pop3LineParser, type Pop3ParseEvent } from '../../../src/core/frontends/pop3/parser.js';
+import { Pop3LineParser, type Pop3ParseEvent } from '../../../src/core/pop3/parser.js';
 import { DEFAULT_LIMITS, type PreauthLimits } from '../../../src/core/limits.js';
 import { check, cut, cutsArb, tokenStream } from './support.js';
 

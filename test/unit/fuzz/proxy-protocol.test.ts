@@ -14,7 +14,7 @@ import {
   readProxyHeader,
   V1_MAX_BYTES,
   type ProxyParse,
-} from '../../../src/core/frontends/proxy-protocol.js';
+} from '../../../src/core/listen/proxy-protocol.js';
 import { v2 } from '../../support/proxy-header.js';
 import { check, checkAsync, cut, cutsArb, tokenStream } from './support.js';
 

@@ -1,11 +1,11 @@
 /**
- * Properties of the SASL helpers (src/core/frontends/sasl.ts): strict base64 never throws
+ * Properties of the SASL helpers (src/core/sessions/sasl.ts): strict base64 never throws
  * and gives back what was encoded; PLAIN messages never throw and round-trip.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodeSasl, parsePlain } from '../../../src/core/frontends/sasl.js';
+import { decodeSasl, parsePlain } from '../../../src/core/sessions/sasl.js';
 import { check } from './support.js';
 
 const b64ish = fc

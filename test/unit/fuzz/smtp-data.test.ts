@@ -1,5 +1,5 @@
 /**
- * Properties of the SMTP DATA scanner (src/core/frontends/smtp/smuggling.ts), the
+ * Properties of the SMTP DATA scanner (src/core/smtp/smuggling.ts), the
  * gateway's defence against SMTP smuggling. Whatever the client sends after 354:
  *
  *   - DATA ends at the first CRLF "." CRLF of the raw bytes (or "." CRLF right after the
@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DataScanner } from '../../../src/core/frontends/smtp/smuggling.js';
+import { DataScanner } from '../../../src/core/smtp/smuggling.js';
 import { check, cut, cutsArb, tokenStream } from './support.js';
 
 const TOKENS = [

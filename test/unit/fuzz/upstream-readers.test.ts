@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseEndpoint } from '../../../src/core/config/endpoint.js';
-import { BackendSession } from '../../../src/core/frontends/smtp/smtp-client.js';
+import { BackendSession } from '../../../src/core/smtp/smtp-client.js';
 import { UpstreamConnection } from '../../../src/core/upstreams/connection.js';
 import { StandInSocket } from '../../support/stand-in-socket.js';
 import { UpstreamError } from '../../../src/core/upstreams/errors.js';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
-import type { GateResult, Peer, ProxyGate } from '../proxy-gate.js';
+import type { GateResult, Peer, ProxyGate } from '../listen/proxy-gate.js';
 
 /** smtp-server's hooks between TCP accept and its session (smtp-server 3.x, checked here) */
 interface ProxyHooks {

@@ -6,7 +6,7 @@
  *
  * smtp-server does the wire work the gateway relies on and the tests check: lines
  * pipelined after STARTTLS are thrown away unprocessed (CVE-2011-0411 class), SIZE is
- * advertised and checked at MAIL FROM (RFC 1870). wire.ts replaces its DATA parsing (the
+ * advertised and checked at MAIL FROM (RFC 1870). smtp-server-overrides.ts replaces its DATA parsing (the
  * end of data only on CRLF.CRLF, bare line endings normalised), its enhanced status codes
  * and its reply to AUTH before TLS. session.ts does the rest.
  *
@@ -20,27 +20,27 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import type { EventBus, SessionEvent } from '../../bus.js';
-import { isLoopbackHost, type Endpoint } from '../../config/endpoint.js';
-import type { Config } from '../../config/types.js';
-import type { Brakes } from '../../gateway/brakes.js';
-import type { ConnectionLimiter } from '../../gateway/connection-limiter.js';
-import type { Logger } from '../../log/logger.js';
-import { clientKey, unmapIpv4 } from '../../net-address.js';
-import type { Peer, ProxyGate } from '../proxy-gate.js';
+import type { EventBus, SessionEvent } from '../bus.js';
+import { isLoopbackHost, type Endpoint } from '../config/endpoint.js';
+import type { Config } from '../config/types.js';
+import type { Brakes } from '../login/brakes.js';
+import type { ConnectionLimiter } from '../listen/connection-limiter.js';
+import type { Logger } from '../log/logger.js';
+import { clientKey, unmapIpv4 } from '../net-address.js';
+import type { Peer, ProxyGate } from '../listen/proxy-gate.js';
 import { readProxyFirst } from './proxy.js';
-import { smtpSpec } from '../../replies.js';
-import type { Keyring } from '../../state/crypto.js';
-import type { StateStore } from '../../state/types.js';
+import { smtpSpec } from '../replies.js';
+import type { Keyring } from '../state/crypto.js';
+import type { StateStore } from '../state/types.js';
 import { resolveSmtpLimits, type SmtpLimits } from './limits.js';
 import { Relay, type MailParams } from './relay.js';
 import type { RelayLog } from './relay-log.js';
-import type { Side } from './route.js';
+import type { Side } from './recipients.js';
 import { outcomeError, SmtpReplyError } from './reply-error.js';
 import { SmtpSession, type SessionClient, type SmtpListenerName } from './session.js';
 import { openBackend } from './smtp-client.js';
 import { authenticate } from './submission.js';
-import { GatewaySmtpServer } from './wire.js';
+import { GatewaySmtpServer } from './smtp-server-overrides.js';
 
 export interface SmtpFrontendDeps {
   config: () => Config;
@@ -375,7 +375,7 @@ export async function startSmtpListener(
         const sess = sessionOf(s);
         if (!submission || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN'))
           return cb(new SmtpReplyError(504, '5.5.4 Unrecognized authentication type'));
-        // wire.ts refuses AUTH before TLS at the command; this holds should that ever change.
+        // smtp-server-overrides.ts refuses AUTH before TLS at the command; this holds should that ever change.
         if (!s.secure && !authWithoutTls(sess.client.address))
           return cb(outcomeError('privacy-required'));
         const work = authenticate(

@@ -47,9 +47,9 @@
  * those recipients, so only the source's own configuration (a transport per moved user
  * to the gateway) or a last sync of the old mailbox can catch them.
  */
-import type { Outcome } from '../../replies.js';
-import { decide, type RouteReason } from '../../routing/decide.js';
-import type { AccountState } from '../../state/types.js';
+import type { Outcome } from '../replies.js';
+import { decide, type RouteReason } from '../routing/decide.js';
+import type { AccountState } from '../state/types.js';
 
 export type Side = 'source' | 'destination';
 

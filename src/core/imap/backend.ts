@@ -11,9 +11,9 @@ import {
   openConnection,
   type ConnectOptions,
   type UpstreamConnection,
-} from './connection.js';
-import { UpstreamError } from './errors.js';
-import type { ClientInfo, LoginCredentials, UpstreamSession } from './types.js';
+} from '../upstreams/connection.js';
+import { UpstreamError } from '../upstreams/errors.js';
+import type { ClientInfo, LoginCredentials, UpstreamSession } from '../upstreams/types.js';
 
 const CAPS_IN_CODE = /\[CAPABILITY ([^\]]*)\]/i;
 

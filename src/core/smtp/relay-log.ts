@@ -10,10 +10,10 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { openEventLog, type EventLogOptions } from '../../state/event-log.js';
-import type { EventLog } from '../../state/types.js';
-import type { RouteReason } from '../../routing/decide.js';
-import type { Side } from './route.js';
+import { openEventLog, type EventLogOptions } from '../state/event-log.js';
+import type { EventLog } from '../state/types.js';
+import type { RouteReason } from '../routing/decide.js';
+import type { Side } from './recipients.js';
 
 export const RELAY_LOG_FILE = 'smtp-relay.jsonl';
 

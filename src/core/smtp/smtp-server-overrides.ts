@@ -32,7 +32,7 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
-import { smtpSpec } from '../../replies.js';
+import { smtpSpec } from '../replies.js';
 import { DataScanner } from './smuggling.js';
 
 const scanners = new WeakMap<object, DataScanner>();
@@ -161,7 +161,7 @@ function assertInternals(): void {
   if (missing.length > 0) {
     throw new Error(
       `this smtp-server version lacks ${missing.map(([c, , m]) => `${c}.${m}`).join(', ')}; ` +
-        'install the version in package-lock.json (npm ci) or update src/core/frontends/smtp/wire.ts',
+        'install the version in package-lock.json (npm ci) or update src/core/smtp/smtp-server-overrides.ts',
     );
   }
 }

@@ -6,7 +6,7 @@
  * buffered: after a login they go to the backend untouched, after STARTTLS they are an
  * injection attempt (protocol-notes.md, "STARTTLS and TLS").
  */
-import type { PreauthLimits } from '../../limits.js';
+import type { PreauthLimits } from '../limits.js';
 
 export type ImapArg =
   | { kind: 'atom'; value: string }

@@ -4,34 +4,29 @@
  * source's or the destination's submission service (decide()), and the gateway logs in
  * there as the user. That authenticated connection is what the session's mail is relayed
  * through, so the home server applies its own relay and sender rules; only local
- * recipients whose mailbox is on the other side are delivered there straight (route.ts).
+ * recipients whose mailbox is on the other side are delivered there straight (recipients.ts).
  *
- * It is the same login flow as IMAP and POP3 (gateway/login-flow.ts): the brakes count
+ * It is the same login flow as IMAP and POP3 (login/login-flow.ts): the brakes count
  * the attempt before it reaches a backend, a wrong password gets one refusal whatever the
  * account's state, a first successful AUTH at the source captures the account, and the
  * backend connection is released on every path that does not keep it. A connection is
  * closed after a few failed AUTHs, as IMAP and POP3 do (PreauthLimits).
  */
-import type { EventBus } from '../../bus.js';
-import type { Endpoint } from '../../config/endpoint.js';
-import type { Config } from '../../config/types.js';
-import type { Brakes } from '../../gateway/brakes.js';
-import { capturedPassword, captureCredentials, touchAccount } from '../../gateway/capture.js';
-import {
-  guardRefusal,
-  judgeCaptured,
-  runLogin,
-  type CheckTimer,
-} from '../../gateway/login-flow.js';
-import { DEFAULT_LIMITS } from '../../limits.js';
-import type { Logger } from '../../log/logger.js';
-import { ReplyError, type Outcome } from '../../replies.js';
-import { decide, type Route, type RouteReason } from '../../routing/decide.js';
-import type { Keyring } from '../../state/crypto.js';
-import type { AccountRecord, StateStore } from '../../state/types.js';
-import { toReplyError } from '../../upstreams/errors.js';
+import type { EventBus } from '../bus.js';
+import type { Endpoint } from '../config/endpoint.js';
+import type { Config } from '../config/types.js';
+import type { Brakes } from '../login/brakes.js';
+import { capturedPassword, captureCredentials, touchAccount } from '../login/capture.js';
+import { guardRefusal, judgeCaptured, runLogin, type CheckTimer } from '../login/login-flow.js';
+import { DEFAULT_LIMITS } from '../limits.js';
+import type { Logger } from '../log/logger.js';
+import { ReplyError, type Outcome } from '../replies.js';
+import { decide, type Route, type RouteReason } from '../routing/decide.js';
+import type { Keyring } from '../state/crypto.js';
+import type { AccountRecord, StateStore } from '../state/types.js';
+import { toReplyError } from '../upstreams/errors.js';
 import type { Relay } from './relay.js';
-import type { Side } from './route.js';
+import type { Side } from './recipients.js';
 
 export interface SubmissionDeps {
   config: () => Config;

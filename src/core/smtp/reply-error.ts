@@ -1,10 +1,10 @@
 /**
  * The errors the SMTP front end answers with: smtp-server turns one thrown by a handler
  * into `${responseCode} ${message}`, and the message starts with the RFC 3463 code, which
- * wire.ts then leaves alone. Our own refusals come from the reply table (replies.ts), a
+ * smtp-server-overrides.ts then leaves alone. Our own refusals come from the reply table (replies.ts), a
  * backend's are passed on as it said them.
  */
-import { smtpSpec, type Outcome, type SmtpPhase } from '../../replies.js';
+import { smtpSpec, type Outcome, type SmtpPhase } from '../replies.js';
 import { enhancedReplyText, type SmtpReply } from './smtp-client.js';
 
 /** An error smtp-server turns into a reply line: `${responseCode} ${message}`. */

@@ -4,7 +4,7 @@
  * hence the larger pre-auth cap), NUL is refused, and bytes beyond the last line stay
  * buffered (for the backend after login, or refused after STLS).
  */
-import type { PreauthLimits } from '../../limits.js';
+import type { PreauthLimits } from '../limits.js';
 
 export type Pop3ParseEvent =
   | { kind: 'command'; name: string; arg: string; raw: Buffer }

@@ -5,10 +5,10 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { closesConnection, imapBye, imapReply, type Outcome } from '../../replies.js';
-import { ClientConnection } from '../connection.js';
-import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sasl.js';
-import type { FrontendDeps, Release, SessionInfo } from '../types.js';
+import { closesConnection, imapBye, imapReply, type Outcome } from '../replies.js';
+import { ClientConnection } from '../sessions/client-connection.js';
+import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sessions/sasl.js';
+import type { FrontendDeps, Release, SessionInfo } from '../sessions/types.js';
 import { argText, ImapCommandParser, type ImapCommand, type ImapParseEvent } from './parser.js';
 
 const GREETING_TEXT = 'Server ready.';

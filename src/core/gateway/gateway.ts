@@ -9,23 +9,23 @@ import type { Socket } from 'node:net';
 import { EventBus } from '../bus.js';
 import { isLoopbackHost } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
-import { startImapSession } from '../frontends/imap/session.js';
+import { startImapSession } from '../imap/session.js';
 import {
   startListener,
   TlsProvider,
   type AcceptHandlers,
   type ListenerSpec,
   type RunningListener,
-} from '../frontends/listeners.js';
-import { startPop3Session } from '../frontends/pop3/session.js';
-import { ProxyGate } from '../frontends/proxy-gate.js';
+} from '../listen/listeners.js';
+import { startPop3Session } from '../pop3/session.js';
+import { ProxyGate } from '../listen/proxy-gate.js';
 import {
   openRelayLog,
   startSmtpListeners,
   type RelayLog,
   type RunningSmtpListener,
-} from '../frontends/smtp/index.js';
-import type { FrontendDeps, ListenerInfo, SessionInfo } from '../frontends/types.js';
+} from '../smtp/index.js';
+import type { FrontendDeps, ListenerInfo, SessionInfo } from '../sessions/types.js';
 import { resolveLimits, type GatewayLimits, type LimitsOverride } from '../limits.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { unmapIpv4 } from '../net-address.js';
@@ -33,18 +33,22 @@ import { imapBye, pop3Reply } from '../replies.js';
 import type { Keyring } from '../state/crypto.js';
 import type { StateStore } from '../state/types.js';
 import { makeUpstreams, type UpstreamFactory, type UpstreamOptions } from '../upstreams/index.js';
-import { Brakes } from './brakes.js';
-import { ConnectionLimiter } from './connection-limiter.js';
-import { makeLoginService } from './login.js';
-import { SessionRegistry } from './sessions.js';
-import { WorkerPool, type MigrateFn } from './workers.js';
+import { Brakes } from '../login/brakes.js';
+import { ConnectionLimiter } from '../listen/connection-limiter.js';
+import { makeLoginService } from '../login/login-service.js';
+import { SessionRegistry } from '../sessions/registry.js';
+import { WorkerPool, type MigrateFn } from '../workers/worker-pool.js';
 import { UidlMaps } from '../transfer/uidl/store.js';
 
-export { Brakes } from './brakes.js';
-export { ConnectionLimiter } from './connection-limiter.js';
-export { SessionRegistry } from './sessions.js';
-export { WorkerPool, type MigrateFn, type MigrateOutcome } from './workers.js';
-export { makeLoginService, type LoginDeps, type TransferNowResult } from './login.js';
+export { Brakes } from '../login/brakes.js';
+export { ConnectionLimiter } from '../listen/connection-limiter.js';
+export { SessionRegistry } from '../sessions/registry.js';
+export { WorkerPool, type MigrateFn, type MigrateOutcome } from '../workers/worker-pool.js';
+export {
+  makeLoginService,
+  type LoginDeps,
+  type TransferNowResult,
+} from '../login/login-service.js';
 
 export type PlaintextPolicy = 'always' | 'loopback' | 'never';
 

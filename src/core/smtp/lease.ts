@@ -5,9 +5,9 @@
  * A session holds one lease per leg (session.ts): the port-25 route or the submission
  * home, and a submission's straight-delivery leg.
  */
-import { UpstreamError } from '../../upstreams/errors.js';
+import { UpstreamError } from '../upstreams/errors.js';
 import type { Relay } from './relay.js';
-import type { Side } from './route.js';
+import type { Side } from './recipients.js';
 import type { SmtpReply } from './smtp-client.js';
 
 export class BackendLease {

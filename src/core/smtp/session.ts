@@ -5,7 +5,7 @@
  *   port 25:     MAIL (remembered) -> RCPT: route, open/join the backend, relay RCPT -> DATA: stream
  *   submission:  AUTH: check at the account's home, keep that connection -> MAIL: relay ->
  *                RCPT: relay to the home, or straight to the side holding a local recipient's
- *                mailbox (route.ts, routeSubmissionRecipient) -> DATA: stream to each leg
+ *                mailbox (recipients.ts, routeSubmissionRecipient) -> DATA: stream to each leg
  *
  * Backend connections are leased by the session (lease.ts) and always released when it
  * ends (QUIT, disconnect, shutdown). Every refusal is an Outcome (replies.ts) or the
@@ -13,14 +13,14 @@
  * did not accept.
  */
 import type { Readable } from 'node:stream';
-import type { EventBus } from '../../bus.js';
-import type { Endpoint } from '../../config/endpoint.js';
-import type { Config } from '../../config/types.js';
-import type { Logger } from '../../log/logger.js';
-import { ReplyError, type Outcome } from '../../replies.js';
-import type { RouteReason } from '../../routing/decide.js';
-import type { AccountState } from '../../state/types.js';
-import { toReplyError, UpstreamError } from '../../upstreams/errors.js';
+import type { EventBus } from '../bus.js';
+import type { Endpoint } from '../config/endpoint.js';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import { ReplyError, type Outcome } from '../replies.js';
+import type { RouteReason } from '../routing/decide.js';
+import type { AccountState } from '../state/types.js';
+import { toReplyError, UpstreamError } from '../upstreams/errors.js';
 import { BackendLease } from './lease.js';
 import type { SmtpLimits } from './limits.js';
 import { finalReply, relayData, type LegResult, type MailParams, type Relay } from './relay.js';
@@ -31,11 +31,11 @@ import {
   routeSubmissionRecipient,
   type RouteContext,
   type Side,
-} from './route.js';
+} from './recipients.js';
 import { outcomeError, passThrough, SmtpReplyError } from './reply-error.js';
 import { enhancedReplyText, replyLine, type SmtpReply } from './smtp-client.js';
 import type { SubmissionLogin } from './submission.js';
-import { scannerOf } from './wire.js';
+import { scannerOf } from './smtp-server-overrides.js';
 
 export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
 
@@ -216,7 +216,9 @@ export class SmtpSession {
     const scan = scannerOf(stream);
     if (!scan) {
       stream.resume();
-      throw new Error('the DATA stream did not come from GatewaySmtpServer (wire.ts)');
+      throw new Error(
+        'the DATA stream did not come from GatewaySmtpServer (smtp-server-overrides.ts)',
+      );
     }
     const started = Date.now();
     const headers = new HeaderCollector(this.deps.limits.maxHeaderBytes);
@@ -297,7 +299,7 @@ export class SmtpSession {
     if (result.legs.some((l) => l.kind === 'replied')) this.messages++;
     if (refusal) {
       // A leg that accepted before another refused has delivered its copy: said in the log,
-      // the client's retry (if any) brings those recipients a second one (route.ts).
+      // the client's retry (if any) brings those recipients a second one (recipients.ts).
       if (legs.length > 1 && answer !== undefined)
         this.log.warn('message delivered on one leg and refused on the other', {
           from: tx.from,

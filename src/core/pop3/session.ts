@@ -5,11 +5,11 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { closesConnection, pop3Reply, type Outcome } from '../../replies.js';
-import { ClientConnection } from '../connection.js';
-import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sasl.js';
-import { UidlRewriter } from '../../transfer/uidl/rewrite.js';
-import type { FrontendDeps, Release, SessionInfo } from '../types.js';
+import { closesConnection, pop3Reply, type Outcome } from '../replies.js';
+import { ClientConnection } from '../sessions/client-connection.js';
+import { BAD_USER_CHARS, decodeSasl, parsePlain } from '../sessions/sasl.js';
+import { UidlRewriter } from '../transfer/uidl/rewrite.js';
+import type { FrontendDeps, Release, SessionInfo } from '../sessions/types.js';
 import { Pop3LineParser, type Pop3ParseEvent } from './parser.js';
 
 /** `slot`: the connection-limit slot, released by the connection when it ends */

@@ -4,8 +4,8 @@
  * an account's sessions when its transfer lock starts; shutdown closes what is left.
  */
 import type { CloseReason } from '../bus.js';
-import type { Splice } from '../frontends/splice.js';
-import type { SessionInfo } from '../frontends/types.js';
+import type { Splice } from './splice.js';
+import type { SessionInfo } from './types.js';
 
 interface Entry {
   info: SessionInfo;

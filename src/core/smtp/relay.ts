@@ -11,12 +11,12 @@
  * went away) is abandoned by closing the backend connection before the terminating dot:
  * RFC 5321 4.1.1.4 says a transaction without its end of data is not delivered.
  *
- * A submission can have two legs (route.ts, routeSubmissionRecipient): the message is
+ * A submission can have two legs (recipients.ts, routeSubmissionRecipient): the message is
  * streamed to both, then ended on one after the other, the next only when the one before
  * accepted it; a leg that is not ended is closed before its dot and delivers nothing.
  */
 import type { Readable } from 'node:stream';
-import { UpstreamError } from '../../upstreams/errors.js';
+import { UpstreamError } from '../upstreams/errors.js';
 import { replyLine, type BackendSession, type SmtpReply } from './smtp-client.js';
 import type { BareLineEndingPolicy, DataScanner } from './smuggling.js';
 
@@ -187,7 +187,7 @@ export class Relay {
 /**
  * Stream one message to one or more legs. `input` is the DATA stream of GatewaySmtpServer:
  * already what a backend gets (CRLF lines, dot-stuffed, no terminator), with `scan`
- * counting its message bytes and bare line endings as it goes (wire.ts, smuggling.ts).
+ * counting its message bytes and bare line endings as it goes (smtp-server-overrides.ts, smuggling.ts).
  *
  * Every leg gets DATA first: if one refuses, none is sent the message. The message is
  * then written to all, and the legs are ended in order, each only after the one before

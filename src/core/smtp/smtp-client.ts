@@ -10,15 +10,15 @@
  * after its 220 to STARTTLS are refused (Exim CVE-2021-38371).
  */
 import { isIP } from 'node:net';
-import type { Endpoint } from '../../config/endpoint.js';
-import { hostPort } from '../../config/endpoint.js';
+import type { Endpoint } from '../config/endpoint.js';
+import { hostPort } from '../config/endpoint.js';
 import {
   Deadline,
   openConnection,
   type UpstreamConnection,
   type UpstreamTimeouts,
-} from '../../upstreams/connection.js';
-import { UpstreamError } from '../../upstreams/errors.js';
+} from '../upstreams/connection.js';
+import { UpstreamError } from '../upstreams/errors.js';
 
 export interface SmtpReply {
   code: number;

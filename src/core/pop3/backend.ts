@@ -9,9 +9,9 @@ import {
   openConnection,
   type ConnectOptions,
   type UpstreamConnection,
-} from './connection.js';
-import { UpstreamError } from './errors.js';
-import type { ClientInfo, LoginCredentials, UpstreamSession } from './types.js';
+} from '../upstreams/connection.js';
+import { UpstreamError } from '../upstreams/errors.js';
+import type { ClientInfo, LoginCredentials, UpstreamSession } from '../upstreams/types.js';
 
 export interface Pop3LoginOptions extends ConnectOptions {
   label: string;

@@ -1,7 +1,7 @@
 /**
  * The SMTP front end: port 25 (mail from the world, routed per recipient by account
  * state), submission 587/465 (AUTH at the account's home, relayed through its submission
- * service), stream-through relaying and the relay log. See server.ts, session.ts, route.ts.
+ * service), stream-through relaying and the relay log. See server.ts, session.ts, recipients.ts.
  */
 export {
   startSmtpListener,
@@ -31,9 +31,14 @@ export {
   type RecipientRoute,
   type SubmissionRoute,
   type Side,
-} from './route.js';
+} from './recipients.js';
 export { DataScanner, relayedData, type BareLineEndingPolicy } from './smuggling.js';
-export { GatewaySmtpServer, scannerOf, carriesEnhancedCode, type WirePolicy } from './wire.js';
+export {
+  GatewaySmtpServer,
+  scannerOf,
+  carriesEnhancedCode,
+  type WirePolicy,
+} from './smtp-server-overrides.js';
 export {
   openBackend,
   xclientCommand,

@@ -14,7 +14,7 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { socketPeer, type GateResult, type Peer, type ProxyGate } from './proxy-gate.js';
-import type { Release } from './types.js';
+import type { Release } from '../sessions/types.js';
 
 export interface ListenerSpec {
   /** config key: imap, imaps, pop3, pop3s */

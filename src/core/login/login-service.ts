@@ -7,7 +7,7 @@
  */
 import type { EventBus } from '../bus.js';
 import type { Config } from '../config/types.js';
-import type { LoginRequest, LoginResult, SessionInfo } from '../frontends/types.js';
+import type { LoginRequest, LoginResult, SessionInfo } from '../sessions/types.js';
 import type { Logger } from '../log/logger.js';
 import { ReplyError } from '../replies.js';
 import { decide, type Route } from '../routing/decide.js';
@@ -29,7 +29,7 @@ import {
   type CaptureDeps,
 } from './capture.js';
 import { guardRefusal, judgeCaptured, runLogin, type CheckTimer } from './login-flow.js';
-import type { SessionRegistry } from './sessions.js';
+import type { SessionRegistry } from '../sessions/registry.js';
 
 export type TransferNowResult = 'migrated' | 'timeout' | 'failed' | 'busy';
 

@@ -11,8 +11,8 @@ import type { GatewayLimits } from '../limits.js';
 import type { Logger } from '../log/logger.js';
 import { openText, type Keyring } from '../state/crypto.js';
 import type { AccountRecord, StateStore } from '../state/types.js';
-import type { TransferNowResult } from './login.js';
-import type { SessionRegistry } from './sessions.js';
+import type { TransferNowResult } from '../login/login-service.js';
+import type { SessionRegistry } from '../sessions/registry.js';
 
 export interface MigrateOutcome {
   ok: boolean;
