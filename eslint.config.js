@@ -23,7 +23,23 @@ export default tseslint.config(
   {
     files: ['src/core/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/commands/**', '**/tui/**'] }],
+      // core returns data: the terminal (oclif, Ink, colours) belongs to src/cli, src/commands
+      // and src/tui, which import core and never the other way round.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/commands/**', '**/tui/**', '**/cli/**'],
+              message: 'core never imports the CLI or the TUI',
+            },
+            {
+              group: ['@oclif/*', 'chalk', 'ink', 'ink-*', 'react', 'react/*'],
+              message: 'core returns data; rendering belongs to src/cli or src/tui',
+            },
+          ],
+        },
+      ],
     },
   },
 );

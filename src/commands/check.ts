@@ -1,13 +1,13 @@
 import { Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../core/cli/errors.js';
-import { firstFailure, renderCheck } from '../core/cli/render-check.js';
-import { renderDryRun } from '../core/cli/render-migrate.js';
-import { readPasswordFromStdin } from '../core/cli/stdin.js';
+import { reportCommandError } from '../cli/errors.js';
+import { firstFailure, renderCheck } from '../cli/render-check.js';
+import { renderDryRun } from '../cli/render-migrate.js';
+import { readPasswordFromStdin } from '../cli/stdin.js';
 import { checkAccount, type AccountCheckResult } from '../core/check/check-account.js';
 import { runCheck, type CheckResult } from '../core/check/index.js';
 import { loadConfig } from '../core/config/index.js';
 import { OperatorError } from '../core/errors.js';
-import { configFlag } from '../core/cli/flags.js';
+import { configFlag } from '../cli/flags.js';
 
 export default class Check extends Command {
   static override summary =

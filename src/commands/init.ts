@@ -1,8 +1,8 @@
 import { Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../core/cli/errors.js';
+import { reportCommandError } from '../cli/errors.js';
 import { initConfig, resolveConfigPath } from '../core/config/index.js';
 import { generateKeyFile } from '../core/state/crypto.js';
-import { jsonFlag } from '../core/cli/flags.js';
+import { jsonFlag } from '../cli/flags.js';
 
 export default class Init extends Command {
   static override summary = 'Write a commented config file and a fresh credentials key.';

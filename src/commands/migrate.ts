@@ -1,11 +1,11 @@
 import { Args, Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../core/cli/errors.js';
-import { readPasswordFromStdin } from '../core/cli/stdin.js';
-import { accountLine, progressView, renderDryRun } from '../core/cli/render-migrate.js';
-import { runDryRun, runMigrate, type MigrateRunOptions } from '../core/cli/run-migrate.js';
+import { reportCommandError } from '../cli/errors.js';
+import { readPasswordFromStdin } from '../cli/stdin.js';
+import { accountLine, progressView, renderDryRun } from '../cli/render-migrate.js';
+import { runDryRun, runMigrate, type MigrateRunOptions } from '../core/transfer/run-migrate.js';
 import { loadConfig } from '../core/config/index.js';
 import { OperatorError } from '../core/errors.js';
-import { configFlag, jsonFlag } from '../core/cli/flags.js';
+import { configFlag, jsonFlag } from '../cli/flags.js';
 export default class Migrate extends Command {
   static override summary = 'Move one account (or every captured one) to the destination now.';
 

@@ -1,8 +1,8 @@
 import { Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../core/cli/errors.js';
+import { reportCommandError } from '../cli/errors.js';
 import { loadConfig } from '../core/config/index.js';
 import { controlSocketPath } from '../core/control/proxy-or-store.js';
-import { configFlag } from '../core/cli/flags.js';
+import { configFlag } from '../cli/flags.js';
 
 export default class Monitor extends Command {
   static override summary = 'Watch the running gateway: sessions, transfers, errors, traffic.';

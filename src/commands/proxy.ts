@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
-import { reportCommandError } from '../core/cli/errors.js';
+import { reportCommandError } from '../cli/errors.js';
 import { runProxyService } from '../core/gateway/service.js';
-import { configFlag } from '../core/cli/flags.js';
+import { configFlag } from '../cli/flags.js';
 
 export default class Proxy extends Command {
   static override summary = 'Run the gateway (IMAP, POP3 and SMTP) in the foreground.';

@@ -2,7 +2,7 @@
  * Pure text helpers of the monitor: numbers, times, bars and sparklines as the screen shows
  * them. Byte sizes and ETAs read the same as in `autoport migrate`.
  */
-import { formatBytes, formatDuration } from '../core/cli/render-migrate.js';
+import { formatBytes, formatDuration } from '../cli/render-migrate.js';
 
 export { formatBytes, formatDuration };
 

@@ -12,13 +12,12 @@ import {
   listAccounts,
   openAccountStore,
   parseAccountList,
-  renderAccount,
-  renderAccountList,
   retryAccount,
   showAccount,
   withReadOnlyStore,
   withWritableStore,
 } from '../../src/core/accounts/index.js';
+import { renderAccount, renderAccountList } from '../../src/cli/render-accounts.js';
 import { OperatorError } from '../../src/core/errors.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
 import type { StateStore } from '../../src/core/state/types.js';

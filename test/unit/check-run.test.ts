@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import { checkLocalTls, runCheck } from '../../src/core/check/index.js';
 import type { Probe } from '../../src/core/check/probe.js';
-import { renderCheck } from '../../src/core/cli/render-check.js';
+import { renderCheck } from '../../src/cli/render-check.js';
 import { parseConfigText } from '../../src/core/config/load.js';
 import { freePort } from '../support/ports.js';
 import {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatOperatorError, reportCommandError } from '../../src/core/cli/errors.js';
-import { renderTable } from '../../src/core/cli/table.js';
+import { formatOperatorError, reportCommandError } from '../../src/cli/errors.js';
+import { renderTable } from '../../src/cli/table.js';
 import { OperatorError } from '../../src/core/errors.js';
 
 describe('renderTable', () => {

@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RelayLogEntry } from '../../src/core/smtp/relay-log.js';
 import {
-  formatReport,
   leftoversReport,
   leftoversView,
   type LeftoverRow,
   type ReportInputs,
 } from '../../src/core/reports/index.js';
+import { formatReport } from '../../src/cli/render-report.js';
 import type { AccountRecord } from '../../src/core/state/types.js';
 import { accountRecord } from '../support/state-helpers.js';
 

@@ -10,16 +10,14 @@ import { describe, it } from 'node:test';
 import type { RelayLogEntry } from '../../src/core/smtp/relay-log.js';
 import {
   causeKey,
-  csvField,
-  formatReport,
   parseSince,
   progressReport,
   progressView,
   readReportInputs,
-  toCsv,
   type LogEntries,
   type ReportInputs,
 } from '../../src/core/reports/index.js';
+import { csvField, formatReport, toCsv } from '../../src/cli/render-report.js';
 import { OperatorError } from '../../src/core/errors.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
 import { accountRecord } from '../support/state-helpers.js';

@@ -3,7 +3,7 @@ import {
   accountChangeArgs,
   accountChangeFlags,
   runAccountChange,
-} from '../../core/cli/account-change.js';
+} from '../../cli/account-change.js';
 
 export default class AccountsExclude extends Command {
   static override summary = 'Keep an account on the source: never captured, never moved.';

@@ -3,7 +3,7 @@ import {
   accountChangeArgs,
   accountChangeFlags,
   runAccountChange,
-} from '../../core/cli/account-change.js';
+} from '../../cli/account-change.js';
 
 export default class AccountsForgetCredentials extends Command {
   static override summary = 'Remove the stored (sealed) password of an account.';

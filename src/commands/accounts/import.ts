@@ -1,10 +1,10 @@
 import { Args, Command } from '@oclif/core';
 import { readFile } from 'node:fs/promises';
-import { reportCommandError } from '../../core/cli/errors.js';
+import { reportCommandError } from '../../cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
 import { importAccountList } from '../../core/control/proxy-or-store.js';
 import { OperatorError } from '../../core/errors.js';
-import { configFlag, jsonFlag } from '../../core/cli/flags.js';
+import { configFlag, jsonFlag } from '../../cli/flags.js';
 
 export default class AccountsImport extends Command {
   static override summary =

@@ -3,7 +3,7 @@ import {
   accountChangeArgs,
   accountChangeFlags,
   runAccountChange,
-} from '../../core/cli/account-change.js';
+} from '../../cli/account-change.js';
 
 export default class AccountsInclude extends Command {
   static override summary = 'Undo exclude: the account migrates again.';

@@ -1,9 +1,10 @@
 import { Command, Flags } from '@oclif/core';
-import { listAccounts, renderAccountList, withReadOnlyStore } from '../../core/accounts/index.js';
-import { reportCommandError } from '../../core/cli/errors.js';
+import { listAccounts, withReadOnlyStore } from '../../core/accounts/index.js';
+import { renderAccountList } from '../../cli/render-accounts.js';
+import { reportCommandError } from '../../cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
 import { ACCOUNT_STATES, type AccountState } from '../../core/state/types.js';
-import { configFlag, jsonFlag } from '../../core/cli/flags.js';
+import { configFlag, jsonFlag } from '../../cli/flags.js';
 
 export default class AccountsList extends Command {
   static override summary = 'List account records, optionally by state.';

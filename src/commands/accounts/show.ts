@@ -1,8 +1,9 @@
 import { Args, Command } from '@oclif/core';
-import { renderAccount, showAccount, withReadOnlyStore } from '../../core/accounts/index.js';
-import { reportCommandError } from '../../core/cli/errors.js';
+import { showAccount, withReadOnlyStore } from '../../core/accounts/index.js';
+import { renderAccount } from '../../cli/render-accounts.js';
+import { reportCommandError } from '../../cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
-import { configFlag, jsonFlag } from '../../core/cli/flags.js';
+import { configFlag, jsonFlag } from '../../cli/flags.js';
 
 export default class AccountsShow extends Command {
   static override summary = 'Show one account: state, logins, transfer per folder, errors.';

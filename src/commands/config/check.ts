@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
-import { reportCommandError } from '../../core/cli/errors.js';
-import { configFlag, jsonFlag } from '../../core/cli/flags.js';
+import { reportCommandError } from '../../cli/errors.js';
+import { configFlag, jsonFlag } from '../../cli/flags.js';
 import { checkConfig, formatCheck } from '../../core/config/check.js';
 
 export default class ConfigCheck extends Command {

@@ -1,7 +1,7 @@
 import { Command } from '@oclif/core';
 import { stringify } from 'yaml';
-import { reportCommandError } from '../../core/cli/errors.js';
-import { configFlag, jsonFlag } from '../../core/cli/flags.js';
+import { reportCommandError } from '../../cli/errors.js';
+import { configFlag, jsonFlag } from '../../cli/flags.js';
 import { effectiveConfig } from '../../core/config/check.js';
 import { loadConfig } from '../../core/config/index.js';
 

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { printReport, reportFlags } from '../../core/cli/report-command.js';
+import { printReport, reportFlags } from '../../cli/report-command.js';
 import { leftoversView, runLeftovers } from '../../core/reports/index.js';
 
 export default class ReportLeftovers extends Command {

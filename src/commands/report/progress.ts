@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { printReport, reportFlags } from '../../core/cli/report-command.js';
+import { printReport, reportFlags } from '../../cli/report-command.js';
 import { progressView, runProgress } from '../../core/reports/index.js';
 
 export default class ReportProgress extends Command {

@@ -3,4 +3,3 @@ export * from './open.js';
 export * from './query.js';
 export * from './change.js';
 export * from './import.js';
-export * from './render.js';

@@ -5,7 +5,7 @@ import { leftoversReport, type LeftoversReport } from './leftovers.js';
 import { progressReport, type ProgressReport } from './progress.js';
 import { readReportInputs, type ReportInputs } from './read-logs.js';
 
-export * from './format.js';
+export * from './view.js';
 export * from './leftovers.js';
 export * from './progress.js';
 export * from './read-logs.js';

@@ -14,7 +14,7 @@
 import type { AutoHint, RelayLogEntry } from '../smtp/relay-log.js';
 import { accountKeys } from '../smtp/recipients.js';
 import type { AccountRecord, AccountState } from '../state/types.js';
-import type { Cell, ReportTable, ReportView } from './format.js';
+import type { Cell, ReportTable, ReportView } from './view.js';
 import type { LogEntries, ReportInputs } from './read-logs.js';
 
 export type LeftoverStatus =

@@ -10,7 +10,7 @@
 import { ACCOUNT_STATES, type AccountRecord, type AccountState } from '../state/types.js';
 import type { LedgerEntry } from '../transfer/types.js';
 import type { RelayLogEntry } from '../smtp/relay-log.js';
-import type { Cell, ReportTable, ReportView } from './format.js';
+import type { Cell, ReportTable, ReportView } from './view.js';
 import type { ReportInputs } from './read-logs.js';
 
 export interface MovedSummary {

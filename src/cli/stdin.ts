@@ -3,7 +3,7 @@
  * where `ps` and shell history would show it). One trailing newline is dropped, so both
  * `printf '%s' "$PASSWORD" |` and `echo "$PASSWORD" |` work.
  */
-import { OperatorError } from '../errors.js';
+import { OperatorError } from '../core/errors.js';
 
 export async function readPasswordFromStdin(
   command: string,

@@ -4,9 +4,9 @@
  * log file, systemd) plain lines at most every few seconds and one per finished folder.
  * Both consume the same MigrateEvents; `--json` prints the result objects instead.
  */
-import type { FolderProgressEvent } from '../transfer/copy/folder-copy.js';
-import type { DryRunResult } from '../transfer/dry-run.js';
-import type { AccountResult, FolderSummary, MigrateEvent } from '../transfer/result.js';
+import type { FolderProgressEvent } from '../core/transfer/copy/folder-copy.js';
+import type { DryRunResult } from '../core/transfer/dry-run.js';
+import type { AccountResult, FolderSummary, MigrateEvent } from '../core/transfer/result.js';
 
 const MB = 1024 * 1024;
 

@@ -1,28 +1,11 @@
 /**
  * One typed report result, three renderings: a plain table for a terminal, JSON (the
- * result object itself) and CSV. The table and the CSV are built from the same rows a
- * report view hands out, so the three never disagree.
+ * result object itself) and CSV, all from the rows the report's view hands out.
  */
-import { renderTable } from '../cli/table.js';
+import type { Cell, ReportTable, ReportView } from '../core/reports/view.js';
+import { renderTable } from './table.js';
 
 export type ReportFormat = 'table' | 'json' | 'csv';
-
-export type Cell = string | number | boolean | null | undefined;
-
-export interface ReportTable {
-  /** shown above the table on a terminal; not part of the CSV */
-  title?: string;
-  header: string[];
-  rows: Cell[][];
-}
-
-/** How one report's result becomes tables (terminal) and one flat table (CSV). */
-export interface ReportView<R> {
-  tables(result: R): ReportTable[];
-  csv(result: R): ReportTable;
-  /** lines after the tables on a terminal (totals, notes) */
-  footer?(result: R): string[];
-}
 
 export function cellText(c: Cell): string {
   if (c === null || c === undefined) return '';

@@ -1,6 +1,6 @@
 /** Plain-text views of `accounts list` and `accounts show` (the JSON is the result itself). */
-import { renderTable } from '../cli/table.js';
-import type { AccountDetail, AccountSummary } from './query.js';
+import { renderTable } from './table.js';
+import type { AccountDetail, AccountSummary } from '../core/accounts/query.js';
 
 const day = (iso?: string): string => (iso ? iso.slice(0, 16).replace('T', ' ') : '');
 

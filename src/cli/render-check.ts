@@ -6,7 +6,7 @@ import type {
   Finding,
   LocalTlsReport,
   TlsReport,
-} from '../check/types.js';
+} from '../core/check/types.js';
 import { renderTable } from './table.js';
 
 const STATUS: Record<CapabilityReport['level'], (present: boolean | null) => string> = {

@@ -11,11 +11,11 @@ import { OperatorError } from '../errors.js';
 import { makeProvisioner } from '../provision/index.js';
 import { loadKeyring, openText } from '../state/crypto.js';
 import type { StateStore } from '../state/types.js';
-import { openLedger } from '../transfer/copy/ledger.js';
-import { dryRun, type DryRunResult } from '../transfer/dry-run.js';
-import { migrateAccount, type MigrateDeps } from '../transfer/migrate-account.js';
-import { migrateMany, pendingAccounts } from '../transfer/migrate-many.js';
-import type { MigrateEvent } from '../transfer/result.js';
+import { openLedger } from './copy/ledger.js';
+import { dryRun, type DryRunResult } from './dry-run.js';
+import { migrateAccount, type MigrateDeps } from './migrate-account.js';
+import { migrateMany, pendingAccounts } from './migrate-many.js';
+import type { MigrateEvent } from './result.js';
 
 export interface MigrateRunOptions {
   /** one account, or undefined with all: true */

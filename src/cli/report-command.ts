@@ -5,15 +5,10 @@
  * here and not under src/commands because oclif loads every file there as a command.
  */
 import { Flags } from '@oclif/core';
-import { loadConfig } from '../config/index.js';
-import type { Config } from '../config/types.js';
-import {
-  formatReport,
-  parseSince,
-  type ReportFormat,
-  type ReportOptions,
-  type ReportView,
-} from '../reports/index.js';
+import { loadConfig } from '../core/config/index.js';
+import type { Config } from '../core/config/types.js';
+import { parseSince, type ReportOptions, type ReportView } from '../core/reports/index.js';
+import { formatReport, type ReportFormat } from './render-report.js';
 import { reportCommandError } from './errors.js';
 import { configFlag } from './flags.js';
 

@@ -6,9 +6,9 @@
  * under src/commands because oclif loads every file there as a command.
  */
 import { Args } from '@oclif/core';
-import type { AccountChange } from '../accounts/index.js';
-import { loadConfig } from '../config/index.js';
-import { changeAccount } from '../control/proxy-or-store.js';
+import type { AccountChange } from '../core/accounts/index.js';
+import { loadConfig } from '../core/config/index.js';
+import { changeAccount } from '../core/control/proxy-or-store.js';
 import { reportCommandError } from './errors.js';
 import { configFlag, jsonFlag } from './flags.js';
 

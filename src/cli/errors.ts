@@ -2,7 +2,7 @@
  * How commands report an error the operator can fix: one cause, one "try", exit 1, no
  * stack trace. Anything that is not an OperatorError is a bug and is rethrown as is.
  */
-import { OperatorError } from '../errors.js';
+import { OperatorError } from '../core/errors.js';
 
 export interface Io {
   stdout: (text: string) => void;
