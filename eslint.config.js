@@ -42,4 +42,21 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // gateway/ is the composition root: it imports the rest of core, nothing imports it
+    // (docs/code-map.md).
+    files: ['src/core/**'],
+    ignores: ['src/core/gateway/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/commands/**', '**/tui/**'] },
+            { group: ['**/gateway/**'], message: 'gateway/ only wires; import the part itself' },
+          ],
+        },
+      ],
+    },
+  },
 );

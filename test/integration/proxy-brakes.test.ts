@@ -16,7 +16,8 @@ import { startGateway, type Gateway } from '../../src/core/gateway/gateway.js';
 import type { LimitsOverride } from '../../src/core/limits.js';
 import { generateKeyFile, loadKeyring, type Keyring } from '../../src/core/state/crypto.js';
 import { openJsonStore, type JsonStore } from '../../src/core/state/json-store.js';
-import { UpstreamError, type UpstreamFactory } from '../../src/core/upstreams/index.js';
+import { UpstreamError } from '../../src/core/upstreams/errors.js';
+import type { UpstreamFactory } from '../../src/core/upstreams/types.js';
 import { RawClient } from './proxy-support.js';
 
 function configFor(dir: string, idleMs = 60_000): Config {

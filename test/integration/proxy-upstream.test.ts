@@ -10,12 +10,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
-import {
-  imapLogin,
-  pop3Login,
-  UpstreamError,
-  type ClientInfo,
-} from '../../src/core/upstreams/index.js';
+import { imapLogin } from '../../src/core/imap/backend.js';
+import { pop3Login } from '../../src/core/pop3/backend.js';
+import { UpstreamError } from '../../src/core/upstreams/errors.js';
+import type { ClientInfo } from '../../src/core/upstreams/types.js';
 import { openBackend } from '../../src/core/smtp/smtp-client.js';
 import { startDovecot, testTls, type DovecotInstance } from '../support/index.js';
 

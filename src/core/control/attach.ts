@@ -3,15 +3,25 @@
  * handlers over its store and worker pool, and the server, started once the gateway is up
  * and closed before it stops (so no command changes accounts while the workers wind down).
  */
+import type { EventBus } from '../bus.js';
 import type { Config } from '../config/types.js';
-import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from '../log/logger.js';
+import type { SessionRegistry } from '../sessions/registry.js';
 import type { StateStore } from '../state/types.js';
+import type { WorkerPool } from '../workers/worker-pool.js';
 import { makeControlHandlers, makeHello } from './handlers.js';
 import { LiveView } from './live.js';
 import type { Hello } from './protocol.js';
 import { controlSocketPath } from './proxy-or-store.js';
 import { startControlServer, type ControlServer } from './server.js';
+
+/** What the control socket uses of the running gateway. */
+export interface ControlSubject {
+  readonly bus: EventBus;
+  readonly sessions: SessionRegistry;
+  readonly workers: WorkerPool | undefined;
+  readonly listeners: Record<string, { host: string; port: number }>;
+}
 
 export interface ProxyControl {
   readonly server: ControlServer;
@@ -22,7 +32,7 @@ export interface ProxyControl {
 
 export async function startProxyControl(opts: {
   config: Config;
-  gateway: Gateway;
+  gateway: ControlSubject;
   store: StateStore;
   logger: Logger;
 }): Promise<ProxyControl> {

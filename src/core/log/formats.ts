@@ -9,7 +9,9 @@
  * (deploy/fail2ban/filter.d/autoport.conf) relies on that, so a user name cannot forge a
  * failed login of another address.
  */
-import type { LogFields, LogLevel } from './logger.js';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type LogFields = Record<string, unknown>;
 
 export type LogFormat = 'json' | 'logfmt' | 'human';
 

@@ -9,7 +9,7 @@
  * it and sets PRIORITY, so `journalctl -p warning` finds warnings and errors.
  */
 import { fstatSync } from 'node:fs';
-import type { LogLevel } from './logger.js';
+import type { LogLevel } from './formats.js';
 
 /** syslog priorities (RFC 5424 6.2.1) as sd-daemon(3) prefixes */
 export const SD_PRIORITY: Record<LogLevel, string> = {

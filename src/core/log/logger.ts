@@ -4,11 +4,12 @@
  * (formats.ts). Everything passes redact() first, so no call site can leak a password by
  * mistake. On the journal every line starts with its syslog priority (journal.ts).
  */
-import { formatLine, type LogFormat } from './formats.js';
+import { formatLine, type LogFields, type LogFormat, type LogLevel } from './formats.js';
 import { isJournalStream, SD_PRIORITY, sinkFd } from './journal.js';
 import { redact } from './redact.js';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { LogFields, LogLevel } from './formats.js';
+
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LogSink {
@@ -42,8 +43,6 @@ export interface LoggerOptions {
   priorityPrefix?: boolean;
   now?: () => Date;
 }
-
-export type LogFields = Record<string, unknown>;
 
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;

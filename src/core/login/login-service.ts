@@ -13,12 +13,8 @@ import { ReplyError } from '../replies.js';
 import { decide, type Route } from '../routing/decide.js';
 import type { Keyring } from '../state/crypto.js';
 import type { AccountRecord, AccountState, StateStore } from '../state/types.js';
-import {
-  toReplyError,
-  type LoginCredentials,
-  type UpstreamFactory,
-  type UpstreamSession,
-} from '../upstreams/index.js';
+import { toReplyError } from '../upstreams/errors.js';
+import type { LoginCredentials, UpstreamFactory, UpstreamSession } from '../upstreams/types.js';
 import type { Brakes } from './brakes.js';
 import {
   capturedPassword,

@@ -6,9 +6,10 @@
  */
 import type { EventBus } from '../bus.js';
 import type { ListenAddress } from '../config/types.js';
-import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from '../log/logger.js';
+import type { SessionRegistry } from '../sessions/registry.js';
 import type { StateStore } from '../state/types.js';
+import type { WorkerPool } from '../workers/worker-pool.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { healthOf } from './health.js';
 import { startMetricsServer, type MetricsServer } from './http.js';
@@ -27,9 +28,16 @@ export interface MetricsEndpointDeps {
   logger: Logger;
 }
 
+/** What the endpoint reads of the running gateway. */
+export interface MetricsSubject {
+  readonly sessions: Pick<SessionRegistry, 'count'>;
+  readonly workers: Pick<WorkerPool, 'active'> | undefined;
+  readonly listeners: Record<string, unknown>;
+}
+
 export class MetricsEndpoint {
   readonly metrics: GatewayMetrics;
-  private gateway: Pick<Gateway, 'sessions' | 'workers' | 'listeners'> | undefined;
+  private gateway: MetricsSubject | undefined;
   private server: MetricsServer | undefined;
   private stoppingWhy: string | undefined;
   private saveFailures = 0;
@@ -70,9 +78,7 @@ export class MetricsEndpoint {
   }
 
   /** Start serving; throws OperatorError when the address cannot be had. */
-  async listen(
-    gateway: Pick<Gateway, 'sessions' | 'workers' | 'listeners'>,
-  ): Promise<ListenAddress> {
+  async listen(gateway: MetricsSubject): Promise<ListenAddress> {
     this.gateway = gateway;
     this.server = await startMetricsServer(this.at, {
       logger: this.deps.logger,

@@ -33,3 +33,35 @@ export interface UpstreamSession {
   /** the text of the backend's tagged OK / +OK to the login, for the client */
   loginText: string;
 }
+
+export type Side = 'source' | 'destination';
+export type LoginProtocol = 'imap' | 'pop3';
+
+export interface LoginOptions {
+  /**
+   * prove the login with a command after it (default true). Needed before credentials are
+   * captured (some servers accept any password at LOGIN); a password the gateway already
+   * holds was proven before.
+   */
+  confirm?: boolean;
+}
+
+/** "log this user in at the source (or the destination) over IMAP (or POP3)" */
+export interface UpstreamFactory {
+  login(
+    side: Side,
+    protocol: LoginProtocol,
+    creds: LoginCredentials,
+    client: ClientInfo,
+    opts?: LoginOptions,
+  ): Promise<UpstreamSession>;
+}
+
+export interface UpstreamOptions {
+  /** extra CA certificates for the backends (a private CA) */
+  ca?: string | string[];
+  /** send the client's address (IMAP ID / POP3 XCLIENT); default true for both sides */
+  forwardClient?: Partial<Record<Side, boolean>>;
+  /** the command that confirms an IMAP login (default LIST "" "") */
+  confirm?: string;
+}
