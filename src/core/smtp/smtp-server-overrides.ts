@@ -26,6 +26,9 @@
  *
  * The smtp-server methods this relies on are checked when a server is made, so an
  * upgrade that renames them fails at start-up instead of silently parsing DATA the old way.
+ * What they do, and the reply texts FIXES matches, is checked on the version package.json
+ * pins (exactly) by test/integration/smtp-server-internals.test.ts: run it after any
+ * upgrade of smtp-server.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
