@@ -178,6 +178,10 @@ export function accountLine(r: AccountResult): string {
     lines.push(
       `  verify: ${r.verify.ok ? 'ok' : `${r.verify.differences} differences`} ${JSON.stringify(r.verify.byCause)}`,
     );
+  if (r.lock)
+    lines.push(
+      `  switch: locked ${(r.lock.ms / 1000).toFixed(2)} s after ${r.lock.passes} pre-copy pass(es); final pass: ${r.lock.copied} copied (${formatBytes(r.lock.bytes)}), ${r.lock.flags} flag changes, ${r.lock.expunged} removed`,
+    );
   if (r.droppedKeywords.length)
     lines.push(`  flags the destination cannot keep: ${r.droppedKeywords.join(' ')}`);
   for (const e of r.errors) lines.push(`  error: ${e}`);

@@ -5,6 +5,7 @@
  */
 import type { Outcome } from './replies.js';
 import type { RouteReason } from './routing/decide.js';
+import type { TransferLock } from './state/types.js';
 import type { FolderProgressEvent } from './transfer/copy/folder-copy.js';
 
 export type SessionProtocol = 'imap' | 'pop3' | 'smtp';
@@ -93,13 +94,15 @@ export interface SmtpMessageEvent extends Base {
 export type TransferProgress = Omit<FolderProgressEvent, 'skipped'>;
 
 /**
- * The worker pool holds an account `transferring` (its logins refused, its mail not in
- * service) from just before transfer.started until just before transfer.finished
- * (workers/worker-pool.ts): the metrics time the lock between the two `at`s.
+ * A move (workers/worker-pool.ts) starts with its pre-copy (transfer.started; the source
+ * still serves the account), then locks the account (`transferring`: logins refused, mail
+ * deferred) for its switch (transfer.switching) until just before transfer.finished, which
+ * carries the lock as the copy engine measured it (absent when the move never switched).
  */
 export type TransferEvent =
   | { type: 'account.captured'; at: string; address: string; state: string }
   | { type: 'transfer.started'; at: string; address: string; attempt: number }
+  | { type: 'transfer.switching'; at: string; address: string }
   | ({ type: 'transfer.progress'; at: string; address: string } & TransferProgress)
   | {
       type: 'transfer.finished';
@@ -110,6 +113,8 @@ export type TransferEvent =
       aborted?: boolean;
       durationMs: number;
       detail?: string;
+      /** the switch: lock duration and what its final pass moved */
+      lock?: TransferLock;
     };
 
 export type GatewayEvent = SessionEvent | SmtpMessageEvent | TransferEvent;

@@ -1,5 +1,6 @@
 /**
- * Transfers running now: the folder being copied with a progress bar of its messages,
+ * Transfers running now: their step (pre-copy while the source serves the account, the
+ * locked switch), the folder being copied with a progress bar of its messages,
  * the rate and the folder's ETA.
  */
 import type { LiveTransfer } from '../core/control/protocol.js';
@@ -16,10 +17,16 @@ export function transferCells(t: LiveTransfer, barWidth: number) {
   };
 }
 
+/** the switch is the only time the user is locked out: it stands out */
+export function stepLabel(t: LiveTransfer): string {
+  return t.step === 'switching' ? 'SWITCHING' : 'pre-copy';
+}
+
 function columns(width: number): Column<LiveTransfer>[] {
   const barWidth = width >= 120 ? 24 : width >= 90 ? 16 : 10;
   return [
     { title: 'ACCOUNT', width: 16, grow: true, cell: (r) => r.address },
+    { title: 'STEP', width: 9, drop: 6, cell: (r) => stepLabel(r) },
     { title: 'FOLDER', width: 14, drop: 3, cell: (r) => r.folder ?? '-' },
     {
       title: 'PROGRESS',

@@ -232,7 +232,7 @@ describe('metrics endpoint of autoport proxy (real lab)', { timeout: 240_000 }, 
     assert.equal(x.get('autoport_state_save_failing'), 0);
 
     // each histogram observed what happened: two logins checked at the source, one
-    // transfer (its account locked meanwhile), one relay per route
+    // transfer (its account locked for the switch), one relay per route
     const check = (result: string) =>
       x.histogram('autoport_login_check_seconds', { protocol: 'imap', side: 'source', result });
     assert.equal(check('ok')?.count, 1);
@@ -248,8 +248,8 @@ describe('metrics endpoint of autoport proxy (real lab)', { timeout: 240_000 }, 
     assert.equal(x.histogram('autoport_transfer_duration_seconds', { result: 'failed' })?.count, 0);
     const locked = x.histogram('autoport_account_lock_seconds');
     assert.equal(locked?.count, 1);
-    // the worker holds the lock for the whole run today
-    assert.ok(Math.abs(locked!.sum - took!.sum) < 0.5, `${locked!.sum} vs ${took!.sum}`);
+    // the lock is the switch only, a part of the run
+    assert.ok(locked!.sum > 0 && locked!.sum <= took!.sum, `${locked!.sum} vs ${took!.sum}`);
 
     // prom-client's standard series, for stock Node.js dashboards
     assert.ok(x.get('process_resident_memory_bytes')! > 0);

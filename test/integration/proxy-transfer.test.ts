@@ -1,8 +1,8 @@
 /**
  * Phase 2 end to end with real Dovecots and the real copy engine: a first login through
  * the gateway captures the account, the worker pool moves it once the user is gone, a
- * login during the move gets UNAVAILABLE and an open source session is closed when the
- * lock starts, and afterwards the same client with the same password is served by the
+ * login during the pre-copy is served by the source, one during the switch gets
+ * UNAVAILABLE, an open source session is closed when the lock starts, and afterwards the same client with the same password is served by the
  * destination with the same mail. Strategy immediate: moved while the client waits, or
  * proxied to the source when that takes too long.
  */
@@ -26,28 +26,58 @@ const users = [
   { user: 'carol@example.org', password: 'carol-secret' },
 ];
 
-/** Holds every transfer until released, and says when one is waiting. */
+/**
+ * Holds every transfer at its start (before the pre-copy) and at its switch (once the
+ * account is locked and its source sessions closed) until each is released, and says
+ * when one is waiting there.
+ */
 class Gate {
-  private release: (() => void) | undefined;
-  private held: Promise<void> = new Promise((r) => (this.release = r));
+  private readonly holds = { start: new Hold(), switch: new Hold() };
   waiting: string[] = [];
+  switching: string[] = [];
   private onWait: Array<() => void> = [];
+  open(): void {
+    this.holds.start.open();
+    this.holds.switch.open();
+  }
+  openStart(): void {
+    this.holds.start.open();
+  }
+  wrap(real: MigrateFn): MigrateFn {
+    return async (req, signal, hooks = {}) => {
+      this.arrive(this.waiting, req.address);
+      await this.holds.start.wait(signal);
+      return real(req, signal, {
+        ...hooks,
+        onLocked: async () => {
+          await hooks.onLocked?.();
+          this.arrive(this.switching, req.address);
+          await this.holds.switch.wait(signal);
+        },
+      });
+    };
+  }
+  private arrive(list: string[], address: string): void {
+    list.push(address);
+    for (const f of this.onWait.splice(0)) f();
+  }
+  async reached(address: string, at: 'start' | 'switch' = 'start'): Promise<void> {
+    const list = at === 'start' ? this.waiting : this.switching;
+    while (!list.includes(address)) await new Promise<void>((r) => this.onWait.push(r));
+  }
+}
+
+class Hold {
+  private release: (() => void) | undefined;
+  private readonly held: Promise<void> = new Promise((r) => (this.release = r));
   open(): void {
     this.release?.();
   }
-  wrap(real: MigrateFn): MigrateFn {
-    return async (req, signal) => {
-      this.waiting.push(req.address);
-      for (const f of this.onWait.splice(0)) f();
-      await Promise.race([
-        this.held,
-        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
-      ]);
-      return real(req, signal);
-    };
-  }
-  async reached(address: string): Promise<void> {
-    while (!this.waiting.includes(address)) await new Promise<void>((r) => this.onWait.push(r));
+  wait(signal: AbortSignal): Promise<unknown> {
+    return Promise.race([
+      this.held,
+      new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+    ]);
   }
 }
 
@@ -91,7 +121,7 @@ describe(
       await p?.stop();
     });
 
-    it('captured on first login; moved only after the user logged out; UNAVAILABLE during the move', async () => {
+    it('captured on first login; moved only after the user logged out; served by the source during the pre-copy, UNAVAILABLE during the switch', async () => {
       const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
       await c.connect();
       await c.mailboxOpen('INBOX');
@@ -100,16 +130,31 @@ describe(
       assert.deepEqual(gate.waiting, [], 'no transfer while the user is online');
       await c.logout();
       await gate.reached('alice@example.org');
-      assert.equal(p.store.get('alice@example.org')?.state, 'transferring');
+      // the pre-copy starts: nothing locked, the user still works on the source
+      assert.equal(p.store.get('alice@example.org')?.state, 'captured');
+      const during = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
+      const route = nextEvent(p, 'session.route', (e) => e.user === 'alice@example.org');
+      await during.connect();
+      assert.equal((await route).target, 'source');
+      await during.logout();
+      const done = nextEvent(p, 'transfer.finished', (e) => e.address === 'alice@example.org');
+      gate.openStart();
+      await gate.reached('alice@example.org', 'switch');
+      const rec = p.store.get('alice@example.org');
+      assert.equal(rec?.state, 'transferring');
+      assert.equal(rec?.transferPhase, 'switching');
       const raw = await RawClient.open(p.imapPort);
       raw.send('T1 LOGIN alice@example.org alice-secret\r\n');
       await raw.waitFor(/^T1 NO \[UNAVAILABLE\] .*try again in a few minutes\.\r\n/m);
       raw.close();
-      const done = nextEvent(p, 'transfer.finished', (e) => e.address === 'alice@example.org');
       gate.open();
       const fin = await done;
       assert.equal(fin.ok, true, fin.detail);
-      assert.equal(p.store.get('alice@example.org')?.state, 'migrated');
+      assert.ok(fin.lock && fin.lock.ms >= 0 && fin.lock.passes >= 1, JSON.stringify(fin.lock));
+      const after = p.store.get('alice@example.org');
+      assert.equal(after?.state, 'migrated');
+      assert.equal(after?.transferPhase, undefined);
+      assert.deepEqual(after?.transfer?.lock, fin.lock);
     });
 
     it('the same client, same password, is then served by the destination with the same mail', async () => {

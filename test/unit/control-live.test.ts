@@ -341,6 +341,8 @@ describe('LiveView transfers', () => {
         address: 'alice@example.org',
         attempt: 2,
         startedAt: iso(T0),
+        // the move starts with its pre-copy: the source still serves the account
+        step: 'pre-copying',
         folder: 'INBOX',
         phase: 'copy',
         folderCopied: 3,
@@ -428,6 +430,9 @@ describe('LiveView transfers', () => {
       },
     );
     assert.equal(next?.bytesPerSecond, 700);
+    // the switch: the account is locked, and the monitor says so
+    t.bus.emit({ type: 'transfer.switching', at: t.at(), address: 'alice@example.org' });
+    assert.equal(t.view.snapshot().transfers[0]?.step, 'switching');
 
     // stalled: no progress for longer than the window -> no rate, no guess
     t.progress('alice@example.org', {

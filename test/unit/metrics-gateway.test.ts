@@ -280,8 +280,10 @@ describe('gateway metrics from bus events', () => {
       address: 'a@x',
       ok: true,
       durationMs: 1500,
+      lock: { at, ms: 400, passes: 1, copied: 0, bytes: 0, flags: 0, expunged: 0 },
     });
-    // a second run of b (retry) starts its counts from zero again
+    // a second run of b (retry) starts its counts from zero again; the first failed in
+    // its pre-copy: it never locked the account
     bus.emit({
       type: 'transfer.finished',
       at: later(3),
@@ -298,6 +300,7 @@ describe('gateway metrics from bus events', () => {
       address: 'b@x',
       ok: true,
       durationMs: 1000,
+      lock: { at, ms: 250, passes: 1, copied: 0, bytes: 0, flags: 0, expunged: 0 },
     });
     // stopped by the gateway's shutdown: its own result, not a failure
     bus.emit({ type: 'transfer.started', at, address: 'c@x', attempt: 1 });
@@ -309,8 +312,15 @@ describe('gateway metrics from bus events', () => {
       aborted: true,
       durationMs: 1000,
     });
-    // a transfer whose start these metrics never saw: no lock time to tell
-    bus.emit({ type: 'transfer.finished', at, address: 'd@x', ok: true, durationMs: 20_000 });
+    // a transfer whose start these metrics never saw still reports its switch
+    bus.emit({
+      type: 'transfer.finished',
+      at,
+      address: 'd@x',
+      ok: true,
+      durationMs: 20_000,
+      lock: { at, ms: 1200, passes: 1, copied: 0, bytes: 0, flags: 0, expunged: 0 },
+    });
     const x = await scrape();
     assert.equal(x.get('autoport_transfer_messages_total'), 5 + 4 + 1 + 2);
     assert.equal(x.get('autoport_transfer_bytes_total'), 520 + 90 + 1000 + 50);
@@ -326,11 +336,12 @@ describe('gateway metrics from bus events', () => {
     });
     assert.equal(took('failed')?.sum, 0.5);
     assert.equal(took('aborted')?.count, 1);
-    // from transfer.started to transfer.finished of the same account, by the events' clock
+    // the switch of each move that got that far, as the copy engine timed it; the whole
+    // run (transfer.started to transfer.finished) is not a lock
     assert.deepEqual(x.histogram('autoport_account_lock_seconds'), {
-      count: 4,
-      sum: 90 + 1 + 600 + 0,
-      buckets: bucketsWith(LOCK_BUCKETS, 90, 1, 600, 0),
+      count: 3,
+      sum: 0.4 + 0.25 + 1.2,
+      buckets: bucketsWith(LOCK_BUCKETS, 0.4, 0.25, 1.2),
     });
     assert.equal(x.get('autoport_accounts_captured_total'), 1);
     assert.equal(x.get('autoport_transfers_running'), 1);

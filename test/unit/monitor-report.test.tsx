@@ -70,7 +70,7 @@ test('one snapshot as text: summary, every table and the last closed sessions', 
     assert.match(
       text,
       new RegExp(
-        `^ {2}bob@example\\.org +INBOX +${'\u2588'.repeat(7)}${'\u2591'.repeat(17)} +12/40 +1\\.5 MB/s +0:32 +2 fld$`,
+        `^ {2}bob@example\\.org +pre-copy +INBOX +${'\u2588'.repeat(7)}${'\u2591'.repeat(17)} +12/40 +1\\.5 MB/s +0:32 +2 fld$`,
         'm',
       ),
     );

@@ -130,7 +130,8 @@ export function makeControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
           throw badParams(`reason must be a string of at most ${MAX_REASON_CHARS} characters`);
         const result = applyAccountChange(store, { action, address: address(params), reason });
         await save();
-        if (result.changed && (action === 'include' || action === 'retry')) deps.workers?.wake();
+        // include/retry: work to take; exclude: a pre-copy running for it stops now
+        if (result.changed && action !== 'forget-credentials') deps.workers?.wake();
         return result;
       }),
 

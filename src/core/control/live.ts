@@ -190,6 +190,7 @@ export class LiveView {
             address: e.address,
             attempt: e.attempt,
             startedAt: iso(now),
+            step: 'pre-copying',
             folderCopied: 0,
             folderToCopy: 0,
             folderBytes: 0,
@@ -206,6 +207,11 @@ export class LiveView {
       case 'transfer.progress': {
         const t = this.transfers.get(e.address);
         if (t) progress(t, e, now);
+        return;
+      }
+      case 'transfer.switching': {
+        const t = this.transfers.get(e.address);
+        if (t) t.view.step = 'switching';
         return;
       }
       case 'transfer.finished': {

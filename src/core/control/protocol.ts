@@ -14,7 +14,7 @@
  */
 import type { AccountAction, ChangeResult } from '../accounts/change.js';
 import type { CloseReason, SessionProtocol } from '../bus.js';
-import type { AccountState } from '../state/types.js';
+import type { AccountState, TransferPhase } from '../state/types.js';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
@@ -108,6 +108,8 @@ export interface LiveTransfer {
   address: string;
   attempt: number;
   startedAt: string;
+  /** pre-copying while the source serves the account, switching while it is locked */
+  step?: TransferPhase;
   /** the folder being worked on and its phase */
   folder?: string;
   phase?: 'scan' | 'copy' | 'done';

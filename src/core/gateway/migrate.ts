@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { makeProvisioner } from '../provision/index.js';
-import type { StateStore } from '../state/types.js';
+import type { StateStore, TransferLock } from '../state/types.js';
 import { openLedger, type Ledger } from '../transfer/copy/ledger.js';
 import { migrateAccount } from '../transfer/migrate-account.js';
 import type { MigrateFn } from '../workers/worker-pool.js';
@@ -18,23 +18,30 @@ export async function makeMigrateFn(
 ): Promise<{ migrate: MigrateFn; close(): Promise<void> }> {
   // the same ledger `autoport migrate` writes: beside the state
   const ledger: Ledger = await openLedger(join(dirname(config().state), 'ledger.jsonl'));
-  const migrate: MigrateFn = async (req, signal, onProgress) => {
+  const migrate: MigrateFn = async (req, signal, hooks = {}) => {
+    const { onProgress, onLocked } = hooks;
     const c = config();
+    // a move that throws after its switch still reports its lock (the 'done' event)
+    let lock: TransferLock | undefined;
     const result = await migrateAccount(req, {
       config: c,
       store,
       ledger,
       provisioner: makeProvisioner(c.destination.provision),
       signal,
+      onLocked,
       onEvent: (e) => {
-        if (e.type === 'warning') logger.warn(e.message, { address: e.address });
+        if (e.type === 'done') lock = e.result.lock;
+        else if (e.type === 'warning') logger.warn(e.message, { address: e.address });
         else if (e.type === 'progress' && onProgress) {
           const { folder, phase, toCopy, toCopyBytes, copied, copiedBytes, failed } = e.progress;
           onProgress({ folder, phase, toCopy, toCopyBytes, copied, copiedBytes, failed });
         }
       },
+    }).catch((err: unknown) => {
+      throw Object.assign(err as Error, { lock });
     });
-    return { ok: result.ok, detail: result.ok ? undefined : result.errors[0] };
+    return { ok: result.ok, detail: result.ok ? undefined : result.errors[0], lock: result.lock };
   };
   return { migrate, close: () => ledger.close() };
 }

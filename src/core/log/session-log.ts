@@ -34,8 +34,10 @@ function message(e: Exclude<GatewayEvent, { type: 'transfer.progress' }>): strin
       return `smtp message to ${e.route}: ${e.code} (${e.recipients} recipient(s), ${e.bytes} bytes)`;
     case 'transfer.started':
       return `transfer of ${e.address} started (attempt ${e.attempt})`;
+    case 'transfer.switching':
+      return `transfer of ${e.address}: pre-copy done, account locked for the switch`;
     case 'transfer.finished':
-      return `transfer of ${e.address} ${e.ok ? 'finished' : 'failed'}`;
+      return `transfer of ${e.address} ${e.ok ? 'finished' : 'failed'}${e.lock ? ` (locked ${e.lock.ms} ms)` : ''}`;
   }
 }
 

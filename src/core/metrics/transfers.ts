@@ -84,7 +84,7 @@ function runs(r: Registry, bus: EventBus): Array<() => void> {
   });
   const lock = new Histogram({
     name: 'autoport_account_lock_seconds',
-    help: 'Time an account was out of service (transferring: its logins refused) during a transfer, whatever the result.',
+    help: 'Time an account was locked (transferring: logins refused, mail deferred) for the switch of a move, whatever the result; moves that never switched are not counted.',
     buckets: LOCK_BUCKETS,
     registers: [r],
   });
@@ -92,23 +92,15 @@ function runs(r: Registry, bus: EventBus): Array<() => void> {
     finished.inc({ result }, 0);
     duration.zero({ result });
   }
-  /** when each running account was locked (transfer.started), by the event's clock */
-  const lockedAt = new Map<string, number>();
   return [
     bus.on('account.captured', () => captured.inc()),
-    bus.on('transfer.started', (e) => {
-      started.inc();
-      lockedAt.set(e.address, Date.parse(e.at));
-    }),
+    bus.on('transfer.started', () => started.inc()),
     bus.on('transfer.finished', (e) => {
       const result = e.ok ? 'ok' : e.aborted ? 'aborted' : 'failed';
       finished.inc({ result });
       duration.observe({ result }, Math.max(0, e.durationMs) / 1000);
-      const since = lockedAt.get(e.address);
-      lockedAt.delete(e.address);
-      const ms = Date.parse(e.at) - (since ?? NaN);
-      // a transfer that began before these metrics existed has no start to measure from
-      if (Number.isFinite(ms)) lock.observe(Math.max(0, ms) / 1000);
+      // the switch only: the pre-copy before it locked nothing
+      if (e.lock) lock.observe(Math.max(0, e.lock.ms) / 1000);
     }),
   ];
 }

@@ -52,11 +52,31 @@ export interface SmtpDay {
   sourceShare: number;
 }
 
+/**
+ * How long moves kept their account locked (the switch of each account's last move, from
+ * the records): what a user could have noticed.
+ */
+export interface LockSummary {
+  /** moves with a recorded switch in the window */
+  moves: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  maxMs: number | null;
+  /** share of those moves locked at most LOCK_TARGET_MS, 0..1; null without moves */
+  withinTarget: number | null;
+  /** messages the final passes copied, in all */
+  finalPassCopied: number;
+}
+
+/** the lock a move should stay within (issue 12): a login retried a moment later succeeds */
+export const LOCK_TARGET_MS = 2_000;
+
 export interface ProgressReport {
   generatedAt: string;
   since?: string;
   accounts: { total: number; byState: Record<AccountState, number> };
   moved: MovedSummary;
+  locks: LockSummary;
   failures: FailureGroup[];
   messageFailures: MessageFailureGroup[];
   smtpByDay: SmtpDay[];
@@ -98,6 +118,33 @@ export function groupFailures(records: readonly AccountRecord[]): FailureGroup[]
       examples: list.sort().slice(0, MAX_EXAMPLES),
     }))
     .sort((a, b) => b.accounts - a.accounts || (a.cause < b.cause ? -1 : 1));
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: readonly number[], p: number): number | null {
+  if (!sorted.length) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] as number;
+}
+
+export function lockSummary(records: readonly AccountRecord[], since?: Date): LockSummary {
+  const ms: number[] = [];
+  let finalPassCopied = 0;
+  for (const r of records) {
+    const lock = r.transfer?.lock;
+    if (!lock || (since && Date.parse(lock.at) < since.getTime())) continue;
+    ms.push(lock.ms);
+    finalPassCopied += lock.copied;
+  }
+  ms.sort((a, b) => a - b);
+  return {
+    moves: ms.length,
+    p50Ms: percentile(ms, 50),
+    p95Ms: percentile(ms, 95),
+    maxMs: ms.length ? (ms[ms.length - 1] as number) : null,
+    withinTarget: ms.length ? ms.filter((m) => m <= LOCK_TARGET_MS).length / ms.length : null,
+    finalPassCopied,
+  };
 }
 
 /** Total length of the union of [start, end] intervals, in ms. */
@@ -202,6 +249,7 @@ export async function progressReport(input: ReportInputs): Promise<ProgressRepor
     ...(input.since ? { since: input.since.toISOString() } : {}),
     accounts: { total: input.records.length, byState },
     moved: ledger.moved(),
+    locks: lockSummary(input.records, input.since),
     failures: groupFailures(input.records),
     messageFailures: ledger.messageFailures(),
     smtpByDay: smtp.perDay(),
@@ -220,6 +268,23 @@ export function humanBytes(n: number): string {
 }
 
 const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
+
+const seconds = (ms: number | null): number | null => (ms === null ? null : ms / 1000);
+const showMs = (ms: number | null): string => (ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
+
+function lockRows(l: LockSummary): Cell[][] {
+  return [
+    ['moves', l.moves],
+    ['p50', showMs(l.p50Ms)],
+    ['p95', showMs(l.p95Ms)],
+    ['max', showMs(l.maxMs)],
+    [
+      `within ${LOCK_TARGET_MS / 1000} s`,
+      l.withinTarget === null ? 'n/a' : percent(l.withinTarget),
+    ],
+    ['messages copied by final passes', l.finalPassCopied],
+  ];
+}
 
 export const progressView: ReportView<ProgressReport> = {
   tables(r): ReportTable[] {
@@ -248,6 +313,11 @@ export const progressView: ReportView<ProgressReport> = {
         ],
       },
       {
+        title: `Switch locks${r.since ? ` since ${r.since}` : ''} (logins refused, mail deferred)`,
+        header: ['WHAT', 'VALUE'],
+        rows: lockRows(r.locks),
+      },
+      {
         title: 'Failed accounts by cause',
         header: ['ACCOUNTS', 'CAUSE', 'EXAMPLES'],
         rows: r.failures.map((f) => [f.accounts, f.cause, f.examples.join(' ')]),
@@ -274,6 +344,13 @@ export const progressView: ReportView<ProgressReport> = {
     rows.push(['moved', '', 'busy_seconds', m.busySeconds]);
     rows.push(['moved', '', 'bytes_per_second', m.bytesPerSecond]);
     rows.push(['moved', '', 'messages_per_minute', m.messagesPerMinute]);
+    const l = r.locks;
+    rows.push(['locks', '', 'moves', l.moves]);
+    rows.push(['locks', '', 'p50_seconds', seconds(l.p50Ms)]);
+    rows.push(['locks', '', 'p95_seconds', seconds(l.p95Ms)]);
+    rows.push(['locks', '', 'max_seconds', seconds(l.maxMs)]);
+    rows.push(['locks', '', 'within_2s_share', l.withinTarget]);
+    rows.push(['locks', '', 'final_pass_messages', l.finalPassCopied]);
     for (const f of r.failures) rows.push(['failures', f.cause, 'accounts', f.accounts]);
     for (const f of r.messageFailures)
       rows.push(['message_failures', f.reason, 'messages', f.messages]);

@@ -61,7 +61,30 @@ export interface TransferSummary {
   failed: number;
   droppedKeywords?: string[];
   verify?: { ok: boolean; differences: number; at: string };
+  /** the switch of the last move (absent when it never got that far) */
+  lock?: TransferLock;
 }
+
+/**
+ * The switch of a two-phase move: how long the account was locked (state transferring:
+ * logins refused, mail deferred) and what its final pass moved. The pre-copy before it
+ * ran while the source still served the user.
+ */
+export interface TransferLock {
+  /** when the lock started */
+  at: string;
+  ms: number;
+  /** pre-copy passes before the switch */
+  passes: number;
+  /** what the final pass moved: messages and bytes copied, flag changes, expunges */
+  copied: number;
+  bytes: number;
+  flags: number;
+  expunged: number;
+}
+
+/** Where a running two-phase move is; absent when no move runs. */
+export type TransferPhase = 'pre-copying' | 'switching';
 
 export interface AccountRecord {
   /** lower-cased address (or login name) as the client gave it */
@@ -80,6 +103,8 @@ export interface AccountRecord {
   errors: AccountError[];
   folders: Record<string, FolderProgress>;
   transfer?: TransferSummary;
+  /** set while a move runs: pre-copying (still served by the source) or switching (locked) */
+  transferPhase?: TransferPhase;
   /** POP3 UIDLs of the source inbox, kept so the gateway can serve them later */
   pop3Uidls?: Record<string, number>;
   /** imported from a list of all source accounts */

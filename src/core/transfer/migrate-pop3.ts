@@ -14,6 +14,7 @@
  * - If the destination INBOX was recreated (its UIDVALIDITY changed, RFC 3501 2.3.1.1), the
  *   recorded UIDs mean nothing any more: every message is matched by content again.
  */
+import { performance } from 'node:perf_hooks';
 import { waitForLogin } from '../provision/wait.js';
 import type { FolderProgress } from '../state/types.js';
 import { openFlow, openSession, tryLogin, type SideAccess } from './copy/connect.js';
@@ -24,11 +25,11 @@ import { Backoff, sleep } from './copy/throttle.js';
 import type { VerifyResult } from './copy/verify.js';
 import {
   destinationAccess,
-  record,
   timeoutsOf,
   type MigrateDeps,
   type MigrateRequest,
-} from './migrate-account.js';
+} from './migrate-deps.js';
+import { record } from './migrate-record.js';
 import { connectPop3, pop3Options, transientPop3 } from './pop3/connect.js';
 import { keepPop3Uidls } from './uidl/record.js';
 import { listInbox, readExpectations, type InboxListing } from './pop3/inbox.js';
@@ -37,6 +38,7 @@ import { verifyInbox, type InboxExpectation } from './pop3/verify-inbox.js';
 import {
   accountResult,
   folderSummary,
+  passMoved,
   type AccountResult,
   type FolderSummary,
   type MigrateEvent,
@@ -123,14 +125,23 @@ export async function migrateOverPop3(
   };
   const folders: FolderSummary[] = [];
   const errors: string[] = [];
+  // no pre-copy over POP3 (no flags, no cheap delta): the lock spans the whole copy
+  const lockedAt = performance.now();
   const finish = (): AccountResult => {
     const result = accountResult(address, startedAt, now().toISOString(), folders, [], errors);
+    result.lock = {
+      at: startedAt,
+      ms: Math.round(performance.now() - lockedAt),
+      passes: 0,
+      ...passMoved(folders),
+    };
     record(deps.store, address, result, now);
     run.emit({ type: 'done', address, result });
     return result;
   };
   deps.store.update(address, (rec) => {
     rec.state = 'transferring';
+    rec.transferPhase = 'switching';
     rec.attempts = (rec.attempts ?? 0) + 1;
     rec.transfer = {
       ...(rec.transfer ?? { messages: 0, bytes: 0, copied: 0, skipped: 0, failed: 0 }),
@@ -139,6 +150,7 @@ export async function migrateOverPop3(
     };
   });
   try {
+    await deps.onLocked?.();
     // the source must accept the password before it is written anywhere
     await (await connectPop3(run.pop)).quit();
     if (deps.provisioner && deps.provisioner.kind !== 'none') {

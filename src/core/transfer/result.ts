@@ -5,9 +5,11 @@
  */
 import type { CopyCounters, FolderCopyResult, FolderProgressEvent } from './copy/folder-copy.js';
 import type { DiffCause, VerifyResult } from './copy/verify.js';
+import type { TransferLock } from '../state/types.js';
 import type { FolderPlan, FolderPlanEntry } from './types.js';
 
-export type MigratePhase = 'provision' | 'plan' | 'copy';
+/** copy: a pre-copy pass (the source still serves the user); switch: the locked final pass */
+export type MigratePhase = 'provision' | 'plan' | 'copy' | 'switch';
 
 export type MigrateEvent =
   | { type: 'phase'; address: string; phase: MigratePhase }
@@ -47,6 +49,8 @@ export interface AccountResult {
   errors: string[];
   /** source mailboxes the plan left out, with why */
   skippedFolders?: Array<{ source: string; reason: string }>;
+  /** the switch: lock duration and what the final pass moved (absent when it never ran) */
+  lock?: TransferLock;
 }
 
 export function folderSummary(
@@ -143,6 +147,62 @@ export function accountResult(
   };
   if (plan?.skipped?.length) result.skippedFolders = plan.skipped;
   return result;
+}
+
+/** What one pass changed on the destination: messages and bytes written, flags, expunges. */
+export interface PassMoved {
+  copied: number;
+  bytes: number;
+  flags: number;
+  expunged: number;
+}
+
+export function passMoved(folders: readonly FolderSummary[]): PassMoved {
+  const t = totalsOf(folders);
+  return {
+    copied: t.copied + t.matched,
+    bytes: t.copiedBytes,
+    flags: t.flagsUpdated,
+    expunged: t.expunged,
+  };
+}
+
+/**
+ * One folder over the passes of a run: what each pass did adds up; the state of the
+ * folder (messages, bytes, what is not copied, extra, verify) is the last pass's. The
+ * last pass hashes only what it wrote, so content differences found earlier are kept.
+ */
+export function mergeFolder(
+  earlier: FolderSummary | undefined,
+  later: FolderSummary,
+): FolderSummary {
+  if (!earlier) return later;
+  const m: FolderSummary = {
+    ...later,
+    copied: earlier.copied + later.copied,
+    copiedBytes: earlier.copiedBytes + later.copiedBytes,
+    matched: earlier.matched + later.matched,
+    flagsUpdated: earlier.flagsUpdated + later.flagsUpdated,
+    expunged: earlier.expunged + later.expunged,
+    droppedFlags: [...new Set([...earlier.droppedFlags, ...later.droppedFlags])].sort(),
+  };
+  const restored = (earlier.restored ?? 0) + (later.restored ?? 0);
+  if (restored) m.restored = restored;
+  const content = earlier.verify?.differences.content ?? 0;
+  if (m.verify && content) {
+    const differences = { ...m.verify.differences };
+    differences.content = (differences.content ?? 0) + content;
+    m.verify = { ...m.verify, ok: false, differences };
+  }
+  return m;
+}
+
+/** The folders of a run: each pass's summaries folded in, in the order they came. */
+export function mergePasses(passes: readonly (readonly FolderSummary[])[]): FolderSummary[] {
+  const by = new Map<string, FolderSummary>();
+  for (const pass of passes)
+    for (const f of pass) by.set(f.source, mergeFolder(by.get(f.source), f));
+  return [...by.values()];
 }
 
 function order(plan: FolderPlan, f: FolderSummary): number {

@@ -2,28 +2,39 @@
  * The worker pool inside `autoport proxy`: captured accounts are moved by the copy engine,
  * N at a time (transfer.concurrency), preferably once their user has no open session (the
  * white paper's "just finished checking their email"); failed ones are retried with
- * exponential backoff. When a transfer starts, the account is locked (state
- * transferring) and its sessions still open to the source are closed, so nothing changes
- * on the source behind the copy's back.
+ * exponential backoff. A move has two phases (transfer/migrate-account.ts): a pre-copy
+ * while the source still serves the account, then a short switch for which the account is
+ * locked (state transferring); when the lock starts (onLocked) its sessions still open to
+ * the source are closed, so nothing changes on the source behind the final pass's back.
+ * An account the operator excludes during its pre-copy has its move aborted.
  */
 import type { EventBus, TransferProgress } from '../bus.js';
 import type { GatewayLimits } from '../limits.js';
 import type { Logger } from '../log/logger.js';
 import { openText, type Keyring } from '../state/crypto.js';
-import type { AccountRecord, StateStore } from '../state/types.js';
+import type { AccountRecord, StateStore, TransferLock } from '../state/types.js';
+import { isHandedOver } from '../transfer/handover.js';
 import type { TransferNowResult } from '../login/login-service.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 
 export interface MigrateOutcome {
   ok: boolean;
   detail?: string;
+  /** the switch, when the move got that far */
+  lock?: TransferLock;
+}
+
+export interface MigrateHooks {
+  onProgress?: (p: TransferProgress) => void;
+  /** the account was just locked for the switch: close its source sessions now */
+  onLocked?: () => void | Promise<void>;
 }
 
 /** Moves one account (the copy engine's migrateAccount, wrapped by the gateway). */
 export type MigrateFn = (
   req: { address: string; password: string },
   signal: AbortSignal,
-  onProgress?: (p: TransferProgress) => void,
+  hooks?: MigrateHooks,
 ) => Promise<MigrateOutcome>;
 
 /** copy progress reaches the bus at most this often per account (phase changes always do) */
@@ -45,7 +56,7 @@ interface Running {
   controller: AbortController;
   done: Promise<MigrateOutcome>;
   /** why we aborted it, if we did */
-  aborted?: 'stop' | 'timeout';
+  aborted?: 'stop' | 'timeout' | 'excluded';
 }
 
 export class WorkerPool {
@@ -61,19 +72,44 @@ export class WorkerPool {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Accounts left `transferring` by a crash are ours to resume (the store lock says so). */
+  /**
+   * Moves a crash interrupted are ours to resume (the store lock says so): one in its
+   * pre-copy was never locked and only loses its phase; one locked for its switch goes
+   * back to captured (the pool moves it again), or to migrated when it had already been
+   * handed over to the user (transfer/handover.ts).
+   */
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    for (const r of this.deps.store.list({ state: 'transferring' })) {
+    for (const r of this.deps.store.list())
+      if (r.transferPhase)
+        this.deps.store.update(r.address, (rec) => void (rec.transferPhase = undefined));
+    const locked = this.deps.store.list({ state: 'transferring' });
+    for (const r of locked)
       this.deps.store.update(r.address, (rec) => void (rec.state = 'captured'));
-    }
+    void this.unlockHandedOver(locked.map((r) => r.address));
     this.unsubscribe.push(
       this.deps.bus.on('account.captured', () => this.wake()),
       this.deps.sessions.onQuiet(() => this.wake()),
     );
     this.schedule();
     this.wake();
+  }
+
+  private async unlockHandedOver(addresses: string[]): Promise<void> {
+    for (const address of addresses) {
+      try {
+        if (!(await isHandedOver(this.deps.store, address, undefined))) continue;
+        this.deps.store.update(address, (rec) => {
+          if (rec.state === 'captured') rec.state = 'migrated';
+        });
+      } catch (err) {
+        this.deps.logger.error('cannot tell whether an interrupted move was handed over', {
+          address,
+          err,
+        });
+      }
+    }
   }
 
   get active(): string[] {
@@ -138,6 +174,7 @@ export class WorkerPool {
 
   private tick(): void {
     if (this.stopped) return;
+    this.abortExcluded();
     const free = this.deps.concurrency() - this.running.size;
     if (free <= 0) return;
     for (const rec of this.candidates().slice(0, free)) {
@@ -160,7 +197,27 @@ export class WorkerPool {
     }
   }
 
-  /** Lock, kick, move, record; never leaves the account `transferring`. */
+  /** `accounts exclude` during a pre-copy: the move stops, the account stays on the source. */
+  private abortExcluded(): void {
+    for (const [address, r] of this.running) {
+      if (r.aborted || this.deps.store.get(address)?.state !== 'excluded') continue;
+      r.aborted = 'excluded';
+      r.controller.abort(new Error(`${address} was excluded during its pre-copy`));
+    }
+  }
+
+  /** The switch began: the account is locked; its sessions on the source are closed. */
+  private locked(address: string): void {
+    const kicked = this.deps.sessions.kick(address, 'account-locked');
+    if (kicked)
+      this.deps.logger.info('closed open source sessions for the switch', {
+        address,
+        sessions: kicked,
+      });
+    this.deps.bus.emit({ type: 'transfer.switching', at: new Date().toISOString(), address });
+  }
+
+  /** Pre-copy, lock, switch, record; never leaves the account `transferring`. */
   private run(address: string, password: string): Promise<MigrateOutcome> {
     const controller = new AbortController();
     const entry: Running = { controller, done: Promise.resolve({ ok: false }) };
@@ -168,13 +225,6 @@ export class WorkerPool {
     this.first.delete(address);
     const startedAt = this.now();
     const attempt = (this.deps.store.get(address)?.attempts ?? 0) + 1;
-    this.deps.store.update(address, (r) => void (r.state = 'transferring'));
-    const kicked = this.deps.sessions.kick(address, 'account-locked');
-    if (kicked)
-      this.deps.logger.info('closed open source sessions for the transfer', {
-        address,
-        sessions: kicked,
-      });
     this.deps.bus.emit({
       type: 'transfer.started',
       at: new Date().toISOString(),
@@ -199,22 +249,32 @@ export class WorkerPool {
             ...p,
           });
         };
-        outcome = await this.deps.migrate({ address, password }, controller.signal, onProgress);
+        outcome = await this.deps.migrate({ address, password }, controller.signal, {
+          onProgress,
+          onLocked: () => this.locked(address),
+        });
       } catch (err) {
-        outcome = { ok: false, detail: (err as Error).message };
+        // a move that failed after its switch carries its lock on the error (migrate.ts)
+        const lock = (err as { lock?: TransferLock }).lock;
+        outcome = { ok: false, detail: (err as Error).message, ...(lock ? { lock } : {}) };
       }
       const rec = this.deps.store.get(address);
       if (entry.aborted) {
-        // Our own abort (shutdown, immediate timeout): not the account's fault; the copy
-        // resumes from its checkpoints next time.
+        // Our own abort (shutdown, immediate timeout, exclude): not the account's fault;
+        // the copy resumes from its checkpoints next time. An excluded account stays so; a
+        // migrated one (the abort came after its switch) stays migrated.
         this.deps.store.update(address, (r) => {
-          r.state = 'captured';
+          r.transferPhase = undefined;
+          if (r.state !== 'excluded' && r.state !== 'migrated') r.state = 'captured';
           r.attempts = Math.max(0, (r.attempts ?? 1) - 1);
         });
-        outcome = { ok: false, detail: `aborted (${entry.aborted})` };
+        outcome = { ok: false, detail: `aborted (${entry.aborted})`, lock: outcome.lock };
       } else if (outcome.ok) {
         if (rec?.state !== 'migrated')
           this.deps.store.update(address, (r) => void (r.state = 'migrated'));
+      } else if (rec?.state === 'excluded' || rec?.state === 'migrated') {
+        // excluded at the switch, or a re-run of an account already handed over to the
+        // user (record() kept it migrated): neither goes back in the retry queue
       } else {
         const attempts = rec?.attempts ?? attempt;
         const wait = Math.min(
@@ -235,6 +295,7 @@ export class WorkerPool {
         ...(entry.aborted ? { aborted: true } : {}),
         durationMs: this.now() - startedAt,
         detail: outcome.detail,
+        ...(outcome.lock ? { lock: outcome.lock } : {}),
       });
       await this.deps.store
         .flush()
