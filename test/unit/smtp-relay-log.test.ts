@@ -4,8 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { HeaderCollector, messageFacts, parseHeaders } from '../../src/core/smtp/relay-log.js';
+import { HeaderCollector, messageFacts, parseHeaders } from '../../src/core/smtp/message-facts.js';
+import {
+  openRelayLog,
+  readRelayLog,
+  RELAY_LOG_FILE,
+  type RelayLogEntry,
+} from '../../src/core/smtp/relay-log.js';
+import { makeTempDir, removeDir } from '../support/index.js';
 
 function collect(text: string, chunk = 7, max = 64 * 1024): Map<string, string[]> {
   const h = new HeaderCollector(max);
@@ -56,5 +65,49 @@ describe('relay log message facts', () => {
   it('stops collecting at its byte limit', () => {
     const h = collect(`Subject: ${'x'.repeat(100)}\r\nMessage-ID: <late@x>\r\n\r\n`, 16, 50);
     assert.equal(h.get('message-id'), undefined);
+  });
+});
+
+describe('relay log: what the SMTP side writes is what the reports read', () => {
+  it('reads back the entries written, and skips lines of another shape', async () => {
+    const dir = makeTempDir('relay-log');
+    try {
+      const entry = (n: number): RelayLogEntry => ({
+        time: `2026-11-0${n}T08:00:00.000Z`,
+        session: `s${n}`,
+        listener: 'smtp',
+        client: '192.0.2.1',
+        from: 'a@example.net',
+        recipients: [{ address: 'b@example.org', reason: 'first-login' }],
+        size: 10 * n,
+        route: 'source',
+        backend: '127.0.0.1:25',
+        reply: '250 2.0.0 Ok',
+        accepted: true,
+        auto: [],
+        durationMs: 3,
+      });
+      const log = await openRelayLog(dir);
+      log.record(entry(1));
+      await log.flush();
+      // another program's line, and an entry of an older shape without its route
+      appendFileSync(join(dir, RELAY_LOG_FILE), '{"time":"x","other":true}\n');
+      appendFileSync(
+        join(dir, RELAY_LOG_FILE),
+        `${JSON.stringify({ ...entry(9), route: 'elsewhere' })}\n`,
+      );
+      log.record(entry(2));
+      await log.close();
+      const read: RelayLogEntry[] = [];
+      for await (const e of readRelayLog(dir)) read.push(e);
+      // the event log adds its own sequence number and time to each line
+      const written = read.map((e) => {
+        const { seq: _seq, ts: _ts, ...rest } = e as RelayLogEntry & { seq?: number; ts?: string };
+        return rest;
+      });
+      assert.deepEqual(written, [entry(1), entry(2)]);
+    } finally {
+      removeDir(dir);
+    }
   });
 });

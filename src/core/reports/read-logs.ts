@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { OperatorError } from '../errors.js';
-import { RELAY_LOG_FILE, type RelayLogEntry } from '../smtp/relay-log.js';
+import { readRelayLog, type RelayLogEntry } from '../smtp/relay-log.js';
 import { readEventLog } from '../state/event-log.js';
 import type { AccountRecord, StateStore } from '../state/types.js';
 import type { LedgerEntry } from '../transfer/types.js';
@@ -64,10 +64,10 @@ function inWindow(time: string | undefined, since: Date | undefined): boolean {
 }
 
 export async function* windowRelay(
-  entries: LogEntries<unknown>,
+  entries: LogEntries<RelayLogEntry>,
   since?: Date,
 ): AsyncGenerator<RelayLogEntry> {
-  for await (const e of entries) if (isRelayEntry(e) && inWindow(e.time, since)) yield e;
+  for await (const e of entries) if (inWindow(e.time, since)) yield e;
 }
 
 export async function* windowLedger(
@@ -78,17 +78,6 @@ export async function* windowLedger(
 }
 
 /** Logs are files other programs may have touched: keep only lines of the right shape. */
-function isRelayEntry(e: unknown): e is RelayLogEntry {
-  const r = e as Partial<RelayLogEntry> | null;
-  return (
-    typeof r === 'object' &&
-    r !== null &&
-    typeof r.time === 'string' &&
-    Array.isArray(r.recipients) &&
-    (r.route === 'source' || r.route === 'destination')
-  );
-}
-
 function isLedgerEntry(e: unknown): e is LedgerEntry {
   const l = e as Partial<LedgerEntry> | null;
   return (
@@ -114,13 +103,11 @@ export interface ReadInputsOptions {
  * window may reach back into them); each stream reads its files when iterated.
  */
 export function readReportInputs(o: ReadInputsOptions): ReportInputs {
-  const relayFile = join(o.logDir, RELAY_LOG_FILE);
   const ledgerFile = join(dirname(o.statePath), LEDGER_FILE);
   return {
     records: o.store.list(),
     relay: {
-      [Symbol.asyncIterator]: () =>
-        windowRelay(readEventLog(relayFile, { includeRotated: true }), o.since),
+      [Symbol.asyncIterator]: () => windowRelay(readRelayLog(o.logDir), o.since),
     },
     ledger: {
       [Symbol.asyncIterator]: () =>

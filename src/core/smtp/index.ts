@@ -13,14 +13,14 @@ export { DEFAULT_SMTP_LIMITS, resolveSmtpLimits, type SmtpLimits } from './limit
 export {
   openRelayLog,
   relayLogOf,
-  messageFacts,
-  parseHeaders,
-  HeaderCollector,
+  readRelayLog,
+  isRelayLogEntry,
   RELAY_LOG_FILE,
   type RelayLog,
   type RelayLogEntry,
   type AutoHint,
 } from './relay-log.js';
+export { messageFacts, parseHeaders, HeaderCollector, type MessageFacts } from './message-facts.js';
 export {
   routeRecipient,
   routeSubmissionRecipient,

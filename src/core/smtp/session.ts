@@ -24,7 +24,8 @@ import { toReplyError, UpstreamError } from '../upstreams/errors.js';
 import { BackendLease } from './lease.js';
 import type { SmtpLimits } from './limits.js';
 import { finalReply, relayData, type LegResult, type MailParams, type Relay } from './relay.js';
-import { HeaderCollector, messageFacts, type RelayLog } from './relay-log.js';
+import { HeaderCollector, messageFacts } from './message-facts.js';
+import type { RelayLog } from './relay-log.js';
 import {
   joinTransaction,
   routeRecipient,
