@@ -115,7 +115,7 @@ describe('checkpoint snapshot upgrade', () => {
     assert.equal(cp.state.modseq, '1234');
     assert.equal(cp.state.pool.get(35)?.k, 'orphan');
     assert.equal(cp.state.gone.size, 0);
-    cp.record({ t: 'gone', s: 3 });
+    cp.deletedByUser(3);
     await cp.close();
 
     const onDisk = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;

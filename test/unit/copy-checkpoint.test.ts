@@ -7,17 +7,16 @@ import {
   Checkpoint,
   CheckpointState,
   parseJournal,
+  UNKNOWN_FLAGS,
   type CheckpointOp,
+  type MapEntry,
 } from '../../src/core/transfer/copy/checkpoint.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const m = (s: number, d: number, h = `h${s}`): CheckpointOp => ({
-  t: 'm',
-  s,
-  e: { d, h, z: 100 + s, f: '\\Seen' },
-});
+const entry = (s: number, d: number, h = `h${s}`): MapEntry => ({ d, h, z: 100 + s, f: '\\Seen' });
+const m = (s: number, d: number, h = `h${s}`): CheckpointOp => ({ t: 'm', s, e: entry(s, d, h) });
 
 describe('CheckpointState', () => {
   test('maps, flags, expunges and lastUid', () => {
@@ -92,14 +91,14 @@ describe('Checkpoint on disk', () => {
   test('a torn last line (kill -9 mid-write) is ignored and cut off', async () => {
     const path = join(dir, 'torn.json');
     const cp = await Checkpoint.open(path);
-    cp.record({ t: 'head', srcUv: 1, dstUv: 2 });
-    cp.record(m(1, 10));
+    cp.setHeads(1, 2);
+    cp.bind(1, entry(1, 10));
     cp.commit();
     appendFileSync(cp.journalPath, '{"t":"m","s":2,"e":{"d":11,"h');
     const again = await Checkpoint.open(path);
     assert.deepEqual([...again.state.map.keys()], [1]);
     assert.ok(readFileSync(again.journalPath, 'utf8').endsWith('\n'));
-    again.record(m(3, 12));
+    again.bind(3, entry(3, 12));
     await again.close();
     const third = await Checkpoint.open(path);
     assert.deepEqual([...third.state.map.keys()].sort(), [1, 3]);
@@ -110,12 +109,62 @@ describe('Checkpoint on disk', () => {
   test('uncommitted records are lost, committed ones survive', async () => {
     const path = join(dir, 'commit.json');
     const cp = await Checkpoint.open(path);
-    cp.record(m(1, 10));
+    cp.bind(1, entry(1, 10));
     cp.commit();
-    cp.record(m(2, 11)); // never committed: as after a kill -9
+    cp.bind(2, entry(2, 11)); // never committed: as after a kill -9
     const other = await Checkpoint.open(path);
     assert.deepEqual([...other.state.map.keys()], [1]);
     await other.close();
+  });
+
+  test('each operation writes the journal line earlier versions wrote and read', async () => {
+    const path = join(dir, 'codes.json');
+    const cp = await Checkpoint.open(path);
+    cp.setHeads(1, 2);
+    cp.setWatermark(30);
+    cp.bind(1, entry(1, 10));
+    cp.flagsWritten(1, '');
+    cp.addToPool({ d: 31, h: 'hp', z: 7, k: 'orphan' });
+    cp.bindToPool(2, { d: 31, h: 'hp', z: 7, k: 'orphan' });
+    cp.addToPool({ d: 32, h: 'hq', z: 8, k: 'orphan' });
+    cp.removeFromPool(32);
+    cp.deletedByUser(1);
+    cp.forget(2);
+    cp.setProgress(2, '99');
+    cp.setProgress(2, undefined);
+    cp.sourceRecreated(3);
+    cp.destinationRecreated(4);
+    cp.commit();
+    assert.deepEqual(parseJournal(readFileSync(cp.journalPath, 'utf8')), [
+      { t: 'head', srcUv: 1, dstUv: 2 },
+      { t: 'wm', uid: 30 },
+      m(1, 10),
+      { t: 'f', s: 1, f: '' },
+      { t: 'p', e: { d: 31, h: 'hp', z: 7, k: 'orphan' } },
+      { t: 'm', s: 2, e: { d: 31, h: 'hp', z: 7, f: UNKNOWN_FLAGS } },
+      { t: 'p', e: { d: 32, h: 'hq', z: 8, k: 'orphan' } },
+      { t: 'pd', d: 32 },
+      { t: 'gone', s: 1 },
+      { t: 'x', s: 2 },
+      { t: 'ms', modseq: '99', lastUid: 2 },
+      { t: 'ms', modseq: '', lastUid: 2 },
+      { t: 'rebase', srcUv: 3 },
+      { t: 'dstreset', dstUv: 4 },
+    ]);
+    assert.equal(UNKNOWN_FLAGS, '?', 'journals on disk hold "?" for flags not known yet');
+    await cp.close();
+  });
+
+  test('the watermark is durable as soon as it is set (step 1), before any commit', async () => {
+    const path = join(dir, 'watermark.json');
+    const cp = await Checkpoint.open(path);
+    cp.bind(1, entry(1, 10));
+    cp.setWatermark(11);
+    const other = await Checkpoint.open(path);
+    assert.equal(other.state.watermark, 11);
+    assert.deepEqual([...other.state.map.keys()], [1], 'what was recorded before it too');
+    await other.close();
+    await cp.close();
   });
 
   test('parseJournal skips garbage lines', () => {

@@ -45,9 +45,15 @@ export interface MapEntry {
   h: string;
   /** size in bytes of the literal received */
   z: number;
-  /** flags last written to the destination, space separated, sorted */
+  /** flags last written to the destination, space separated, sorted; or UNKNOWN_FLAGS */
   f: string;
 }
+
+/**
+ * The flags of a copy matched by hash: unknown until set, and equal to no flag set, so a run
+ * interrupted before it set them has them set by the next run's listing.
+ */
+export const UNKNOWN_FLAGS = '?';
 
 /** A destination message we know the content of but no source UID is bound to. */
 export interface PoolEntry {
@@ -301,8 +307,76 @@ export class Checkpoint {
     return cp;
   }
 
-  /** Record an operation: applied at once, durable at the next commit(). */
-  record(op: CheckpointOp): void {
+  // What the copier records, one method per operation, so the journal's codes stay in this
+  // module. Each is applied at once and durable at the next commit(); the watermark at once.
+
+  /** Step 1: the destination's UIDNEXT before this run's first APPEND, fsynced at once. */
+  setWatermark(uidNext: number): void {
+    this.record({ t: 'wm', uid: uidNext });
+    this.commit();
+  }
+
+  setHeads(srcUv: number, dstUv: number): void {
+    this.record({ t: 'head', srcUv, dstUv });
+  }
+
+  /** The source folder was recreated: the map's copies become pool entries ("rebase"). */
+  sourceRecreated(srcUv: number): void {
+    this.record({ t: 'rebase', srcUv });
+  }
+
+  /** The destination folder was recreated: every destination UID is unknown again. */
+  destinationRecreated(dstUv: number): void {
+    this.record({ t: 'dstreset', dstUv });
+  }
+
+  /** A source message is on the destination as `entry` (copied, or bound by hash). */
+  bind(sourceUid: number, entry: MapEntry): void {
+    this.record({ t: 'm', s: sourceUid, e: entry });
+  }
+
+  /**
+   * Step 3: a source message matched this pool entry. The flags an interrupted run gave that
+   * copy are not known, so the entry says so until flagsWritten() records the ones set.
+   */
+  bindToPool(sourceUid: number, hit: PoolEntry): void {
+    this.bind(sourceUid, { d: hit.d, h: hit.h, z: hit.z, f: UNKNOWN_FLAGS });
+  }
+
+  /** The flags (a flagKey) now on the destination copy of a source message. */
+  flagsWritten(sourceUid: number, flags: string): void {
+    this.record({ t: 'f', s: sourceUid, f: flags });
+  }
+
+  /** Drop a source message from the map (expunged on the source, or to be copied again). */
+  forget(sourceUid: number): void {
+    this.record({ t: 'x', s: sourceUid });
+  }
+
+  /** The user deleted this copy on the destination: keep it out of later copies. */
+  deletedByUser(sourceUid: number): void {
+    this.record({ t: 'gone', s: sourceUid });
+  }
+
+  /** Step 2: a destination message no source UID is bound to, known by its content. */
+  addToPool(entry: PoolEntry): void {
+    this.record({ t: 'p', e: entry });
+  }
+
+  removeFromPool(destUid: number): void {
+    this.record({ t: 'pd', d: destUid });
+  }
+
+  /**
+   * The highest source UID this run considered, and the source's modseq when everything up
+   * to it is on the destination (undefined: none, so the next run lists the source in full).
+   */
+  setProgress(lastUid: number, modseq: string | undefined): void {
+    this.record({ t: 'ms', modseq: modseq ?? '', lastUid });
+  }
+
+  /** Apply an operation and queue its journal line. */
+  private record(op: CheckpointOp): void {
     this.state.apply(op);
     this.buffered += `${JSON.stringify(op)}\n`;
     this.journalOps++;

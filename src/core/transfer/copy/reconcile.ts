@@ -16,13 +16,10 @@ import { compressSet } from './wire.js';
 /** Bring the checkpoint's idea of both folders in line with what the servers say now. */
 export function reconcileHeads(cp: Checkpoint, sbox: MailboxInfo, dbox: MailboxInfo): void {
   const st = cp.state;
-  if (st.srcUv !== 0 && st.srcUv !== sbox.uidValidity)
-    cp.record({ t: 'rebase', srcUv: sbox.uidValidity });
-  if (st.dstUv !== 0 && st.dstUv !== dbox.uidValidity)
-    cp.record({ t: 'dstreset', dstUv: dbox.uidValidity });
-  if (st.srcUv !== sbox.uidValidity || st.dstUv !== dbox.uidValidity) {
-    cp.record({ t: 'head', srcUv: sbox.uidValidity, dstUv: dbox.uidValidity });
-  }
+  if (st.srcUv !== 0 && st.srcUv !== sbox.uidValidity) cp.sourceRecreated(sbox.uidValidity);
+  if (st.dstUv !== 0 && st.dstUv !== dbox.uidValidity) cp.destinationRecreated(dbox.uidValidity);
+  if (st.srcUv !== sbox.uidValidity || st.dstUv !== dbox.uidValidity)
+    cp.setHeads(sbox.uidValidity, dbox.uidValidity);
 }
 
 /**
@@ -46,7 +43,7 @@ export async function scanAboveWatermark(
     .filter((d) => d >= st.watermark && !known.has(d));
   if (unknown.length > 0) {
     for await (const m of fetchBodies(dst, unknown, { maxQueueBytes: tuning.maxQueueBytes })) {
-      cp.record({ t: 'p', e: { d: m.uid, h: m.sha256, z: m.size, k: 'orphan' } });
+      cp.addToPool({ d: m.uid, h: m.sha256, z: m.size, k: 'orphan' });
       disposeBody(m.body);
     }
   }
@@ -66,7 +63,7 @@ export function bindByHash(cp: Checkpoint): number {
   for (const [s, e] of [...st.map]) {
     if (e.d !== 0) continue;
     const hit = st.findInPool(e.h, e.z);
-    if (hit) cp.record({ t: 'm', s, e: { ...e, d: hit.d } });
+    if (hit) cp.bind(s, { ...e, d: hit.d });
     else notThere.push(s);
   }
   copyAgain(cp, notThere);
@@ -80,8 +77,8 @@ export function bindByHash(cp: Checkpoint): number {
  */
 export function copyAgain(cp: Checkpoint, sourceUids: readonly number[]): void {
   if (sourceUids.length === 0) return;
-  for (const s of sourceUids) cp.record({ t: 'x', s });
-  cp.record({ t: 'ms', modseq: '', lastUid: cp.state.lastUid });
+  for (const s of sourceUids) cp.forget(s);
+  cp.setProgress(cp.state.lastUid, undefined);
 }
 
 /**
@@ -131,7 +128,7 @@ export async function reconcileLost(
         reason:
           'deleted on the destination after the account was migrated: not copied again (autoport migrate --repair copies it)',
       });
-      cp.record({ t: 'gone', s });
+      cp.deletedByUser(s);
     }
     cp.commit();
     return { restored: 0, deleted: lost.length };
@@ -169,13 +166,13 @@ export async function removeSurplus(
     )
       continue;
     for (const p of group) {
-      cp.record({ t: 'pd', d: p.d });
+      cp.removeFromPool(p.d);
       out.expunged++;
     }
   }
   for (const p of [...st.pool.values()]) {
     if (p.k === 'orphan') {
-      cp.record({ t: 'pd', d: p.d });
+      cp.removeFromPool(p.d);
       out.extra++;
     }
   }
