@@ -21,7 +21,6 @@ import {
   parseName,
   renderName,
   sanitizeSegment,
-  wireProblem,
   type NameLimits,
 } from './names.js';
 import {
@@ -32,6 +31,7 @@ import {
   specialUseFromName,
   type MappedRole,
 } from './special-use.js';
+import { collectSource, hasFlag, key, type SourceItem } from './source-items.js';
 
 export interface PlanSide {
   namespace: NamespaceInfo;
@@ -44,24 +44,6 @@ export interface PlanOptions {
   limits?: Partial<NameLimits>;
   /** map special-use folders onto the destination's own (default true) */
   mapSpecialUse?: boolean;
-}
-
-interface SourceItem {
-  mb: ListedMailbox;
-  index: number;
-  segments: string[];
-  noselect: boolean;
-  nonExistent: boolean;
-  role?: SpecialUse;
-  roleFrom?: 'attribute' | 'name';
-  problems: string[];
-}
-
-const key = (segs: readonly string[]): string => segs.join('\u0000');
-
-function hasFlag(mb: ListedMailbox, flag: string): boolean {
-  const f = flag.toLowerCase();
-  return mb.flags.some((x) => x.toLowerCase() === f);
 }
 
 function effectiveNamespace(side: PlanSide): NamespaceInfo {
@@ -104,77 +86,6 @@ function destinationRoles(dst: PlanSide, ns: NamespaceInfo): Map<MappedRole, Lis
     }
   }
   return out;
-}
-
-/** Keys of every proper ancestor of a listed mailbox, to tell containers from phantoms. */
-function parentKeys(src: PlanSide, ns: NamespaceInfo): Set<string> {
-  const out = new Set<string>();
-  for (const mb of src.mailboxes) {
-    const parsed = parseName(mb.path, ns);
-    if (parsed.kind !== 'mailbox') continue;
-    for (let n = 1; n < parsed.segments.length; n++) out.add(key(parsed.segments.slice(0, n)));
-  }
-  return out;
-}
-
-function collectSource(
-  src: PlanSide,
-  ns: NamespaceInfo,
-  skipped: NonNullable<FolderPlan['skipped']>,
-): SourceItem[] {
-  const items: SourceItem[] = [];
-  const seen = new Set<string>();
-  const parents = parentKeys(src, ns);
-  src.mailboxes.forEach((mb, index) => {
-    const nonExistent = hasFlag(mb, '\\NonExistent');
-    const parsed = parseName(mb.path, ns);
-    if (parsed.kind === 'other-namespace') {
-      skipped.push({
-        source: mb.path,
-        reason: `in the other-users/shared namespace "${parsed.prefix}", not the user's own`,
-      });
-      return;
-    }
-    if (parsed.kind === 'outside-prefix') {
-      skipped.push({
-        source: mb.path,
-        reason: `outside the personal namespace prefix "${ns.prefix}"`,
-      });
-      return;
-    }
-    if (parsed.kind === 'root') return;
-    // Maildir++ servers list the implicit parent of "a.b" as "a" with \NonExistent:
-    // a container worth keeping. Without children and unsubscribed it is nothing.
-    if (nonExistent && !mb.subscribed && !parents.has(key(parsed.segments))) {
-      skipped.push({
-        source: mb.path,
-        reason: 'listed as \\NonExistent, without children and not subscribed (RFC 5258)',
-      });
-      return;
-    }
-    if (seen.has(key(parsed.segments))) {
-      skipped.push({ source: mb.path, reason: 'listed twice' });
-      return;
-    }
-    seen.add(key(parsed.segments));
-    const problems: string[] = [];
-    const wp = wireProblem(mb.path, mb.wire);
-    if (wp) problems.push(wp);
-    if (nonExistent && !parents.has(key(parsed.segments))) {
-      problems.push(
-        'exists on the source only as a subscription (\\NonExistent); only the subscription is copied',
-      );
-    }
-    items.push({
-      mb,
-      index,
-      segments: parsed.segments,
-      noselect: nonExistent || hasFlag(mb, '\\Noselect'),
-      nonExistent,
-      problems,
-    });
-  });
-  return items;
 }
 
 /**
@@ -229,119 +140,176 @@ function assignRoles(items: SourceItem[], dstRoleNames: Map<MappedRole, string>)
 export function planFolders(src: PlanSide, dst: PlanSide, opts: PlanOptions = {}): FolderPlan {
   const srcNs = effectiveNamespace(src);
   const dstNs = effectiveNamespace(dst);
-  const limits: NameLimits = { ...DEFAULT_NAME_LIMITS, ...opts.limits };
   const skipped: NonNullable<FolderPlan['skipped']> = [];
-  const items = collectSource(src, srcNs, skipped);
-  const dstRoles =
+  const items = collectSource(src.mailboxes, srcNs, skipped);
+  const roles =
     opts.mapSpecialUse === false
       ? new Map<MappedRole, ListedMailbox>()
       : destinationRoles(dst, dstNs);
-  if (opts.mapSpecialUse !== false) {
-    const leafNames = new Map<MappedRole, string>();
-    for (const [role, mb] of dstRoles) {
-      const parsed = parseName(mb.path, dstNs);
-      if (parsed.kind === 'mailbox')
-        leafNames.set(role, parsed.segments[parsed.segments.length - 1] ?? '');
-    }
-    assignRoles(items, leafNames);
+  if (opts.mapSpecialUse !== false) assignRoles(items, roleLeafNames(roles, dstNs));
+  const entries = placeAll(items, {
+    dstNs,
+    opts,
+    roles,
+    limits: { ...DEFAULT_NAME_LIMITS, ...opts.limits },
+    dstLive: new Set(dst.mailboxes.filter((m) => !hasFlag(m, '\\NonExistent')).map((m) => m.path)),
+    used: new Set<string>(['INBOX']),
+    placed: new Map(),
+  });
+  const plan: FolderPlan = { source: srcNs, destination: dstNs, entries };
+  if (skipped.length) plan.skipped = skipped;
+  return plan;
+}
+
+/** The last name level of each of the destination's role folders ("Sent Items"). */
+function roleLeafNames(
+  roles: Map<MappedRole, ListedMailbox>,
+  dstNs: NamespaceInfo,
+): Map<MappedRole, string> {
+  const out = new Map<MappedRole, string>();
+  for (const [role, mb] of roles) {
+    const parsed = parseName(mb.path, dstNs);
+    if (parsed.kind === 'mailbox') out.set(role, parsed.segments[parsed.segments.length - 1] ?? '');
   }
-  const dstLive = new Set(
-    dst.mailboxes.filter((m) => !hasFlag(m, '\\NonExistent')).map((m) => m.path),
-  );
+  return out;
+}
 
-  const destSegs = new Map<string, string[]>();
-  const used = new Set<string>(['INBOX']);
-  const roleTarget = (item: SourceItem): ListedMailbox | undefined =>
-    isMappedRole(item.role) ? dstRoles.get(item.role) : undefined;
+/** What placing the source folders on the destination needs, and what it has placed. */
+interface Placement {
+  dstNs: NamespaceInfo;
+  opts: PlanOptions;
+  roles: Map<MappedRole, ListedMailbox>;
+  limits: NameLimits;
+  /** mailboxes the destination has (not \NonExistent) */
+  dstLive: Set<string>;
+  /** destination names given so far */
+  used: Set<string>;
+  /** destination name levels of each source folder placed so far, by key of its source levels */
+  placed: Map<string, string[]>;
+}
 
+type OrderedEntry = FolderPlanEntry & { order: number };
+
+/** Entries for every source folder, parents before children (by destination depth). */
+function placeAll(items: SourceItem[], ctx: Placement): FolderPlanEntry[] {
   // Reserve INBOX and the destination's role folders first, so a normal folder that
   // happens to share the name is the one renamed, never the role folder.
   for (const item of items) {
-    const target = roleTarget(item);
-    if (target) used.add(target.path);
+    const target = roleTarget(item, ctx.roles);
+    if (target) ctx.used.add(target.path);
   }
-
   const ordered = [...items].sort(
     (a, b) => a.segments.length - b.segments.length || a.index - b.index,
   );
-  const entries: Array<FolderPlanEntry & { order: number }> = [];
+  const entries: OrderedEntry[] = [];
   for (const item of ordered) {
     const problems = [...item.problems];
-    let destination: string;
-    let segs: string[];
-    const target = roleTarget(item);
-    if (item.segments.length === 1 && isInbox(item.segments[0] ?? '')) {
-      destination = 'INBOX';
-      segs = ['INBOX'];
-    } else if (target) {
-      destination = target.path;
-      const parsed = parseName(target.path, dstNs);
-      segs = parsed.kind === 'mailbox' ? parsed.segments : [target.path];
-    } else {
-      const parent = item.segments.slice(0, -1);
-      // A parent the source did not list (servers may omit implicit parents) is mapped
-      // the same way level by level.
-      let parentDest = destSegs.get(key(parent));
-      if (!parentDest) {
-        parentDest = parent.map((s, i) => {
-          if (i === 0 && isInbox(s)) return 'INBOX';
-          const r = sanitizeSegment(s, dstNs.delimiter, opts.delimiterLookalikes);
-          if (r.problem) problems.push(r.problem);
-          return r.segment;
-        });
-      }
-      const leafSrc = item.segments[item.segments.length - 1] ?? '';
-      const leaf = sanitizeSegment(leafSrc, dstNs.delimiter, opts.delimiterLookalikes);
-      if (leaf.problem) problems.push(leaf.problem);
-      segs = [...parentDest, leaf.segment];
-      destination = renderName(segs, dstNs);
-      if (used.has(destination)) {
-        const taken = destination;
-        for (let n = 2; used.has(destination); n++) {
-          segs = [...parentDest, `${leaf.segment} (${n})`];
-          destination = renderName(segs, dstNs);
-        }
-        problems.push(
-          `would land in "${taken}" like another folder after mapping; written as ${JSON.stringify(destination)}`,
-        );
-      }
-      used.add(destination);
-    }
-    destSegs.set(key(item.segments), segs);
-    if (!dstNs.delimiter && item.segments.length > 1) {
-      problems.push(
-        'the destination has no hierarchy (no delimiter); the levels are joined into one name',
-      );
-    }
-    problems.push(...nameProblems(destination, segs, limits));
-    const entry: FolderPlanEntry & { order: number } = {
-      source: item.mb.path,
-      segments: item.segments,
-      destination,
-      noselect: item.noselect,
-      subscribed: item.mb.subscribed,
-      existsOnDestination: isInbox(destination) || dstLive.has(destination),
-      problems,
-      order: entries.length,
-    };
-    if (item.nonExistent) entry.nonExistent = true;
-    if (item.role) {
-      entry.specialUse = item.role;
-      if (item.roleFrom) entry.specialUseFrom = item.roleFrom;
-    }
-    entries.push(entry);
+    const { destination, segs } = placeItem(item, ctx, problems);
+    ctx.placed.set(key(item.segments), segs);
+    entries.push(planEntry(item, destination, segs, problems, entries.length, ctx));
   }
-
   const depth = (e: FolderPlanEntry): number => {
-    const parsed = parseName(e.destination, dstNs);
+    const parsed = parseName(e.destination, ctx.dstNs);
     return parsed.kind === 'mailbox' ? parsed.segments.length : 0;
   };
   entries.sort((a, b) => depth(a) - depth(b) || a.order - b.order);
-  const plan: FolderPlan = {
-    source: srcNs,
-    destination: dstNs,
-    entries: entries.map(({ order: _order, ...e }) => e),
+  return entries.map(({ order: _order, ...e }) => e);
+}
+
+function roleTarget(
+  item: SourceItem,
+  roles: Map<MappedRole, ListedMailbox>,
+): ListedMailbox | undefined {
+  return isMappedRole(item.role) ? roles.get(item.role) : undefined;
+}
+
+/** The destination name of one source folder: INBOX, the destination's role folder, or mapped. */
+function placeItem(
+  item: SourceItem,
+  ctx: Placement,
+  problems: string[],
+): { destination: string; segs: string[] } {
+  if (item.segments.length === 1 && isInbox(item.segments[0] ?? ''))
+    return { destination: 'INBOX', segs: ['INBOX'] };
+  const target = roleTarget(item, ctx.roles);
+  if (target) {
+    const parsed = parseName(target.path, ctx.dstNs);
+    return {
+      destination: target.path,
+      segs: parsed.kind === 'mailbox' ? parsed.segments : [target.path],
+    };
+  }
+  return mappedName(item, ctx, problems);
+}
+
+/**
+ * A normal folder: its levels joined with the destination's delimiter and prefix, each made
+ * safe for the destination, and numbered when that name is already given.
+ */
+function mappedName(
+  item: SourceItem,
+  ctx: Placement,
+  problems: string[],
+): { destination: string; segs: string[] } {
+  const { dstNs, opts } = ctx;
+  const parent = item.segments.slice(0, -1);
+  // A parent the source did not list (servers may omit implicit parents) is mapped
+  // the same way level by level.
+  const parentDest =
+    ctx.placed.get(key(parent)) ??
+    parent.map((s, i) => {
+      if (i === 0 && isInbox(s)) return 'INBOX';
+      const r = sanitizeSegment(s, dstNs.delimiter, opts.delimiterLookalikes);
+      if (r.problem) problems.push(r.problem);
+      return r.segment;
+    });
+  const leafSrc = item.segments[item.segments.length - 1] ?? '';
+  const leaf = sanitizeSegment(leafSrc, dstNs.delimiter, opts.delimiterLookalikes);
+  if (leaf.problem) problems.push(leaf.problem);
+  let segs = [...parentDest, leaf.segment];
+  let destination = renderName(segs, dstNs);
+  if (ctx.used.has(destination)) {
+    const taken = destination;
+    for (let n = 2; ctx.used.has(destination); n++) {
+      segs = [...parentDest, `${leaf.segment} (${n})`];
+      destination = renderName(segs, dstNs);
+    }
+    problems.push(
+      `would land in "${taken}" like another folder after mapping; written as ${JSON.stringify(destination)}`,
+    );
+  }
+  ctx.used.add(destination);
+  return { destination, segs };
+}
+
+function planEntry(
+  item: SourceItem,
+  destination: string,
+  segs: string[],
+  problems: string[],
+  order: number,
+  ctx: Placement,
+): OrderedEntry {
+  if (!ctx.dstNs.delimiter && item.segments.length > 1) {
+    problems.push(
+      'the destination has no hierarchy (no delimiter); the levels are joined into one name',
+    );
+  }
+  problems.push(...nameProblems(destination, segs, ctx.limits));
+  const entry: OrderedEntry = {
+    source: item.mb.path,
+    segments: item.segments,
+    destination,
+    noselect: item.noselect,
+    subscribed: item.mb.subscribed,
+    existsOnDestination: isInbox(destination) || ctx.dstLive.has(destination),
+    problems,
+    order,
   };
-  if (skipped.length) plan.skipped = skipped;
-  return plan;
+  if (item.nonExistent) entry.nonExistent = true;
+  if (item.role) {
+    entry.specialUse = item.role;
+    if (item.roleFrom) entry.specialUseFrom = item.roleFrom;
+  }
+  return entry;
 }
