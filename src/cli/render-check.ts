@@ -7,6 +7,7 @@ import type {
   LocalTlsReport,
   TlsReport,
 } from '../core/check/types.js';
+import { plain, type Style, type Tone } from './style.js';
 import { renderTable } from './table.js';
 
 const STATUS: Record<CapabilityReport['level'], (present: boolean | null) => string> = {
@@ -15,6 +16,14 @@ const STATUS: Record<CapabilityReport['level'], (present: boolean | null) => str
   warn: () => 'WARN',
   error: () => 'FAIL',
 };
+
+const TONE: Record<string, Tone> = { OK: 'ok', WARN: 'warn', FAIL: 'bad', FAILED: 'bad' };
+
+/** a status word in its colour (yes/no/? stay as they are) */
+function word(text: string, style: Style): string {
+  const tone = TONE[text];
+  return tone ? style.status(text, tone) : text;
+}
 
 function day(iso: string | undefined): string {
   return iso ? iso.slice(0, 10) : '?';
@@ -45,17 +54,17 @@ function tlsRows(tls: TlsReport): string[][] {
   return rows;
 }
 
-function findingLines(findings: Finding[], width: number): string {
+function findingLines(findings: Finding[], width: number, style: Style): string {
   const rows: string[][] = [];
   for (const f of findings) {
-    rows.push([f.level === 'error' ? 'FAIL' : 'WARN', f.message]);
+    rows.push([word(f.level === 'error' ? 'FAIL' : 'WARN', style), f.message]);
     if (f.hint) rows.push(['', `try: ${f.hint}`]);
   }
   return renderTable(rows, { indent: 2, maxWidth: width });
 }
 
-function renderEndpoint(e: EndpointReport, width: number): string {
-  let out = `${e.role}  ${e.url}  ${e.ok ? 'OK' : 'FAILED'}\n`;
+function renderEndpoint(e: EndpointReport, width: number, style: Style): string {
+  let out = `${style.header(e.role)}  ${e.url}  ${word(e.ok ? 'OK' : 'FAILED', style)}\n`;
   const rows: string[][] = [];
   if (e.connectMs !== undefined) rows.push(['connect', `${e.connectMs} ms to ${e.host}:${e.port}`]);
   if (e.tls) rows.push(...tlsRows(e.tls));
@@ -67,34 +76,34 @@ function renderEndpoint(e: EndpointReport, width: number): string {
     out += '  capabilities:\n';
     out += renderTable(
       e.capabilities.map((c) => [
-        STATUS[c.level](c.present),
+        word(STATUS[c.level](c.present), style),
         c.value ? `${c.name} ${c.value}` : c.name,
         c.meaning,
       ]),
       { indent: 4, maxWidth: width },
     );
   }
-  out += findingLines(e.findings, width);
+  out += findingLines(e.findings, width, style);
   return out;
 }
 
-function renderLocal(l: LocalTlsReport, width: number): string {
-  let out = `listeners' certificate  ${l.cert}  ${l.ok ? 'OK' : 'FAILED'}\n`;
+function renderLocal(l: LocalTlsReport, width: number, style: Style): string {
+  let out = `${style.header("listeners' certificate")}  ${l.cert}  ${word(l.ok ? 'OK' : 'FAILED', style)}\n`;
   const rows: string[][] = [];
   if (l.subject) rows.push(['subject', l.subject]);
   if (l.issuer) rows.push(['issuer', l.issuer]);
   if (l.altNames) rows.push(['names', l.altNames.join(', ')]);
   if (l.validFrom) rows.push(['valid', `${day(l.validFrom)} to ${day(l.validTo)}`]);
   out += renderTable(rows, { indent: 2, maxWidth: width });
-  out += findingLines(l.findings, width);
+  out += findingLines(l.findings, width, style);
   return out;
 }
 
-export function renderCheck(result: CheckResult, width = 100): string {
+export function renderCheck(result: CheckResult, width = 100, style: Style = plain): string {
   const parts = [`autoport check  ${result.configFile}  ${result.checkedAt}\n`];
-  for (const w of result.warnings) parts.push(`WARN ${w}\n`);
-  for (const e of result.endpoints) parts.push(renderEndpoint(e, width));
-  if (result.localTls) parts.push(renderLocal(result.localTls, width));
+  for (const w of result.warnings) parts.push(`${word('WARN', style)} ${w}\n`);
+  for (const e of result.endpoints) parts.push(renderEndpoint(e, width, style));
+  if (result.localTls) parts.push(renderLocal(result.localTls, width, style));
   const failed = result.endpoints.filter((e) => !e.ok);
   const total = result.endpoints.length;
   let summary =

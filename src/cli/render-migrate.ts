@@ -7,6 +7,8 @@
 import type { FolderProgressEvent } from '../core/transfer/copy/folder-copy.js';
 import type { DryRunResult } from '../core/transfer/dry-run.js';
 import type { AccountResult, FolderSummary, MigrateEvent } from '../core/transfer/result.js';
+import { plain, type Style } from './style.js';
+import { truncate } from './text.js';
 
 const MB = 1024 * 1024;
 
@@ -46,6 +48,7 @@ export function progressView(
   tty: boolean,
   columns = 100,
   now: () => number = Date.now,
+  style: Style = plain,
 ): ProgressView {
   const live = new Map<string, Live>();
   const start = now();
@@ -54,7 +57,8 @@ export function progressView(
   let drawn = 0;
   let lastPlain = 0;
   let timer: NodeJS.Timeout | null = null;
-  const cut = (s: string): string => (s.length > columns - 1 ? `${s.slice(0, columns - 2)}~` : s);
+  /** one cell short of the width, so the terminal never wraps a line of the redrawn block */
+  const cut = (s: string): string => truncate(s, columns - 1);
 
   const folderLine = (l: Live): string => {
     const p = l.progress;
@@ -134,7 +138,7 @@ export function progressView(
           above(`${e.address}: warning: ${e.message}`);
           break;
         case 'done':
-          above(accountLine(e.result));
+          above(accountLine(e.result, style));
           break;
       }
     },
@@ -165,11 +169,11 @@ export function folderDoneLine(f: FolderSummary): string {
   return `${name}: ${f.messages} msgs, ${parts.join(', ')}${v ? `; ${v}` : ''}`;
 }
 
-export function accountLine(r: AccountResult): string {
+export function accountLine(r: AccountResult, style: Style = plain): string {
   const t = r.totals;
   const secs = r.durationMs / 1000;
   const rate = secs > 0 ? t.copied / secs : 0;
-  const status = r.ok ? 'migrated' : 'FAILED';
+  const status = r.ok ? style.status('migrated', 'ok') : style.status('FAILED', 'bad');
   const lines = [
     `${r.address}: ${status} - ${t.folders} folders, ${t.messages} msgs (${formatBytes(t.bytes)}); copied ${t.copied} (${formatBytes(t.copiedBytes)}) in ${formatDuration(secs)}, ${rate.toFixed(0)} msg/s` +
       `${t.matched ? `, ${t.matched} already there` : ''}${t.skipped ? `, ${t.skipped} skipped` : ''}${t.failed ? `, ${t.failed} failed` : ''}`,

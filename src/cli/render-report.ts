@@ -3,6 +3,7 @@
  * result object itself) and CSV, all from the rows the report's view hands out.
  */
 import type { Cell, ReportTable, ReportView } from '../core/reports/view.js';
+import { plain, type Style } from './style.js';
 import { renderTable } from './table.js';
 
 export type ReportFormat = 'table' | 'json' | 'csv';
@@ -33,15 +34,20 @@ export function toCsv(table: ReportTable): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
-export function toText<R>(result: R, view: ReportView<R>, width?: number): string {
+export function toText<R>(
+  result: R,
+  view: ReportView<R>,
+  width?: number,
+  style: Style = plain,
+): string {
   const parts: string[] = [];
   for (const t of view.tables(result)) {
-    const head = t.title ? `${t.title}\n` : '';
+    const head = t.title ? `${style.header(t.title)}\n` : '';
     const body =
       t.rows.length > 0
         ? renderTable(
             t.rows.map((r) => r.map(cellText)),
-            { header: t.header, ...(width ? { maxWidth: width } : {}) },
+            { header: t.header, headerStyle: style.header, ...(width ? { maxWidth: width } : {}) },
           )
         : '(none)\n';
     parts.push(head + body);
@@ -56,8 +62,9 @@ export function formatReport<R>(
   view: ReportView<R>,
   format: ReportFormat,
   width?: number,
+  style: Style = plain,
 ): string {
   if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
   if (format === 'csv') return toCsv(view.csv(result));
-  return toText(result, view, width);
+  return toText(result, view, width, style);
 }

@@ -9,6 +9,7 @@ import { loadConfig } from '../core/config/index.js';
 import type { Config } from '../core/config/types.js';
 import { parseSince, type ReportOptions, type ReportView } from '../core/reports/index.js';
 import { formatReport, type ReportFormat } from './render-report.js';
+import { styleFor } from './style.js';
 import { reportCommandError } from './errors.js';
 import { configFlag } from './flags.js';
 
@@ -45,7 +46,15 @@ export async function printReport<R>(
     const since = flags.since ? parseSince(flags.since, now) : undefined;
     const result = await run(config, { now, ...(since ? { since } : {}) });
     const format: ReportFormat = flags.json ? 'json' : flags.csv ? 'csv' : 'table';
-    process.stdout.write(formatReport(result, view, format, process.stdout.columns || 120));
+    process.stdout.write(
+      formatReport(
+        result,
+        view,
+        format,
+        process.stdout.columns || 120,
+        styleFor(process.stdout, flags.json),
+      ),
+    );
   } catch (err) {
     reportCommandError(err, flags.json);
   }

@@ -3,6 +3,7 @@ import { reportCommandError } from '../cli/errors.js';
 import { firstFailure, renderCheck } from '../cli/render-check.js';
 import { renderDryRun } from '../cli/render-migrate.js';
 import { readPasswordFromStdin } from '../cli/stdin.js';
+import { styleFor } from '../cli/style.js';
 import { checkAccount, type AccountCheckResult } from '../core/check/check-account.js';
 import { runCheck, type CheckResult } from '../core/check/index.js';
 import { loadConfig } from '../core/config/index.js';
@@ -65,7 +66,9 @@ export default class Check extends Command {
       } else result = await runCheck(config, options);
       if (flags.json) this.log(JSON.stringify(result, null, 2));
       else {
-        process.stdout.write(renderCheck(result, process.stdout.columns || 100));
+        process.stdout.write(
+          renderCheck(result, process.stdout.columns || 100, styleFor(process.stdout)),
+        );
         if (account?.plan) process.stdout.write(`\n${renderDryRun(account.plan)}`);
       }
       const failure = firstFailure(result);

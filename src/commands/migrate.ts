@@ -1,6 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../cli/errors.js';
 import { readPasswordFromStdin } from '../cli/stdin.js';
+import { styleFor } from '../cli/style.js';
 import { accountLine, progressView, renderDryRun } from '../cli/render-migrate.js';
 import { runDryRun, runMigrate, type MigrateRunOptions } from '../core/transfer/run-migrate.js';
 import { loadConfig } from '../core/config/index.js';
@@ -86,6 +87,8 @@ export default class Migrate extends Command {
             (s) => void process.stdout.write(s),
             Boolean(process.stdout.isTTY),
             process.stdout.columns || 100,
+            Date.now,
+            styleFor(process.stdout),
           );
       try {
         const run = await runMigrate(config, {
@@ -100,7 +103,8 @@ export default class Migrate extends Command {
         });
         view?.stop();
         if (flags.json) this.log(JSON.stringify(run.result, null, 2));
-        else if (!view && run.kind === 'one') this.log(accountLine(run.result));
+        else if (!view && run.kind === 'one')
+          this.log(accountLine(run.result, styleFor(process.stdout)));
         if (!run.ok) process.exitCode = 1;
       } finally {
         view?.stop();

@@ -3,6 +3,7 @@
  * them. Byte sizes and ETAs read the same as in `autoport migrate`.
  */
 import { formatBytes, formatDuration } from '../cli/render-migrate.js';
+import { displayWidth, oneLine, truncate } from '../cli/text.js';
 
 export { formatBytes, formatDuration };
 
@@ -64,12 +65,12 @@ export function progressBar(done: number, total: number, width: number): string 
   return BAR_FULL.repeat(filled) + BAR_EMPTY.repeat(w - filled);
 }
 
-/** cut to `width` characters, marking the cut with "~" */
+/**
+ * Cut to `width` terminal cells (CJK and emoji take two), marking the cut with "~": the
+ * monitor's columns have always shown it, and its tests read it.
+ */
 export function fit(text: string, width: number): string {
-  if (width <= 0) return '';
-  const clean = text.replace(/[\r\n\t]+/g, ' ');
-  if (clean.length <= width) return clean;
-  return width === 1 ? '~' : `${clean.slice(0, width - 1)}~`;
+  return truncate(oneLine(text), width, '~');
 }
 
 /** lines `text` takes when wrapped at word boundaries to `width` (as Ink wraps) */
@@ -78,12 +79,13 @@ export function wrappedLines(text: string, width: number): number {
   let lines = 1;
   let used = 0;
   for (const word of text.split(' ')) {
-    const need = used === 0 ? word.length : used + 1 + word.length;
+    const w = displayWidth(word);
+    const need = used === 0 ? w : used + 1 + w;
     if (need <= width) used = need;
     else {
       lines += used === 0 ? 0 : 1;
-      lines += Math.floor(Math.max(0, word.length - 1) / width);
-      used = word.length % width || width;
+      lines += Math.floor(Math.max(0, w - 1) / width);
+      used = w % width || width;
     }
   }
   return lines;

@@ -5,6 +5,7 @@
  */
 import { Box, Text } from 'ink';
 import { useStale } from './stale.js';
+import { pad } from '../cli/text.js';
 import { fit } from './format.js';
 
 export interface Column<Row> {
@@ -60,8 +61,7 @@ export function formatRow<Row>(
 ): string {
   return layout
     .map(({ column, width }, i) => {
-      const text = fit(cells[i] ?? '', width);
-      return column.align === 'right' ? text.padStart(width) : text.padEnd(width);
+      return pad(fit(cells[i] ?? '', width), width, column.align);
     })
     .join(' '.repeat(GAP))
     .trimEnd();

@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { listAccounts, withReadOnlyStore } from '../../core/accounts/index.js';
 import { renderAccountList } from '../../cli/render-accounts.js';
+import { styleFor } from '../../cli/style.js';
 import { reportCommandError } from '../../cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
 import { ACCOUNT_STATES, type AccountState } from '../../core/state/types.js';
@@ -45,7 +46,10 @@ export default class AccountsList extends Command {
         }),
       );
       if (flags.json) this.log(JSON.stringify(list, null, 2));
-      else process.stdout.write(renderAccountList(list, process.stdout.columns || 120));
+      else
+        process.stdout.write(
+          renderAccountList(list, process.stdout.columns || 120, styleFor(process.stdout)),
+        );
     } catch (err) {
       reportCommandError(err, flags.json);
     }

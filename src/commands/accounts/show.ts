@@ -1,6 +1,7 @@
 import { Args, Command } from '@oclif/core';
 import { showAccount, withReadOnlyStore } from '../../core/accounts/index.js';
 import { renderAccount } from '../../cli/render-accounts.js';
+import { styleFor } from '../../cli/style.js';
 import { reportCommandError } from '../../cli/errors.js';
 import { loadConfig } from '../../core/config/index.js';
 import { configFlag, jsonFlag } from '../../cli/flags.js';
@@ -33,7 +34,10 @@ export default class AccountsShow extends Command {
         showAccount(store, args.address),
       );
       if (flags.json) this.log(JSON.stringify(detail, null, 2));
-      else process.stdout.write(renderAccount(detail, process.stdout.columns || 120));
+      else
+        process.stdout.write(
+          renderAccount(detail, process.stdout.columns || 120, styleFor(process.stdout)),
+        );
     } catch (err) {
       reportCommandError(err, flags.json);
     }
