@@ -13,19 +13,14 @@
  * did not accept.
  */
 import type { Readable } from 'node:stream';
-import type { EventBus } from '../bus.js';
-import type { Endpoint } from '../config/endpoint.js';
-import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { ReplyError, type Outcome } from '../replies.js';
 import type { RouteReason } from '../routing/decide.js';
-import type { AccountState } from '../state/types.js';
 import { toReplyError, UpstreamError } from '../upstreams/errors.js';
 import { BackendLease } from './lease.js';
-import type { SmtpLimits } from './limits.js';
+import { recordDelivery } from './delivery-record.js';
 import { finalReply, relayData, type LegResult, type MailParams, type Relay } from './relay.js';
 import { HeaderCollector, messageFacts } from './message-facts.js';
-import type { RelayLog } from './relay-log.js';
 import {
   joinTransaction,
   routeRecipient,
@@ -34,54 +29,12 @@ import {
   type Side,
 } from './recipients.js';
 import { outcomeError, passThrough, SmtpReplyError } from './reply-error.js';
-import { enhancedReplyText, replyLine, type SmtpReply } from './smtp-client.js';
+import { enhancedReplyText, type SmtpReply } from './smtp-client.js';
+import type { SessionClient, SessionDeps, Leg, Transaction } from './session-types.js';
 import type { SubmissionLogin } from './submission.js';
 import { scannerOf } from './smtp-server-overrides.js';
 
-export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
-
-export interface SessionDeps {
-  config: () => Config;
-  stateOf(account: string): AccountState | undefined;
-  relayLog: RelayLog;
-  bus: EventBus;
-  logger: Logger;
-  limits: SmtpLimits;
-  /** connect to a backend for this client (EHLO, TLS, XCLIENT, AUTH); throws UpstreamError */
-  openRelay(
-    side: Side,
-    endpoint: Endpoint,
-    client: SessionClient,
-    auth?: { user: string; password: string },
-  ): Promise<Relay>;
-}
-
-export interface SessionClient {
-  id: string;
-  listener: SmtpListenerName;
-  address: string;
-  port: number;
-  helo?: string;
-}
-
-type Recipients = Array<{ address: string; reason: RouteReason }>;
-
-/** One backend's part of a transaction. */
-interface Leg {
-  side: Side | undefined;
-  recipients: Recipients;
-  /** the backend accepted MAIL FROM for this transaction */
-  mailSent: boolean;
-}
-
-interface Transaction extends Leg {
-  from: string;
-  params: MailParams;
-  /** submission: the recipients delivered straight to their mailbox's side, not via the home */
-  direct?: Leg;
-  /** a backend failed during the transaction: every later RCPT and the DATA get this 4xx */
-  failed?: SmtpReplyError;
-}
+export type { SessionClient, SessionDeps, SmtpListenerName } from './session-types.js';
 
 export class SmtpSession {
   login: SubmissionLogin | undefined;
@@ -266,35 +219,19 @@ export class SmtpSession {
       if (!accepted) refusal ??= passThrough(reply);
       else answer ??= enhancedReplyText(reply);
       if (r.kind !== 'replied') continue;
-      this.deps.relayLog.record({
-        time: new Date().toISOString(),
-        session: this.client.id,
-        listener: this.client.listener,
-        client: this.client.address,
-        helo: this.client.helo,
+      recordDelivery(this.deps, {
+        client: this.client,
         user: this.login?.address,
         from: tx.from,
+        side: leg.side!,
         recipients: leg.recipients,
-        size: result.bytes,
-        ...facts,
-        route: leg.side!,
         backend: relay.where,
-        reply: replyLine(reply),
+        reply,
         accepted,
-        ...(result.bareLineEndings > 0 ? { bareLineEndings: result.bareLineEndings } : {}),
-        durationMs: Date.now() - started,
-      });
-      this.deps.bus.emit({
-        type: 'smtp.message',
-        at: new Date().toISOString(),
-        session: this.client.id,
-        listener: this.client.listener,
-        route: leg.side!,
-        code: reply.code,
-        accepted,
-        recipients: leg.recipients.length,
         bytes: result.bytes,
-        durationMs: Date.now() - started,
+        bareLineEndings: result.bareLineEndings,
+        facts,
+        started,
       });
     }
     if (result.legs.some((l) => l.kind === 'replied')) this.messages++;
