@@ -1,6 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { reportCommandError } from '../cli/errors.js';
 import { readPasswordFromStdin } from '../cli/stdin.js';
+import { withInterrupt } from '../cli/interrupt.js';
 import { styleFor } from '../cli/style.js';
 import { accountLine, progressView, renderDryRun } from '../cli/render-migrate.js';
 import { runDryRun, runMigrate, type MigrateRunOptions } from '../core/transfer/run-migrate.js';
@@ -91,16 +92,19 @@ export default class Migrate extends Command {
             styleFor(process.stdout),
           );
       try {
-        const run = await runMigrate(config, {
-          address: args.address,
-          all: flags.all,
-          password,
-          concurrency: flags.concurrency,
-          verify: flags.verify as MigrateRunOptions['verify'],
-          repair: flags.repair,
-          onEvent: (e) => view?.onEvent(e),
-          warn: (line) => void process.stderr.write(`${line}\n`),
-        });
+        const run = await withInterrupt((signal) =>
+          runMigrate(config, {
+            address: args.address,
+            all: flags.all,
+            password,
+            concurrency: flags.concurrency,
+            verify: flags.verify as MigrateRunOptions['verify'],
+            repair: flags.repair,
+            onEvent: (e) => view?.onEvent(e),
+            warn: (line) => void process.stderr.write(`${line}\n`),
+            signal,
+          }),
+        );
         view?.stop();
         if (flags.json) this.log(JSON.stringify(run.result, null, 2));
         else if (!view && run.kind === 'one')

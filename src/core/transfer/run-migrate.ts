@@ -30,6 +30,8 @@ export interface MigrateRunOptions {
   onEvent?: (e: MigrateEvent) => void;
   /** log lines for the operator (accounts skipped, errors) */
   warn: (line: string) => void;
+  /** aborted (Ctrl-C in the CLI): stop at a safe point; the reason is what gets thrown */
+  signal?: AbortSignal;
 }
 
 export type MigrateRunResult =
@@ -55,27 +57,17 @@ export async function runDryRun(
   }
 }
 
-/** Move one account or all captured ones; Ctrl-C (SIGINT/SIGTERM) stops at a safe point. */
+/** Move one account or all captured ones; `o.signal` stops the move at a safe point. */
 export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<MigrateRunResult> {
   const store = await openAccountStore(config.state);
   const ledger = await openLedger(join(dirname(config.state), 'ledger.jsonl'));
-  const abort = new AbortController();
-  const onSignal = (): void =>
-    abort.abort(
-      new OperatorError(
-        'interrupted',
-        'run the same command again: it resumes where it stopped',
-        'EINTERRUPTED',
-      ),
-    );
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const deps: MigrateDeps = {
     config,
     store,
     ledger,
     provisioner: makeProvisioner(config.destination.provision),
     onEvent: (e) => o.onEvent?.(e),
-    signal: abort.signal,
+    signal: o.signal,
     verify: o.verify,
     repair: o.repair,
   };
@@ -95,7 +87,6 @@ export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<
   } catch (err) {
     throw migrateError(err);
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await ledger.close();
     await store.close();
   }
