@@ -3,43 +3,32 @@
  * session registry and the worker pool, wired together. Everything it talks to is
  * passed in or built from the config here, nowhere else.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { EventBus } from '../bus.js';
-import { isLoopbackHost } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
-import { startImapSession } from '../imap/session.js';
-import {
-  startListener,
-  TlsProvider,
-  type AcceptHandlers,
-  type ListenerSpec,
-  type RunningListener,
-} from '../listen/listeners.js';
-import { startPop3Session } from '../pop3/session.js';
+import { resolveLimits, type GatewayLimits, type LimitsOverride } from '../limits.js';
+import { ConnectionLimiter } from '../listen/connection-limiter.js';
+import { TlsProvider, type RunningListener } from '../listen/listeners.js';
 import { ProxyGate } from '../listen/proxy-gate.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { Brakes } from '../login/brakes.js';
+import { makeLoginService } from '../login/login-service.js';
+import { SessionRegistry } from '../sessions/registry.js';
+import type { FrontendDeps } from '../sessions/types.js';
 import {
   openRelayLog,
   startSmtpListeners,
   type RelayLog,
   type RunningSmtpListener,
+  type SmtpFrontendDeps,
 } from '../smtp/index.js';
-import type { FrontendDeps, ListenerInfo, SessionInfo } from '../sessions/types.js';
-import { resolveLimits, type GatewayLimits, type LimitsOverride } from '../limits.js';
-import { silentLogger, type Logger } from '../log/logger.js';
-import { unmapIpv4 } from '../net-address.js';
-import { imapBye, pop3Reply } from '../replies.js';
 import type { Keyring } from '../state/crypto.js';
 import type { StateStore } from '../state/types.js';
-import type { UpstreamFactory, UpstreamOptions } from '../upstreams/types.js';
-import { makeUpstreams } from './upstream-factory.js';
-import { Brakes } from '../login/brakes.js';
-import { ConnectionLimiter } from '../listen/connection-limiter.js';
-import { makeLoginService } from '../login/login-service.js';
-import { SessionRegistry } from '../sessions/registry.js';
-import { WorkerPool, type MigrateFn } from '../workers/worker-pool.js';
 import { UidlMaps } from '../transfer/uidl/store.js';
+import type { UpstreamFactory, UpstreamOptions } from '../upstreams/types.js';
+import { WorkerPool, type MigrateFn } from '../workers/worker-pool.js';
+import { startImapPop3Listeners, type PlaintextPolicy } from './imap-pop3-listeners.js';
+import { makeUpstreams } from './upstream-factory.js';
 
 export { Brakes } from '../login/brakes.js';
 export { ConnectionLimiter } from '../listen/connection-limiter.js';
@@ -51,7 +40,7 @@ export {
   type TransferNowResult,
 } from '../login/login-service.js';
 
-export type PlaintextPolicy = 'always' | 'loopback' | 'never';
+export type { PlaintextPolicy } from './imap-pop3-listeners.js';
 
 export interface GatewayDeps {
   store: StateStore;
@@ -94,24 +83,100 @@ export interface Gateway {
   stop(graceMs?: number): Promise<void>;
 }
 
-const LISTENER_KINDS: Array<{
-  name: keyof Config['listen'];
-  protocol: 'imap' | 'pop3';
-  implicitTls: boolean;
-}> = [
-  { name: 'imap', protocol: 'imap', implicitTls: false },
-  { name: 'imaps', protocol: 'imap', implicitTls: true },
-  { name: 'pop3', protocol: 'pop3', implicitTls: false },
-  { name: 'pop3s', protocol: 'pop3', implicitTls: true },
-];
-
 function readTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
   if (!config.tls) return undefined;
   return { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
 }
 
-function sessionId(): string {
-  return randomBytes(6).toString('base64url');
+/** What the IMAP and POP3 sessions are given: the login service and the gateway's books. */
+function frontendDeps(o: {
+  config: () => Config;
+  limits: GatewayLimits;
+  bus: EventBus;
+  logger: Logger;
+  login: FrontendDeps['login'];
+  sessions: SessionRegistry;
+  store: StateStore;
+  uidlMaps: UidlMaps;
+  stopping: () => boolean;
+}): FrontendDeps {
+  return {
+    limits: o.limits.preauth,
+    get spliceIdleMs() {
+      return o.config().timeouts.idleMs;
+    },
+    bus: o.bus,
+    logger: o.logger,
+    login: o.login,
+    track: (user, target, info, splice) => {
+      const untrack = o.sessions.add(user, info, splice);
+      // A login that reached the source just as the account's transfer lock started
+      // must not stay open there behind the copy's back.
+      if (target === 'source' && o.store.get(user)?.state === 'transferring')
+        splice.close('account-locked');
+      return untrack;
+    },
+    pop3Uidls: (user) => o.uidlMaps.get(user),
+    stopping: o.stopping,
+  };
+}
+
+/**
+ * SMTP (port 25, submission) is its own front-end; it shares the brakes, the connection
+ * limits and the bus, so one client address is limited across all protocols.
+ */
+async function startSmtp(
+  config: () => Config,
+  deps: GatewayDeps,
+  shared: Omit<SmtpFrontendDeps, 'config' | 'store' | 'relayLog' | 'keyring'> &
+    Pick<SmtpFrontendDeps, 'bus' | 'logger'>,
+): Promise<{ listeners: RunningSmtpListener[]; ownRelayLog?: RelayLog }> {
+  const c = config();
+  if (deps.smtp === false || !(c.listen.smtp || c.listen.submission || c.listen.submissions))
+    return { listeners: [] };
+  let ownRelayLog: RelayLog | undefined;
+  try {
+    const relayLog = deps.relayLog ?? (ownRelayLog = await openRelayLog(c.logDir));
+    const listeners = await startSmtpListeners({
+      ...shared,
+      config,
+      store: deps.store,
+      relayLog,
+      keyring: deps.keyring,
+    });
+    return { listeners, ownRelayLog };
+  } catch (err) {
+    await ownRelayLog?.close();
+    throw err;
+  }
+}
+
+/**
+ * Stop accepting, give the spliced sessions and SMTP transactions `graceMs`, close what is
+ * still open, then the relay log (if the gateway opened it) and the worker pool.
+ */
+async function shutDown(
+  parts: {
+    running: RunningListener[];
+    smtp: RunningSmtpListener[];
+    sessions: SessionRegistry;
+    ownRelayLog: RelayLog | undefined;
+    workers: WorkerPool | undefined;
+    logger: Logger;
+  },
+  graceMs: number,
+): Promise<void> {
+  const { sessions } = parts;
+  await Promise.all(parts.running.map((l) => l.close()));
+  const smtpClosed = Promise.all(parts.smtp.map((l) => l.close(graceMs)));
+  const deadline = Date.now() + graceMs;
+  while (sessions.count() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const cut = sessions.closeAll('shutdown');
+  if (cut)
+    parts.logger.info('closed sessions still open after the grace period', { sessions: cut });
+  await smtpClosed;
+  await parts.ownRelayLog?.close();
+  await parts.workers?.stop();
 }
 
 export async function startGateway(initial: Config, deps: GatewayDeps): Promise<Gateway> {
@@ -144,7 +209,6 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   const plaintext: PlaintextPolicy =
     deps.plaintextLogin ?? config.gateway?.plaintextLogin ?? (config.tls ? 'loopback' : 'always');
 
-  const uidlMaps = new UidlMaps(deps.store);
   const login = makeLoginService({
     config: () => config,
     store: deps.store,
@@ -159,151 +223,48 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     immediateWaitMs: limits.immediateWaitMs,
   });
 
-  const frontendDeps: FrontendDeps = {
-    limits: limits.preauth,
-    get spliceIdleMs() {
-      return config.timeouts.idleMs;
-    },
-    bus,
-    logger,
-    login,
-    track: (user, target, info, splice) => {
-      const untrack = sessions.add(user, info, splice);
-      // A login that reached the source just as the account's transfer lock started
-      // must not stay open there behind the copy's back.
-      if (target === 'source' && deps.store.get(user)?.state === 'transferring')
-        splice.close('account-locked');
-      return untrack;
-    },
-    pop3Uidls: (user) => uidlMaps.get(user),
-    stopping: () => stopping,
-  };
-
-  const listenerInfo = (spec: ListenerSpec): ListenerInfo => ({
-    name: spec.name,
-    protocol: spec.protocol,
-    implicitTls: spec.implicitTls,
-    secureContext: () => tls.context(),
-    plaintextLogin: (client) =>
-      plaintext === 'always' || (plaintext === 'loopback' && isLoopbackHost(client.address)),
-  });
-
-  const refuse = (
-    socket: Socket,
-    spec: ListenerSpec,
-    outcome: 'too-many-connections' | 'shutting-down',
-  ): undefined => {
-    // Before an implicit-TLS handshake there is no way to say why.
-    if (spec.implicitTls) return void socket.destroy();
-    socket.end(spec.protocol === 'imap' ? imapBye(outcome) : pop3Reply(outcome));
-    setTimeout(() => socket.destroy(), 1000).unref();
-  };
-  // Listeners behind HAProxy/nginx: the header's client replaces the socket's peer
-  // everywhere (logs, brakes, limits, x-originating-ip and XCLIENT to backends).
   const proxyGate = config.proxyProtocol
     ? new ProxyGate(config.proxyProtocol.trusted, () => limits.connections)
     : undefined;
-  const behindProxy = (name: string): ProxyGate | undefined =>
-    config.proxyProtocol?.listeners.some((l) => l === name) ? proxyGate : undefined;
-  const accept: AcceptHandlers = {
-    admit: (socket, spec, peer) => {
-      if (stopping) return refuse(socket, spec, 'shutting-down');
-      const address = peer.address;
-      const slot = connections.acquire(address);
-      if (slot) return slot;
-      logger.warn('connection refused: limit reached', { client: address, listener: spec.name });
-      return refuse(socket, spec, 'too-many-connections');
-    },
-    ready: (socket, spec, slot, peer) => {
-      socket.setNoDelay(true);
-      const id = sessionId();
-      const info: SessionInfo = {
-        id,
-        listener: listenerInfo(spec),
-        client: { ...peer, session: id },
-      };
-      if (spec.protocol === 'imap') startImapSession(socket, info, frontendDeps, slot);
-      else startPop3Session(socket, info, frontendDeps, slot);
-    },
-    proxyRefused: (spec, r) => {
-      logger.warn('connection refused: no valid PROXY header from a trusted proxy', {
-        listener: spec.name,
-        proxy: r.proxy,
-        reason: r.reason,
-        detail: r.detail,
-      });
-    },
-    fault: (err, spec, socket) => {
-      const session = sessionId();
-      logger.error('session fault at accept: connection closed', {
-        session,
-        listener: spec.name,
-        client: unmapIpv4(socket.remoteAddress),
-        err,
-      });
-      bus.emit({
-        type: 'session.closed',
-        at: new Date().toISOString(),
-        session,
-        protocol: spec.protocol,
-        reason: 'error',
-        bytesIn: 0,
-        bytesOut: 0,
-        durationMs: 0,
-        detail: err instanceof Error ? err.message : String(err),
-      });
-    },
-  };
-
-  const running: RunningListener[] = [];
+  const running = await startImapPop3Listeners({
+    config,
+    limits,
+    tls,
+    connections,
+    plaintext,
+    bus,
+    logger,
+    stopping: () => stopping,
+    proxyGate,
+    frontendDeps: frontendDeps({
+      config: () => config,
+      limits,
+      bus,
+      logger,
+      login,
+      sessions,
+      store: deps.store,
+      uidlMaps: new UidlMaps(deps.store),
+      stopping: () => stopping,
+    }),
+  });
+  let smtp: RunningSmtpListener[];
+  let ownRelayLog: RelayLog | undefined;
   try {
-    for (const kind of LISTENER_KINDS) {
-      const addr = config.listen[kind.name];
-      if (!addr) continue;
-      const spec: ListenerSpec = {
-        name: kind.name,
-        protocol: kind.protocol,
-        host: addr.host,
-        port: addr.port,
-        implicitTls: kind.implicitTls,
-        proxy: behindProxy(kind.name),
-      };
-      running.push(await startListener(spec, tls, accept, limits.connections.handshakeMs));
-    }
+    ({ listeners: smtp, ownRelayLog } = await startSmtp(() => config, deps, {
+      bus,
+      logger,
+      brakes,
+      connections,
+      ca: deps.upstreamOptions?.ca,
+      forwardClient: upstreamOptions.forwardClient,
+      plaintextAuth: plaintext,
+      stopping: () => stopping,
+      proxy: proxyGate && { gate: proxyGate, listeners: config.proxyProtocol!.listeners },
+    }));
   } catch (err) {
     await Promise.all(running.map((l) => l.close()));
     throw err;
-  }
-  // SMTP (port 25, submission) is its own front-end; it shares the brakes, the connection
-  // limits and the bus, so one client address is limited across all protocols.
-  let smtp: RunningSmtpListener[] = [];
-  let ownRelayLog: RelayLog | undefined;
-  if (
-    deps.smtp !== false &&
-    (config.listen.smtp || config.listen.submission || config.listen.submissions)
-  ) {
-    try {
-      const relayLog = deps.relayLog ?? (ownRelayLog = await openRelayLog(config.logDir));
-      smtp = await startSmtpListeners({
-        config: () => config,
-        store: deps.store,
-        relayLog,
-        bus,
-        logger,
-        keyring: deps.keyring,
-        brakes,
-        connections,
-        ca: deps.upstreamOptions?.ca,
-        forwardClient: upstreamOptions.forwardClient,
-        plaintextAuth: plaintext,
-        stopping: () => stopping,
-        proxy: proxyGate && { gate: proxyGate, listeners: config.proxyProtocol!.listeners },
-      });
-    } catch (err) {
-      await Promise.all(running.map((l) => l.close()));
-      await ownRelayLog?.close();
-      throw err;
-    }
   }
   workers?.start();
 
@@ -330,16 +291,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     async stop(graceMs = limits.shutdownGraceMs) {
       if (stopping) return;
       stopping = true;
-      await Promise.all(running.map((l) => l.close()));
-      const smtpClosed = Promise.all(smtp.map((l) => l.close(graceMs)));
-      const deadline = Date.now() + graceMs;
-      while (sessions.count() > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      const cut = sessions.closeAll('shutdown');
-      if (cut) logger.info('closed sessions still open after the grace period', { sessions: cut });
-      await smtpClosed;
-      await ownRelayLog?.close();
-      await workers?.stop();
+      await shutDown({ running, smtp, sessions, ownRelayLog, workers, logger }, graceMs);
     },
   };
 }
