@@ -5,56 +5,20 @@
  * destination, or refuse (told only to the right password). A backend session is
  * released on every path that does not hand it to the front-end.
  */
-import type { EventBus } from '../bus.js';
-import type { Config } from '../config/types.js';
 import type { LoginRequest, LoginResult, SessionInfo } from '../sessions/types.js';
-import type { Logger } from '../log/logger.js';
-import { ReplyError } from '../replies.js';
-import { decide, type Route } from '../routing/decide.js';
-import type { Keyring } from '../state/crypto.js';
-import type { AccountRecord, AccountState, StateStore } from '../state/types.js';
-import { toReplyError } from '../upstreams/errors.js';
-import type { LoginCredentials, UpstreamFactory, UpstreamSession } from '../upstreams/types.js';
-import type { Brakes } from './brakes.js';
-import {
-  capturedPassword,
-  captureCredentials,
-  holdsPassword,
-  sameSecret,
-  touchAccount,
-  type CaptureDeps,
-} from './capture.js';
-import { guardRefusal, judgeCaptured, runLogin, type CheckTimer } from './login-flow.js';
-import type { SessionRegistry } from '../sessions/registry.js';
+import type { AccountRecord, AccountState } from '../state/types.js';
+import type { UpstreamSession } from '../upstreams/types.js';
+import { captureCredentials, holdsPassword, touchAccount, type CaptureDeps } from './capture.js';
+import type { LoginDeps } from './login-deps.js';
+import { runLogin, type CheckTimer } from './login-flow.js';
+import { drop, loginSteps, type LandedReason } from './login-steps.js';
 
-export type TransferNowResult = 'migrated' | 'timeout' | 'failed' | 'busy';
-
-export interface LoginDeps {
-  config: () => Config;
-  store: StateStore;
-  keyring: Keyring;
-  upstreams: UpstreamFactory;
-  brakes: Brakes;
-  bus: EventBus;
-  logger: Logger;
-  sessions: SessionRegistry;
-  /** how the gateway logs in at the destination: as the user, or as the master user */
-  destinationLogin: 'user' | 'master';
-  /** strategy immediate: move the account now, within `waitMs` */
-  transferNow?: (address: string, password: string, waitMs: number) => Promise<TransferNowResult>;
-  immediateWaitMs: number;
-  now?: () => Date;
-}
+export type { LoginDeps, TransferNowResult } from './login-deps.js';
 
 interface Landed {
   upstream: UpstreamSession;
   target: 'source' | 'destination';
-  reason: Route['reason'] | 'immediate-fallback';
-}
-
-/** Close a backend session the front-end will never get; never throws. */
-function drop(upstream: UpstreamSession): void {
-  upstream.socket.destroy();
+  reason: LandedReason;
 }
 
 /**
@@ -87,6 +51,7 @@ export function makeLoginService(
   };
   const holds = (rec: AccountRecord | undefined, address: string, password: string): boolean =>
     holdsPassword(deps.keyring, rec, address, password);
+  const { atSource, atDestination, routeFor, refuseRoute, emitRoute } = loginSteps(deps, now);
 
   async function capture(
     address: string,
@@ -101,96 +66,6 @@ export function makeLoginService(
 
   function touch(address: string): void {
     touchAccount(deps.store, address, now());
-  }
-
-  async function atSource(
-    req: LoginRequest,
-    s: SessionInfo,
-    check: CheckTimer,
-    confirm: boolean,
-  ): Promise<UpstreamSession> {
-    try {
-      return await check.time('source', () =>
-        deps.upstreams.login(
-          'source',
-          req.protocol,
-          { user: req.user, password: req.password },
-          s.client,
-          { confirm },
-        ),
-      );
-    } catch (err) {
-      throw toReplyError(err, 'source');
-    }
-  }
-
-  async function atDestination(
-    req: LoginRequest,
-    s: SessionInfo,
-    address: string,
-    rec: AccountRecord | undefined,
-    check: CheckTimer,
-  ): Promise<UpstreamSession> {
-    const c = deps.config();
-    let creds: LoginCredentials = { user: req.user, password: req.password };
-    if (deps.destinationLogin === 'master' && c.destination.master) {
-      // The master login does not check the user's password: the gateway checks it against the captured one.
-      const captured = capturedPassword(deps.keyring, rec, address);
-      if (captured === undefined)
-        throw new ReplyError(
-          'auth-failed',
-          'no captured password to check against for a master login',
-        );
-      if (!sameSecret(captured, req.password))
-        throw new ReplyError('auth-failed', 'password differs from the captured one');
-      const m = c.destination.master;
-      creds = {
-        user: req.user,
-        password: req.password,
-        master: { user: m.user, password: m.password },
-      };
-    }
-    try {
-      return await check.time('destination', () =>
-        deps.upstreams.login('destination', req.protocol, creds, s.client, { confirm: false }),
-      );
-    } catch (err) {
-      throw toReplyError(err, 'destination');
-    }
-  }
-
-  function routeFor(req: LoginRequest, rec: AccountRecord | undefined): Route {
-    const c = deps.config();
-    const has = (side: Config['source'] | Config['destination']) => ({
-      imap: !!side.imap,
-      pop3: !!side.pop3,
-      smtp: !!side.smtp,
-    });
-    return decide({
-      protocol: req.protocol,
-      purpose: 'login',
-      state: rec?.state,
-      strategy: c.strategy,
-      source: has(c.source),
-      destination: has(c.destination),
-      canTransfer: !!(c.source.imap && c.destination.imap && deps.transferNow),
-    });
-  }
-
-  /** A refusal route: the right password learns it, a wrong one gets the uniform failure. */
-  function refuseRoute(
-    req: LoginRequest,
-    s: SessionInfo,
-    address: string,
-    rec: AccountRecord | undefined,
-    route: Extract<Route, { target: 'refuse' }>,
-    check: CheckTimer,
-  ): Promise<never> {
-    const hasSource = !!deps.config().source[req.protocol];
-    return guardRefusal(route, {
-      captured: judgeCaptured(capturedPassword(deps.keyring, rec, address), req.password),
-      atSource: hasSource ? async () => drop(await atSource(req, s, check, false)) : undefined,
-    });
   }
 
   /** strategy immediate: the source checks the password (and keeps a session for the fallback) while the account is moved. */
@@ -248,24 +123,6 @@ export function makeLoginService(
     const upstream = await atDestination(req, s, address, rec, check);
     await keepIf(upstream, () => touch(address));
     return { upstream, target: 'destination', reason: route.reason };
-  }
-
-  function emitRoute(
-    s: SessionInfo,
-    req: LoginRequest,
-    address: string,
-    target: 'source' | 'destination' | 'refuse',
-    reason: Landed['reason'],
-  ): void {
-    deps.bus.emit({
-      type: 'session.route',
-      at: now().toISOString(),
-      session: s.id,
-      protocol: req.protocol,
-      user: address,
-      target,
-      reason,
-    });
   }
 
   return async function login(req, s) {
