@@ -6,14 +6,15 @@
  * (protocol-notes.md, "Logins").
  */
 import type { Endpoint } from '../config/endpoint.js';
-import {
-  Deadline,
-  openConnection,
-  type ConnectOptions,
-  type UpstreamConnection,
-} from '../upstreams/connection.js';
+import { openTransport } from '../net/open.js';
+import { Reply, type Transport } from '../net/transport.js';
 import { UpstreamError } from '../upstreams/errors.js';
-import type { ClientInfo, LoginCredentials, UpstreamSession } from '../upstreams/types.js';
+import type {
+  ClientInfo,
+  ConnectOptions,
+  LoginCredentials,
+  UpstreamSession,
+} from '../upstreams/types.js';
 
 const CAPS_IN_CODE = /\[CAPABILITY ([^\]]*)\]/i;
 
@@ -42,7 +43,7 @@ interface Exchange {
 class ImapTalk {
   private n = 0;
   constructor(
-    readonly conn: UpstreamConnection,
+    readonly conn: Transport,
     readonly commandMs: number,
     public caps: string[] | undefined,
   ) {}
@@ -56,7 +57,7 @@ class ImapTalk {
    * LITERAL+). The whole exchange, untagged responses included, is over within commandMs.
    */
   async command(parts: Array<string | Buffer>, what: string): Promise<Exchange> {
-    const by = new Deadline(this.commandMs);
+    const by = new Reply(this.commandMs);
     const tag = this.nextTag();
     const plus = this.has('LITERAL+');
     let line = `${tag} `;
@@ -90,7 +91,7 @@ class ImapTalk {
     first: string | undefined,
     untagged: string[],
     what: string,
-    by: Deadline,
+    by: Reply,
   ): Promise<Exchange> {
     let line = first ?? (await this.conn.readLine(by, `the reply to ${what}`));
     for (;;) {
@@ -150,7 +151,7 @@ export async function imapLogin(
   opts: ImapLoginOptions,
 ): Promise<UpstreamSession> {
   const t = opts.timeouts;
-  const conn = await openConnection(ep, opts.label, opts);
+  const conn = await openTransport(ep, opts.label, opts);
   try {
     const greeting = await conn.readLine(t.greetingMs, 'a greeting');
     if (/^\* PREAUTH/i.test(greeting)) {
@@ -243,7 +244,7 @@ async function authenticatePlain(talk: ImapTalk, creds: LoginCredentials): Promi
   const payload = Buffer.from(`${creds.user}\0${m.user}\0${m.password}`, 'utf8').toString('base64');
   if (talk.has('SASL-IR')) return talk.command([`AUTHENTICATE PLAIN ${payload}`], 'AUTHENTICATE');
   const tag = talk.nextTag();
-  const by = new Deadline(talk.commandMs);
+  const by = new Reply(talk.commandMs);
   talk.conn.write(`${tag} AUTHENTICATE PLAIN\r\n`);
   let go = await talk.conn.readLine(by, 'the AUTHENTICATE continuation');
   while (!go.startsWith('+') && !go.startsWith(`${tag} `))

@@ -4,14 +4,15 @@
  * offered, USER/PASS (or AUTH PLAIN for a master user), then STAT to prove the login.
  */
 import type { Endpoint } from '../config/endpoint.js';
-import {
-  Deadline,
-  openConnection,
-  type ConnectOptions,
-  type UpstreamConnection,
-} from '../upstreams/connection.js';
+import { openTransport } from '../net/open.js';
+import { Reply, type Transport } from '../net/transport.js';
 import { UpstreamError } from '../upstreams/errors.js';
-import type { ClientInfo, LoginCredentials, UpstreamSession } from '../upstreams/types.js';
+import type {
+  ClientInfo,
+  ConnectOptions,
+  LoginCredentials,
+  UpstreamSession,
+} from '../upstreams/types.js';
 
 export interface Pop3LoginOptions extends ConnectOptions {
   label: string;
@@ -21,8 +22,8 @@ export interface Pop3LoginOptions extends ConnectOptions {
 }
 
 async function reply(
-  conn: UpstreamConnection,
-  ms: number | Deadline,
+  conn: Transport,
+  ms: number | Reply,
   what: string,
 ): Promise<{ ok: boolean; text: string }> {
   const line = await conn.readLine(ms, `the reply to ${what}`);
@@ -34,9 +35,9 @@ async function reply(
   );
 }
 
-async function capa(conn: UpstreamConnection, ms: number): Promise<string[]> {
+async function capa(conn: Transport, ms: number): Promise<string[]> {
   conn.write('CAPA\r\n');
-  const by = new Deadline(ms);
+  const by = new Reply(ms);
   const r = await reply(conn, by, 'CAPA');
   if (!r.ok) return [];
   const out: string[] = [];
@@ -62,7 +63,7 @@ export async function pop3Login(
   opts: Pop3LoginOptions,
 ): Promise<UpstreamSession> {
   const ms = opts.timeouts.commandMs;
-  const conn = await openConnection(ep, opts.label, opts);
+  const conn = await openTransport(ep, opts.label, opts);
   try {
     const greeting = await conn.readLine(opts.timeouts.greetingMs, 'a greeting');
     if (!greeting.startsWith('+OK'))

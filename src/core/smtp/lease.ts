@@ -5,7 +5,7 @@
  * A session holds one lease per leg (session.ts): the port-25 route or the submission
  * home, and a submission's straight-delivery leg.
  */
-import { UpstreamError } from '../upstreams/errors.js';
+import { isUpstreamFailure } from '../upstreams/errors.js';
 import type { Relay } from './relay.js';
 import type { Side } from './recipients.js';
 import type { SmtpReply } from './smtp-client.js';
@@ -56,7 +56,7 @@ export class BackendLease {
       const result = await step(relay);
       if (firstReply(result).code !== 421) return { result, retried: false };
     } catch (err) {
-      if (!(err instanceof UpstreamError) || err.code !== 'ECLOSED') throw err;
+      if (!isUpstreamFailure(err) || err.code !== 'ECLOSED') throw err;
     }
     await this.release();
     return { result: await step(await this.get(side)), retried: true };

@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { ReplyError, type Outcome } from '../replies.js';
 import type { RouteReason } from '../routing/decide.js';
-import { toReplyError, UpstreamError } from '../upstreams/errors.js';
+import { isUpstreamFailure, toReplyError } from '../upstreams/errors.js';
 import { BackendLease } from './lease.js';
 import { recordDelivery } from './delivery-record.js';
 import { finalReply, relayData, type LegResult, type MailParams, type Relay } from './relay.js';
@@ -364,7 +364,7 @@ export class SmtpSession {
 
   private failedLeg(err: unknown, lease: BackendLease, relay: Relay | undefined): SmtpReplyError {
     const e =
-      err instanceof UpstreamError ? toReplyError(err, relay?.label ?? 'backend') : undefined;
+      isUpstreamFailure(err) ? toReplyError(err, relay?.label ?? 'backend') : undefined;
     this.log.warn('backend failed during a transaction', { detail: e?.detail ?? String(err), err });
     lease.discard();
     return outcomeError(e ? e.outcome : 'internal-error');

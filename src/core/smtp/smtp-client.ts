@@ -6,19 +6,16 @@
  * (RFC 4954) for a submission service.
  *
  * TLS is never downgraded: STARTTLS missing or refused on a tls=starttls endpoint is an
- * error, the certificate is verified (upstreams/connection.ts), and bytes the server sent
+ * error, the certificate is verified (net/tls.ts), and bytes the server sent
  * after its 220 to STARTTLS are refused (Exim CVE-2021-38371).
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../config/endpoint.js';
 import { hostPort } from '../config/endpoint.js';
-import {
-  Deadline,
-  openConnection,
-  type UpstreamConnection,
-  type UpstreamTimeouts,
-} from '../upstreams/connection.js';
+import { openTransport } from '../net/open.js';
+import { Reply, type Transport } from '../net/transport.js';
 import { UpstreamError } from '../upstreams/errors.js';
+import type { UpstreamTimeouts } from '../upstreams/types.js';
 
 export interface SmtpReply {
   code: number;
@@ -92,7 +89,7 @@ export class BackendSession {
   private closed = false;
 
   constructor(
-    readonly conn: UpstreamConnection,
+    readonly conn: Transport,
     readonly endpoint: Endpoint,
     readonly label: string,
     readonly timeouts: UpstreamTimeouts,
@@ -117,7 +114,7 @@ export class BackendSession {
   /** One reply, all of its lines within `timeoutMs`. */
   async readReply(timeoutMs: number, what: string): Promise<SmtpReply> {
     const lines: string[] = [];
-    const by = new Deadline(timeoutMs);
+    const by = new Reply(timeoutMs);
     for (;;) {
       const line = await this.conn.readLine(by, `the reply to ${what}`);
       const m = REPLY_LINE.exec(line);
@@ -268,7 +265,7 @@ async function authenticate(
  * credentials were refused); the connection is closed on failure.
  */
 export async function openBackend(ep: Endpoint, opts: BackendOptions): Promise<BackendSession> {
-  const conn = await openConnection(ep, opts.label, { timeouts: opts.timeouts, ca: opts.ca });
+  const conn = await openTransport(ep, opts.label, { timeouts: opts.timeouts, ca: opts.ca });
   const s = new BackendSession(conn, ep, opts.label, opts.timeouts);
   try {
     const greeting = await s.readReply(opts.timeouts.greetingMs, 'the greeting');

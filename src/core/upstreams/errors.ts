@@ -3,28 +3,34 @@
  * everything else to "temporarily unavailable"; the log gets the message (server text
  * included, never a password).
  */
+import { NetError, type NetErrorCode } from '../net/errors.js';
 import { ReplyError } from '../replies.js';
 
 export type UpstreamErrorCode =
-  | 'ECONNECT'
-  | 'ETIMEOUT'
-  | 'ETLS'
-  | 'EPROTOCOL'
-  | 'ECLOSED'
+  | NetErrorCode
   /** the backend refused the credentials */
   | 'EAUTH';
 
-export class UpstreamError extends Error {
+/**
+ * A failed hop in the backend's own words (a refusal, a BYE); failures of the connection
+ * itself arrive as the transport's NetError, of which this is one kind.
+ */
+export class UpstreamError extends NetError<UpstreamErrorCode> {
   override readonly name = 'UpstreamError';
   constructor(
-    readonly code: UpstreamErrorCode,
+    code: UpstreamErrorCode,
     message: string,
     /** what the server said, for the log */
     readonly serverText?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, { cause: options?.cause });
   }
+}
+
+/** A failure of a backend hop: the backend's refusal or the connection's failure. */
+export function isUpstreamFailure(err: unknown): err is NetError<UpstreamErrorCode> {
+  return err instanceof NetError;
 }
 
 /**
@@ -42,17 +48,18 @@ export function isTemporaryRefusal(serverText: string | undefined): boolean {
 /** The client-facing refusal for a failed hop. */
 export function toReplyError(err: unknown, side: string): ReplyError {
   if (err instanceof ReplyError) return err;
-  if (err instanceof UpstreamError) {
-    if (err.code === 'EAUTH' && isTemporaryRefusal(err.serverText))
+  if (err instanceof UpstreamError || err instanceof NetError) {
+    const serverText = err instanceof UpstreamError ? err.serverText : undefined;
+    if (err.code === 'EAUTH' && isTemporaryRefusal(serverText))
       return new ReplyError(
         'backend-unavailable',
-        `${side} cannot check passwords now: ${err.serverText ?? err.message}`,
+        `${side} cannot check passwords now: ${serverText ?? err.message}`,
         { cause: err },
       );
     if (err.code === 'EAUTH')
       return new ReplyError(
         'auth-failed',
-        `${side} refused the login: ${err.serverText ?? err.message}`,
+        `${side} refused the login: ${serverText ?? err.message}`,
         { cause: err },
       );
     return new ReplyError('backend-unavailable', `${side}: ${err.message}`, { cause: err });

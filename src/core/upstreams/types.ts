@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TransportOptions } from '../net/options.js';
 
 /** Who the client is, forwarded to backends that accept it. */
 export interface ClientInfo {
@@ -64,4 +65,15 @@ export interface UpstreamOptions {
   forwardClient?: Partial<Record<Side, boolean>>;
   /** the command that confirms an IMAP login (default LIST "" "") */
   confirm?: string;
+}
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  greetingMs: number;
+  commandMs: number;
+}
+
+/** How the gateway reaches a backend: the transport's options with its three timeouts. */
+export interface ConnectOptions extends TransportOptions {
+  timeouts: UpstreamTimeouts;
 }

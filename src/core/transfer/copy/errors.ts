@@ -14,6 +14,7 @@ export type ImapErrorCode =
   | 'EPROTOCOL' // the server sent something we cannot parse
   | 'ECONNECT'; // cannot connect at all
 
+import { NetError } from '../../net/errors.js';
 import { parseThrottle } from './throttle.js';
 
 export class ImapError extends Error {
@@ -67,4 +68,34 @@ export function taggedError(
       serverCode: t.code?.name,
     },
   );
+}
+
+/**
+ * A failure of the transport in the copier's terms: a link that could not be made is
+ * ECONNECT, one that broke is ECONNLOST (worth a retry), and bytes after the STARTTLS
+ * answer are a TLS failure, never retried.
+ */
+export function fromNetError(err: unknown, label: string): unknown {
+  if (!(err instanceof NetError)) return err;
+  const message =
+    err.code === 'EINJECTION'
+      ? `${label} sent data after the STARTTLS reply; possible injection, giving up`
+      : err.message;
+  return new ImapError(copierCode(err), message, { cause: err });
+}
+
+function copierCode(err: NetError): ImapErrorCode {
+  switch (err.code) {
+    case 'ETLS':
+    case 'EINJECTION':
+      return 'ETLS';
+    case 'ECONNECT':
+      return 'ECONNECT';
+    case 'ETIMEOUT':
+      return err.detail.phase === 'read' ? 'ETIMEOUT' : 'ECONNECT';
+    case 'ECLOSED':
+      return 'ECONNLOST';
+    default:
+      return 'EPROTOCOL';
+  }
 }

@@ -9,12 +9,11 @@
  * and hand untagged responses to the command that asked. imapflow stays in use for LIST,
  * NAMESPACE, CREATE and SUBSCRIBE (folders/).
  */
-import net from 'node:net';
-import tls from 'node:tls';
-import { ImapError, taggedError } from './errors.js';
+import { openTransport } from '../../net/open.js';
+import type { Transport } from '../../net/transport.js';
+import { ImapError, fromNetError, taggedError } from './errors.js';
 import { writeCommand } from './command-writer.js';
 import type { CommandPart, SessionOptions, Tagged, UntaggedHandler } from './session-types.js';
-import { openSocket } from './socket.js';
 import { parseThrottle } from './throttle.js';
 import {
   DEFAULT_READER_LIMITS,
@@ -38,7 +37,6 @@ export class ImapSession {
   /** untagged responses no command claimed (EXISTS, FLAGS, OK [PERMANENTFLAGS ...]) */
   onUnclaimed: UntaggedHandler | null = null;
   private reader: ResponseReader;
-  private socket: net.Socket;
   private pending: Pending[] = [];
   private tagSeq = 0;
   private writeChain: Promise<void> = Promise.resolve();
@@ -46,16 +44,14 @@ export class ImapSession {
   private closedError: ImapError | null = null;
   private byeText = '';
   private timer: NodeJS.Timeout | null = null;
-  private upgrading = false;
   bytesOut = 0;
 
   private constructor(
-    socket: net.Socket,
+    private readonly transport: Transport,
     private readonly opts: SessionOptions,
   ) {
-    this.socket = socket;
     this.reader = new ResponseReader((r) => this.dispatch(r), opts.limits ?? DEFAULT_READER_LIMITS);
-    this.attach(socket);
+    this.attach();
   }
 
   get label(): string {
@@ -77,8 +73,14 @@ export class ImapSession {
   /** Connect, read the greeting, and secure the connection as the Endpoint says. */
   static async connect(opts: SessionOptions): Promise<ImapSession> {
     const ep = opts.endpoint;
-    const socket = await openSocket(ep, opts.timeouts.connectMs, opts.label);
-    const session = new ImapSession(socket, opts);
+    const transport = await openTransport(ep, `${opts.label} ${ep.url}`, {
+      timeouts: { connectMs: opts.timeouts.connectMs },
+      // the response reader copies what it keeps, but a spill file write may hold a chunk
+      fastReads: false,
+    }).catch((err: unknown) => {
+      throw fromNetError(err, opts.label);
+    });
+    const session = new ImapSession(transport, opts);
     const greeting = await session.readGreeting();
     if (greeting.startsWith('PREAUTH')) {
       session.destroy();
@@ -93,18 +95,20 @@ export class ImapSession {
     return session;
   }
 
-  private attach(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
-      this.touch();
-      try {
-        this.reader.push(chunk);
-      } catch (err) {
-        const msg = err instanceof WireError ? err.message : String(err);
-        this.fail(new ImapError('EPROTOCOL', `${this.opts.label}: ${msg}`, { cause: err }));
-      }
-    });
-    socket.on('error', (err) => this.fail(this.lostError(err)));
-    socket.on('close', () => this.fail(this.lostError()));
+  /** Responses are pushed to the reader as they arrive (the hot path: no await per line). */
+  private attach(): void {
+    this.transport.stream(
+      (chunk) => {
+        this.touch();
+        try {
+          this.reader.push(chunk);
+        } catch (err) {
+          const msg = err instanceof WireError ? err.message : String(err);
+          this.fail(new ImapError('EPROTOCOL', `${this.opts.label}: ${msg}`, { cause: err }));
+        }
+      },
+      (err) => this.fail(this.lostError(err.cause instanceof Error ? err.cause : undefined)),
+    );
   }
 
   private lostError(cause?: Error): ImapError {
@@ -156,51 +160,46 @@ export class ImapSession {
     });
   }
 
+  /**
+   * STARTTLS (RFC 3501 6.2.1) read line by line by the transport, which refuses any byte
+   * that came after the go-ahead (RFC 2595 4; Exim CVE-2021-38371) before the handshake.
+   */
   private async startTls(): Promise<void> {
     if (this.capabilities.size === 0) await this.refreshCapabilities();
+    const label = this.opts.label;
+    const ep = this.opts.endpoint;
     if (!this.has('STARTTLS')) {
       this.destroy();
       throw new ImapError(
         'ETLS',
-        `${this.opts.label} ${this.opts.endpoint.url} does not offer STARTTLS; use imaps:// or tls=none on a private link`,
+        `${label} ${ep.url} does not offer STARTTLS; use imaps:// or tls=none on a private link`,
       );
     }
-    this.upgrading = true;
-    const t = await this.command('STARTTLS');
-    if (t.status !== 'OK')
-      throw new ImapError('ETLS', `${this.opts.label} refused STARTTLS: ${t.text}`);
-    // Anything the server sent after the STARTTLS completion was sent in clear and would be
-    // read as if it came through TLS: an injection (Exim CVE-2021-38371). Refuse it.
+    await this.writable();
     if (this.reader.buffered > 0) {
       this.destroy();
-      throw new ImapError(
-        'ETLS',
-        `${this.opts.label} sent data after the STARTTLS reply; possible injection, giving up`,
-      );
+      throw new ImapError('ETLS', `${label} sent a partial response before STARTTLS; giving up`);
     }
-    const plain = this.socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('close');
-    plain.removeAllListeners('error');
-    const ep = this.opts.endpoint;
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect(
-        { socket: plain, servername: ep.servername, rejectUnauthorized: ep.verify },
-        () => resolve(s),
+    this.transport.unstream();
+    const tag = `C${(++this.tagSeq).toString(36)}`;
+    try {
+      this.transport.write(`${tag} STARTTLS\r\n`);
+      const line = await this.transport.readLine(
+        this.opts.timeouts.commandMs,
+        'the reply to STARTTLS',
+        'latin1',
       );
-      s.once('error', (err) =>
-        reject(
-          new ImapError(
-            'ETLS',
-            `${this.opts.label} TLS handshake with ${ep.url} failed: ${err.message}`,
-            { cause: err },
-          ),
-        ),
-      );
-    });
-    this.upgrading = false;
-    this.socket = secure;
-    this.attach(secure);
+      if (!line.startsWith(`${tag} `))
+        throw new ImapError('ETLS', `${label} sent an untagged response during STARTTLS; giving up`);
+      const status = /^\S+ (\S+) ?(.*)$/.exec(line);
+      if (status?.[1]?.toUpperCase() !== 'OK')
+        throw new ImapError('ETLS', `${label} refused STARTTLS: ${status?.[2] ?? line}`);
+      await this.transport.startTls('STARTTLS');
+    } catch (err) {
+      this.destroy();
+      throw err instanceof ImapError ? err : fromNetError(err, label);
+    }
+    this.attach();
     // capabilities learnt before TLS must be discarded (RFC 3501 6.2.1)
     this.capabilities.clear();
     await this.refreshCapabilities();
@@ -291,13 +290,14 @@ export class ImapSession {
     if (this.closedError) return Promise.reject(this.closedError);
     this.bytesOut += buf.length;
     return new Promise((resolve, reject) => {
-      const more = this.socket.write(buf, (err) => {
+      const socket = this.transport.socket;
+      const more = socket.write(buf, (err) => {
         if (err) reject(err);
         else this.touch();
       });
       if (more) resolve();
       else
-        this.socket.once('drain', () => {
+        socket.once('drain', () => {
           this.touch();
           resolve();
         });
@@ -306,15 +306,6 @@ export class ImapSession {
 
   private dispatch(r: RawResponse): void {
     const first = r.pieces[0] ?? '';
-    if (this.upgrading && !first.startsWith('C')) {
-      this.fail(
-        new ImapError(
-          'ETLS',
-          `${this.opts.label} sent an untagged response during STARTTLS; giving up`,
-        ),
-      );
-      return;
-    }
     if (first.startsWith('+')) {
       const c = this.continuation;
       this.continuation = null;
@@ -419,15 +410,15 @@ export class ImapSession {
     for (const p of waiting) p.reject(err);
     this.continuation = null;
     this.reader.abort();
-    this.socket.destroy();
+    this.transport.close();
   }
 
   pause(): void {
-    this.socket.pause();
+    this.transport.pause();
   }
 
   resume(): void {
-    this.socket.resume();
+    this.transport.resume();
   }
 
   /** LOGOUT politely, but never wait long for it. */

@@ -8,23 +8,23 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
-import { UpstreamConnection } from '../../src/core/upstreams/connection.js';
+import { Transport } from '../../src/core/net/transport.js';
 import { StandInSocket } from '../support/stand-in-socket.js';
-import { UpstreamError } from '../../src/core/upstreams/errors.js';
+import { NetError } from '../../src/core/net/errors.js';
 
 const TIMEOUTS = { connectMs: 5000, greetingMs: 5000, commandMs: 5000 };
 const EP = parseEndpoint('smtp://backend.test:25');
 
-function open(): { conn: UpstreamConnection; sock: StandInSocket } {
+function open(): { conn: Transport; sock: StandInSocket } {
   const sock = new StandInSocket();
-  const conn = new UpstreamConnection(sock as unknown as Socket, EP, 'backend', {
+  const conn = new Transport(sock as unknown as Socket, EP, 'backend', {
     timeouts: TIMEOUTS,
   });
   return { conn, sock };
 }
 
 /** What became of a read after a few turns of the event loop. */
-function watch(p: Promise<string>): () => 'pending' | 'ok' | UpstreamError | unknown {
+function watch(p: Promise<string>): () => 'pending' | 'ok' | NetError | unknown {
   let state: 'pending' | 'ok' | unknown = 'pending';
   p.then(
     () => (state = 'ok'),
@@ -37,9 +37,9 @@ const turns = async (n = 5): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
-const closedError = (s: unknown): boolean => s instanceof UpstreamError && s.code === 'ECLOSED';
+const closedError = (s: unknown): boolean => s instanceof NetError && s.code === 'ECLOSED';
 
-describe('UpstreamConnection.close', () => {
+describe('Transport.close', () => {
   it('ends a read that waits for a line', async () => {
     const { conn } = open();
     const read = watch(conn.readLine(4000, 'the greeting'));

@@ -3,7 +3,7 @@
  * src/core/upstreams/connection.ts and the SMTP reply reader of smtp-client.ts on top of
  * it. A backend's bytes are fed through a stand-in socket while a reader waits, as on a
  * real connection. Whatever the backend sends, the reader returns lines within the cap or
- * fails with an UpstreamError, and the outcome does not depend on how the bytes were cut
+ * fails with an NetError, and the outcome does not depend on how the bytes were cut
  * into chunks or how reading and arriving interleaved.
  */
 import assert from 'node:assert/strict';
@@ -12,9 +12,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseEndpoint } from '../../../src/core/config/endpoint.js';
 import { BackendSession } from '../../../src/core/smtp/smtp-client.js';
-import { UpstreamConnection } from '../../../src/core/upstreams/connection.js';
+import { Transport } from '../../../src/core/net/transport.js';
 import { StandInSocket } from '../../support/stand-in-socket.js';
-import { UpstreamError } from '../../../src/core/upstreams/errors.js';
+import { NetError } from '../../../src/core/net/errors.js';
 import { checkAsync, cut, tokenStream } from './support.js';
 
 /** connection.ts: longest line accepted from a backend */
@@ -49,12 +49,12 @@ const TOKENS = [
 /** No byte-by-byte cuts here: a stream can be 1 MB. */
 const cutsArb = fc.array(fc.nat(), { maxLength: 12 });
 
-type Read = (conn: UpstreamConnection) => Promise<unknown>;
+type Read = (conn: Transport) => Promise<unknown>;
 
 /** Feed the chunks one event-loop turn apart while `read` runs, then end the stream. */
 async function readAll(chunks: Buffer[], read: Read): Promise<{ items: unknown[]; error: string }> {
   const socket = new StandInSocket();
-  const conn = new UpstreamConnection(socket as unknown as Socket, EP, 'fuzz backend', {
+  const conn = new Transport(socket as unknown as Socket, EP, 'fuzz backend', {
     timeouts: TIMEOUTS,
   });
   const items: unknown[] = [];
@@ -71,7 +71,7 @@ async function readAll(chunks: Buffer[], read: Read): Promise<{ items: unknown[]
   }
   socket.emit('end');
   const err = await reader;
-  return { items, error: err instanceof UpstreamError ? err.code : `not an UpstreamError: ${err}` };
+  return { items, error: err instanceof NetError ? err.code : `not an NetError: ${err}` };
 }
 
 const readLine: Read = (conn) => conn.readLine(5000);
@@ -81,12 +81,12 @@ const readReply: Read = (conn) =>
 describe('backend line reader: examples the fuzzer found', () => {
   it('a line over the cap is refused even when its LF came in the same chunk', async () => {
     const r = await readAll([Buffer.from(`${'y'.repeat(MAX_LINE + 1)}\r\n250 OK\r\n`)], readLine);
-    assert.deepEqual(r, { items: [], error: 'EPROTOCOL' });
+    assert.deepEqual(r, { items: [], error: 'ETOOLONG' });
   });
 
   it('a line over the cap is refused the same way whether or not a line came before it', async () => {
     const bytes = Buffer.from(`220 ready\r\n${'y'.repeat(MAX_LINE + 3)}`);
-    const expected = { items: ['220 ready'], error: 'EPROTOCOL' };
+    const expected = { items: ['220 ready'], error: 'ETOOLONG' };
     assert.deepEqual(await readAll([bytes], readLine), expected);
     assert.deepEqual(
       await readAll([bytes.subarray(0, 11), bytes.subarray(11)], readLine),
@@ -108,7 +108,7 @@ describe('fuzz: backend reply readers', () => {
     ['line reader', readLine],
     ['SMTP reply reader', readReply],
   ] as const) {
-    it(`${name}: lines within the cap, UpstreamError only, the same for any cuts`, async () => {
+    it(`${name}: lines within the cap, NetError only, the same for any cuts`, async () => {
       await checkAsync(
         fc.asyncProperty(tokenStream(TOKENS, 40), cutsArb, async (bytes, cuts) => {
           const whole = await readAll([bytes], read);
