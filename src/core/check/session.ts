@@ -1,11 +1,14 @@
 /**
- * A probe's connection: TCP connect, optional TLS (implicit or after STARTTLS), a tiny line
- * reader, and a transcript. Every wait has a timeout; every failure becomes a ProbeError
- * with a cause and what to try.
+ * A probe's connection: the transport (net/) with a transcript. Every wait has a
+ * timeout, every reply a size and time bound; every failure becomes a ProbeError with a
+ * cause and what to try.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
+import { rootCertificates, type TLSSocket } from 'node:tls';
 import { hostPort, type Endpoint } from '../config/endpoint.js';
+import { NetError } from '../net/errors.js';
+import { openTransport } from '../net/open.js';
+import type { TransportOptions } from '../net/options.js';
+import { Reply, type Transport } from '../net/transport.js';
 import { describeTls } from './tls-info.js';
 import type { TlsReport } from './types.js';
 
@@ -45,96 +48,9 @@ export interface Credentials {
 
 /** Longest line accepted from a server (a CAPABILITY line of a big server stays far below). */
 const MAX_LINE = 16 * 1024;
+/** Largest whole reply (greeting, CAPA list, EHLO lines, untagged lines before a tag). */
+const MAX_REPLY = 256 * 1024;
 const TRANSCRIPT_LINE = 300;
-
-/** Lines from a socket, CRLF (or bare LF) terminated. */
-class LineReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private waiter?: () => void;
-  private closed = false;
-  private failure?: Error;
-  private readonly onData = (chunk: Buffer): void => {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    this.wake();
-  };
-  private readonly onEnd = (): void => {
-    this.closed = true;
-    this.wake();
-  };
-  private readonly onError = (err: Error): void => {
-    this.failure = err;
-    this.wake();
-  };
-
-  constructor(private readonly socket: Socket) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
-    socket.on('error', this.onError);
-  }
-
-  /** bytes received but not yet returned as lines */
-  get buffered(): number {
-    return this.buf.length;
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-  }
-
-  async readLine(timeoutMs: number, waitingFor: string, where: string): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const nl = this.buf.indexOf(0x0a);
-      if (nl >= 0) {
-        const line = this.buf.subarray(0, nl).toString('utf8').replace(/\r$/, '');
-        this.buf = this.buf.subarray(nl + 1);
-        return line;
-      }
-      if (this.buf.length > MAX_LINE) {
-        throw new ProbeError(
-          'ELINE',
-          `${where} sent a line longer than ${MAX_LINE} bytes while AutoPort waited for ${waitingFor}`,
-          'is this the right protocol on this port?',
-        );
-      }
-      if (this.failure) throw networkError(this.failure, where, `waiting for ${waitingFor}`);
-      if (this.closed) {
-        throw new ProbeError(
-          'ECLOSED',
-          `${where} closed the connection while AutoPort waited for ${waitingFor}`,
-          'check the server log; it may limit connections from this address or expect TLS (try imaps:// / pop3s:// / smtps://)',
-        );
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new ProbeError(
-          'ETIMEOUT',
-          `${where} did not send ${waitingFor} within ${timeoutMs} ms`,
-          waitingFor === 'a greeting'
-            ? 'an implicit-TLS port waits for the client to speak first: if this port is TLS, use imaps:// / pop3s:// / smtps://; else raise --timeout'
-            : 'the server is slow or stuck; raise --timeout or check the server',
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  detach(): void {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
-    this.socket.off('error', this.onError);
-  }
-}
 
 /** Map a socket error to a cause and what to try. */
 export function networkError(err: Error, where: string, during: string, host?: string): ProbeError {
@@ -223,22 +139,93 @@ function tlsHandshakeError(err: Error, mode: 'implicit' | 'starttls'): ProbeErro
   );
 }
 
+/** A transport failure while reading, with a cause and what to try. */
+function readError(
+  err: unknown,
+  where: string,
+  waitingFor: string,
+  timeoutMs: number,
+  /** the whole exchange, when its time ran out while its lines kept coming */
+  exchange: Reply | undefined,
+): unknown {
+  if (!(err instanceof NetError)) return err;
+  if (err.code === 'ETOOLONG' && err.detail.limit === MAX_LINE) {
+    return new ProbeError(
+      'ELINE',
+      `${where} sent a line longer than ${MAX_LINE} bytes while AutoPort waited for ${waitingFor}`,
+      'is this the right protocol on this port?',
+    );
+  }
+  if (err.code === 'ETOOLONG') {
+    return new ProbeError(
+      'EREPLY',
+      `${where} sent more than ${MAX_REPLY} bytes without ending its reply while AutoPort waited for ${waitingFor}`,
+      'the server never finishes this reply: is this the right protocol on this port?',
+    );
+  }
+  if (err.code === 'ETIMEOUT' && exchange) {
+    return new ProbeError(
+      'ETIMEOUT',
+      `${where} did not finish its reply within ${exchange.ms} ms while AutoPort waited for ${waitingFor}`,
+      'the server keeps sending without ending its reply, or is very slow; check the server, or raise --timeout',
+    );
+  }
+  if (err.code === 'ETIMEOUT') {
+    return new ProbeError(
+      'ETIMEOUT',
+      `${where} did not send ${waitingFor} within ${timeoutMs} ms`,
+      waitingFor === 'a greeting'
+        ? 'an implicit-TLS port waits for the client to speak first: if this port is TLS, use imaps:// / pop3s:// / smtps://; else raise --timeout'
+        : 'the server is slow or stuck; raise --timeout or check the server',
+    );
+  }
+  if (err.cause instanceof Error) return networkError(err.cause, where, `waiting for ${waitingFor}`);
+  return new ProbeError(
+    'ECLOSED',
+    `${where} closed the connection while AutoPort waited for ${waitingFor}`,
+    'check the server log; it may limit connections from this address or expect TLS (try imaps:// / pop3s:// / smtps://)',
+  );
+}
+
+/** A failed TCP connect or TLS handshake, with a cause and what to try. */
+function openError(err: unknown, ep: Endpoint, mode: 'implicit' | 'starttls', ms: number): unknown {
+  if (!(err instanceof NetError)) return err;
+  const where = hostPort(ep);
+  if (err.code === 'ETIMEOUT' && err.detail.phase === 'connect') {
+    return new ProbeError(
+      'ECONNTIMEOUT',
+      `no answer from ${where} within ${err.detail.limit} ms`,
+      'a firewall may drop the packets, or the host is down; check the address, or raise --timeout',
+    );
+  }
+  if (err.code === 'ETIMEOUT') {
+    return new ProbeError(
+      'ETLS',
+      `TLS handshake with ${where} did not finish within ${ms} ms`,
+      mode === 'implicit' ? 'is this port plain? try tls=starttls' : 'check the TLS setup of the server',
+    );
+  }
+  const cause = err.cause instanceof Error ? err.cause : err;
+  if (err.code === 'ETLS') return tlsHandshakeError(cause, mode);
+  return networkError(cause, where, 'while connecting', ep.host);
+}
+
 export class ProbeSession {
   readonly where: string;
   readonly transcript: string[] = [];
-  private socket: Socket;
-  private reader: LineReader;
   connectMs?: number;
   tls?: TlsReport;
+  /** the exchange under way: bounded in time and bytes, renewed at each command */
+  private reply: Reply;
 
   private constructor(
     readonly ep: Endpoint,
     readonly opts: ProbeOptions,
-    socket: Socket,
+    private readonly transport: Transport,
   ) {
     this.where = hostPort(ep);
-    this.socket = socket;
-    this.reader = new LineReader(socket);
+    const t = opts.timeouts;
+    this.reply = new Reply(Math.max(t.greetingMs, t.commandMs), MAX_REPLY);
   }
 
   /** TCP connect (timed), then TLS at once for implicit-TLS endpoints. */
@@ -247,34 +234,17 @@ export class ProbeSession {
     opts: ProbeOptions,
     onConnected?: (s: ProbeSession) => void,
   ): Promise<ProbeSession> {
-    const where = hostPort(ep);
-    const started = performance.now();
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = netConnect({ host: ep.host, port: ep.port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(
-          new ProbeError(
-            'ECONNTIMEOUT',
-            `no answer from ${where} within ${opts.timeouts.connectMs} ms`,
-            'a firewall may drop the packets, or the host is down; check the address, or raise --timeout',
-          ),
-        );
-      }, opts.timeouts.connectMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.off('error', onError);
-        resolve(s);
-      });
-      const onError = (err: Error): void => {
-        clearTimeout(timer);
-        reject(networkError(err, where, 'while connecting', ep.host));
-      };
-      s.once('error', onError);
+    let connectMs: number | undefined;
+    const transport = await openTransport(ep, hostPort(ep), {
+      ...transportOptions(opts),
+      // TLS after the session exists, so a failed handshake still shows the connect time
+      deferTls: true,
+      onConnected: (ms) => (connectMs = ms),
+    }).catch((err: unknown) => {
+      throw openError(err, ep, 'implicit', opts.timeouts.greetingMs);
     });
-    socket.setNoDelay(true);
-    const session = new ProbeSession(ep, opts, socket);
-    session.connectMs = Math.round(performance.now() - started);
+    const session = new ProbeSession(ep, opts, transport);
+    session.connectMs = connectMs;
     onConnected?.(session);
     if (ep.tls === 'implicit') await session.startTls('implicit');
     return session;
@@ -286,20 +256,34 @@ export class ProbeSession {
   }
 
   write(line: string): void {
-    this.note('C', line);
-    this.socket.write(`${line}\r\n`);
+    this.writeSecret(line, line);
   }
 
   /** Send a line that carries a secret; the transcript gets `shown` instead. */
   writeSecret(line: string, shown: string): void {
     this.note('C', shown);
-    this.socket.write(`${line}\r\n`);
+    this.reply = new Reply(this.opts.timeouts.commandMs, MAX_REPLY);
+    this.transport.write(`${line}\r\n`);
   }
 
+  /**
+   * The next line, within `timeoutMs` and within what is left of the exchange: a server
+   * that never ends its reply (endless continuation lines) is cut in time and in bytes.
+   */
   async readLine(waitingFor: string, timeoutMs = this.opts.timeouts.commandMs): Promise<string> {
-    const line = await this.reader.readLine(timeoutMs, waitingFor, this.where);
-    this.note('S', line);
-    return line;
+    const whole = this.reply;
+    const left = Math.max(0, whole.at - Date.now());
+    const one = new Reply(Math.min(timeoutMs, left), whole.maxBytes - whole.used);
+    try {
+      const line = await this.transport.readLine(one, waitingFor);
+      this.note('S', line);
+      return line;
+    } catch (err) {
+      const endless = whole.used + one.used > 0 && timeoutMs >= left;
+      throw readError(err, this.where, waitingFor, timeoutMs, endless ? whole : undefined);
+    } finally {
+      whole.used += one.used;
+    }
   }
 
   /**
@@ -308,68 +292,55 @@ export class ProbeSession {
    * answers: refuse (Exim CVE-2021-38371, "NO STARTTLS", USENIX Security 2021).
    */
   assertNothingBuffered(command: string): void {
-    const extra = this.reader.buffered;
-    if (extra > 0) {
-      throw new ProbeError(
-        'ESTARTTLS_INJECTION',
-        `${this.where} sent ${extra} extra byte(s) after its ${command} reply, before TLS; they could be injected by an attacker (see Exim CVE-2021-38371)`,
-        'do not migrate through this path until it is fixed: check for a middlebox rewriting the connection, update the server, or use implicit TLS',
-      );
-    }
+    const extra = this.transport.bufferedBytes;
+    if (extra > 0) throw injectionError(this.where, command, extra);
   }
 
   async startTls(mode: 'implicit' | 'starttls'): Promise<void> {
-    this.reader.detach();
     const servername = this.ep.servername;
-    const started = performance.now();
-    const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const t = tlsConnect({
-        socket: this.socket,
-        // SNI carries host names only (RFC 6066 3); the identity check below still uses the IP.
-        servername: isIP(servername) ? undefined : servername,
-        rejectUnauthorized: false,
-        ...(this.opts.ca ? { ca: withSystemCas(this.opts.ca) } : {}),
-      });
-      const timer = setTimeout(() => {
-        t.destroy();
-        reject(
-          new ProbeError(
-            'ETLS',
-            `TLS handshake with ${this.where} did not finish within ${this.opts.timeouts.greetingMs} ms`,
-            mode === 'implicit'
-              ? 'is this port plain? try tls=starttls'
-              : 'check the TLS setup of the server',
-          ),
-        );
-      }, this.opts.timeouts.greetingMs);
-      t.once('secureConnect', () => {
-        clearTimeout(timer);
-        t.off('error', onError);
-        resolve(t);
-      });
-      const onError = (err: Error): void => {
-        clearTimeout(timer);
-        reject(tlsHandshakeError(err, mode));
-      };
-      t.once('error', onError);
-    });
-    this.socket = secure;
-    this.reader = new LineReader(secure);
+    try {
+      if (mode === 'implicit') await this.transport.handshake();
+      else await this.transport.startTls('STARTTLS');
+    } catch (err) {
+      if (err instanceof NetError && err.code === 'EINJECTION')
+        throw injectionError(this.where, err.detail.what ?? 'STARTTLS', err.detail.bytes ?? 0);
+      throw openError(err, this.ep, mode, this.opts.timeouts.greetingMs);
+    }
     this.tls = describeTls(
-      secure,
+      this.transport.socket as TLSSocket,
       mode,
       servername,
       this.ep.verify,
-      Math.round(performance.now() - started),
+      this.transport.handshakeMs ?? 0,
     );
     this.transcript.push(`-- TLS ${this.tls.protocol ?? ''} ${this.tls.cipher ?? ''}`.trimEnd());
   }
 
   close(): void {
-    this.reader.detach();
-    this.socket.on('error', () => undefined);
-    this.socket.destroy();
+    this.transport.close();
   }
+}
+
+function injectionError(where: string, command: string, extra: number): ProbeError {
+  return new ProbeError(
+    'ESTARTTLS_INJECTION',
+    `${where} sent ${extra} extra byte(s) after its ${command} reply, before TLS; they could be injected by an attacker (see Exim CVE-2021-38371)`,
+    'do not migrate through this path until it is fixed: check for a middlebox rewriting the connection, update the server, or use implicit TLS',
+  );
+}
+
+/**
+ * The certificate is not enforced here: the probe completes the handshake to report on
+ * it (tls-info.ts), and the copier and the gateway enforce it.
+ */
+function transportOptions(opts: ProbeOptions): TransportOptions {
+  return {
+    timeouts: { connectMs: opts.timeouts.connectMs, handshakeMs: opts.timeouts.greetingMs },
+    verify: false,
+    ...(opts.ca ? { ca: withSystemCas(opts.ca) } : {}),
+    maxLineBytes: MAX_LINE,
+    fastReads: false,
+  };
 }
 
 /** `ca` replaces the default store in Node; keep the system roots next to the extra CA. */

@@ -29,7 +29,7 @@ export async function openTransport(
   socket.setKeepAlive(true, opts.keepAliveMs ?? KEEPALIVE_MS);
   const connectMs = Math.round(performance.now() - started);
   opts.onConnected?.(connectMs);
-  if (ep.tls !== 'implicit') return new Transport(socket, ep, label, opts, router);
+  if (ep.tls !== 'implicit' || opts.deferTls) return new Transport(socket, ep, label, opts, router);
   const secure = await wrapTls(socket, ep, label, opts);
   return new Transport(secure.socket, ep, label, opts, undefined, secure.handshakeMs);
 }

@@ -18,6 +18,8 @@ export interface TransportOptions {
   keepAliveMs?: number;
   /** plain links read into a reused buffer (default true; see fast-reads.ts) */
   fastReads?: boolean;
+  /** implicit TLS: leave the handshake to the caller (Transport.handshake) */
+  deferTls?: boolean;
   /** told the TCP connect time, before any TLS */
   onConnected?: (connectMs: number) => void;
 }

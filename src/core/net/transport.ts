@@ -230,11 +230,16 @@ export class Transport {
         { phase: 'read', what: command, bytes: n },
       );
     }
-    this.detachListeners();
+    await this.handshake();
+  }
+
+  /** The TLS handshake on this connection now (implicit TLS the caller deferred). */
+  async handshake(): Promise<void> {
     if (this.router) {
       // onread keeps feeding the router, not 'data' listeners: TLS must read the socket itself
-      throw new Error('startTls on a fast-read socket: open STARTTLS links without fastReads');
+      throw new Error('TLS on a fast-read socket: open links that will use TLS without fastReads');
     }
+    this.detachListeners();
     try {
       const secure = await wrapTls(this.socket as Socket, this.endpoint, this.label, this.opts);
       this.socket = secure.socket;
