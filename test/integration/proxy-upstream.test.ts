@@ -219,7 +219,7 @@ describe('backend hops (upstreams)', { timeout: 60_000 }, () => {
         client,
         { label: 's', timeouts, forwardClient: false },
       ),
-      (e: unknown) => code('EPROTOCOL')(e) && /after its STARTTLS reply/.test((e as Error).message),
+      (e: unknown) => code('EINJECTION')(e) && /after its STARTTLS reply/.test((e as Error).message),
     );
     assert.ok(!inject.seen.some((l) => /LOGIN/i.test(l)), 'no password sent');
 

@@ -179,7 +179,8 @@ function readError(
         : 'the server is slow or stuck; raise --timeout or check the server',
     );
   }
-  if (err.cause instanceof Error) return networkError(err.cause, where, `waiting for ${waitingFor}`);
+  if (err.cause instanceof Error)
+    return networkError(err.cause, where, `waiting for ${waitingFor}`);
   return new ProbeError(
     'ECLOSED',
     `${where} closed the connection while AutoPort waited for ${waitingFor}`,
@@ -202,7 +203,9 @@ function openError(err: unknown, ep: Endpoint, mode: 'implicit' | 'starttls', ms
     return new ProbeError(
       'ETLS',
       `TLS handshake with ${where} did not finish within ${ms} ms`,
-      mode === 'implicit' ? 'is this port plain? try tls=starttls' : 'check the TLS setup of the server',
+      mode === 'implicit'
+        ? 'is this port plain? try tls=starttls'
+        : 'check the TLS setup of the server',
     );
   }
   const cause = err.cause instanceof Error ? err.cause : err;

@@ -23,4 +23,3 @@ export interface TransportOptions {
   /** told the TCP connect time, before any TLS */
   onConnected?: (connectMs: number) => void;
 }
-

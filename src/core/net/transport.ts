@@ -147,7 +147,8 @@ export class Transport {
 
   /** Exactly `n` bytes (an IMAP literal), within `timeout`; counted in the Reply's cap. */
   async readBytes(n: number, timeout: number | Reply, what = 'a literal'): Promise<Buffer> {
-    const reply = typeof timeout === 'number' ? new Reply(timeout, Math.max(n, MAX_REPLY)) : timeout;
+    const reply =
+      typeof timeout === 'number' ? new Reply(timeout, Math.max(n, MAX_REPLY)) : timeout;
     this.count(reply, n, what);
     for (;;) {
       const bytes = this.buf.take(n);
@@ -183,10 +184,14 @@ export class Transport {
   async more(reply: Reply, what: string): Promise<void> {
     if (this.failure) throw this.failureError(what);
     if (this.ended) {
-      throw new NetError('ECLOSED', `${this.label} closed the connection while we waited for ${what}`, {
-        phase: 'read',
-        what,
-      });
+      throw new NetError(
+        'ECLOSED',
+        `${this.label} closed the connection while we waited for ${what}`,
+        {
+          phase: 'read',
+          what,
+        },
+      );
     }
     const left = reply.at - Date.now();
     if (left <= 0) {
@@ -208,7 +213,11 @@ export class Transport {
   private failureError(what: string): NetError {
     const f = this.failure as Error;
     if (f instanceof NetError) return f;
-    return new NetError('ECLOSED', `${this.label}: ${f.message}`, { phase: 'read', what, cause: f });
+    return new NetError('ECLOSED', `${this.label}: ${f.message}`, {
+      phase: 'read',
+      what,
+      cause: f,
+    });
   }
 
   write(data: string | Buffer): boolean {
@@ -226,7 +235,7 @@ export class Transport {
       this.close();
       throw new NetError(
         'EINJECTION',
-        `${this.label} sent ${n} bytes after its ${command} reply; refusing them (possible command injection)`,
+        `${this.label} sent data after its ${command} reply (${n} bytes); refusing them (possible command injection)`,
         { phase: 'read', what: command, bytes: n },
       );
     }

@@ -190,7 +190,10 @@ export class ImapSession {
         'latin1',
       );
       if (!line.startsWith(`${tag} `))
-        throw new ImapError('ETLS', `${label} sent an untagged response during STARTTLS; giving up`);
+        throw new ImapError(
+          'ETLS',
+          `${label} sent an untagged response during STARTTLS; giving up`,
+        );
       const status = /^\S+ (\S+) ?(.*)$/.exec(line);
       if (status?.[1]?.toUpperCase() !== 'OK')
         throw new ImapError('ETLS', `${label} refused STARTTLS: ${status?.[2] ?? line}`);

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { Endpoint } from '../../config/endpoint.js';
 import type { Config } from '../../config/types.js';
 import { OperatorError } from '../../errors.js';
+import { NetError } from '../../net/errors.js';
 import { isTransient } from '../copy/errors.js';
 import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from './pop3-client.js';
 
@@ -79,7 +80,7 @@ export function pop3OperatorError(err: unknown, opts: Pop3ConnectOptions): unkno
     );
   }
   const code = (err as { code?: string }).code ?? '';
-  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL/.test(code)) {
+  if (err instanceof NetError && (err.code === 'ETLS' || err.code === 'EINJECTION')) {
     return new OperatorError(
       `TLS with ${where} failed: ${(err as Error).message}`,
       "check source.pop3's tls= setting and the server's certificate (verify=false only on a private link)",
@@ -87,7 +88,7 @@ export function pop3OperatorError(err: unknown, opts: Pop3ConnectOptions): unkno
       { cause: err },
     );
   }
-  if (/^E(CONNREFUSED|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN)$/.test(code) || isCut(err)) {
+  if (code === 'ECONNECT' || code === 'ETIMEOUT' || isCut(err)) {
     return new OperatorError(
       `cannot reach ${where}: ${(err as Error).message}`,
       'start the source server or fix source.pop3 in the config',

@@ -9,8 +9,10 @@
  * needs the raw octets, so this reader works on Buffers and undoes the
  * byte-stuffing of RFC 1939 section 3 itself.
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import type { Endpoint } from '../../config/endpoint.js';
+import { NetError } from '../../net/errors.js';
+import { openTransport } from '../../net/open.js';
+import { Reply, type Transport } from '../../net/transport.js';
 
 export class Pop3Error extends Error {
   constructor(
@@ -20,8 +22,9 @@ export class Pop3Error extends Error {
     /** RFC 2449/3206 response code such as "AUTH", "SYS/TEMP", "IN-USE" */
     public readonly responseCode?: string,
     public readonly authenticationFailed = false,
+    cause?: unknown,
   ) {
-    super(message);
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'Pop3Error';
   }
 }
@@ -42,25 +45,25 @@ export interface Pop3ConnectOptions {
   maxMessageBytes?: number;
 }
 
-const CRLF = Buffer.from('\r\n');
+/** Longest status line (RFC 2449 4: 512 octets; some servers send more). */
 const MAX_LINE = 8192;
+const LABEL = 'POP3 server';
 
 export class Pop3Client {
-  private buf: Buffer = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  private failure: Error | undefined;
-
   private constructor(
-    private socket: net.Socket,
+    private readonly transport: Transport,
     private readonly opts: Pop3ConnectOptions,
-  ) {
-    this.attach(socket);
-  }
+  ) {}
 
   static async connect(opts: Pop3ConnectOptions): Promise<Pop3Client> {
+    const ep = endpointOf(opts);
     const timeout = opts.timeoutMs ?? 60_000;
-    const socket = await openSocket(opts, timeout);
-    const client = new Pop3Client(socket, opts);
+    const transport = await openTransport(ep, LABEL, {
+      timeouts: { connectMs: timeout },
+      ...(opts.ca ? { ca: opts.ca.toString() } : {}),
+      maxLineBytes: MAX_LINE,
+    });
+    const client = new Pop3Client(transport, opts);
     try {
       await client.status();
       if (opts.tls === 'starttls') await client.startTls();
@@ -72,62 +75,33 @@ export class Pop3Client {
     }
   }
 
-  private attach(socket: net.Socket): void {
-    socket.setTimeout(this.opts.timeoutMs ?? 60_000, () =>
-      this.fail(new Pop3Error('POP3 server did not answer in time')),
-    );
-    socket.on('data', (d: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-      this.notify();
-    });
-    socket.on('error', (err) => this.fail(err));
-    socket.on('close', () => this.fail(new Pop3Error('POP3 server closed the connection')));
-  }
-
-  private fail(err: Error): void {
-    this.failure ??= err;
-    this.socket.destroy();
-    this.notify();
-  }
-
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-
-  private async more(): Promise<void> {
-    if (this.failure) throw this.failure;
-    await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.failure && this.buf.length === 0) throw this.failure;
-  }
-
-  private async line(): Promise<string> {
-    for (;;) {
-      const i = this.buf.indexOf(CRLF);
-      if (i >= 0) {
-        const out = this.buf.subarray(0, i).toString('latin1');
-        this.buf = this.buf.subarray(i + 2);
-        return out;
-      }
-      if (this.buf.length > MAX_LINE)
-        throw new Pop3Error('POP3 server sent an overlong status line');
-      await this.more();
-    }
+  private get timeoutMs(): number {
+    return this.opts.timeoutMs ?? 60_000;
   }
 
   /** One status line; "-ERR" becomes a Pop3Error with its response code. */
   private async status(): Promise<string> {
-    const l = await this.line();
+    const l = await this.read(() =>
+      this.transport.readLine(this.timeoutMs, 'a status line', 'latin1'),
+    );
     if (l.startsWith('+OK')) return l.slice(3).trim();
     const text = l.startsWith('-ERR') ? l.slice(4).trim() : l;
     const code = /^\[([^\]]+)\]/.exec(text)?.[1];
     throw new Pop3Error(`POP3 server refused: ${text}`, l, code);
   }
 
+  /** A read on the transport, its failures in this client's words. */
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw readError(err);
+    }
+  }
+
   private send(line: string): void {
-    if (this.failure) throw this.failure;
-    this.socket.write(`${line}\r\n`);
+    if (this.transport.closed) throw new Pop3Error('POP3 server closed the connection');
+    this.transport.write(`${line}\r\n`);
   }
 
   private async command(line: string): Promise<string> {
@@ -138,48 +112,34 @@ export class Pop3Client {
   /**
    * The body of a multi-line reply up to the "." line, with the byte-stuffing undone
    * (RFC 1939 section 3: a line starting with "." had one more "." prepended).
-   * Lines keep their CRLF, so the result is the message exactly as stored.
+   * Lines end at CRLF only and keep it, so the result is the message exactly as stored.
+   * The whole body is bounded by `limit`, in bytes, and each wait for data by the timeout.
    */
   private async multiline(limit: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let total = 0;
+    const t = this.transport;
     for (;;) {
-      let start = 0;
-      for (;;) {
-        const i = this.buf.indexOf(CRLF, start);
-        if (i < 0) break;
-        if (i === start + 1 && this.buf[start] === 0x2e) {
-          this.buf = this.buf.subarray(i + 2);
-          return Buffer.concat(parts, total);
-        }
-        const from = this.buf[start] === 0x2e ? start + 1 : start;
-        const piece = this.buf.subarray(from, i + 2);
-        parts.push(piece);
-        total += piece.length;
-        if (total > limit)
+      // a message line may be as long as the message: the body's limit bounds it
+      const line = await this.read(() =>
+        t.readRaw(new Reply(this.timeoutMs, Infinity), 'a message line', true, limit),
+      ).catch((err: unknown) => {
+        if ((err as Pop3Error).cause instanceof NetError && /overlong/.test((err as Error).message))
           throw new Pop3Error(`message is larger than the limit of ${limit} bytes`);
-        start = i + 2;
-      }
-      // keep only the unfinished line; copy so the consumed chunk can be freed
-      this.buf = Buffer.from(this.buf.subarray(start));
-      await this.more();
+        throw err;
+      });
+      if (line.length === 1 && line[0] === 0x2e) return Buffer.concat(parts, total);
+      const piece = line[0] === 0x2e ? line.subarray(1) : line;
+      total += piece.length + 2;
+      if (total > limit) throw new Pop3Error(`message is larger than the limit of ${limit} bytes`);
+      parts.push(piece, CRLF);
     }
   }
 
+  /** STLS (RFC 2595 4); the transport refuses bytes sent after "+OK", before TLS. */
   private async startTls(): Promise<void> {
     await this.command('STLS');
-    // Anything the server sent after "+OK" and before the handshake was not
-    // protected: treat it as an injection attempt (cf. CVE-2011-0411 class).
-    if (this.buf.length)
-      throw new Pop3Error('POP3 server sent data after its STLS reply; refusing to continue');
-    const plain = this.socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('close');
-    plain.removeAllListeners('error');
-    plain.setTimeout(0);
-    const secure = await tlsConnect({ socket: plain }, this.opts, this.opts.timeoutMs ?? 60_000);
-    this.socket = secure;
-    this.attach(secure);
+    await this.transport.startTls('STLS');
   }
 
   private async login(): Promise<void> {
@@ -295,58 +255,43 @@ export class Pop3Client {
   }
 
   close(): void {
-    this.failure ??= new Pop3Error('POP3 connection closed');
-    this.socket.destroy();
+    this.transport.close();
   }
 }
 
-function tlsConnect(
-  extra: tls.ConnectionOptions,
-  opts: Pop3ConnectOptions,
-  timeout: number,
-): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({
-      host: opts.host,
-      port: opts.port,
-      servername: opts.servername ?? (net.isIP(opts.host) ? undefined : opts.host),
-      rejectUnauthorized: opts.verify !== false,
-      ca: opts.ca,
-      ...extra,
-    });
-    const timer = setTimeout(
-      () => s.destroy(new Pop3Error('TLS handshake with the POP3 server timed out')),
-      timeout,
-    );
-    s.once('secureConnect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+const CRLF = Buffer.from('\r\n');
+
+function endpointOf(opts: Pop3ConnectOptions): Endpoint {
+  const tls = opts.tls === 'implicit' ? 'pop3s' : 'pop3';
+  return {
+    url: `${tls}://${opts.host}:${opts.port}`,
+    protocol: 'pop3',
+    host: opts.host,
+    port: opts.port,
+    tls: opts.tls,
+    verify: opts.verify !== false,
+    // an IP is checked against the certificate as is (no SNI for it, RFC 6066 3)
+    servername: opts.servername ?? opts.host,
+    submission: false,
+  };
 }
 
-function openSocket(opts: Pop3ConnectOptions, timeout: number): Promise<net.Socket> {
-  if (opts.tls === 'implicit') return tlsConnect({}, opts, timeout);
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: opts.host, port: opts.port });
-    const timer = setTimeout(
-      () =>
-        s.destroy(new Pop3Error(`no connection to POP3 server ${opts.host}:${opts.port} in time`)),
-      timeout,
+/**
+ * A read that failed, in the words the copier's retry logic and the operator know: a
+ * stalled or dropped link is a Pop3Error without a server reply (worth a reconnect);
+ * bytes after STLS and TLS failures stay NetErrors (never retried).
+ */
+function readError(err: unknown): unknown {
+  if (!(err instanceof NetError) || err.code === 'EINJECTION' || err.code === 'ETLS') return err;
+  if (err.code === 'ETOOLONG')
+    return new Pop3Error(
+      'POP3 server sent an overlong status line',
+      undefined,
+      undefined,
+      false,
+      err,
     );
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  if (err.code === 'ETIMEOUT')
+    return new Pop3Error('POP3 server did not answer in time', undefined, undefined, false, err);
+  return new Pop3Error('POP3 server closed the connection', undefined, undefined, false, err);
 }
