@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseEndpoint } from '../../src/core/config/endpoint.js';
 import { imapLogin } from '../../src/core/imap/backend.js';
 import { pop3Login } from '../../src/core/pop3/backend.js';
-import { UpstreamError } from '../../src/core/upstreams/errors.js';
+import { NetError } from '../../src/core/net/errors.js';
 import type { ClientInfo } from '../../src/core/upstreams/types.js';
 import { openBackend } from '../../src/core/smtp/smtp-client.js';
 import { startDovecot, testTls, type DovecotInstance } from '../support/index.js';
@@ -66,7 +66,8 @@ function trickle(s: Socket, line: string, max = 300): { sent(): number } {
 }
 
 function code(c: string) {
-  return (err: unknown) => err instanceof UpstreamError && err.code === c;
+  // the transport's NetError, or its backend-refusal kind UpstreamError
+  return (err: unknown) => err instanceof NetError && err.code === c;
 }
 
 describe('backend hops (upstreams)', { timeout: 60_000 }, () => {
@@ -219,7 +220,8 @@ describe('backend hops (upstreams)', { timeout: 60_000 }, () => {
         client,
         { label: 's', timeouts, forwardClient: false },
       ),
-      (e: unknown) => code('EINJECTION')(e) && /after its STARTTLS reply/.test((e as Error).message),
+      (e: unknown) =>
+        code('EINJECTION')(e) && /after its STARTTLS reply/.test((e as Error).message),
     );
     assert.ok(!inject.seen.some((l) => /LOGIN/i.test(l)), 'no password sent');
 

@@ -47,6 +47,7 @@ export class Transport {
   private failure: Error | undefined;
   private released = false;
   private sink: ((chunk: Buffer) => void) | undefined;
+  private readingBytes = false;
   private onStreamEnd: ((err: NetError) => void) | undefined;
 
   private readonly onData = (chunk: Buffer): void => {
@@ -54,7 +55,8 @@ export class Transport {
     // after a failure nothing more is read: what follows would only pile up
     if (this.failure) return;
     this.buf.push(chunk);
-    if (this.buf.overlong()) this.failure = this.buf.tooLong();
+    // a literal being read may hold no line end at all
+    if (!this.readingBytes && this.buf.overlong()) this.failure = this.buf.tooLong();
     this.wake();
   };
   private readonly onEnd = (): void => {
@@ -150,10 +152,15 @@ export class Transport {
     const reply =
       typeof timeout === 'number' ? new Reply(timeout, Math.max(n, MAX_REPLY)) : timeout;
     this.count(reply, n, what);
-    for (;;) {
-      const bytes = this.buf.take(n);
-      if (bytes) return bytes;
-      await this.more(reply, what);
+    this.readingBytes = true;
+    try {
+      for (;;) {
+        const bytes = this.buf.take(n);
+        if (bytes) return bytes;
+        await this.more(reply, what);
+      }
+    } finally {
+      this.readingBytes = false;
     }
   }
 

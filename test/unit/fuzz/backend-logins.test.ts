@@ -1,8 +1,8 @@
 /**
  * The gateway's logins to backends (IMAP, POP3, SMTP) against a stand-in server on
  * loopback that answers with a fuzzed script of plausible and broken reply lines, then
- * closes. Whatever it says, a login either succeeds or fails with an UpstreamError, and
- * it never waits for the timeouts: the reply readers (IMAP tagged/untagged and literal
+ * closes. Whatever it says, a login either succeeds or fails with a NetError (the
+ * transport's, or its UpstreamError kind), and it never waits for the timeouts: the reply readers (IMAP tagged/untagged and literal
  * continuations, POP3 +OK/-ERR and CAPA, SMTP multi-line) see every end of the stream.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseEndpoint } from '../../../src/core/config/endpoint.js';
 import { openBackend } from '../../../src/core/smtp/smtp-client.js';
-import { UpstreamError } from '../../../src/core/upstreams/errors.js';
+import { NetError } from '../../../src/core/net/errors.js';
 import { imapLogin } from '../../../src/core/imap/backend.js';
 import { pop3Login } from '../../../src/core/pop3/backend.js';
 import { checkAsync } from './support.js';
@@ -115,7 +115,7 @@ describe('fuzz: logins to a backend that says anything', () => {
     try {
       (await login()).close();
     } catch (err) {
-      assert.ok(err instanceof UpstreamError, `not an UpstreamError: ${String(err)}`);
+      assert.ok(err instanceof NetError, `not a NetError: ${String(err)}`);
     }
     assert.ok(Date.now() - started < TIMEOUTS.commandMs, 'waited for a timeout');
   }

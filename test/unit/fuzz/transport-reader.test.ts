@@ -1,10 +1,11 @@
 /**
- * Properties of the gateway's readers of backend replies before login: the line reader of
- * src/core/upstreams/connection.ts and the SMTP reply reader of smtp-client.ts on top of
- * it. A backend's bytes are fed through a stand-in socket while a reader waits, as on a
- * real connection. Whatever the backend sends, the reader returns lines within the cap or
- * fails with an NetError, and the outcome does not depend on how the bytes were cut
- * into chunks or how reading and arriving interleaved.
+ * Properties of the transport's reader (src/core/net/transport.ts, line-buffer.ts) and of
+ * the SMTP reply reader of smtp-client.ts on top of it. A server's bytes are fed through a
+ * stand-in socket while a reader waits, as on a real connection. Whatever the server
+ * sends, the reader returns lines within the cap and literals of exactly their size, or
+ * fails with a NetError; the outcome is the one a plain reference reader computes on the
+ * whole stream, and does not depend on how the bytes were cut into chunks or how reading
+ * and arriving interleaved.
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
@@ -17,7 +18,7 @@ import { StandInSocket } from '../../support/stand-in-socket.js';
 import { NetError } from '../../../src/core/net/errors.js';
 import { checkAsync, cut, tokenStream } from './support.js';
 
-/** connection.ts: longest line accepted from a backend */
+/** transport.ts: longest line accepted by default */
 const MAX_LINE = 64 * 1024;
 const TIMEOUTS = { connectMs: 5000, greetingMs: 5000, commandMs: 5000 };
 const EP = parseEndpoint('smtp://backend.test:25');
@@ -41,6 +42,9 @@ const TOKENS = [
   '\r',
   '\xc3\xa9',
   '\xff',
+  '* 1 FETCH (BODY[] {5}\r\n',
+  '{3}\r\n',
+  '{70000}\r\n',
   'x'.repeat(30_000),
   'x'.repeat(30_000),
   'y'.repeat(MAX_LINE - 1),
@@ -124,4 +128,70 @@ describe('fuzz: backend reply readers', () => {
       );
     });
   }
+});
+
+/** IMAP-style reading: a line ending in {N} is followed by N raw bytes (RFC 3501 4.3). */
+const LITERAL = /\{(\d{1,7})\}$/;
+const readImap: Read = async (conn) => {
+  const line = await conn.readLine(5000, 'a response', 'latin1');
+  const m = LITERAL.exec(line);
+  if (!m) return line;
+  return [line, (await conn.readBytes(Number(m[1]), 5000)).toString('latin1')];
+};
+
+/** The same reading, done plainly on the whole stream at once. */
+function reference(bytes: Buffer): { items: unknown[]; error: string } {
+  const items: unknown[] = [];
+  let pos = 0;
+  for (;;) {
+    const lf = bytes.indexOf(0x0a, pos);
+    if (lf < 0) {
+      const rest = bytes.length - pos;
+      const over = rest > MAX_LINE + 1 || (rest === MAX_LINE + 1 && bytes[pos + MAX_LINE] !== 0x0d);
+      return { items, error: over ? 'ETOOLONG' : 'ECLOSED' };
+    }
+    const end = lf > pos && bytes[lf - 1] === 0x0d ? lf - 1 : lf;
+    if (end - pos > MAX_LINE) return { items, error: 'ETOOLONG' };
+    const line = bytes.toString('latin1', pos, end);
+    pos = lf + 1;
+    const m = LITERAL.exec(line);
+    if (!m) {
+      items.push(line);
+      continue;
+    }
+    const n = Number(m[1]);
+    if (bytes.length - pos < n) return { items, error: 'ECLOSED' };
+    items.push([line, bytes.toString('latin1', pos, pos + n)]);
+    pos += n;
+  }
+}
+
+describe('fuzz: transport line and literal reader', () => {
+  it('lines and literals as the reference reads them, for any cuts', async () => {
+    await checkAsync(
+      fc.asyncProperty(tokenStream(TOKENS, 40), cutsArb, async (bytes, cuts) => {
+        const expected = reference(bytes);
+        assert.deepEqual(await readAll([bytes], readImap), expected);
+        assert.deepEqual(await readAll(cut(bytes, cuts), readImap), expected);
+      }),
+    );
+  });
+
+  it('CRLF-only lines (POP3 bodies) keep a bare LF inside the line, for any cuts', async () => {
+    const readCrlf: Read = async (conn) =>
+      (await conn.readRaw(5000, 'a body line', true)).toString('latin1');
+    await checkAsync(
+      fc.asyncProperty(tokenStream(TOKENS, 30), cutsArb, async (bytes, cuts) => {
+        const whole = await readAll([bytes], readCrlf);
+        for (const item of whole.items) {
+          assert.ok(!String(item).includes('\r\n'), 'a line holds a CRLF');
+          assert.ok(String(item).length <= MAX_LINE + 1, 'a line over the cap');
+        }
+        const text = bytes.toString('latin1');
+        const joined = whole.items.map((l) => `${String(l)}\r\n`).join('');
+        assert.ok(text.startsWith(joined), 'lines are not the stream, in order');
+        assert.deepEqual(await readAll(cut(bytes, cuts), readCrlf), whole);
+      }),
+    );
+  });
 });
