@@ -178,6 +178,18 @@ async function idleMemory(
   return { perSessionKb: (after - before) / SESSIONS, sessions: SESSIONS };
 }
 
+/**
+ * Every login here is the same account from one address, many at once: the brakes would
+ * (rightly) hold them back, and this measures the gateway's speed, not its brakes.
+ */
+const BENCH_BRAKES = {
+  maxFailuresPerAddress: 1_000_000,
+  maxFailuresPerAccount: 1_000_000,
+  slowAccountAfter: 1_000_000,
+  maxConcurrentPerAddress: 1_000_000,
+  maxConcurrentPerAccount: 1_000_000,
+};
+
 async function startGatewayProcess(
   src: DovecotInstance,
   dir: string,
@@ -198,7 +210,7 @@ async function startGatewayProcess(
   const code = `process.on('SIGUSR2', () => globalThis.gc?.());
 import { runProxyService } from ${JSON.stringify(join(ROOT, 'src/core/gateway/service.ts'))};
 await runProxyService({ configPath: ${JSON.stringify(file)}, workers: false, graceMs: 0, log: { format: 'json', level: 'warn' },
-  limits: { connections: { maxTotal: 100000, maxPerAddress: 100000 } }, onReady: (g) => console.log('PORT ' + g.listeners.imap.port) });`;
+  limits: { connections: { maxTotal: 100000, maxPerAddress: 100000 }, brakes: ${JSON.stringify(BENCH_BRAKES)} }, onReady: (g) => console.log('PORT ' + g.listeners.imap.port) });`;
   const child = spawn(
     process.execPath,
     ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', code],
