@@ -363,8 +363,7 @@ export class SmtpSession {
   }
 
   private failedLeg(err: unknown, lease: BackendLease, relay: Relay | undefined): SmtpReplyError {
-    const e =
-      isUpstreamFailure(err) ? toReplyError(err, relay?.label ?? 'backend') : undefined;
+    const e = isUpstreamFailure(err) ? toReplyError(err, relay?.label ?? 'backend') : undefined;
     this.log.warn('backend failed during a transaction', { detail: e?.detail ?? String(err), err });
     lease.discard();
     return outcomeError(e ? e.outcome : 'internal-error');

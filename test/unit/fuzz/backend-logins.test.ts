@@ -2,8 +2,9 @@
  * The gateway's logins to backends (IMAP, POP3, SMTP) against a stand-in server on
  * loopback that answers with a fuzzed script of plausible and broken reply lines, then
  * closes. Whatever it says, a login either succeeds or fails with a NetError (the
- * transport's, or its UpstreamError kind), and it never waits for the timeouts: the reply readers (IMAP tagged/untagged and literal
- * continuations, POP3 +OK/-ERR and CAPA, SMTP multi-line) see every end of the stream.
+ * transport's, or its UpstreamError kind), and it never waits for the timeouts: the
+ * reply readers (IMAP tagged/untagged and literal continuations, POP3 +OK/-ERR and CAPA,
+ * SMTP multi-line) see every end of the stream.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
