@@ -15,6 +15,8 @@ export interface Account {
 
 export interface RunStats {
   wallMs: number;
+  /** AutoPort, one account: how long its switch locked it (the rest was pre-copy) */
+  lockMs?: number;
   /** largest peak RSS of the measured processes, kB */
   maxRssKb: number;
   failures: string[];
@@ -110,6 +112,7 @@ export async function runAutoport(
     );
     return {
       wallMs: r.wallMs,
+      lockMs: lockOf(r.stdout),
       maxRssKb: r.maxRssKb,
       failures: r.code === 0 ? [] : [`autoport ${a.user}: exit ${r.code}: ${r.stderr.slice(-800)}`],
     };
@@ -133,6 +136,16 @@ export async function runAutoport(
     maxRssKb: r.maxRssKb,
     failures: r.code === 0 ? [] : [`autoport --all: exit ${r.code}: ${r.stderr.slice(-800)}`],
   };
+}
+
+/** The switch's lock from `migrate --json` (the AccountResult). */
+function lockOf(stdout: string): number | undefined {
+  try {
+    const ms = (JSON.parse(stdout) as { lock?: { ms?: number } }).lock?.ms;
+    return typeof ms === 'number' ? ms : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** dsync: Dovecot's own IMAP migration, into the destination instance's storage directly. */

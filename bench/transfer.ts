@@ -7,7 +7,8 @@
  *   scenario "20 small accounts": 20 x 500 small messages, 4 accounts at a time
  *
  * Reports wall time, messages/s, MB/s and peak RSS (from /usr/bin/time -v) per tool, and
- * AutoPort's ratio to each; then checks every destination against the source (hashes for
+ * AutoPort's ratio to each; for AutoPort's one-account run also its lock (lockS: how long
+ * the switch kept the account out of reach; the pre-copy before it locks nothing); then checks every destination against the source (hashes for
  * AutoPort and dsync; counts for mbsync, which rewrites each message with an X-TUID header).
  * Env: BENCH_MESSAGES (5000), BENCH_ACCOUNTS (20), BENCH_SMALL (500), BENCH_TOOLS
  * (autoport,dsync,mbsync), BENCH_TIMEOUT_S per run (600). Build first (the script does).
@@ -217,6 +218,7 @@ async function main(): Promise<void> {
             msgPerS: Math.round(sc.messages / secs),
             mbPerS: +(sc.bytes / 1048576 / secs).toFixed(1),
             peakRssMb: Math.round(stats.maxRssKb / 1024),
+            ...(stats.lockMs === undefined ? {} : { lockS: +(stats.lockMs / 1000).toFixed(2) }),
             verify: check,
           });
           process.stderr.write(`${sc.name} ${tool}: ${secs.toFixed(1)} s, ${check}\n`);

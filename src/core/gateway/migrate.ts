@@ -32,6 +32,13 @@ export async function makeMigrateFn(
       onLocked,
       onEvent: (e) => {
         if (e.type === 'done') lock = e.result.lock;
+        else if (e.type === 'folder-done' && (e.folder.verify?.ok === false || e.folder.failed))
+          logger.warn(`${e.folder.source}: not all copied or verified`, {
+            address: e.address,
+            failed: e.folder.failed,
+            differences: e.folder.verify?.differences,
+            examples: e.folder.verify?.examples,
+          });
         else if (e.type === 'warning') logger.warn(e.message, { address: e.address });
         else if (e.type === 'progress' && onProgress) {
           const { folder, phase, toCopy, toCopyBytes, copied, copiedBytes, failed } = e.progress;

@@ -1,0 +1,140 @@
+/**
+ * The worker pool's side of a two-phase move, with a stand-in copy engine over a real
+ * JSON store: the lock starts only at the switch (onLocked), the finished event carries
+ * it, an exclude during the pre-copy aborts the move and leaves the account excluded, and
+ * a restart clears what a crash left (phases; a switch already handed over is migrated).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { excludeAccount } from '../../src/core/accounts/change.js';
+import { EventBus, type GatewayEvent } from '../../src/core/bus.js';
+import { resolveLimits } from '../../src/core/limits.js';
+import { silentLogger } from '../../src/core/log/logger.js';
+import { SessionRegistry } from '../../src/core/sessions/registry.js';
+import { generateKeyFile, loadKeyring, seal } from '../../src/core/state/crypto.js';
+import { openJsonStore } from '../../src/core/state/json-store.js';
+import type { StateStore, TransferLock } from '../../src/core/state/types.js';
+import { markHandedOver } from '../../src/core/transfer/handover.js';
+import { WorkerPool, type MigrateFn } from '../../src/core/workers/worker-pool.js';
+
+const LOCK: TransferLock = {
+  at: '2026-12-01T00:00:00.000Z',
+  ms: 420,
+  passes: 2,
+  copied: 3,
+  bytes: 3000,
+  flags: 1,
+  expunged: 0,
+};
+
+async function setup(t: TestContext, migrate: MigrateFn, concurrency = 1) {
+  const dir = mkdtempSync(join(tmpdir(), 'ap-two-phase-'));
+  const store = await openJsonStore(join(dir, 'state.json'), { saveDelayMs: 60_000 });
+  await generateKeyFile(join(dir, 'k.key'));
+  const keyring = loadKeyring(join(dir, 'k.key'));
+  const bus = new EventBus();
+  const events: GatewayEvent[] = [];
+  bus.onAny((e) => events.push(e));
+  const pool = new WorkerPool({
+    store,
+    keyring,
+    bus,
+    logger: silentLogger,
+    sessions: new SessionRegistry(),
+    migrate,
+    concurrency: () => concurrency,
+    limits: resolveLimits({ workerPollMs: 20, sessionQuietMaxWaitMs: 0 }),
+  });
+  t.after(async () => {
+    await pool.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const capture = (address: string): void =>
+    void store.upsert(address, { state: 'captured', credentials: seal(keyring, 'pw', address) });
+  return { store, bus, events, pool, capture };
+}
+
+function finished(events: GatewayEvent[], address: string) {
+  return events.find(
+    (e): e is Extract<GatewayEvent, { type: 'transfer.finished' }> =>
+      e.type === 'transfer.finished' && e.address === address,
+  );
+}
+
+async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('WorkerPool: two-phase moves', () => {
+  it('locks nothing before the switch; the switch is announced and its lock reported', async (t) => {
+    let stateBeforeSwitch: string | undefined;
+    const { store, events, pool, capture } = await setup(t, async (req, _signal, hooks) => {
+      stateBeforeSwitch = store.get(req.address)?.state;
+      store.update(req.address, (r) => void (r.state = 'transferring'));
+      await hooks?.onLocked?.();
+      store.update(req.address, (r) => void (r.state = 'migrated'));
+      return { ok: true, lock: LOCK };
+    });
+    capture('a@example.org');
+    pool.start();
+    await until('the move', () => finished(events, 'a@example.org') !== undefined);
+    assert.equal(stateBeforeSwitch, 'captured', 'the pre-copy runs on an unlocked account');
+    const types = events.filter((e) => e.type.startsWith('transfer.')).map((e) => e.type);
+    assert.deepEqual(types, ['transfer.started', 'transfer.switching', 'transfer.finished']);
+    assert.deepEqual(finished(events, 'a@example.org')?.lock, LOCK);
+    assert.equal(store.get('a@example.org')?.state, 'migrated');
+  });
+
+  it('an exclude during the pre-copy aborts the move; the account stays excluded', async (t) => {
+    let aborted = false;
+    const { store, events, pool, capture } = await setup(
+      t,
+      (_req, signal) =>
+        new Promise((resolve) =>
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve({ ok: false, detail: 'aborted' });
+          }),
+        ),
+    );
+    capture('b@example.org');
+    pool.start();
+    await until('the pre-copy', () => pool.active.includes('b@example.org'));
+    excludeAccount(store, 'b@example.org', 'shared mailbox');
+    pool.wake();
+    await until('the abort', () => finished(events, 'b@example.org') !== undefined);
+    assert.ok(aborted);
+    const fin = finished(events, 'b@example.org');
+    assert.equal(fin?.ok, false);
+    assert.equal(fin?.aborted, true, 'not counted as a failure');
+    assert.equal(fin?.lock, undefined, 'never locked');
+    const rec = store.get('b@example.org');
+    assert.equal(rec?.state, 'excluded');
+    assert.equal(rec?.reason, 'shared mailbox');
+    assert.equal(rec?.transferPhase, undefined);
+  });
+
+  it('a restart clears the phases a crash left; a switch already handed over is migrated', async (t) => {
+    const { store, pool } = await setup(t, () => Promise.resolve({ ok: true }), 0);
+    const s = store as StateStore;
+    s.upsert('pre@example.org', { state: 'captured', transferPhase: 'pre-copying' });
+    s.upsert('mid@example.org', { state: 'transferring', transferPhase: 'switching' });
+    s.upsert('rerun@example.org', { state: 'transferring', transferPhase: 'switching' });
+    await markHandedOver(s, 'rerun@example.org', '2026-11-01T00:00:00.000Z');
+    pool.start();
+    assert.equal(s.get('pre@example.org')?.state, 'captured');
+    assert.equal(s.get('pre@example.org')?.transferPhase, undefined);
+    assert.equal(s.get('mid@example.org')?.state, 'captured', 'moved again by the pool');
+    assert.equal(s.get('mid@example.org')?.transferPhase, undefined);
+    await until('the handed-over account', () => s.get('rerun@example.org')?.state === 'migrated');
+    assert.equal(s.get('mid@example.org')?.state, 'captured');
+  });
+});
