@@ -149,6 +149,44 @@ describe('progressReport', async () => {
     ]);
   });
 
+  it('shows the switch locks: p50, p95, max, share within 2 s, in the window', async () => {
+    const locked = (address: string, ms: number, at = '2026-11-20T10:00:00.000Z') =>
+      rec(address, 'migrated', {
+        transfer: {
+          messages: 10,
+          bytes: 100,
+          copied: 10,
+          skipped: 0,
+          failed: 0,
+          lock: { at, ms, passes: 2, copied: 1, bytes: 10, flags: 0, expunged: 0 },
+        },
+      });
+    // 20 moves of 100, 200, ... 2000 ms, one of 5000 ms, one before the window
+    const moved = Array.from({ length: 20 }, (_, i) => locked(`m${i}@example.org`, (i + 1) * 100));
+    moved.push(locked('slow@example.org', 5000));
+    moved.push(locked('old@example.org', 60_000, '2026-10-01T00:00:00.000Z'));
+    moved.push(rec('never@example.org', 'captured'));
+    const since = new Date('2026-11-01T00:00:00Z');
+    const l = (await progressReport(inputs({ ledger: [], relay: [], records: moved, since })))
+      .locks;
+    assert.deepEqual(l, {
+      moves: 21,
+      p50Ms: 1100,
+      p95Ms: 2000,
+      maxMs: 5000,
+      withinTarget: 20 / 21,
+      finalPassCopied: 21,
+    });
+    const all = await progressReport(inputs({ ledger: [], relay: [], records: moved }));
+    assert.equal(all.locks.maxMs, 60_000);
+    const text = formatReport(all, progressView, 'table');
+    assert.match(text, /within 2 s\s+90\.9%/);
+    assert.match(text, /p95\s+5\.00 s/);
+    const none = await progressReport(inputs({ ledger: [], relay: [], records: [] }));
+    assert.equal(none.locks.p50Ms, null);
+    assert.match(formatReport(none, progressView, 'table'), /within 2 s\s+n\/a/);
+  });
+
   it('no ledger: no rate rather than a division by zero', async () => {
     const empty = await progressReport(inputs({ ledger: [], relay: [], records: [] }));
     assert.equal(empty.moved.bytesPerSecond, null);
