@@ -7,6 +7,7 @@
  * Only system flags are written this way (keywords would need dovecot-keywords). Use
  * loadCorpus (IMAP) for anything else.
  */
+import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { Corpus, CorpusFolder, CorpusMessage } from './corpus.js';
@@ -133,4 +134,44 @@ export async function loadBulk(
   }
   await inst.doveadm(['force-resync', '-u', user, '*']);
   return result;
+}
+
+export interface LargeCorpusOptions {
+  count: number;
+  /** message sizes spread evenly between these, in bytes (the same spread for the same count) */
+  minSize: number;
+  maxSize: number;
+}
+
+/**
+ * `count` large messages (an attachment of random bytes, base64), generated at the speed
+ * of the random source rather than word by word: a gigabyte in seconds. The content is
+ * not reproducible (the sizes are): compare what the servers hold, not the corpus.
+ */
+export function largeCorpus(opts: LargeCorpusOptions): Corpus {
+  const messages: CorpusMessage[] = [];
+  const start = Date.UTC(2020, 0, 1);
+  for (let i = 0; i < opts.count; i++) {
+    const size =
+      opts.minSize + Math.floor((((i * 7919) % 1000) / 1000) * (opts.maxSize - opts.minSize));
+    const date = new Date(start + i * 3_600_000);
+    const head = [
+      `Message-ID: <large-${i}-${randomBytes(6).toString('hex')}@corpus.autoport.test>`,
+      `Date: ${date.toUTCString().replace('GMT', '+0000')}`,
+      'From: Sender <sender@example.net>',
+      'To: Recipient <recipient@example.org>',
+      `Subject: Large message ${i}`,
+      'MIME-Version: 1.0',
+      'Content-Type: application/octet-stream',
+      'Content-Transfer-Encoding: base64',
+      '',
+      '',
+    ].join('\r\n');
+    const b64 = randomBytes(Math.floor((size * 3) / 4)).toString('base64');
+    const lines: string[] = [];
+    for (let o = 0; o < b64.length; o += 76) lines.push(b64.slice(o, o + 76));
+    const raw = Buffer.from(`${head}${lines.join('\r\n')}\r\n`, 'latin1');
+    messages.push({ key: `large-${i}`, raw, flags: i % 3 ? ['\\Seen'] : [], internalDate: date });
+  }
+  return { folders: [{ path: 'INBOX', selectable: true, subscribe: true, messages }] };
 }

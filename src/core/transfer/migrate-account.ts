@@ -80,7 +80,7 @@ export async function migrateAccount(
   try {
     await checkAndProvision(run, req);
     const last = await preCopy(run, log);
-    if (cleanPass(last)) await switchOver(run, req, log);
+    if (copiedAll(last)) await switchOver(run, req, log);
   } catch (err) {
     log.errors.push((err as Error).message);
     finish(run, log, startedAt, handedOver);
@@ -131,8 +131,8 @@ async function checkAndProvision(run: AccountRun, req: MigrateRequest): Promise<
 
 /**
  * Copy passes while the source serves the account, until one moves little or the passes
- * run out; stops early on a pass with errors (the switch would only lock the account to
- * fail). Returns the last pass.
+ * run out; stops early on a pass that could not copy everything (the switch would only
+ * lock the account to fail). Returns the last pass.
  */
 async function preCopy(run: AccountRun, log: RunLog): Promise<PassResult> {
   const limits = { ...DEFAULT_PRECOPY, ...run.deps.precopy };
@@ -145,7 +145,7 @@ async function preCopy(run: AccountRun, log: RunLog): Promise<PassResult> {
     const settled =
       moved.copied + moved.flags + moved.expunged < limits.settleMessages &&
       moved.bytes < limits.settleBytes;
-    if (settled || n >= Math.max(1, limits.maxPasses) || !cleanPass(pass)) return pass;
+    if (settled || n >= Math.max(1, limits.maxPasses) || !copiedAll(pass)) return pass;
   }
 }
 
@@ -164,7 +164,7 @@ async function switchOver(run: AccountRun, req: MigrateRequest, log: RunLog): Pr
     keep(log, pass);
     // UIDLs are read once the source inbox no longer changes, before a POP3 client can
     // reach the destination (uidl/record.ts)
-    if (cleanPass(pass))
+    if (verified(pass))
       await keepPop3Uidls(run.deps.config, run.deps.store, req, (m) =>
         run.emit({ type: 'warning', address: run.address, message: m }),
       );
@@ -185,10 +185,22 @@ function keep(log: RunLog, pass: PassResult): void {
   log.plan = pass.plan;
 }
 
-/** A pass after which the switch can succeed: no error, nothing failed, verify clean. */
-function cleanPass(pass: PassResult): boolean {
+/**
+ * A pre-copy pass after which the switch can succeed: no error, nothing refused, every
+ * copy it hashed again intact. Other differences its verify found (flags, expunges,
+ * mail arriving) are the user's work during the pass: the next pass takes them over.
+ */
+function copiedAll(pass: PassResult): boolean {
   if (pass.errors.length) return false;
-  return pass.folders.every((f) => !f.error && f.failed === 0 && (f.verify?.ok ?? true));
+  return pass.folders.every(
+    (f) =>
+      !f.error && f.failed === 0 && !f.verify?.differences.content && !f.verify?.differences.size,
+  );
+}
+
+/** The switch pass: the source no longer changes, so its verify must be clean. */
+function verified(pass: PassResult): boolean {
+  return copiedAll(pass) && pass.folders.every((f) => f.verify?.ok ?? true);
 }
 
 function stopIfExcluded(run: AccountRun): void {
