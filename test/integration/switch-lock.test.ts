@@ -1,6 +1,5 @@
 /**
- * Issue 12's lab: a large mailbox (1 GB of 2-5 MB messages by default; AUTOPORT_SWITCH_MB
- * changes its size) moved by the gateway's worker pool, with real Dovecots, the real
+ * Issue 12's lab: a large mailbox of 2-5 MB messages moved by the gateway's worker pool, with real Dovecots, the real
  * Postfix of the source and the gateway's own SMTP, while its user keeps working:
  *
  * - during the pre-copy, a client connected through the gateway changes flags and
@@ -11,6 +10,9 @@
  * - mail sent during the lock is deferred (450) and delivered once on a retry;
  * - afterwards the destination holds exactly what the source holds (every message, its
  *   flags and date; the expunged ones gone) plus the mail delivered after the move.
+ *
+ * `npm test` moves 256 MiB (about a minute on 2 busy cores); the issue's 1 GB lab is the
+ * same test with AUTOPORT_SWITCH_MB=1024 (two to three minutes), which asserts the same.
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -30,7 +32,7 @@ import { mail, SmtpDialog } from './smtp-support.js';
 
 const alice: Credentials = { user: 'alice@example.org', password: 'alice-secret' };
 /** MiB of mail in the account; messages of 2-5 MB, 3.5 MB on average */
-const MB = Number(process.env.AUTOPORT_SWITCH_MB ?? 1024);
+const MB = Number(process.env.AUTOPORT_SWITCH_MB ?? 256);
 const COUNT = Math.max(20, Math.ceil((MB * 2 ** 20) / 3_500_000));
 const LOCK_LIMIT_MS = 2000;
 const POLL_MS = 100;
