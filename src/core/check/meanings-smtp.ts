@@ -2,6 +2,74 @@
 import type { CapabilityReport } from './types.js';
 import { findingsFrom, row, type EvalContext, type Evaluation } from './meanings.js';
 
+/** The EHLO keyword line for `name` (as "NAME", "NAME args" or "NAME=args"), if offered. */
+function keyword(caps: string[], name: string): string | undefined {
+  const u = name.toUpperCase();
+  return caps.find(
+    (c) =>
+      c.toUpperCase() === u ||
+      c.toUpperCase().startsWith(`${u} `) ||
+      c.toUpperCase().startsWith(`${u}=`),
+  );
+}
+
+function param(hit: string | undefined): string | undefined {
+  const m = hit ? /^[^\s=]+[\s=](.*)$/.exec(hit) : null;
+  return m?.[1]?.trim() || undefined;
+}
+
+/** AUTH and XCLIENT: what AutoPort can pass on when it relays a client's mail. */
+function relayRows(kw: (name: string) => string | undefined, ctx: EvalContext): CapabilityReport[] {
+  const rows: CapabilityReport[] = [];
+  const auth = kw('AUTH');
+  const mechs = (param(auth) ?? '').toUpperCase().split(/\s+/).filter(Boolean);
+  const usable = mechs.includes('PLAIN') || mechs.includes('LOGIN');
+  if (ctx.submission) {
+    rows.push(
+      row(
+        'AUTH',
+        Boolean(auth),
+        usable
+          ? 'AutoPort can relay logins with AUTH PLAIN/LOGIN (RFC 4954)'
+          : "no AUTH PLAIN or LOGIN: AutoPort cannot pass users' logins to this submission server",
+        usable ? 'ok' : 'error',
+        mechs.length > 0 ? mechs.join(' ') : undefined,
+      ),
+    );
+  } else if (!ctx.lmtp) {
+    rows.push(
+      row(
+        'AUTH',
+        Boolean(auth),
+        auth ? 'offered (not needed for delivery)' : 'not offered (not needed for delivery)',
+        'info',
+        mechs.length > 0 ? mechs.join(' ') : undefined,
+      ),
+    );
+  }
+  if (!ctx.lmtp) {
+    rows.push(
+      kw('XCLIENT')
+        ? row(
+            'XCLIENT',
+            true,
+            "AutoPort can pass the sending client's address (Postfix smtpd_authorized_xclient_hosts)",
+            'ok',
+            param(kw('XCLIENT')),
+          )
+        : row(
+            'XCLIENT',
+            false,
+            ctx.side === 'source'
+              ? "the source sees relayed mail coming from AutoPort's address: allow it in the source's relay and spam rules"
+              : "the server sees mail coming from AutoPort's address",
+            'info',
+          ),
+    );
+  }
+  return rows;
+}
+
 export function evaluateSmtp(
   caps: string[] | undefined,
   pre: string[] | undefined,
@@ -20,20 +88,7 @@ export function evaluateSmtp(
     );
     return { capabilities: rows, findings: findingsFrom(rows) };
   }
-  const kw = (name: string): string | undefined => {
-    const u = name.toUpperCase();
-    const hit = caps.find(
-      (c) =>
-        c.toUpperCase() === u ||
-        c.toUpperCase().startsWith(`${u} `) ||
-        c.toUpperCase().startsWith(`${u}=`),
-    );
-    return hit;
-  };
-  const param = (hit: string | undefined): string | undefined => {
-    const m = hit ? /^[^\s=]+[\s=](.*)$/.exec(hit) : null;
-    return m?.[1]?.trim() || undefined;
-  };
+  const kw = (name: string): string | undefined => keyword(caps, name);
   const size = kw('SIZE');
   const sizeValue = param(size);
   rows.push(
@@ -89,51 +144,6 @@ export function evaluateSmtp(
           'info',
         ),
   );
-  const auth = kw('AUTH');
-  const mechs = (param(auth) ?? '').toUpperCase().split(/\s+/).filter(Boolean);
-  const usable = mechs.includes('PLAIN') || mechs.includes('LOGIN');
-  if (ctx.submission) {
-    rows.push(
-      row(
-        'AUTH',
-        Boolean(auth),
-        usable
-          ? 'AutoPort can relay logins with AUTH PLAIN/LOGIN (RFC 4954)'
-          : "no AUTH PLAIN or LOGIN: AutoPort cannot pass users' logins to this submission server",
-        usable ? 'ok' : 'error',
-        mechs.length > 0 ? mechs.join(' ') : undefined,
-      ),
-    );
-  } else if (!ctx.lmtp) {
-    rows.push(
-      row(
-        'AUTH',
-        Boolean(auth),
-        auth ? 'offered (not needed for delivery)' : 'not offered (not needed for delivery)',
-        'info',
-        mechs.length > 0 ? mechs.join(' ') : undefined,
-      ),
-    );
-  }
-  if (!ctx.lmtp) {
-    rows.push(
-      kw('XCLIENT')
-        ? row(
-            'XCLIENT',
-            true,
-            "AutoPort can pass the sending client's address (Postfix smtpd_authorized_xclient_hosts)",
-            'ok',
-            param(kw('XCLIENT')),
-          )
-        : row(
-            'XCLIENT',
-            false,
-            ctx.side === 'source'
-              ? "the source sees relayed mail coming from AutoPort's address: allow it in the source's relay and spam rules"
-              : "the server sees mail coming from AutoPort's address",
-            'info',
-          ),
-    );
-  }
+  rows.push(...relayRows(kw, ctx));
   return { capabilities: rows, findings: findingsFrom(rows) };
 }

@@ -53,6 +53,51 @@ function describeListeners(g: Gateway): string {
     .join(', ');
 }
 
+/** A listener that cannot bind, said so the operator knows what to change. */
+function listenError(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES') return err;
+  return new OperatorError(
+    `cannot listen: ${e.message}`,
+    e.code === 'EACCES'
+      ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see deploy/autoport.service)'
+      : 'stop what uses the port, or change listen in the config',
+    e.code,
+    { cause: err },
+  );
+}
+
+/** SIGHUP: the config and certificate read again; the config in force afterwards. */
+function reloadConfig(config: Config, gateway: Gateway, logger: Logger): Config {
+  try {
+    const next = loadConfig(config.file);
+    const moved = JSON.stringify(next.listen) !== JSON.stringify(config.listen);
+    const metricsMoved =
+      JSON.stringify(next.control?.metrics) !== JSON.stringify(config.control?.metrics);
+    gateway.reload(next);
+    logger.info('configuration and certificate reloaded', { file: next.file });
+    if (moved) logger.warn('listen addresses changed: they take effect after a restart');
+    if (metricsMoved) logger.warn('control.metrics changed: it takes effect after a restart');
+    return next;
+  } catch (err) {
+    logger.error('reload failed; still running with the previous configuration', {
+      err: err instanceof OperatorError ? `${err.message} (${err.hint})` : err,
+    });
+    return config;
+  }
+}
+
+/** Listening: said in the log, and to systemd. */
+function announce(gateway: Gateway, config: Config, workers: boolean, logger: Logger): void {
+  logger.info(`autoport proxy listening: ${describeListeners(gateway)}`, {
+    strategy: config.strategy,
+    workers: workers ? config.transfer.concurrency : 0,
+    state: config.state,
+  });
+  // Only now, with every listener open, may systemd start what comes After= us.
+  void notifyReady({ logger, status: `listening: ${describeListeners(gateway)}` });
+}
+
 export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<ProxyServiceResult> {
   const logger: Logger = createLogger({ sink: process.stdout, ...opts.log });
   let config = loadConfig(opts.configPath);
@@ -96,18 +141,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
   } catch (err) {
     metrics?.close().catch(() => undefined);
     await Promise.allSettled([migrator?.close(), sessionLog.close(), store.close()]);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
-      throw new OperatorError(
-        `cannot listen: ${e.message}`,
-        e.code === 'EACCES'
-          ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see deploy/autoport.service)'
-          : 'stop what uses the port, or change listen in the config',
-        e.code,
-        { cause: err },
-      );
-    }
-    throw err;
+    throw listenError(err);
   }
   // Commands reach the proxy here to change accounts while it owns the store.
   let control: ProxyControl;
@@ -135,13 +169,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       throw err;
     }
   }
-  logger.info(`autoport proxy listening: ${describeListeners(gateway)}`, {
-    strategy: config.strategy,
-    workers: migrator ? config.transfer.concurrency : 0,
-    state: config.state,
-  });
-  // Only now, with every listener open, may systemd start what comes After= us.
-  void notifyReady({ logger, status: `listening: ${describeListeners(gateway)}` });
+  announce(gateway, config, migrator !== undefined, logger);
   opts.onReady?.(gateway, config);
 
   const signals = opts.signals ?? process;
@@ -149,21 +177,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
   return new Promise<ProxyServiceResult>((resolve) => {
     let stopping: Promise<void> | undefined;
     const onHup = (): void => {
-      try {
-        const next = loadConfig(config.file);
-        const moved = JSON.stringify(next.listen) !== JSON.stringify(config.listen);
-        const metricsMoved =
-          JSON.stringify(next.control?.metrics) !== JSON.stringify(config.control?.metrics);
-        gateway.reload(next);
-        config = next;
-        logger.info('configuration and certificate reloaded', { file: config.file });
-        if (moved) logger.warn('listen addresses changed: they take effect after a restart');
-        if (metricsMoved) logger.warn('control.metrics changed: it takes effect after a restart');
-      } catch (err) {
-        logger.error('reload failed; still running with the previous configuration', {
-          err: err instanceof OperatorError ? `${err.message} (${err.hint})` : err,
-        });
-      }
+      config = reloadConfig(config, gateway, logger);
     };
     const onStop = (signal: string): void => {
       if (stopping) {
