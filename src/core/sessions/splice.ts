@@ -55,6 +55,56 @@ export interface Splice {
 /** how long a half-closed side may take to flush before it is destroyed */
 const LINGER_MS = 5_000;
 
+/**
+ * The sink for a backend read through onread: writes to the client, and returns false
+ * (the backend pauses) until that write has left.
+ */
+function clientSink(
+  client: Socket,
+  backend: Socket,
+  pass: (chunk: Buffer) => Buffer,
+): (chunk: Buffer) => boolean {
+  let seq = 0;
+  let waiting = 0;
+  return (chunk) => {
+    const out = pass(chunk);
+    if (!client.writable || out.length === 0) return true;
+    const mine = ++seq;
+    // The write callback says this chunk left the stream (to the kernel, or into TLS);
+    // only then may the backend read into its buffer again. A TLS socket holds even
+    // small writes for a moment, and never emits 'drain' for them.
+    client.write(out, () => {
+      if (waiting !== mine) return;
+      waiting = 0;
+      backend.resume();
+    });
+    if (client.writableLength === 0) return true;
+    waiting = mine;
+    return false;
+  };
+}
+
+/** Count and write `first` (if any) through `pass`. */
+function sendFirst(
+  to: Socket,
+  first: Buffer | undefined,
+  pass: (b: Buffer) => Buffer,
+  count: (n: number) => void,
+): void {
+  if (!first || first.length === 0) return;
+  count(first.length);
+  to.write(pass(first));
+}
+
+/** Tell the fault reporter; a broken reporter must not stop the close. */
+function report(onFault: ((err: unknown) => void) | undefined, err: unknown): void {
+  try {
+    onFault?.(err);
+  } catch {
+    // the reporter is broken too; closing matters more
+  }
+}
+
 export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Splice {
   let bytesIn = 0;
   let bytesOut = 0;
@@ -78,20 +128,13 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
   // Socket callbacks run outside any caller's try: a throw there would be an uncaught
   // exception for the whole process. It ends this session instead.
   const fault = (err: unknown): void => {
-    const report = (e: unknown): void => {
-      try {
-        opts.onFault?.(e);
-      } catch {
-        // the reporter is broken too; closing matters more
-      }
-    };
-    report(err);
+    report(opts.onFault, err);
     client.destroy();
     backend.destroy();
     try {
       finish('error', err instanceof Error ? err.message : String(err));
     } catch (e) {
-      report(e);
+      report(opts.onFault, e);
     }
   };
   const guarded =
@@ -141,26 +184,12 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
   };
   pump(client, backend, (n) => (bytesIn += n), toBackend);
   if (opts.backendReader) {
-    let seq = 0;
-    let waiting = 0;
+    const sink = clientSink(client, backend, toClient);
     opts.backendReader(
       guarded((chunk: Buffer): boolean => {
         lastActivity = Date.now();
         bytesOut += chunk.length;
-        const out = toClient(chunk);
-        if (!client.writable || out.length === 0) return true;
-        const mine = ++seq;
-        // The write callback says this chunk left the stream (to the kernel, or into TLS);
-        // only then may the backend read into its buffer again. A TLS socket holds even
-        // small writes for a moment, and never emits 'drain' for them.
-        client.write(out, () => {
-          if (waiting !== mine) return;
-          waiting = 0;
-          backend.resume();
-        });
-        if (client.writableLength === 0) return true;
-        waiting = mine;
-        return false;
+        return sink(chunk);
       }, true),
     );
   } else pump(backend, client, (n) => (bytesOut += n), toClient);
@@ -173,14 +202,9 @@ export function splice(client: Socket, backend: Socket, opts: SpliceOptions): Sp
   client.on('error', (err) => ended('client-closed', err.message));
   backend.on('error', (err) => ended('backend-closed', err.message));
 
-  if (opts.toClient && opts.toClient.length > 0) {
-    bytesOut += opts.toClient.length;
-    client.write(guarded(toClient, Buffer.alloc(0))(opts.toClient));
-  }
-  if (opts.toBackend && opts.toBackend.length > 0) {
-    bytesIn += opts.toBackend.length;
-    backend.write(guarded(toBackend, Buffer.alloc(0))(opts.toBackend));
-  }
+  // bytes read past the login exchange go first, through the same filters
+  sendFirst(client, opts.toClient, guarded(toClient, Buffer.alloc(0)), (n) => (bytesOut += n));
+  sendFirst(backend, opts.toBackend, guarded(toBackend, Buffer.alloc(0)), (n) => (bytesIn += n));
   client.resume();
   backend.resume();
   armIdle();
