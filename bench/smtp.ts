@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     timeouts: { connectMs: 5000, greetingMs: 10_000, commandMs: 60_000, idleMs: 300_000 },
   };
   const store = await openJsonStore(config.state);
-  for (const u of users) store.upsert(u.user, { state: 'captured' });
+  for (const u of users) await store.upsert(u.user, { state: 'captured' });
   const relayLog = await openRelayLog(config.logDir);
   const gw = await startSmtpListener('smtp', config.listen.smtp!, {
     config: () => config,

@@ -170,7 +170,7 @@ async function captureStorm(
     while (next < total && !until()) {
       const i = next++;
       const t0 = performance.now();
-      store.update(addresses[i % addresses.length] as string, (r) => {
+      await store.update(addresses[i % addresses.length] as string, (r) => {
         r.state = 'captured';
         r.credentials = secrets[i % secrets.length];
         r.lastLogin = new Date().toISOString();
@@ -256,11 +256,8 @@ const mb = (b: number): number => Math.round(b / 104857.6) / 10;
 async function loadOnly(file: string): Promise<void> {
   const store = await openJsonStore(file, { saveDelayMs: 60_000 });
   const afterLoad = process.memoryUsage();
-  const addresses = store
-    .list()
-    .slice(0, 1000)
-    .map((r) => r.address);
-  const secret = store.list().find((r) => r.credentials)?.credentials as SealedSecret;
+  const addresses = (await store.list({ limit: 1000 })).map((r) => r.address);
+  const secret = (await store.list()).find((r) => r.credentials)?.credentials as SealedSecret;
   await captureStorm(store, addresses, [secret], 1000);
   await store.compact();
   await store.close();
@@ -312,7 +309,7 @@ async function main(): Promise<void> {
       const [ms] = await timed(async () => {
         for (let i = 0; i < ACCOUNTS; i++) {
           const r = makeRecord(i, keyring);
-          store.upsert(r.address, r);
+          await store.upsert(r.address, r);
         }
         await store.flush();
       });
@@ -328,7 +325,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const [ms, s] = await timed(() => openJsonStore(file, { saveDelayMs: 60_000 }));
       load.push(ms);
-      if (s.count() !== ACCOUNTS) throw new Error(`loaded ${s.count()} accounts`);
+      const n = await s.count();
+      if (n !== ACCOUNTS) throw new Error(`loaded ${n} accounts`);
       await s.close();
       gc();
     }
@@ -351,7 +349,7 @@ async function main(): Promise<void> {
     const threshold = Math.max(COMPACT_MIN_JOURNAL_BYTES, bytes * COMPACT_JOURNAL_SHARE);
     for (let i = 0; store.status().journalBytes < threshold; i++) {
       const address = addresses[i % addresses.length] as string;
-      store.update(address, (r) => void (r.lastSeen = new Date(i).toISOString()));
+      await store.update(address, (r) => void (r.lastSeen = new Date(i).toISOString()));
       if (i % 1000 === 999) await store.flush();
     }
     await store.flush();

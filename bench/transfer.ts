@@ -140,7 +140,10 @@ async function autoportConfig(
   const keyring = loadKeyring(join(dir, 'autoport.key'));
   const store = await openJsonStore(join(dir, 'state.json'));
   for (const a of accounts)
-    store.upsert(a.user, { state: 'captured', credentials: seal(keyring, a.password, a.user) });
+    await store.upsert(a.user, {
+      state: 'captured',
+      credentials: seal(keyring, a.password, a.user),
+    });
   await store.close();
   return file;
 }

@@ -74,7 +74,7 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
   )) as typeof import('../../src/core/state/index.js');
   await state.generateKeyFile(cfg.keyFile);
   const store = await state.openJsonStore(cfg.state);
-  for (const a of servers.accounts.migrated) store.upsert(a.user, { state: 'migrated' });
+  for (const a of servers.accounts.migrated) await store.upsert(a.user, { state: 'migrated' });
   await store.close();
 
   const logFile = join(dir, 'gateway.log');

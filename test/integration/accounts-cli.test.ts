@@ -49,19 +49,19 @@ describe('autoport accounts and report (built CLI)', () => {
     state = join(dir, 'state.json');
     config = writeOfflineConfig(dir);
     const store = await openJsonStore(state, { saveDelayMs: 1 });
-    store.upsert('alice@example.org', {
+    await store.upsert('alice@example.org', {
       state: 'migrated',
       credentials: SEALED,
       lastLogin: '2026-11-02T08:00:00.000Z',
     });
-    store.upsert('bob@example.org', {
+    await store.upsert('bob@example.org', {
       state: 'failed',
       credentials: SEALED,
       reason: 'quota exceeded',
       attempts: 5,
       nextAttemptAt: '2099-01-01T00:00:00.000Z',
     });
-    store.upsert('carol@example.org', {
+    await store.upsert('carol@example.org', {
       state: 'captured',
       credentials: SEALED,
       lastLogin: '2026-11-03T08:00:00.000Z',
@@ -195,7 +195,7 @@ describe('autoport accounts and report (built CLI)', () => {
       message: 'bob@example.org back to captured: the worker pool retries it',
     });
     const store = await openJsonStore(state, { readOnly: true });
-    const bob = store.get('bob@example.org')!;
+    const bob = (await store.get('bob@example.org'))!;
     await store.close();
     assert.deepEqual(
       [bob.state, bob.nextAttemptAt, bob.attempts, bob.credentials !== undefined],

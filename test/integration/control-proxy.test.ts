@@ -20,7 +20,7 @@ const SEALED = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'c2VjcmV0' };
 async function readState(state: string, address: string) {
   const store = await openJsonStore(state, { readOnly: true });
   try {
-    return store.get(address);
+    return await store.get(address);
   } finally {
     await store.close();
   }
@@ -46,13 +46,13 @@ describe('accounts commands and the running proxy (built CLI)', { timeout: 120_0
       `keyFile: ${join(dir, 'autoport.key')}`,
     ]);
     const store = await openJsonStore(state, { saveDelayMs: 1 });
-    store.upsert('bob@example.org', {
+    await store.upsert('bob@example.org', {
       state: 'failed',
       credentials: SEALED,
       reason: 'quota exceeded',
       attempts: 3,
     });
-    store.upsert('carol@example.org', { state: 'unknown' });
+    await store.upsert('carol@example.org', { state: 'unknown' });
     await store.close();
 
     proxy = spawn(

@@ -296,7 +296,7 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
         [4, 4, 4],
         'none was braked: a try-later is not counted as a failure',
       );
-      assert.equal(p.store.get(bob.user)?.credentials, undefined);
+      assert.equal((await p.store.get(bob.user))?.credentials, undefined);
     } finally {
       await Promise.all([imapSrc.stop(), popSrc.stop(), smtpSrc.stop()]);
     }
@@ -323,9 +323,9 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
     const store = new Proxy(p.store, {
       get(target, key) {
         if (key === 'update')
-          return (address: string, fn: Parameters<StateStore['update']>[1]) => {
+          return async (address: string, fn: Parameters<StateStore['update']>[1]) => {
             if (address === carol.user) throw new StateError('EIO', 'disk full (test)');
-            return target.update(address, fn);
+            return await target.update(address, fn);
           };
         const v = Reflect.get(target, key, target) as unknown;
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
@@ -342,7 +342,7 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
     );
     assert.equal(source.sockets.length, 2, 'the source accepted both logins');
     for (const s of source.sockets) assert.ok(s.destroyed, 'the source session was closed');
-    assert.equal(p.store.get(carol.user)?.credentials, undefined);
+    assert.equal((await p.store.get(carol.user))?.credentials, undefined);
   });
 
   it('a wrong password gets one refusal whatever the account state; only the right one learns of the move', async () => {
@@ -352,11 +352,11 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
     // dan is captured (his password sealed), then locked for his transfer; erin is being
     // moved with no password captured; a third account is excluded.
     assert.match(await imapLogin(imap, '127.0.0.7', dan.user, dan.password), /^a OK /);
-    p.store.update(dan.user, (r) => {
+    await p.store.update(dan.user, (r) => {
       r.state = 'transferring';
     });
-    p.store.upsert(erin.user, { state: 'transferring' });
-    p.store.upsert(`excluded@${D}`, { state: 'excluded' });
+    await p.store.upsert(erin.user, { state: 'transferring' });
+    await p.store.upsert(`excluded@${D}`, { state: 'excluded' });
     const imapNo = 'a NO [AUTHENTICATIONFAILED] Authentication failed.';
     for (const user of [dan.user, erin.user, `excluded@${D}`, `nobody@${D}`, bob.user]) {
       assert.equal(await imapLogin(imap, '127.0.0.7', user, 'wrong'), imapNo, user);
@@ -385,9 +385,9 @@ describe('the login flow against a real source', { timeout: 240_000 }, () => {
         /^454 4\.7\.0 Account is being moved/,
       );
     }
-    p.store.update(dan.user, (r) => {
+    await p.store.update(dan.user, (r) => {
       r.state = 'captured';
     });
-    p.store.remove(erin.user);
+    await p.store.remove(erin.user);
   });
 });

@@ -258,7 +258,7 @@ describe('migrateAccount over POP3 (no IMAP on the source)', () => {
       (err: unknown) => err instanceof OperatorError && err.code === 'EAUTH',
     );
     assert.doesNotMatch(readFileSync(lab.destination.passwdFile, 'utf8'), /alice@/);
-    assert.equal(state.store.get(alice.user)?.state, 'failed');
+    assert.equal((await state.store.get(alice.user))?.state, 'failed');
   });
 
   test('the dry run counts the inbox from POP3 LIST and changes nothing', async () => {
@@ -372,21 +372,21 @@ describe('migrateAccount over POP3 (no IMAP on the source)', () => {
   });
 
   test('a crash between APPEND and the record: the messages are matched, not appended again', async () => {
-    const recorded = { ...state.store.get(alice.user)?.pop3Uidls };
+    const recorded = { ...(await state.store.get(alice.user))?.pop3Uidls };
     const lost = Object.keys(recorded).slice(0, 2);
-    state.store.update(alice.user, (rec) => {
+    await state.store.update(alice.user, (rec) => {
       for (const u of lost) delete rec.pop3Uidls?.[u];
     });
     const result = await migrateAccount({ address: alice.user, password: alice.password }, deps());
     assert.equal(result.ok, true, JSON.stringify(result.errors));
     assert.deepEqual([result.totals.copied, result.totals.matched], [0, 2]);
-    assert.deepEqual(state.store.get(alice.user)?.pop3Uidls, recorded);
+    assert.deepEqual((await state.store.get(alice.user))?.pop3Uidls, recorded);
     assert.equal((await readDestination(lab, alice)).length, ALICE_SEEDS.length + 1);
   });
 
   test('the destination INBOX recreated (new UIDVALIDITY): everything matched by content', async () => {
-    const recorded = { ...state.store.get(alice.user)?.pop3Uidls };
-    state.store.update(alice.user, (rec) => {
+    const recorded = { ...(await state.store.get(alice.user))?.pop3Uidls };
+    await state.store.update(alice.user, (rec) => {
       const inbox = rec.folders.INBOX;
       if (inbox) inbox.destUidValidity = (inbox.destUidValidity ?? 0) + 1;
     });
@@ -401,7 +401,7 @@ describe('migrateAccount over POP3 (no IMAP on the source)', () => {
       warnings.join('; '),
     );
     assert.deepEqual([result.totals.copied, result.totals.matched], [0, ALICE_SEEDS.length + 1]);
-    assert.deepEqual(state.store.get(alice.user)?.pop3Uidls, recorded);
+    assert.deepEqual((await state.store.get(alice.user))?.pop3Uidls, recorded);
     assert.equal((await readDestination(lab, alice)).length, ALICE_SEEDS.length + 1);
   });
 
@@ -424,7 +424,7 @@ describe('migrateAccount over POP3 (no IMAP on the source)', () => {
     assert.equal(failed.length, 1);
     assert.match(failed[0]?.reason ?? '', /size|large|limit/i);
     assert.ok(failed[0]?.uidl);
-    assert.deepEqual(Object.keys(state.store.get(carol.user)?.pop3Uidls ?? {}).length, 1);
+    assert.deepEqual(Object.keys((await state.store.get(carol.user))?.pop3Uidls ?? {}).length, 1);
     assert.deepEqual(
       (await readDestination(lab, carol)).map((d) => d.hash),
       [sha(small)],
@@ -474,7 +474,7 @@ describe('migrateAccount over POP3 (no IMAP on the source)', () => {
       const dest = await readDestination(lab, bob);
       assert.deepEqual(sorted(dest.map((d) => d.hash)), sorted(source.hashes.values()));
       assert.deepEqual(
-        sorted(Object.keys(state.store.get(bob.user)?.pop3Uidls ?? {})),
+        sorted(Object.keys((await state.store.get(bob.user))?.pop3Uidls ?? {})),
         sorted(source.uidls),
       );
     } finally {

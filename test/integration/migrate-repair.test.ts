@@ -114,8 +114,8 @@ function lab(
     async state(set?: AccountState): Promise<AccountState | undefined> {
       const store = await openJsonStore(join(l.dir, 'state.json'));
       try {
-        if (set) store.update(user.user, (rec) => void (rec.state = set));
-        return store.get(user.user)?.state;
+        if (set) await store.update(user.user, (rec) => void (rec.state = set));
+        return (await store.get(user.user))?.state;
       } finally {
         await store.close();
       }

@@ -184,7 +184,7 @@ describe('migrate: dropped source connection and a refused message', () => {
       assert.equal(result.totals.failed + result.totals.skipped, 1);
       const total = corpus.folders.reduce((n, f) => n + f.messages.length, 0);
       assert.equal(result.totals.copied, total - 1);
-      assert.equal(st.store.get(alice.user)?.state, 'failed');
+      assert.equal((await st.store.get(alice.user))?.state, 'failed');
       await st.ledger.flush();
       const lines = readFileSync(st.ledgerPath, 'utf8')
         .trim()

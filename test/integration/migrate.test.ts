@@ -68,7 +68,7 @@ describe('migrate: standard corpus, Dovecot layout, then incremental', () => {
       assert.equal(result.totals.failed, 0);
       assert.equal(result.verify?.ok, true);
       assert.deepEqual(result.droppedKeywords, []);
-      const rec = st.store.get(alice.user);
+      const rec = await st.store.get(alice.user);
       assert.equal(rec?.state, 'migrated');
       assert.equal(rec?.transfer?.copied, total);
       assert.ok(events.some((e) => e.type === 'plan'));

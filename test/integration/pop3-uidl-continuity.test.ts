@@ -117,7 +117,7 @@ function scenario({ name, source, twins }: Scenario): void {
       assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), total);
       const fin = await moved;
       assert.equal(fin.ok, true, fin.detail);
-      assert.equal(p.store.get(alice.user)?.state, 'migrated');
+      assert.equal((await p.store.get(alice.user))?.state, 'migrated');
       const map = await loadUidls(p.store, alice.user);
       assert.equal(map?.matched, INBOX_SIZE);
       assert.equal(map?.ambiguous, twins);

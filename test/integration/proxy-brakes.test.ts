@@ -174,7 +174,7 @@ describe(
         closed.bytesIn >= payload.length + 30 && closed.bytesOut >= payload.length,
         JSON.stringify(closed),
       );
-      assert.equal(store.get('grace@example.org')?.state, 'captured');
+      assert.equal((await store.get('grace@example.org'))?.state, 'captured');
     });
 
     it('timeouts: pre-auth idle and spliced idle', async () => {

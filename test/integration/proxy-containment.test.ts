@@ -9,6 +9,7 @@
  * runs the real listener with a `stopping` hook that throws.
  */
 import assert from 'node:assert/strict';
+import { zeroCounts } from '../../src/core/state/account-counts.js';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EventBus } from '../../src/core/bus.js';
@@ -60,7 +61,11 @@ describe('containment: IMAP and POP3 front-ends', { timeout: 60_000 }, () => {
   const bus = new EventBus();
   const sink = memorySink();
   const logger = createLogger({ sink, format: 'json', level: 'debug' });
-  const metrics = createGatewayMetrics({ bus, store: { list: () => [] }, defaultMetrics: false });
+  const metrics = createGatewayMetrics({
+    bus,
+    store: { counts: async () => zeroCounts() },
+    defaultMetrics: false,
+  });
   const limiter = new ConnectionLimiter(() => ({ maxTotal: 100, maxPerAddress: 100 }));
   let backend: Awaited<ReturnType<typeof echoBackend>>;
   const listeners: RunningListener[] = [];
@@ -265,7 +270,11 @@ describe('containment: SMTP', { timeout: 60_000 }, () => {
     mta: { url: 'smtp://127.0.0.1:1?tls=none' },
   };
   const bus = new EventBus();
-  const metrics = createGatewayMetrics({ bus, store: { list: () => [] }, defaultMetrics: false });
+  const metrics = createGatewayMetrics({
+    bus,
+    store: { counts: async () => zeroCounts() },
+    defaultMetrics: false,
+  });
   let armed = false;
   let gw: TestGateway;
   before(async () => {

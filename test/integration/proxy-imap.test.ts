@@ -56,7 +56,7 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     // the client sees the source's post-login capabilities, not the gateway's pre-login list
     assert.ok(c.capabilities.has('IDLE'), 'post-login capabilities come from the backend');
     await c.logout();
-    const rec = p.store.get('alice@example.org');
+    const rec = await p.store.get('alice@example.org');
     assert.equal(rec?.state, 'captured');
     assert.ok(rec?.credentials);
     assert.equal(openSealedText(p.keyring, rec.credentials, 'alice@example.org'), 'alice-secret');
@@ -84,8 +84,8 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     assert.equal(m[1], 'NO [AUTHENTICATIONFAILED] Authentication failed.', 'no user enumeration');
     raw.send('A3 LOGOUT\r\n');
     await raw.waitClosed();
-    assert.equal(p.store.get('bob@example.org'), undefined);
-    assert.equal(p.store.get('nobody@example.org'), undefined);
+    assert.equal(await p.store.get('bob@example.org'), undefined);
+    assert.equal(await p.store.get('nobody@example.org'), undefined);
     const c = gatewayImap(p.imapPort, 'bob@example.org', 'nope');
     await assert.rejects(
       c.connect(),
@@ -137,7 +137,7 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     r4.send(`${Buffer.from(erin.password).toString('base64')}\r\n`);
     await r4.waitFor(/^G1 OK /m);
     r4.close();
-    assert.equal(p.store.get(erin.user)?.state, 'captured');
+    assert.equal((await p.store.get(erin.user))?.state, 'captured');
   });
 
   it('a migrated account goes to the destination, never the source', async () => {
@@ -156,7 +156,7 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
         },
       ],
     });
-    p.store.upsert(u, { state: 'migrated' });
+    await p.store.upsert(u, { state: 'migrated' });
     const c = gatewayImap(p.imapPort, u, 'dave-secret');
     await c.connect();
     await c.mailboxOpen('INBOX');
@@ -182,7 +182,7 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     await r0.waitFor(/^M0 NO \[AUTHENTICATIONFAILED\]/m);
     r0.close();
     const { seal } = await import('../../src/core/state/crypto.js');
-    p.store.upsert(u, { credentials: seal(p.keyring, 'dave-secret', u) });
+    await p.store.upsert(u, { credentials: seal(p.keyring, 'dave-secret', u) });
     const c = gatewayImap(port, u, 'dave-secret');
     await c.connect();
     const box = await c.mailboxOpen('INBOX');
@@ -195,14 +195,14 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
   });
 
   it('an account being transferred gets UNAVAILABLE', async () => {
-    p.store.upsert('bob@example.org', { state: 'transferring' });
+    await p.store.upsert('bob@example.org', { state: 'transferring' });
     try {
       const raw = await RawClient.open(p.imapPort);
       raw.send('T1 LOGIN bob@example.org bob-secret\r\n');
       await raw.waitFor(/^T1 NO \[UNAVAILABLE\] .*try again in a few minutes\.\r\n/m);
       raw.close();
     } finally {
-      p.store.remove('bob@example.org');
+      await p.store.remove('bob@example.org');
     }
   });
 
@@ -318,7 +318,7 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
     raw.send('D2 NOOP\r\n');
     await raw.waitFor(/^D2 OK/m);
     raw.close();
-    assert.equal(p.store.get('bob@example.org'), undefined);
+    assert.equal(await p.store.get('bob@example.org'), undefined);
   });
 
   it('the canary password is in no log and not in clear in the state file', async () => {
@@ -344,6 +344,6 @@ describe('IMAP gateway', { timeout: 120_000 }, () => {
       assert.ok(!text.includes(CANARY), `canary in ${where}`);
       assert.ok(!text.includes(b64), `base64 canary in ${where}`);
     }
-    assert.equal(p.store.get('carol@example.org')?.state, 'captured');
+    assert.equal((await p.store.get('carol@example.org'))?.state, 'captured');
   });
 });

@@ -82,7 +82,7 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
     const msg = await c.RETR(2);
     assert.match(msg, /Subject: two/);
     await c.QUIT();
-    const rec = p.store.get('alice@example.org');
+    const rec = await p.store.get('alice@example.org');
     assert.equal(rec?.state, 'captured');
     assert.equal(openSealedText(p.keyring, rec!.credentials!, rec!.address), 'alice-secret');
   });
@@ -97,8 +97,8 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
     raw.send(`AUTH PLAIN ${Buffer.from('\0bob@example.org\0bad').toString('base64')}\r\n`);
     await raw.waitClosed();
     assert.equal(raw.text.match(/-ERR \[AUTH\] Authentication failed\./g)?.length, 3);
-    assert.equal(p.store.get('bob@example.org'), undefined);
-    assert.equal(p.store.get('nobody@example.org'), undefined);
+    assert.equal(await p.store.get('bob@example.org'), undefined);
+    assert.equal(await p.store.get('nobody@example.org'), undefined);
   });
 
   it('AUTH PLAIN with and without an initial response, AUTH LOGIN, CAPA', async () => {
@@ -173,17 +173,17 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
   });
 
   it('transferring: SYS/TEMP; migrated: the destination; migrated without destination POP3: SYS/TEMP', async () => {
-    p.store.upsert('bob@example.org', { state: 'transferring' });
+    await p.store.upsert('bob@example.org', { state: 'transferring' });
     const raw = await RawClient.open(p.pop3Port);
     raw.send('USER bob@example.org\r\nPASS bob-secret\r\n');
     await raw.waitFor(/^-ERR \[SYS\/TEMP\] .*try again in a few minutes\.\r\n/m);
     raw.close();
-    p.store.remove('bob@example.org');
+    await p.store.remove('bob@example.org');
 
     const u = 'dave@example.org';
     await p.lab.destination.addUser(u, 'dave-secret');
     await loadCorpus(p.lab.destination, u, 'dave-secret', inbox(['dest-only']));
-    p.store.upsert(u, { state: 'migrated' });
+    await p.store.upsert(u, { state: 'migrated' });
     const c = pop3(p.pop3Port, u, 'dave-secret');
     const msg = await c.RETR(1);
     assert.match(msg, /Subject: dest-only/);
@@ -284,6 +284,6 @@ describe('POP3 gateway', { timeout: 120_000 }, () => {
       assert.ok(!text.includes(CANARY), `canary in ${where}`);
       assert.ok(!text.includes(b64), `base64 canary in ${where}`);
     }
-    assert.equal(p.store.get('carol@example.org')?.state, 'captured');
+    assert.equal((await p.store.get('carol@example.org'))?.state, 'captured');
   });
 });

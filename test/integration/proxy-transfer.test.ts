@@ -125,13 +125,13 @@ describe(
       const c = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
       await c.connect();
       await c.mailboxOpen('INBOX');
-      assert.equal(p.store.get('alice@example.org')?.state, 'captured');
+      assert.equal((await p.store.get('alice@example.org'))?.state, 'captured');
       await new Promise((r) => setTimeout(r, 400));
       assert.deepEqual(gate.waiting, [], 'no transfer while the user is online');
       await c.logout();
       await gate.reached('alice@example.org');
       // the pre-copy starts: nothing locked, the user still works on the source
-      assert.equal(p.store.get('alice@example.org')?.state, 'captured');
+      assert.equal((await p.store.get('alice@example.org'))?.state, 'captured');
       const during = gatewayImap(p.imapPort, 'alice@example.org', 'alice-secret');
       const route = nextEvent(p, 'session.route', (e) => e.user === 'alice@example.org');
       await during.connect();
@@ -140,7 +140,7 @@ describe(
       const done = nextEvent(p, 'transfer.finished', (e) => e.address === 'alice@example.org');
       gate.openStart();
       await gate.reached('alice@example.org', 'switch');
-      const rec = p.store.get('alice@example.org');
+      const rec = await p.store.get('alice@example.org');
       assert.equal(rec?.state, 'transferring');
       assert.equal(rec?.transferPhase, 'switching');
       const raw = await RawClient.open(p.imapPort);
@@ -151,7 +151,7 @@ describe(
       const fin = await done;
       assert.equal(fin.ok, true, fin.detail);
       assert.ok(fin.lock && fin.lock.ms >= 0 && fin.lock.passes >= 1, JSON.stringify(fin.lock));
-      const after = p.store.get('alice@example.org');
+      const after = await p.store.get('alice@example.org');
       assert.equal(after?.state, 'migrated');
       assert.equal(after?.transferPhase, undefined);
       assert.deepEqual(after?.transfer?.lock, fin.lock);
@@ -176,7 +176,7 @@ describe(
       await c.mailboxOpen('INBOX');
       const pool = p.gateway.workers!;
       // make bob's wait run out: pretend he logged in long ago
-      p.store.update(
+      await p.store.update(
         'bob@example.org',
         (r) => void (r.lastLogin = new Date(Date.now() - 3_600_000).toISOString()),
       );
@@ -184,7 +184,7 @@ describe(
       const ev = await closed;
       assert.equal(ev.reason, 'account-locked');
       await nextEvent(p, 'transfer.finished', (e) => e.address === 'bob@example.org');
-      assert.equal(p.store.get('bob@example.org')?.state, 'migrated');
+      assert.equal((await p.store.get('bob@example.org'))?.state, 'migrated');
       await c.close();
     });
 
@@ -199,7 +199,7 @@ describe(
         const r = await route;
         assert.equal(r.target, 'destination');
         assert.equal(r.reason, 'transfer-first');
-        assert.equal(p.store.get('carol@example.org')?.state, 'migrated');
+        assert.equal((await p.store.get('carol@example.org'))?.state, 'migrated');
       } finally {
         p.gateway.reload(p.config);
       }
@@ -237,7 +237,7 @@ describe(
       assert.equal(r.target, 'source');
       assert.equal(r.reason, 'immediate-fallback');
       assert.ok(waited >= 350 && waited < 10_000, `waited ${waited} ms`);
-      const rec = p.store.get('bob@example.org');
+      const rec = await p.store.get('bob@example.org');
       assert.equal(rec?.state, 'captured', 'an aborted move is not a failure');
       assert.equal(rec?.attempts ?? 0, 0);
       await c.logout();

@@ -72,7 +72,7 @@ describe('SMTP gateway, backend faults', { timeout: 60_000 }, () => {
       ]);
       assert.match(t[3]!, /^451 4\.4\.1 /);
       assert.match(t[4]!, /^503 /, 'no recipient, no DATA');
-      gw.store.upsert(`alice@${D}`, { state: 'migrated' });
+      await gw.store.upsert(`alice@${D}`, { state: 'migrated' });
       const t2 = await smtpTranscript(gw.port(), [
         'EHLO x.test',
         'MAIL FROM:<a@remote.test>',
@@ -367,7 +367,7 @@ describe('SMTP gateway, fault matrix in front of Postfix and LMTP', { timeout: 2
               deps: { limits: { dataReplyMs: 1500 } },
             },
           );
-          for (const u of [carol, dan]) gw.store.upsert(u.user, { state: 'migrated' });
+          for (const u of [carol, dan]) await gw.store.upsert(u.user, { state: 'migrated' });
           const mailbox = backend.side === 'source' ? lab.source : lab.destination;
           const to = backend.healthy();
           try {

@@ -56,9 +56,9 @@ describe('SMTP gateway, enhanced status codes', { timeout: 120_000 }, () => {
   before(async () => {
     env = await startSmtpLab({ users: [alice, bob, carol], destinationUsers: [alice] });
     gw = await startGatewaySmtp(env.lab, { tls: true });
-    gw.store.upsert(alice.user, { state: 'migrated' });
-    gw.store.upsert(bob.user, { state: 'captured' });
-    gw.store.upsert(carol.user, { state: 'transferring' });
+    await gw.store.upsert(alice.user, { state: 'migrated' });
+    await gw.store.upsert(bob.user, { state: 'captured' });
+    await gw.store.upsert(carol.user, { state: 'transferring' });
   });
   after(async () => {
     await gw?.stop();

@@ -47,8 +47,8 @@ let env: SmtpLab;
 let gw: TestGateway;
 let tmp: string;
 
-function setStates(g: TestGateway): void {
-  for (const [a, s] of Object.entries(STATES)) g.store.upsert(a, { state: s });
+async function setStates(g: TestGateway): Promise<void> {
+  for (const [a, s] of Object.entries(STATES)) await g.store.upsert(a, { state: s });
 }
 
 function transport(port: number) {
@@ -71,7 +71,7 @@ describe('SMTP gateway, port 25', { timeout: 120_000 }, () => {
     // The source's MTA trusts the gateway to tell it who the client is.
     await reconfigurePostfix(env.lab.mta, ['smtpd_authorized_xclient_hosts=127.0.0.1']);
     gw = await startGatewaySmtp(env.lab, { tls: true });
-    setStates(gw);
+    await setStates(gw);
   });
   after(async () => {
     await gw?.stop();
@@ -299,7 +299,7 @@ describe('SMTP gateway, port 25', { timeout: 120_000 }, () => {
   it('refuses too big a message at MAIL (SIZE=) and at DATA, and nothing arrives', async () => {
     const small = await startGatewaySmtp(env.lab, { deps: { limits: { maxMessageBytes: 4000 } } });
     try {
-      setStates(small);
+      await setStates(small);
       const t1 = await smtpTranscript(small.port(), [
         'EHLO x.test',
         'MAIL FROM:<a@remote.test> SIZE=5000',
@@ -362,7 +362,7 @@ describe('SMTP gateway, port 25', { timeout: 120_000 }, () => {
   it('writes one relay log line per relayed message, with the fields', async () => {
     const g = await startGatewaySmtp(env.lab);
     try {
-      setStates(g);
+      await setStates(g);
       const t = transport(g.port());
       await t.sendMail({
         envelope: { from: 'news@lists.test', to: [bob.user] },
@@ -441,7 +441,7 @@ describe('SMTP gateway, port 25', { timeout: 120_000 }, () => {
   it('refuses bare line endings with 554 5.6.0 when told to', async () => {
     const g = await startGatewaySmtp(env.lab, { deps: { limits: { bareLineEndings: 'reject' } } });
     try {
-      setStates(g);
+      await setStates(g);
       const t = await smtpTranscript(g.port(), [
         'EHLO x.test',
         'MAIL FROM:<a@remote.test>',

@@ -56,9 +56,9 @@ async function gatewayWith(
     brakes: { failureDelayMs: 300, maxFailuresPerAccount: 2 },
     ...over,
   });
-  g.store.upsert(alice.user, { state: 'migrated' });
-  g.store.upsert(erin.user, { state: 'migrated' });
-  g.store.upsert(carol.user, { state: 'transferring' });
+  await g.store.upsert(alice.user, { state: 'migrated' });
+  await g.store.upsert(erin.user, { state: 'migrated' });
+  await g.store.upsert(carol.user, { state: 'transferring' });
   return g;
 }
 
@@ -114,7 +114,7 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
       readFileSync(srcSub.logFile, 'utf8'),
       /client=unknown\[127\.0\.0\.2\], sasl_method=PLAIN, sasl_username=bob@example\.org/,
     );
-    const rec = gw.store.get(bob.user)!;
+    const rec = (await gw.store.get(bob.user))!;
     assert.equal(rec.state, 'captured');
     assert.equal(openText(gw.keyring, rec.credentials!, bob.user), bob.password);
     assert.ok(gw.events.some((e) => e.type === 'account.captured' && e.address === bob.user));
@@ -163,7 +163,7 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
       'the source is not asked again',
     );
     assert.equal(
-      gw.store.get(alice.user)!.credentials,
+      (await gw.store.get(alice.user))!.credentials,
       undefined,
       'nothing captured for a migrated account',
     );
@@ -329,7 +329,7 @@ describe('SMTP gateway, submission', { timeout: 120_000 }, () => {
       d.close();
     }
     assert.equal(authFailures(srcSub) - before, 2, 'braked attempts never reach the source');
-    assert.equal(gw.store.get(dan.user)?.credentials, undefined);
+    assert.equal((await gw.store.get(dan.user))?.credentials, undefined);
   });
 
   it('offers AUTH only inside TLS and answers AUTH before it 530 5.7.0 (RFC 3207 4, RFC 4954)', async () => {

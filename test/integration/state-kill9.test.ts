@@ -54,19 +54,19 @@ test('the store survives kill -9 at random moments', { timeout: 60_000 }, async 
         warnings.every((m) => /stale lock .* is not running/.test(m)),
         warnings.join('\n'),
       );
-      const counter = store.get(COUNTER)?.attempts ?? 0;
+      const counter = (await store.get(COUNTER))?.attempts ?? 0;
       assert.ok(counter >= last, `round ${round}: counter went back from ${last} to ${counter}`);
       if (counter > last) advanced++;
       last = counter;
-      if (store.count() > 0) {
+      if ((await store.count()) > 0) {
         assert.equal(
-          store.count(),
+          await store.count(),
           FILLER + (counter > 0 ? GROUP + 1 : 0),
           `round ${round}: account count`,
         );
         for (let i = 0; i < GROUP && counter > 0; i++) {
           assert.equal(
-            store.get(groupAddress(i))?.attempts,
+            (await store.get(groupAddress(i)))?.attempts,
             counter,
             `round ${round}: a mixed snapshot`,
           );

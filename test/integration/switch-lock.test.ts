@@ -228,8 +228,8 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
 
     // 1. during the pre-copy, on messages its first pass has already copied
     await copying;
-    assert.equal(p.store.get(alice.user)?.transferPhase, 'pre-copying');
-    assert.notEqual(p.store.get(alice.user)?.state, 'transferring');
+    assert.equal((await p.store.get(alice.user))?.transferPhase, 'pre-copying');
+    assert.notEqual((await p.store.get(alice.user))?.state, 'transferring');
     await client.messageFlagsAdd('1:10', ['\\Flagged', '$Label1'], { uid: true });
     await client.messageFlagsRemove('1:6', ['\\Seen'], { uid: true });
     await client.messageDelete('11:15', { uid: true });
@@ -250,7 +250,7 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
     const fin = await finished;
     const switchedAt = performance.now();
     await poller.stop();
-    const rec = p.store.get(alice.user);
+    const rec = await p.store.get(alice.user);
     assert.equal(
       fin.ok,
       true,
@@ -283,8 +283,8 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
     assert.ok(refused.ms <= LOCK_LIMIT_MS, `logins refused for ${refused.ms} ms`);
     // a lock long enough for the poller to land in it was seen as refusals
     if (lock.ms >= 3 * POLL_MS) assert.ok(refused.polls >= 1, 'the poller saw the lock');
-    assert.deepEqual(p.store.get(alice.user)?.transfer?.lock, lock);
-    assert.equal(p.store.get(alice.user)?.state, 'migrated');
+    assert.deepEqual((await p.store.get(alice.user))?.transfer?.lock, lock);
+    assert.equal((await p.store.get(alice.user))?.state, 'migrated');
 
     // 3. mail during the lock was deferred; the sender's retry delivers it once
     assert.match(duringLock ?? '', /^450 4\.2\.1 /);

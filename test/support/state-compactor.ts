@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const [path, target] = process.argv.slice(2) as [string, CompactionStep];
   const holder: { store?: JsonStore } = {};
   const ack = async (address: string, attempts: number): Promise<void> => {
-    holder.store!.upsert(address, { attempts, reason: 'r'.repeat(100) });
+    await holder.store!.upsert(address, { attempts, reason: 'r'.repeat(100) });
     await holder.store!.flush();
     process.stdout.write(`acked ${address} ${attempts}\n`);
   };
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   });
   for (let i = 0; i < ACCOUNTS; i++) await ack(`u${i}@test.example`, 1);
   await ack('removed@test.example', 1);
-  holder.store.remove('removed@test.example');
+  await holder.store.remove('removed@test.example');
   await holder.store.flush();
   await holder.store.compact();
   await holder.store.close();

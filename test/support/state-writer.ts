@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
   });
   if (mode === 'exit') {
-    store.upsert('exit@test.example', { state: 'captured' });
+    await store.upsert('exit@test.example', { state: 'captured' });
     process.stdout.write('ready\n');
     process.exit(0);
   }
@@ -43,9 +43,9 @@ async function main(): Promise<void> {
     return;
   }
   // Filler makes each save take a few milliseconds, so kills land inside writes.
-  if (store.count() < FILLER) {
+  if ((await store.count()) < FILLER) {
     for (let i = 0; i < FILLER; i++) {
-      store.upsert(`filler${i}@test.example`, {
+      await store.upsert(`filler${i}@test.example`, {
         state: 'migrated',
         lastSeen: new Date().toISOString(),
         reason: 'x'.repeat(200),
@@ -53,12 +53,13 @@ async function main(): Promise<void> {
     }
     await store.flush();
   }
-  let n = store.get(COUNTER)?.attempts ?? 0;
+  let n = (await store.get(COUNTER))?.attempts ?? 0;
   process.stdout.write(`ready ${n}\n`);
   for (let step = 0; ; step++) {
     n++;
-    for (let i = 0; i < GROUP; i++) store.update(groupAddress(i), (r) => void (r.attempts = n));
-    store.upsert(COUNTER, { attempts: n, state: 'transferring' });
+    for (let i = 0; i < GROUP; i++)
+      await store.update(groupAddress(i), (r) => void (r.attempts = n));
+    await store.upsert(COUNTER, { attempts: n, state: 'transferring' });
     if (step % 3 === 0) await store.flush();
     else await tick();
   }

@@ -29,10 +29,14 @@ async function fixture(t: TestContext, opts: { workers?: boolean } = {}) {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  store.upsert('ex@example.org', { state: 'excluded', credentials: SEALED, reason: 'by hand' });
-  store.upsert('fail@example.org', { state: 'failed', credentials: SEALED, attempts: 5 });
-  store.upsert('cap@example.org', { state: 'captured', credentials: SEALED });
-  store.upsert('done@example.org', { state: 'migrated' });
+  await store.upsert('ex@example.org', {
+    state: 'excluded',
+    credentials: SEALED,
+    reason: 'by hand',
+  });
+  await store.upsert('fail@example.org', { state: 'failed', credentials: SEALED, attempts: 5 });
+  await store.upsert('cap@example.org', { state: 'captured', credentials: SEALED });
+  await store.upsert('done@example.org', { state: 'migrated' });
   await store.flush();
   const calls: string[] = [];
   const workers =
@@ -46,14 +50,14 @@ async function fixture(t: TestContext, opts: { workers?: boolean } = {}) {
   const handlers = makeControlHandlers({
     store,
     workers,
-    live: { snapshot: () => ({ at: 'now' }) as MonitorSnapshot },
+    live: { snapshot: async () => ({ at: 'now' }) as MonitorSnapshot },
     hello: () => hello,
   });
   /** what another process would read from the file right now */
   const onDisk = async (address: string) => {
     const ro = await openJsonStore(path, { readOnly: true });
     try {
-      return ro.get(address);
+      return await ro.get(address);
     } finally {
       await ro.close();
     }
@@ -131,7 +135,7 @@ describe('control handlers', () => {
     // one entry may not smuggle a second line or a comment
     await assert.rejects(imp({ addresses: ['a@example.org\nb@example.org'] }), code('EPARAMS'));
     await assert.rejects(imp({ addresses: ['a@example.org#x'] }), code('EPARAMS'));
-    assert.equal(store.count(), 4, 'nothing was created');
+    assert.equal(await store.count(), 4, 'nothing was created');
   });
 
   it('accounts.import marks all or nothing and counts like the store path', async (t) => {
@@ -142,7 +146,7 @@ describe('control handlers', () => {
       ),
       code('EIMPORT'),
     );
-    assert.equal(store.get('ok@example.org'), undefined);
+    assert.equal(await store.get('ok@example.org'), undefined);
     const r = await handlers['accounts.import']({
       addresses: ['cap@example.org', 'new1@example.org', 'new2@example.org'],
     });
@@ -211,27 +215,27 @@ describe('WorkerPool.prioritize', () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    store.upsert('old@example.org', { state: 'captured', credentials: SEALED });
+    await store.upsert('old@example.org', { state: 'captured', credentials: SEALED });
     await new Promise((r) => setTimeout(r, 5));
-    store.upsert('new@example.org', { state: 'captured', credentials: SEALED });
+    await store.upsert('new@example.org', { state: 'captured', credentials: SEALED });
     const p = pool(store, Date.now());
     assert.deepEqual(
-      p.candidates().map((r) => r.address),
+      (await p.candidates()).map((r) => r.address),
       ['old@example.org', 'new@example.org'],
     );
     p.prioritize('NEW@example.org');
     assert.deepEqual(
-      p.candidates().map((r) => r.address),
+      (await p.candidates()).map((r) => r.address),
       ['new@example.org', 'old@example.org'],
     );
-    store.upsert('new@example.org', { state: 'migrated' });
+    await store.upsert('new@example.org', { state: 'migrated' });
     assert.deepEqual(
-      p.candidates().map((r) => r.address),
+      (await p.candidates()).map((r) => r.address),
       ['old@example.org'],
     );
-    store.upsert('new@example.org', { state: 'captured' });
+    await store.upsert('new@example.org', { state: 'captured' });
     assert.deepEqual(
-      p.candidates().map((r) => r.address),
+      (await p.candidates()).map((r) => r.address),
       ['old@example.org', 'new@example.org'],
       'a request is used up once the account left captured',
     );

@@ -3,6 +3,7 @@
  * SessionRegistry and a fake clock; every test asserts exact snapshot contents.
  */
 import assert from 'node:assert/strict';
+import { zeroCounts } from '../../src/core/state/account-counts.js';
 import { describe, it } from 'node:test';
 import { EventBus, type GatewayEvent, type TransferProgress } from '../../src/core/bus.js';
 import { LiveView, RATE_WINDOW_MS } from '../../src/core/control/live.js';
@@ -50,9 +51,14 @@ function setup(opts: { records?: AccountRecord[]; registry?: SessionRegistry } =
   const records = opts.records ?? [];
   let scans = 0;
   const store = {
-    list: () => {
+    counts: async () => {
       scans++;
-      return records;
+      const c = zeroCounts();
+      for (const r of records) {
+        c.byState[r.state]++;
+        if (r.state === 'captured' && r.credentials) c.queue++;
+      }
+      return c;
     },
   };
   const view = new LiveView({
@@ -167,10 +173,10 @@ function setup(opts: { records?: AccountRecord[]; registry?: SessionRegistry } =
 }
 
 describe('LiveView sessions', () => {
-  it('follows a session from open through TLS, login and route to close', () => {
+  it('follows a session from open through TLS, login and route to close', async () => {
     const t = setup();
     t.open('s1');
-    const opened = t.view.snapshot();
+    const opened = await t.view.snapshot();
     assert.equal(opened.at, iso(T0));
     assert.deepEqual(opened.gateway, HELLO);
     assert.deepEqual(opened.sessions, {
@@ -201,7 +207,7 @@ describe('LiveView sessions', () => {
     });
     t.login('s1', 'alice@example.org', 'ok');
     t.route('s1', 'alice@example.org', 'source');
-    const live = t.view.snapshot().sessions.list[0];
+    const live = (await t.view.snapshot()).sessions.list[0];
     assert.deepEqual(
       { tls: live?.tls, user: live?.user, route: live?.route },
       { tls: true, user: 'alice@example.org', route: 'source' },
@@ -209,7 +215,7 @@ describe('LiveView sessions', () => {
 
     t.advance(4000);
     t.close('s1', 'client-logout');
-    const after = t.view.snapshot();
+    const after = await t.view.snapshot();
     assert.deepEqual(after.sessions, {
       total: 0,
       byProtocol: { imap: 0, pop3: 0, smtp: 0 },
@@ -235,7 +241,7 @@ describe('LiveView sessions', () => {
     assert.deepEqual(after.errors, [], 'a normal close is no error');
   });
 
-  it('names a port-25 session by its last recipient, a submission session by its AUTH user', () => {
+  it('names a port-25 session by its last recipient, a submission session by its AUTH user', async () => {
     const t = setup();
     t.open('p25', 'smtp', 'smtp');
     t.route('p25', 'a@example.org', 'source', 'smtp');
@@ -244,24 +250,24 @@ describe('LiveView sessions', () => {
     t.login('sub', 'carol@example.org', 'ok', 'smtp');
     t.route('sub', 'carol@example.org', 'destination', 'smtp');
     t.route('sub', 'someone@elsewhere.example', 'destination', 'smtp');
-    const [sub, p25] = t.view.snapshot().sessions.list;
+    const [sub, p25] = (await t.view.snapshot()).sessions.list;
     assert.deepEqual([p25?.user, p25?.route], ['b@example.org', 'destination']);
     assert.deepEqual([sub?.user, sub?.route], ['carol@example.org', 'destination']);
   });
 
-  it('leaves the route unset when routing refuses', () => {
+  it('leaves the route unset when routing refuses', async () => {
     const t = setup();
     t.open('s1');
     t.route('s1', 'x@example.org', 'refuse');
-    assert.equal(t.view.snapshot().sessions.list[0]?.route, undefined);
+    assert.equal((await t.view.snapshot()).sessions.list[0]?.route, undefined);
   });
 
-  it('lists the newest open sessions first, capped, and counts all of them', () => {
+  it('lists the newest open sessions first, capped, and counts all of them', async () => {
     const t = setup();
     const n = SNAPSHOT_SESSIONS + 10;
     for (let i = 0; i < n; i++) t.open(`s${i}`, i % 2 ? 'pop3' : 'imap', 'any');
     t.open('m0', 'smtp', 'smtp');
-    const s = t.view.snapshot().sessions;
+    const s = (await t.view.snapshot()).sessions;
     assert.equal(s.total, n + 1);
     assert.deepEqual(s.byProtocol, { imap: n / 2, pop3: n / 2, smtp: 1 });
     assert.equal(s.list.length, SNAPSHOT_SESSIONS);
@@ -270,19 +276,19 @@ describe('LiveView sessions', () => {
     assert.equal(s.list.at(-1)?.id, `s${n + 1 - SNAPSHOT_SESSIONS}`);
   });
 
-  it('keeps the last closed sessions, newest first, capped', () => {
+  it('keeps the last closed sessions, newest first, capped', async () => {
     const t = setup();
     const n = SNAPSHOT_CLOSED + 7;
     for (let i = 0; i < n; i++) t.open(`s${i}`);
     for (let i = 0; i < n; i++) t.close(`s${i}`, 'client-logout');
-    const snap = t.view.snapshot();
+    const snap = await t.view.snapshot();
     assert.equal(snap.sessions.total, 0);
     assert.equal(snap.closed.length, SNAPSHOT_CLOSED);
     assert.equal(snap.closed[0]?.id, `s${n - 1}`);
     assert.equal(snap.closed.at(-1)?.id, `s${n - SNAPSHOT_CLOSED}`);
   });
 
-  it('shows live byte counters of spliced sessions from the registry', () => {
+  it('shows live byte counters of spliced sessions from the registry', async () => {
     const registry = new SessionRegistry();
     const t = setup({ registry });
     t.open('s1');
@@ -295,21 +301,22 @@ describe('LiveView sessions', () => {
     const unregister = registry.add('alice@example.org', info, splice);
     splice.bytesIn = 123;
     splice.bytesOut = 45_678;
-    const bytes = () => t.view.snapshot().sessions.list.map((s) => [s.id, s.bytesIn, s.bytesOut]);
-    assert.deepEqual(bytes(), [
+    const bytes = async () =>
+      (await t.view.snapshot()).sessions.list.map((s) => [s.id, s.bytesIn, s.bytesOut]);
+    assert.deepEqual(await bytes(), [
       ['s2', 0, 0],
       ['s1', 123, 45_678],
     ]);
     splice.bytesOut = 50_000;
-    assert.deepEqual(bytes()[1], ['s1', 123, 50_000]);
+    assert.deepEqual((await bytes())[1], ['s1', 123, 50_000]);
     unregister();
     assert.equal(registry.bytes('s1'), undefined);
-    assert.deepEqual(bytes()[1], ['s1', 0, 0]);
+    assert.deepEqual((await bytes())[1], ['s1', 0, 0]);
   });
 });
 
 describe('LiveView transfers', () => {
-  it('tracks folder counters, run totals, rate and ETA with a fake clock', () => {
+  it('tracks folder counters, run totals, rate and ETA with a fake clock', async () => {
     const t = setup();
     t.started('alice@example.org', 2);
     t.progress('alice@example.org', {
@@ -336,7 +343,7 @@ describe('LiveView transfers', () => {
       copied: 3,
       copiedBytes: 3000,
     });
-    assert.deepEqual(t.view.snapshot().transfers, [
+    assert.deepEqual((await t.view.snapshot()).transfers, [
       {
         address: 'alice@example.org',
         attempt: 2,
@@ -371,7 +378,7 @@ describe('LiveView transfers', () => {
       copiedBytes: 8000,
     });
     t.advance(1000);
-    const mid = t.view.snapshot().transfers[0];
+    const mid = (await t.view.snapshot()).transfers[0];
     assert.ok(RATE_WINDOW_MS < 10_000 && RATE_WINDOW_MS >= 8000, 'the numbers below assume it');
     // base is the 3000-byte sample at T0+2s (the last at or before now - window)
     assert.equal(mid?.bytesPerSecond, 500);
@@ -394,7 +401,7 @@ describe('LiveView transfers', () => {
       copied: 10,
       copiedBytes: 10_000,
     });
-    const done = t.view.snapshot().transfers[0];
+    const done = (await t.view.snapshot()).transfers[0];
     assert.deepEqual(
       [done?.phase, done?.foldersDone, done?.messages, done?.bytes, done?.folderEtaSeconds],
       ['done', 1, 10, 10_000, undefined],
@@ -402,7 +409,7 @@ describe('LiveView transfers', () => {
     // the finished folder counts once: (10000 - 3000) bytes since the base sample at T0+2s
     assert.equal(done?.bytesPerSecond, 700);
     t.progress('alice@example.org', { folder: 'Sent', phase: 'scan', toCopy: 2, toCopyBytes: 500 });
-    const next = t.view.snapshot().transfers[0];
+    const next = (await t.view.snapshot()).transfers[0];
     assert.deepEqual(
       {
         folder: next?.folder,
@@ -432,7 +439,7 @@ describe('LiveView transfers', () => {
     assert.equal(next?.bytesPerSecond, 700);
     // the switch: the account is locked, and the monitor says so
     t.bus.emit({ type: 'transfer.switching', at: t.at(), address: 'alice@example.org' });
-    assert.equal(t.view.snapshot().transfers[0]?.step, 'switching');
+    assert.equal((await t.view.snapshot()).transfers[0]?.step, 'switching');
 
     // stalled: no progress for longer than the window -> no rate, no guess
     t.progress('alice@example.org', {
@@ -444,19 +451,19 @@ describe('LiveView transfers', () => {
       copiedBytes: 100,
     });
     t.advance(RATE_WINDOW_MS + 5000);
-    const stalled = t.view.snapshot().transfers[0];
+    const stalled = (await t.view.snapshot()).transfers[0];
     assert.equal(stalled?.bytesPerSecond, 0);
     assert.equal(stalled?.folderEtaSeconds, undefined);
   });
 
-  it('drops a finished transfer; a failed one becomes an error', () => {
+  it('drops a finished transfer; a failed one becomes an error', async () => {
     const t = setup();
     t.started('ok@example.org');
     t.started('bad@example.org');
     t.started('stopped@example.org');
     t.progress('stranger@example.org', { folder: 'INBOX', phase: 'scan' });
     assert.deepEqual(
-      t.view.snapshot().transfers.map((x) => x.address),
+      (await t.view.snapshot()).transfers.map((x) => x.address),
       ['ok@example.org', 'bad@example.org', 'stopped@example.org'],
     );
     t.finished('ok@example.org', true);
@@ -472,7 +479,7 @@ describe('LiveView transfers', () => {
     });
     t.advance(500);
     t.finished('bad@example.org', false, 'source login refused');
-    const snap = t.view.snapshot();
+    const snap = await t.view.snapshot();
     assert.deepEqual(snap.transfers, []);
     assert.deepEqual(snap.errors, [
       {
@@ -486,7 +493,7 @@ describe('LiveView transfers', () => {
 });
 
 describe('LiveView minutes', () => {
-  it('buckets relayed messages and logins per UTC minute, empty minutes included, oldest first', () => {
+  it('buckets relayed messages and logins per UTC minute, empty minutes included, oldest first', async () => {
     const t = setup();
     t.advance(30_000); // 12:00:30
     t.open('m', 'smtp', 'smtp');
@@ -497,7 +504,7 @@ describe('LiveView minutes', () => {
     t.advance(2 * 60_000); // 12:02:30
     t.login('b', 'b@example.org', 'refused');
     t.login('c', 'c@example.org', 'ok');
-    const strip = t.view.snapshot().minutes;
+    const strip = (await t.view.snapshot()).minutes;
     assert.equal(strip.length, SNAPSHOT_MINUTES);
     const last3 = strip.slice(-3);
     assert.deepEqual(last3, [
@@ -527,9 +534,9 @@ describe('LiveView minutes', () => {
 
     // 12:14:30: 12:00 is now the oldest minute; one minute later it has rolled off
     t.advance(12 * 60_000);
-    assert.equal(t.view.snapshot().minutes[0]?.smtpToSource, 2);
+    assert.equal((await t.view.snapshot()).minutes[0]?.smtpToSource, 2);
     t.advance(60_000);
-    const rolled = t.view.snapshot().minutes;
+    const rolled = (await t.view.snapshot()).minutes;
     assert.equal(rolled[0]?.minute, '2026-11-20T12:01:00.000Z');
     assert.equal(rolled.at(-1)?.minute, '2026-11-20T12:15:00.000Z');
     assert.equal(
@@ -539,7 +546,7 @@ describe('LiveView minutes', () => {
     );
     // 12:15 reuses the slot 12:00 had: it starts from zero
     t.smtp('m', 'source');
-    assert.deepEqual(t.view.snapshot().minutes.at(-1), {
+    assert.deepEqual((await t.view.snapshot()).minutes.at(-1), {
       minute: '2026-11-20T12:15:00.000Z',
       smtpToSource: 1,
       smtpToDestination: 0,
@@ -550,7 +557,7 @@ describe('LiveView minutes', () => {
 });
 
 describe('LiveView errors', () => {
-  it('records refused logins, broken sessions and refused messages, newest first', () => {
+  it('records refused logins, broken sessions and refused messages, newest first', async () => {
     const t = setup();
     t.login('s0', 'mallory@example.org', 'refused');
     t.advance(1);
@@ -563,7 +570,7 @@ describe('LiveView errors', () => {
     t.advance(1);
     t.open('s333');
     t.close('s333', 'error');
-    assert.deepEqual(t.view.snapshot().errors, [
+    assert.deepEqual((await t.view.snapshot()).errors, [
       { at: iso(T0 + 3), kind: 'session', subject: '192.0.2.4', message: 'error' },
       {
         at: iso(T0 + 2),
@@ -586,10 +593,10 @@ describe('LiveView errors', () => {
     ]);
   });
 
-  it('keeps only the newest SNAPSHOT_ERRORS errors', () => {
+  it('keeps only the newest SNAPSHOT_ERRORS errors', async () => {
     const t = setup();
     for (let i = 0; i < SNAPSHOT_ERRORS + 5; i++) t.login(`s${i}`, `u${i}@example.org`, 'refused');
-    const errors = t.view.snapshot().errors;
+    const errors = (await t.view.snapshot()).errors;
     assert.equal(errors.length, SNAPSHOT_ERRORS);
     assert.equal(errors[0]?.subject, `u${SNAPSHOT_ERRORS + 4}@example.org`);
     assert.equal(errors.at(-1)?.subject, 'u5@example.org');
@@ -597,7 +604,7 @@ describe('LiveView errors', () => {
 });
 
 describe('LiveView accounts', () => {
-  it('counts every state, zeros included; the queue is captured accounts with a password', () => {
+  it('counts every state, zeros included; the queue is captured accounts with a password', async () => {
     const t = setup({
       records: [
         rec('a@x', 'captured'),
@@ -607,7 +614,7 @@ describe('LiveView accounts', () => {
         rec('e@x', 'failed'),
       ],
     });
-    const snap = t.view.snapshot();
+    const snap = await t.view.snapshot();
     assert.deepEqual(snap.accounts, {
       unknown: 0,
       captured: 3,
@@ -619,29 +626,29 @@ describe('LiveView accounts', () => {
     assert.equal(snap.queue, 2);
   });
 
-  it('scans the store at most once per ACCOUNTS_TTL_MS', () => {
+  it('scans the store at most once per ACCOUNTS_TTL_MS', async () => {
     const t = setup({ records: [rec('a@x', 'captured')] });
-    assert.equal(t.view.snapshot().accounts.captured, 1);
+    assert.equal((await t.view.snapshot()).accounts.captured, 1);
     t.records.push(rec('b@x', 'captured'));
     t.advance(ACCOUNTS_TTL_MS - 1);
-    assert.equal(t.view.snapshot().accounts.captured, 1);
-    assert.equal(t.view.snapshot().queue, 1);
+    assert.equal((await t.view.snapshot()).accounts.captured, 1);
+    assert.equal((await t.view.snapshot()).queue, 1);
     assert.equal(t.scans(), 1);
     t.advance(1);
-    assert.equal(t.view.snapshot().accounts.captured, 2);
-    assert.equal(t.view.snapshot().queue, 2);
+    assert.equal((await t.view.snapshot()).accounts.captured, 2);
+    assert.equal((await t.view.snapshot()).queue, 2);
     assert.equal(t.scans(), 2);
   });
 });
 
 describe('LiveView close', () => {
-  it('stops following the bus', () => {
+  it('stops following the bus', async () => {
     const t = setup();
     t.open('s1');
     t.view.close();
     t.open('s2');
     t.login('s2', 'x@example.org', 'refused');
-    const snap = t.view.snapshot();
+    const snap = await t.view.snapshot();
     assert.deepEqual(
       snap.sessions.list.map((s) => s.id),
       ['s1'],

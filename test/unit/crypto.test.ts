@@ -161,10 +161,10 @@ test('rotation: new key seals, old keys still open, resealAll moves secrets to t
   const store = await openJsonStore(join(dir, 'state.json'), { saveDelayMs: 60_000 });
   defer(t, () => store.close());
   for (const a of ['a@x', 'b@x', 'c@x'])
-    store.upsert(a, { state: 'captured', credentials: seal(ring1, `pw-${a}`, a) });
-  store.upsert('d@x', { state: 'unknown' });
+    await store.upsert(a, { state: 'captured', credentials: seal(ring1, `pw-${a}`, a) });
+  await store.upsert('d@x', { state: 'unknown' });
   // A blob moved from another account: must be reported, not resealed, not fatal.
-  store.upsert('moved@x', { state: 'captured', credentials: seal(ring1, 'pw', 'a@x') });
+  await store.upsert('moved@x', { state: 'captured', credentials: seal(ring1, 'pw', 'a@x') });
 
   const k2 = await rotateKeyFile(keyPath);
   assert.notEqual(k2, k1);
@@ -172,11 +172,11 @@ test('rotation: new key seals, old keys still open, resealAll moves secrets to t
   const ring2 = loadKeyring(keyPath);
   assert.equal(ring2.current, k2);
   assert.deepEqual([...ring2.keys.keys()], [k2, k1]);
-  assert.equal(openText(ring2, store.get('a@x')!.credentials!, 'a@x'), 'pw-a@x');
+  assert.equal(openText(ring2, (await store.get('a@x'))!.credentials!, 'a@x'), 'pw-a@x');
   assert.equal(seal(ring2, 'x', 'a@x').kid, k2);
   assert.equal(readFileSync(keyPath, 'utf8').match(/^# AutoPort/gm)?.length, 1, 'one header');
 
-  store.upsert('e@x', { state: 'captured', credentials: seal(ring2, 'pw-e@x', 'e@x') });
+  await store.upsert('e@x', { state: 'captured', credentials: seal(ring2, 'pw-e@x', 'e@x') });
   const result = await resealAll(store, ring2);
   assert.equal(result.resealed, 3);
   assert.equal(result.unchanged, 1);
@@ -197,7 +197,7 @@ test('rotation: new key seals, old keys still open, resealAll moves secrets to t
   const ring3 = loadKeyring(keyPath);
   assert.deepEqual([...ring3.keys.keys()], [k2]);
   for (const a of ['a@x', 'b@x', 'c@x', 'e@x']) {
-    const rec = store.get(a)!;
+    const rec = (await store.get(a))!;
     assert.equal(rec.credentials?.kid, k2);
     assert.equal(openText(ring3, rec.credentials!, rec.address), `pw-${a}`);
   }

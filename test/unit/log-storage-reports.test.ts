@@ -39,7 +39,7 @@ test('saving the state: the failure and the recovery are log lines', async (t) =
   });
   defer(t, () => store.close());
   disk.fault = true;
-  store.upsert('a@x', { attempts: 1 });
+  await store.upsert('a@x', { attempts: 1 });
   await store.flush().catch(() => undefined);
   for (let waited = 0; store.status().failures < 2; waited += 50) {
     assert.ok(waited < 10_000, 'the store stopped retrying');

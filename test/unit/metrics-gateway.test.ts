@@ -5,6 +5,7 @@
  * short cache, and what /healthz decides.
  */
 import assert from 'node:assert/strict';
+import { zeroCounts } from '../../src/core/state/account-counts.js';
 import { describe, it } from 'node:test';
 import { EventBus, type GatewayEvent, type SessionProtocol } from '../../src/core/bus.js';
 import {
@@ -98,9 +99,14 @@ function setup(records: AccountRecord[] = []) {
   const m = createGatewayMetrics({
     bus,
     store: {
-      list: () => {
+      counts: async () => {
         lists++;
-        return records;
+        const c = zeroCounts();
+        for (const r of records) {
+          c.byState[r.state]++;
+          if (r.state === 'captured' && r.credentials) c.queue++;
+        }
+        return c;
       },
     },
     storeStatus: () => ({ saves: 7, failures: 1 }),
@@ -394,7 +400,10 @@ describe('gateway metrics from bus events', () => {
   });
 
   it("carries prom-client's process_ and nodejs_ series beside its own", async () => {
-    const m = createGatewayMetrics({ bus: new EventBus(), store: { list: () => [] } });
+    const m = createGatewayMetrics({
+      bus: new EventBus(),
+      store: { counts: async () => zeroCounts() },
+    });
     try {
       const x = parseExposition(await m.render());
       assert.ok(x.get('process_resident_memory_bytes')! > 1e6);

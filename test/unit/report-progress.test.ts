@@ -313,12 +313,12 @@ describe('readReportInputs', () => {
     );
     const statePath = join(dir, 'state.json');
     const writer = await openJsonStore(statePath, { saveDelayMs: 1 });
-    writer.upsert('a@example.org', { state: 'migrated' });
+    await writer.upsert('a@example.org', { state: 'migrated' });
     await writer.close();
     const store = await openJsonStore(statePath, { readOnly: true });
     t.after(() => store.close());
 
-    const all = readReportInputs({
+    const all = await readReportInputs({
       store,
       statePath,
       logDir: dir,
@@ -336,7 +336,7 @@ describe('readReportInputs', () => {
     );
 
     const since = new Date('2026-11-15T00:00:00.000Z');
-    const win = readReportInputs({
+    const win = await readReportInputs({
       store,
       statePath,
       logDir: dir,
@@ -358,7 +358,7 @@ describe('readReportInputs', () => {
     const statePath = join(dir, 'state.json');
     const store = await openJsonStore(statePath, { readOnly: true });
     t.after(() => store.close());
-    const r = readReportInputs({
+    const r = await readReportInputs({
       store,
       statePath,
       logDir: join(dir, 'logs'),

@@ -171,7 +171,7 @@ test('a store that cannot save: flush() rejects with a StateError, reported once
   });
   defer(t, () => store.close());
   disk.fault = enospc;
-  store.upsert('a@x', { attempts: 1 });
+  await store.upsert('a@x', { attempts: 1 });
   const err = await store.flush().then(
     () => assert.fail('flush() resolved while nothing could be written'),
     (e: unknown) => e,
@@ -200,7 +200,7 @@ test('a store that cannot save: flush() rejects with a StateError, reported once
 
   // a second episode is reported again
   disk.fault = () => Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
-  store.upsert('a@x', { attempts: 2 });
+  await store.upsert('a@x', { attempts: 2 });
   await assert.rejects(store.flush(), /Make its folder writable/);
   assert.deepEqual(failed, ['ENOSPC', 'EROFS']);
   disk.fault = undefined;

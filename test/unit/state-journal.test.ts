@@ -54,23 +54,23 @@ test('flush() makes a change durable with one journal append, not a new snapshot
   const store = await openJsonStore(file, { saveDelayMs: 60_000 });
   defer(t, () => store.close());
   assert.equal(existsSync(file), false, 'an owner that changed nothing wrote nothing');
-  store.upsert('a@x', { state: 'captured', attempts: 1 });
+  await store.upsert('a@x', { state: 'captured', attempts: 1 });
   await store.flush();
   const snapshot = readFileSync(file, 'utf8');
   assert.match(snapshot, /"version"/, 'the first change made an empty snapshot, then appended');
   assert.deepEqual(
     journalLines(dir).map((l) => JSON.parse(l) as { address?: string; commit?: number }),
-    [{ ...store.get('a@x') }, { commit: 1 }],
+    [{ ...(await store.get('a@x')) }, { commit: 1 }],
   );
   // a reader without the lock, while the owner runs, sees it
   const reader = await openJsonStore(file, { readOnly: true });
   defer(t, () => reader.close());
-  assert.equal(reader.get('a@x')?.attempts, 1);
-  store.remove('a@x');
+  assert.equal((await reader.get('a@x'))?.attempts, 1);
+  await store.remove('a@x');
   await store.flush();
   const again = await openJsonStore(file, { readOnly: true });
   defer(t, () => again.close());
-  assert.equal(again.get('a@x'), undefined, 'a removal is journaled too');
+  assert.equal(await again.get('a@x'), undefined, 'a removal is journaled too');
 });
 
 test('concurrent flushes share one append; a flush does not wait for later changes', async (t) => {
@@ -80,10 +80,10 @@ test('concurrent flushes share one append; a flush does not wait for later chang
   defer(t, () => store.close());
   let open!: () => void;
   adapter.gate = new Promise((r) => (open = r));
-  store.upsert('first@x', {});
+  await store.upsert('first@x', {});
   const first = store.flush(); // held in its write
   const storm = Array.from({ length: 50 }, async (_, i) => {
-    store.upsert(`u${i}@x`, { state: 'captured' });
+    await store.upsert(`u${i}@x`, { state: 'captured' });
     await store.flush();
   });
   await sleep(20);
@@ -95,11 +95,11 @@ test('concurrent flushes share one append; a flush does not wait for later chang
   assert.equal(Object.keys(readStateSync(file).accounts).length, 51);
 
   // a flush returns once its own changes are durable, even if others keep changing
-  store.upsert('mine@x', {});
+  await store.upsert('mine@x', {});
   const mine = store.flush(); // its write starts now, ungated
   let release!: () => void;
   adapter.gate = new Promise((r) => (release = r)); // the next write hangs until released
-  store.upsert('later@x', {}); // made after the call: not waited for
+  await store.upsert('later@x', {}); // made after the call: not waited for
   void store.flush();
   await mine;
   assert.ok(readStateSync(file).accounts['mine@x']);
@@ -112,7 +112,7 @@ test('a torn last batch is ignored and cut before the next append', async (t) =>
   const dir = tempDir(t);
   const file = join(dir, 'state.json');
   const store = await openJsonStore(file, { saveDelayMs: 60_000 });
-  const a = store.upsert('a@x', { attempts: 1 });
+  const a = await store.upsert('a@x', { attempts: 1 });
   await store.close();
   // what a writer killed in the middle of its second batch leaves behind
   const journal = join(dir, journals(dir)[0] as string);
@@ -122,8 +122,12 @@ test('a torn last batch is ignored and cut before the next append', async (t) =>
 
   const reopened = await openJsonStore(file, { saveDelayMs: 60_000 });
   defer(t, () => reopened.close());
-  assert.equal(reopened.get('a@x')?.attempts, 2, 'the committed batch counts, the torn one not');
-  reopened.upsert('b@x', {});
+  assert.equal(
+    (await reopened.get('a@x'))?.attempts,
+    2,
+    'the committed batch counts, the torn one not',
+  );
+  await reopened.upsert('b@x', {});
   await reopened.flush();
   const text = readFileSync(journal, 'utf8');
   assert.equal(text.indexOf(line(3)), -1, 'the torn batch was cut before the append');
@@ -131,7 +135,7 @@ test('a torn last batch is ignored and cut before the next append', async (t) =>
   const reader = await openJsonStore(file, { readOnly: true });
   defer(t, () => reader.close());
   assert.deepEqual(
-    reader.list().map((r) => [r.address, r.attempts]),
+    (await reader.list()).map((r) => [r.address, r.attempts]),
     [
       ['a@x', 2],
       ['b@x', undefined],
@@ -143,7 +147,7 @@ test('damage inside a committed batch is refused with what to do', async (t) => 
   const dir = tempDir(t);
   const file = join(dir, 'state.json');
   const store = await openJsonStore(file, { saveDelayMs: 60_000 });
-  store.upsert('a@x', {});
+  await store.upsert('a@x', {});
   await store.flush();
   const journal = join(dir, journals(dir)[0] as string);
   const good = statSync(journal).size;
@@ -156,7 +160,7 @@ test('damage inside a committed batch is refused with what to do', async (t) => 
   });
   writeFileSync(journal, readFileSync(journal).subarray(0, good));
   const reader = await openJsonStore(file, { readOnly: true });
-  assert.equal(reader.count(), 1);
+  assert.equal(await reader.count(), 1);
   await reader.close();
   await store.close();
 });
@@ -179,13 +183,17 @@ test('version 1 files load, laid out by line or as one document, and become vers
   ] as const) {
     const store = await openJsonStore(file, { saveDelayMs: 60_000 });
     assert.deepEqual(
-      store.list().map((r) => r.address),
+      (await store.list()).map((r) => r.address),
       want,
     );
-    store.upsert('new@x', {});
+    await store.upsert('new@x', {});
     await store.flush();
     const reader = await openJsonStore(file, { readOnly: true });
-    assert.equal(reader.count(), want.length + 1, 'the journal replays over a version 1 file');
+    assert.equal(
+      await reader.count(),
+      want.length + 1,
+      'the journal replays over a version 1 file',
+    );
     await reader.close();
     await store.close(); // compacts
     const doc = JSON.parse(readFileSync(file, 'utf8')) as { version: number; journal: number };
@@ -193,7 +201,7 @@ test('version 1 files load, laid out by line or as one document, and become vers
     assert.equal(typeof doc.journal, 'number');
     const again = await openJsonStore(file, { readOnly: true });
     assert.deepEqual(
-      again.list().map((r) => r.address),
+      (await again.list()).map((r) => r.address),
       [...want, 'new@x'],
     );
     await again.close();
@@ -208,7 +216,7 @@ test('past its threshold the journal is compacted in the background', async (t) 
   const before = journals(dir);
   for (let i = 0; store.status().compactions === 0; i++) {
     assert.ok(i < 2000, 'no compaction after 2000 changes');
-    store.upsert(`u${i % 7}@x`, { attempts: i, reason: 'x'.repeat(200) });
+    await store.upsert(`u${i % 7}@x`, { attempts: i, reason: 'x'.repeat(200) });
     await store.flush();
   }
   await store.flush();
@@ -233,7 +241,7 @@ test('a reader without the lock never sees a half state while compactions run', 
   let stop = false;
   const writer = (async () => {
     for (let n = 1; !stop; n++) {
-      for (let i = 0; i < GROUP; i++) store.upsert(`g${i}@x`, { attempts: n });
+      for (let i = 0; i < GROUP; i++) await store.upsert(`g${i}@x`, { attempts: n });
       await store.flush();
     }
   })();
@@ -241,7 +249,7 @@ test('a reader without the lock never sees a half state while compactions run', 
   try {
     while (store.status().compactions < 20 || reads < 20) {
       const reader = await openJsonStore(file, { readOnly: true });
-      const values = new Set(reader.list().map((r) => r.attempts));
+      const values = new Set((await reader.list()).map((r) => r.attempts));
       await reader.close();
       assert.ok(values.size <= 1, `a mixed state: ${[...values].join(',')}`);
       reads++;
@@ -257,7 +265,7 @@ test('the owner refuses a snapshot whose journal is missing', async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'state.json');
   const store = await openJsonStore(file);
-  store.upsert('a@x', {});
+  await store.upsert('a@x', {});
   await store.close();
   const [name] = journals(dir);
   unlinkSync(join(dir, name as string));
@@ -273,7 +281,7 @@ test('more accounts than the limit: refuses to start and says to move to Postgre
   const dir = tempDir(t);
   const file = join(dir, 'state.json');
   const store = await openJsonStore(file);
-  for (let i = 0; i < 4; i++) store.upsert(`u${i}@x`, {});
+  for (let i = 0; i < 4; i++) await store.upsert(`u${i}@x`, {});
   await store.close(); // all four in the snapshot
   const small = (): StoreFileAdapter => new StoreFileAdapter(file, { maxAccounts: 3 });
   const refused = (err: unknown): boolean => {
@@ -291,13 +299,13 @@ test('more accounts than the limit: refuses to start and says to move to Postgre
   );
   // the same when the accounts come from the journal
   const three = await openJsonStore(file, { adapter: new StoreFileAdapter(file) });
-  three.remove('u3@x');
+  await three.remove('u3@x');
   await three.close();
   const grow = await openJsonStore(file, {
     adapter: new StoreFileAdapter(file, { maxAccounts: 4 }),
   });
-  grow.upsert('u3@x', {});
-  grow.upsert('u4@x', {});
+  await grow.upsert('u3@x', {});
+  await grow.upsert('u4@x', {});
   await grow.flush();
   await assert.rejects(openJsonStore(file, { readOnly: true, adapter: small() }), refused);
   await grow.close();

@@ -59,8 +59,8 @@ test('a store held by a child process is refused; after kill -9 it is taken over
     return true;
   });
   const reader = await openJsonStore(file, { readOnly: true });
-  assert.equal(reader.count(), 0);
-  assert.throws(() => reader.upsert('a@x', {}), StoreReadOnlyError);
+  assert.equal(await reader.count(), 0);
+  await assert.rejects(async () => reader.upsert('a@x', {}), StoreReadOnlyError);
   await reader.close();
   assert.equal(lockOwner(file).pid, w.child.pid, 'a reader neither takes nor removes the lock');
   await killWriter(w);

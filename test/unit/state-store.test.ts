@@ -51,30 +51,30 @@ test('upsert creates a record keyed by the lower-cased address and merges patche
   const store = await openJsonStore(file, { saveDelayMs: 10_000, now: () => now });
   defer(t, () => store.close());
 
-  const rec = store.upsert('Alice@Example.ORG', { lastSeen: '2025-03-01T09:00:00Z' });
+  const rec = await store.upsert('Alice@Example.ORG', { lastSeen: '2025-03-01T09:00:00Z' });
   assert.equal(rec.address, 'alice@example.org');
   assert.equal(rec.state, 'unknown');
   assert.deepEqual(rec.errors, []);
   assert.deepEqual(rec.folders, {});
   assert.equal(rec.updatedAt, '2025-03-01T10:00:00.000Z');
-  assert.equal(store.get('ALICE@example.org'), rec);
+  assert.equal(await store.get('ALICE@example.org'), rec);
 
   now = new Date('2025-03-01T11:00:00Z');
-  const same = store.upsert('alice@example.org', { lastLogin: 'x' });
+  const same = await store.upsert('alice@example.org', { lastLogin: 'x' });
   assert.equal(same.updatedAt, '2025-03-01T10:00:00.000Z', 'updatedAt moves only with the state');
   assert.equal(same.lastSeen, '2025-03-01T09:00:00Z');
-  const moved = store.upsert('alice@example.org', { state: 'captured', lastSeen: undefined });
+  const moved = await store.upsert('alice@example.org', { state: 'captured', lastSeen: undefined });
   assert.equal(moved.updatedAt, '2025-03-01T11:00:00.000Z');
   assert.equal(moved.lastSeen, undefined, 'an undefined patch field clears it');
   assert.equal(moved.lastLogin, 'x');
-  assert.equal(store.count(), 1);
+  assert.equal(await store.count(), 1);
 });
 
 test('records are copy-on-write snapshots and refuse mutation', async (t) => {
   const store = await openJsonStore(join(tempDir(t), 'state.json'), { saveDelayMs: 10_000 });
   defer(t, () => store.close());
-  const before = store.upsert('bob@x', { state: 'captured', attempts: 1 });
-  const after = store.update('bob@x', (r) => {
+  const before = await store.upsert('bob@x', { state: 'captured', attempts: 1 });
+  const after = await store.update('bob@x', (r) => {
     r.attempts = 2;
     r.folders.INBOX = {
       source: 'INBOX',
@@ -96,19 +96,28 @@ test('records are copy-on-write snapshots and refuse mutation', async (t) => {
     (after.folders.INBOX as { copied: number }).copied = 9;
   }, TypeError);
 
-  assert.throws(
-    () =>
-      store.update('bob@x', () => {
+  await assert.rejects(
+    async () =>
+      await store.update('bob@x', () => {
         throw new Error('boom');
       }),
     /boom/,
   );
-  assert.throws(() => store.update('bob@x', (r) => void (r.address = 'eve@x')), /address/);
-  assert.throws(() => store.update('bob@x', (async () => undefined) as () => void), /synchronous/);
-  assert.throws(() => store.update('bob@x', (r) => void (r.state = 'bogus' as 'failed')), /state/);
-  assert.equal(store.get('bob@x'), after, 'failed updates change nothing');
+  await assert.rejects(
+    async () => await store.update('bob@x', (r) => void (r.address = 'eve@x')),
+    /address/,
+  );
+  await assert.rejects(
+    async () => await store.update('bob@x', (async () => undefined) as () => void),
+    /synchronous/,
+  );
+  await assert.rejects(
+    async () => await store.update('bob@x', (r) => void (r.state = 'bogus' as 'failed')),
+    /state/,
+  );
+  assert.equal(await store.get('bob@x'), after, 'failed updates change nothing');
 
-  const created = store.update('new@x', (r) => void (r.reason = 'made by update'));
+  const created = await store.update('new@x', (r) => void (r.reason = 'made by update'));
   assert.equal(created.state, 'unknown');
   assert.equal(created.reason, 'made by update');
 });
@@ -116,45 +125,45 @@ test('records are copy-on-write snapshots and refuse mutation', async (t) => {
 test('list filters by state; remove and count', async (t) => {
   const store = await openJsonStore(join(tempDir(t), 'state.json'), { saveDelayMs: 10_000 });
   defer(t, () => store.close());
-  store.upsert('a@x', { state: 'captured' });
-  store.upsert('b@x', { state: 'migrated' });
-  store.upsert('c@x', { state: 'failed' });
-  store.upsert('d@x', {});
+  await store.upsert('a@x', { state: 'captured' });
+  await store.upsert('b@x', { state: 'migrated' });
+  await store.upsert('c@x', { state: 'failed' });
+  await store.upsert('d@x', {});
   assert.deepEqual(
-    store.list().map((r) => r.address),
+    (await store.list()).map((r) => r.address),
     ['a@x', 'b@x', 'c@x', 'd@x'],
   );
   assert.deepEqual(
-    store.list({ state: 'migrated' }).map((r) => r.address),
+    (await store.list({ state: 'migrated' })).map((r) => r.address),
     ['b@x'],
   );
   assert.deepEqual(
-    store.list({ state: ['failed', 'unknown'] }).map((r) => r.address),
+    (await store.list({ state: ['failed', 'unknown'] })).map((r) => r.address),
     ['c@x', 'd@x'],
   );
-  assert.equal(store.remove('B@X'), true);
-  assert.equal(store.remove('b@x'), false);
-  assert.equal(store.remove(''), false);
-  assert.equal(store.count(), 3);
-  assert.equal(store.get('b@x'), undefined);
+  assert.equal(await store.remove('B@X'), true);
+  assert.equal(await store.remove('b@x'), false);
+  assert.equal(await store.remove(''), false);
+  assert.equal(await store.count(), 3);
+  assert.equal(await store.get('b@x'), undefined);
 });
 
 test('hostile addresses: prototype names are plain keys, control characters are refused', async (t) => {
   const file = join(tempDir(t), 'state.json');
   const store = await openJsonStore(file, { saveDelayMs: 10_000 });
   for (const a of ['__proto__', 'constructor', 'toString', 'hasOwnProperty'])
-    store.upsert(a, { state: 'captured' });
-  assert.throws(() => store.upsert('', {}), InvalidAddressError);
-  assert.throws(() => store.upsert('a\r\nb', {}), InvalidAddressError);
-  assert.throws(() => store.upsert('a\u0000b', {}), InvalidAddressError);
-  assert.throws(() => store.upsert('x'.repeat(321), {}), InvalidAddressError);
-  assert.equal(store.get('a\r\nb'), undefined);
+    await store.upsert(a, { state: 'captured' });
+  await assert.rejects(async () => await store.upsert('', {}), InvalidAddressError);
+  await assert.rejects(async () => await store.upsert('a\r\nb', {}), InvalidAddressError);
+  await assert.rejects(async () => await store.upsert('a\u0000b', {}), InvalidAddressError);
+  await assert.rejects(async () => await store.upsert('x'.repeat(321), {}), InvalidAddressError);
+  assert.equal(await store.get('a\r\nb'), undefined);
   await store.close();
   const again = await openJsonStore(file);
   defer(t, () => again.close());
-  assert.equal(again.count(), 4);
-  assert.equal(again.get('__proto__')?.state, 'captured');
-  assert.equal(Object.getPrototypeOf(again.get('constructor')), Object.prototype);
+  assert.equal(await again.count(), 4);
+  assert.equal((await again.get('__proto__'))?.state, 'captured');
+  assert.equal(Object.getPrototypeOf(await again.get('constructor')), Object.prototype);
 });
 
 test('several changes are coalesced into one write; flush writes now', async (t) => {
@@ -162,8 +171,8 @@ test('several changes are coalesced into one write; flush writes now', async (t)
   const adapter = new CountingAdapter(file);
   const store = await openJsonStore(file, { saveDelayMs: 30, adapter });
   defer(t, () => store.close());
-  for (let i = 0; i < 50; i++) store.update('c@x', (r) => void (r.attempts = i));
-  store.upsert('d@x', { state: 'captured' });
+  for (let i = 0; i < 50; i++) await store.update('c@x', (r) => void (r.attempts = i));
+  await store.upsert('d@x', { state: 'captured' });
   assert.equal(adapter.writes, 0, 'nothing written synchronously');
   await until(() => adapter.writes > 0, 'the coalesced write');
   await sleep(100); // time for a second write, if the changes were not coalesced
@@ -174,7 +183,7 @@ test('several changes are coalesced into one write; flush writes now', async (t)
 
   const slow = await openJsonStore(join(tempDir(t), 'slow.json'), { saveDelayMs: 60_000 });
   defer(t, () => slow.close());
-  slow.upsert('e@x', { attempts: 7 });
+  await slow.upsert('e@x', { attempts: 7 });
   assert.equal(existsSync(slow.location), false, 'not written before flush');
   await slow.flush();
   assert.equal(readDoc(slow.location).accounts['e@x']?.attempts, 7);
@@ -189,10 +198,10 @@ test('changes made during a write are saved by the next write', async (t) => {
   defer(t, () => store.close());
   let open!: () => void;
   adapter.gate = new Promise((r) => (open = r));
-  store.upsert('a@x', { attempts: 1 });
+  await store.upsert('a@x', { attempts: 1 });
   const first = store.flush();
   await until(() => adapter.writes === 1, 'the first write');
-  store.upsert('a@x', { attempts: 2 }); // while the first write is held
+  await store.upsert('a@x', { attempts: 2 }); // while the first write is held
   await sleep(30);
   assert.equal(adapter.writes, 1, 'at most one write in flight');
   adapter.gate = undefined;
@@ -214,7 +223,7 @@ test('a failed save is reported, retried, and flush() rejects with it', async (t
   });
   defer(t, () => store.close());
   adapter.failNext = new Error('disk full');
-  store.upsert('a@x', { attempts: 1 });
+  await store.upsert('a@x', { attempts: 1 });
   await until(() => errors.length > 0, 'the save error');
   assert.deepEqual(errors, ['disk full']);
   assert.equal(store.status().lastError, 'disk full');
@@ -222,7 +231,7 @@ test('a failed save is reported, retried, and flush() rejects with it', async (t
   await store.flush(); // retried, succeeds
   assert.equal(store.status().lastError, undefined);
   adapter.failNext = new Error('EIO');
-  store.upsert('a@x', { attempts: 2 });
+  await store.upsert('a@x', { attempts: 2 });
   adapter.failNext = new Error('EIO');
   await assert.rejects(store.flush(), /EIO/);
 });
@@ -231,7 +240,7 @@ test('reload gives back the same records; .bak holds the previous version', asyn
   const dir = tempDir(t);
   const file = join(dir, 'state.json');
   const store = await openJsonStore(file, { saveDelayMs: 10_000 });
-  store.upsert('a@x', {
+  await store.upsert('a@x', {
     state: 'failed',
     attempts: 3,
     reason: 'quota',
@@ -239,13 +248,13 @@ test('reload gives back the same records; .bak holds the previous version', asyn
     credentials: { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' },
     pop3Uidls: { 'uidl-1': 1, 'uidl-\u00e9': 2 },
   });
-  store.upsert('b@x', {
+  await store.upsert('b@x', {
     state: 'migrated',
     transfer: { messages: 3, bytes: 9, copied: 3, skipped: 0, failed: 0 },
   });
   await store.flush();
   const first = readFileSync(file, 'utf8');
-  store.upsert('c@x', {});
+  await store.upsert('c@x', {});
   await store.close();
   assert.equal(readFileSync(`${file}.bak`, 'utf8'), first);
   assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -253,8 +262,8 @@ test('reload gives back the same records; .bak holds the previous version', asyn
 
   const again = await openJsonStore(file);
   defer(t, () => again.close());
-  assert.deepEqual(again.list(), store.list());
-  assert.throws(() => store.upsert('d@x', {}), StoreClosedError);
+  assert.deepEqual(await again.list(), await store.list());
+  await assert.rejects(async () => await store.upsert('d@x', {}), StoreClosedError);
   assert.equal(readDoc(file).version, 2);
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 6, 'one account per line');
 });
@@ -263,14 +272,14 @@ test('a missing file is an empty store; leftover temp files are removed at open'
   const dir = tempDir(t);
   const file = join(dir, 'sub', 'state.json');
   const store = await openJsonStore(file);
-  assert.equal(store.count(), 0);
-  store.upsert('a@x', {});
+  assert.equal(await store.count(), 0);
+  await store.upsert('a@x', {});
   await store.close();
   writeFileSync(join(dir, 'sub', '.state.json.tmp-999999-deadbeef'), '{"half');
   writeFileSync(join(dir, 'sub', 'state.json.bak.tmp-999999-deadbeef'), '{');
   const again = await openJsonStore(file);
   defer(t, () => again.close());
-  assert.equal(again.count(), 1);
+  assert.equal(await again.count(), 1);
   assert.deepEqual(
     readdirSync(join(dir, 'sub'))
       .filter((n) => !n.startsWith('state.json.journal.'))
@@ -283,7 +292,7 @@ test('a corrupt file is refused with a message naming the file and the backup', 
   const dir = tempDir(t);
   const file = join(dir, 'state.json');
   const noBackup = await openJsonStore(file);
-  noBackup.upsert('a@x', {});
+  await noBackup.upsert('a@x', {});
   await noBackup.close();
   rmSync(`${file}.bak`);
   writeFileSync(file, '{"version":1,');

@@ -53,8 +53,11 @@ async function setup(t: TestContext, migrate: MigrateFn, concurrency = 1) {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const capture = (address: string): void =>
-    void store.upsert(address, { state: 'captured', credentials: seal(keyring, 'pw', address) });
+  const capture = async (address: string): Promise<void> =>
+    void (await store.upsert(address, {
+      state: 'captured',
+      credentials: seal(keyring, 'pw', address),
+    }));
   return { store, bus, events, pool, capture };
 }
 
@@ -65,9 +68,9 @@ function finished(events: GatewayEvent[], address: string) {
   );
 }
 
-async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {
+async function until(what: string, f: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while (!f()) {
+  while (!(await f())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -77,20 +80,20 @@ describe('WorkerPool: two-phase moves', () => {
   it('locks nothing before the switch; the switch is announced and its lock reported', async (t) => {
     let stateBeforeSwitch: string | undefined;
     const { store, events, pool, capture } = await setup(t, async (req, _signal, hooks) => {
-      stateBeforeSwitch = store.get(req.address)?.state;
-      store.update(req.address, (r) => void (r.state = 'transferring'));
+      stateBeforeSwitch = (await store.get(req.address))?.state;
+      await store.update(req.address, (r) => void (r.state = 'transferring'));
       await hooks?.onLocked?.();
-      store.update(req.address, (r) => void (r.state = 'migrated'));
+      await store.update(req.address, (r) => void (r.state = 'migrated'));
       return { ok: true, lock: LOCK };
     });
-    capture('a@example.org');
-    pool.start();
+    await capture('a@example.org');
+    await pool.start();
     await until('the move', () => finished(events, 'a@example.org') !== undefined);
     assert.equal(stateBeforeSwitch, 'captured', 'the pre-copy runs on an unlocked account');
     const types = events.filter((e) => e.type.startsWith('transfer.')).map((e) => e.type);
     assert.deepEqual(types, ['transfer.started', 'transfer.switching', 'transfer.finished']);
     assert.deepEqual(finished(events, 'a@example.org')?.lock, LOCK);
-    assert.equal(store.get('a@example.org')?.state, 'migrated');
+    assert.equal((await store.get('a@example.org'))?.state, 'migrated');
   });
 
   it('an exclude during the pre-copy aborts the move; the account stays excluded', async (t) => {
@@ -105,10 +108,10 @@ describe('WorkerPool: two-phase moves', () => {
           }),
         ),
     );
-    capture('b@example.org');
-    pool.start();
+    await capture('b@example.org');
+    await pool.start();
     await until('the pre-copy', () => pool.active.includes('b@example.org'));
-    excludeAccount(store, 'b@example.org', 'shared mailbox');
+    await excludeAccount(store, 'b@example.org', 'shared mailbox');
     pool.wake();
     await until('the abort', () => finished(events, 'b@example.org') !== undefined);
     assert.ok(aborted);
@@ -116,7 +119,7 @@ describe('WorkerPool: two-phase moves', () => {
     assert.equal(fin?.ok, false);
     assert.equal(fin?.aborted, true, 'not counted as a failure');
     assert.equal(fin?.lock, undefined, 'never locked');
-    const rec = store.get('b@example.org');
+    const rec = await store.get('b@example.org');
     assert.equal(rec?.state, 'excluded');
     assert.equal(rec?.reason, 'shared mailbox');
     assert.equal(rec?.transferPhase, undefined);
@@ -125,16 +128,19 @@ describe('WorkerPool: two-phase moves', () => {
   it('a restart clears the phases a crash left; a switch already handed over is migrated', async (t) => {
     const { store, pool } = await setup(t, () => Promise.resolve({ ok: true }), 0);
     const s = store as StateStore;
-    s.upsert('pre@example.org', { state: 'captured', transferPhase: 'pre-copying' });
-    s.upsert('mid@example.org', { state: 'transferring', transferPhase: 'switching' });
-    s.upsert('rerun@example.org', { state: 'transferring', transferPhase: 'switching' });
+    await s.upsert('pre@example.org', { state: 'captured', transferPhase: 'pre-copying' });
+    await s.upsert('mid@example.org', { state: 'transferring', transferPhase: 'switching' });
+    await s.upsert('rerun@example.org', { state: 'transferring', transferPhase: 'switching' });
     await markHandedOver(s, 'rerun@example.org', '2026-11-01T00:00:00.000Z');
-    pool.start();
-    assert.equal(s.get('pre@example.org')?.state, 'captured');
-    assert.equal(s.get('pre@example.org')?.transferPhase, undefined);
-    assert.equal(s.get('mid@example.org')?.state, 'captured', 'moved again by the pool');
-    assert.equal(s.get('mid@example.org')?.transferPhase, undefined);
-    await until('the handed-over account', () => s.get('rerun@example.org')?.state === 'migrated');
-    assert.equal(s.get('mid@example.org')?.state, 'captured');
+    await pool.start();
+    assert.equal((await s.get('pre@example.org'))?.state, 'captured');
+    assert.equal((await s.get('pre@example.org'))?.transferPhase, undefined);
+    assert.equal((await s.get('mid@example.org'))?.state, 'captured', 'moved again by the pool');
+    assert.equal((await s.get('mid@example.org'))?.transferPhase, undefined);
+    await until(
+      'the handed-over account',
+      async () => (await s.get('rerun@example.org'))?.state === 'migrated',
+    );
+    assert.equal((await s.get('mid@example.org'))?.state, 'captured');
   });
 });

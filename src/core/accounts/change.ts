@@ -39,112 +39,147 @@ function result(
   return { address: after.address, before: before?.state, after: after.state, changed, message };
 }
 
+/** Thrown inside update() to leave the record as it is (nothing is written). */
+class Unchanged extends Error {}
+
+/**
+ * Run `apply` inside the store's update(), so its checks see the very record it changes
+ * (a read before the update could be stale by then: the worker pool, another node).
+ * `apply` throws an OperatorError to refuse, returns a message when nothing needs doing.
+ */
+async function changeRecord(
+  store: StateStore,
+  address: string,
+  existing: AccountRecord | undefined,
+  apply: (r: AccountRecord) => string | undefined,
+  message: (after: AccountRecord) => string,
+): Promise<ChangeResult> {
+  let before: AccountRecord | undefined;
+  try {
+    const after = await store.update(address, (r) => {
+      before = structuredClone(r);
+      const unchanged = apply(r);
+      if (unchanged !== undefined) throw new Unchanged(unchanged);
+    });
+    return result(existing && before, after, true, message(after));
+  } catch (err) {
+    if (err instanceof Unchanged) return result(before, before!, false, err.message);
+    throw err;
+  }
+}
+
 /** Creates the record when the account was never seen, so it is excluded from its first login on. */
-export function excludeAccount(store: StateStore, address: string, reason?: string): ChangeResult {
-  const before = store.get(address);
-  if (before?.state === 'migrated')
-    throw stateError(
-      address,
-      'migrated',
-      'its mail is on the destination now; excluding it would send the user back to the old mail',
-      'leave it migrated',
-    );
-  if (before?.state === 'transferring')
-    throw stateError(
-      address,
-      'transferring',
-      'a transfer is running',
-      'wait until it ends, then exclude it',
-    );
-  if (before?.state === 'excluded' && (reason === undefined || reason === before.reason))
-    return result(before, before, false, `${before.address} was already excluded`);
-  const after = store.update(address, (r) => {
-    r.state = 'excluded';
-    r.reason = reason ?? 'excluded by the administrator';
-    r.nextAttemptAt = undefined;
-  });
-  return result(
-    before,
-    after,
-    true,
-    `${after.address} excluded: the gateway keeps it on the source`,
-  );
-}
-
-export function includeAccount(store: StateStore, address: string): ChangeResult {
-  const before = requireAccount(store, address);
-  if (before.state !== 'excluded')
-    return result(before, before, false, `${before.address} is not excluded (${before.state})`);
-  const after = store.update(address, (r) => {
-    r.state = r.credentials ? 'captured' : 'unknown';
-    r.reason = undefined;
-  });
-  return result(
-    before,
-    after,
-    true,
-    after.state === 'captured'
-      ? `${after.address} included: captured, the worker pool moves it`
-      : `${after.address} included: its next login through the gateway captures it`,
-  );
-}
-
-export function retryAccount(store: StateStore, address: string): ChangeResult {
-  const before = requireAccount(store, address);
-  if (before.state === 'captured' && !before.nextAttemptAt && !before.attempts)
-    return result(
-      before,
-      before,
-      false,
-      `${before.address} is already waiting for the worker pool`,
-    );
-  if (before.state !== 'failed' && before.state !== 'captured')
-    throw stateError(
-      address,
-      before.state,
-      'only a failed account can be retried',
-      'autoport accounts show ' + before.address + ' tells what it is waiting for',
-    );
-  if (!before.credentials)
-    throw new OperatorError(
-      `${before.address} has no captured password, so the worker pool cannot move it`,
-      `let the user log in once through the gateway, or: printf '%s' "$PASSWORD" | autoport migrate ${before.address} --password-stdin`,
-      'ENOCREDENTIALS',
-    );
-  const after = store.update(address, (r) => {
-    r.state = 'captured';
-    r.reason = undefined;
-    r.attempts = 0;
-    r.nextAttemptAt = undefined;
-  });
-  return result(
-    before,
-    after,
-    true,
-    `${after.address} back to captured: the worker pool retries it`,
-  );
-}
-
-export function forgetCredentials(store: StateStore, address: string): ChangeResult {
-  const before = requireAccount(store, address);
-  if (before.state === 'transferring')
-    throw stateError(
-      address,
-      'transferring',
-      'the running transfer uses the password',
-      'wait until it ends',
-    );
-  if (!before.credentials)
-    return result(before, before, false, `${before.address} has no stored password`);
-  const keepState = before.state === 'migrated' || before.state === 'excluded';
-  const after = store.update(address, (r) => {
-    r.credentials = undefined;
-    if (!keepState) {
-      r.state = 'unknown';
+export async function excludeAccount(
+  store: StateStore,
+  address: string,
+  reason?: string,
+): Promise<ChangeResult> {
+  const existing = await store.get(address);
+  return changeRecord(
+    store,
+    address,
+    existing,
+    (r) => {
+      if (r.state === 'migrated')
+        throw stateError(
+          address,
+          'migrated',
+          'its mail is on the destination now; excluding it would send the user back to the old mail',
+          'leave it migrated',
+        );
+      if (r.state === 'transferring')
+        throw stateError(
+          address,
+          'transferring',
+          'a transfer is running',
+          'wait until it ends, then exclude it',
+        );
+      if (r.state === 'excluded' && (reason === undefined || reason === r.reason))
+        return `${r.address} was already excluded`;
+      r.state = 'excluded';
+      r.reason = reason ?? 'excluded by the administrator';
       r.nextAttemptAt = undefined;
-    }
-  });
-  return result(before, after, true, `${after.address}: stored password removed`);
+      return undefined;
+    },
+    (after) => `${after.address} excluded: the gateway keeps it on the source`,
+  );
+}
+
+export async function includeAccount(store: StateStore, address: string): Promise<ChangeResult> {
+  const existing = await requireAccount(store, address);
+  return changeRecord(
+    store,
+    address,
+    existing,
+    (r) => {
+      if (r.state !== 'excluded') return `${r.address} is not excluded (${r.state})`;
+      r.state = r.credentials ? 'captured' : 'unknown';
+      r.reason = undefined;
+      return undefined;
+    },
+    (after) =>
+      after.state === 'captured'
+        ? `${after.address} included: captured, the worker pool moves it`
+        : `${after.address} included: its next login through the gateway captures it`,
+  );
+}
+
+export async function retryAccount(store: StateStore, address: string): Promise<ChangeResult> {
+  const existing = await requireAccount(store, address);
+  return changeRecord(
+    store,
+    address,
+    existing,
+    (r) => {
+      if (r.state === 'captured' && !r.nextAttemptAt && !r.attempts)
+        return `${r.address} is already waiting for the worker pool`;
+      if (r.state !== 'failed' && r.state !== 'captured')
+        throw stateError(
+          address,
+          r.state,
+          'only a failed account can be retried',
+          'autoport accounts show ' + r.address + ' tells what it is waiting for',
+        );
+      if (!r.credentials)
+        throw new OperatorError(
+          `${r.address} has no captured password, so the worker pool cannot move it`,
+          `let the user log in once through the gateway, or: printf '%s' "$PASSWORD" | autoport migrate ${r.address} --password-stdin`,
+          'ENOCREDENTIALS',
+        );
+      r.state = 'captured';
+      r.reason = undefined;
+      r.attempts = 0;
+      r.nextAttemptAt = undefined;
+      return undefined;
+    },
+    (after) => `${after.address} back to captured: the worker pool retries it`,
+  );
+}
+
+export async function forgetCredentials(store: StateStore, address: string): Promise<ChangeResult> {
+  const existing = await requireAccount(store, address);
+  return changeRecord(
+    store,
+    address,
+    existing,
+    (r) => {
+      if (r.state === 'transferring')
+        throw stateError(
+          address,
+          'transferring',
+          'the running transfer uses the password',
+          'wait until it ends',
+        );
+      if (!r.credentials) return `${r.address} has no stored password`;
+      r.credentials = undefined;
+      if (r.state !== 'migrated' && r.state !== 'excluded') {
+        r.state = 'unknown';
+        r.nextAttemptAt = undefined;
+      }
+      return undefined;
+    },
+    (after) => `${after.address}: stored password removed`,
+  );
 }
 
 export type AccountAction = 'exclude' | 'include' | 'retry' | 'forget-credentials';
@@ -157,7 +192,10 @@ export interface AccountChange {
 }
 
 /** One change by name: what the accounts commands and the control socket both run. */
-export function applyAccountChange(store: StateStore, change: AccountChange): ChangeResult {
+export function applyAccountChange(
+  store: StateStore,
+  change: AccountChange,
+): Promise<ChangeResult> {
   switch (change.action) {
     case 'exclude':
       return excludeAccount(store, change.address, change.reason);

@@ -67,10 +67,14 @@ export interface ImportResult {
 }
 
 /** All or nothing: a bad line stops the import before anything changes. */
-export function importAccounts(store: StateStore, text: string, file = 'the list'): ImportResult {
+export async function importAccounts(
+  store: StateStore,
+  text: string,
+  file = 'the list',
+): Promise<ImportResult> {
   const parsed = parseAccountList(text);
   assertNoProblems(parsed, file);
-  return { ...importAddresses(store, parsed.addresses), duplicates: parsed.duplicates };
+  return { ...(await importAddresses(store, parsed.addresses)), duplicates: parsed.duplicates };
 }
 
 /** The import's refusal of a list with bad lines, naming the first few. */
@@ -90,7 +94,10 @@ export function assertNoProblems(parsed: ParsedAccountList, file = 'the list'): 
 }
 
 /** Mark already parsed, distinct addresses (parseAccountList) as imported. */
-export function importAddresses(store: StateStore, addresses: readonly string[]): ImportResult {
+export async function importAddresses(
+  store: StateStore,
+  addresses: readonly string[],
+): Promise<ImportResult> {
   const r: ImportResult = {
     added: 0,
     marked: 0,
@@ -99,12 +106,12 @@ export function importAddresses(store: StateStore, addresses: readonly string[])
     total: addresses.length,
   };
   for (const address of addresses) {
-    const before = store.get(address);
+    const before = await store.get(address);
     if (before?.imported) {
       r.unchanged++;
       continue;
     }
-    store.update(address, (rec) => {
+    await store.update(address, (rec) => {
       rec.imported = true;
     });
     if (before) r.marked++;

@@ -48,11 +48,11 @@ export function asOperatorError(err: unknown): unknown {
 /** Open the store for writing, apply `fn`, save, release the lock (also when fn throws). */
 export async function withWritableStore<T>(
   statePath: string,
-  fn: (store: StateStore) => T,
+  fn: (store: StateStore) => T | Promise<T>,
 ): Promise<T> {
   const store = await openAccountStore(statePath);
   try {
-    const out = fn(store);
+    const out = await fn(store);
     await store.flush();
     return out;
   } catch (err) {
@@ -65,11 +65,11 @@ export async function withWritableStore<T>(
 /** Open the store read-only (no lock: works while the gateway runs) and apply `fn`. */
 export async function withReadOnlyStore<T>(
   statePath: string,
-  fn: (store: StateStore) => T,
+  fn: (store: StateStore) => T | Promise<T>,
 ): Promise<T> {
   const store = await openAccountStore(statePath, { readOnly: true });
   try {
-    return fn(store);
+    return await fn(store);
   } catch (err) {
     throw asOperatorError(err);
   } finally {

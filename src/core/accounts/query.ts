@@ -63,19 +63,21 @@ export function summarize(r: AccountRecord): AccountSummary {
   return s;
 }
 
-export function listAccounts(store: StateStore, filter: ListFilter = {}): AccountSummary[] {
+export async function listAccounts(
+  store: StateStore,
+  filter: ListFilter = {},
+): Promise<AccountSummary[]> {
   const states = filter.state && filter.state.length > 0 ? filter.state : undefined;
   const match = filter.match?.toLowerCase();
-  return store
-    .list(states ? { state: states } : {})
+  return (await store.list(states ? { state: states } : {}))
     .filter((r) => filter.imported === undefined || (r.imported === true) === filter.imported)
     .filter((r) => match === undefined || r.address.includes(match))
     .map(summarize)
     .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
 }
 
-export function requireAccount(store: StateStore, address: string): AccountRecord {
-  const rec = store.get(address);
+export async function requireAccount(store: StateStore, address: string): Promise<AccountRecord> {
+  const rec = await store.get(address);
   if (!rec)
     throw new OperatorError(
       `no account ${address} in ${store.location}`,
@@ -85,8 +87,8 @@ export function requireAccount(store: StateStore, address: string): AccountRecor
   return rec;
 }
 
-export function showAccount(store: StateStore, address: string): AccountDetail {
-  const r = requireAccount(store, address);
+export async function showAccount(store: StateStore, address: string): Promise<AccountDetail> {
+  const r = await requireAccount(store, address);
   const d: AccountDetail = {
     ...summarize(r),
     errors: r.errors.map((e) => ({ ...e })),

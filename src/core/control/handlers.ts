@@ -31,7 +31,7 @@ export interface ControlHandlerDeps {
   store: StateStore;
   /** undefined when the proxy runs with --no-workers */
   workers: Pick<WorkerPool, 'wake' | 'prioritize'> | undefined;
-  live: { snapshot(): MonitorSnapshot };
+  live: { snapshot(): Promise<MonitorSnapshot> };
   hello: () => Hello;
 }
 
@@ -128,7 +128,11 @@ export function makeControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
           (typeof reason !== 'string' || reason.length > MAX_REASON_CHARS)
         )
           throw badParams(`reason must be a string of at most ${MAX_REASON_CHARS} characters`);
-        const result = applyAccountChange(store, { action, address: address(params), reason });
+        const result = await applyAccountChange(store, {
+          action,
+          address: address(params),
+          reason,
+        });
         await save();
         // include/retry: work to take; exclude: a pre-copy running for it stops now
         if (result.changed && action !== 'forget-credentials') deps.workers?.wake();
@@ -149,7 +153,7 @@ export function makeControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
         }
         const parsed = parseAccountList((list as string[]).join('\n'));
         assertNoProblems(parsed, 'the list');
-        const r = importAddresses(store, parsed.addresses);
+        const r = await importAddresses(store, parsed.addresses);
         await save();
         return {
           added: r.added,
@@ -163,13 +167,13 @@ export function makeControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
     'transfer.start': (raw) =>
       operatorErrors(async (): Promise<ChangeResult> => {
         const addr = address(raw as Record<string, unknown>);
-        const rec = requireAccount(store, addr);
+        const rec = await requireAccount(store, addr);
         const refuse = (what: string, hint: string): OperatorError =>
           new OperatorError(`${rec.address} is ${rec.state}: ${what}`, hint, 'EACCOUNTSTATE');
         switch (rec.state) {
           case 'failed': {
             if (!deps.workers) throw noWorkers(rec.address);
-            const r = retryAccount(store, rec.address);
+            const r = await retryAccount(store, rec.address);
             await save();
             deps.workers.prioritize(rec.address);
             deps.workers.wake();

@@ -35,7 +35,7 @@ const MINUTE_MS = 60_000;
 export interface LiveViewDeps {
   bus: EventBus;
   /** accounts by state; queue = captured accounts waiting */
-  store: Pick<StateStore, 'list'>;
+  store: Pick<StateStore, 'counts'>;
   /** live byte counters of spliced sessions */
   sessions?: SessionRegistry;
   /** gateway identity for snapshot.gateway */
@@ -81,9 +81,9 @@ export class LiveView {
     this.unsubscribe();
   }
 
-  snapshot(): MonitorSnapshot {
+  async snapshot(): Promise<MonitorSnapshot> {
     const now = this.now();
-    const counts = countAccounts(this.deps.store, now);
+    const counts = await countAccounts(this.deps.store, now);
     return {
       at: iso(now),
       gateway: this.deps.hello(),

@@ -35,7 +35,7 @@ export interface Routed<T> {
 export async function withProxyOrStore<T>(
   config: Pick<Config, 'control' | 'state'>,
   viaProxy: (client: ControlClient) => Promise<T>,
-  viaStore: (store: StateStore) => T,
+  viaStore: (store: StateStore) => T | Promise<T>,
 ): Promise<Routed<T>> {
   let client: ControlClient;
   try {
@@ -86,6 +86,9 @@ export async function importAccountList(
         total: r.total,
       };
     },
-    (store) => ({ ...importAddresses(store, parsed.addresses), duplicates: parsed.duplicates }),
+    async (store) => ({
+      ...(await importAddresses(store, parsed.addresses)),
+      duplicates: parsed.duplicates,
+    }),
   );
 }

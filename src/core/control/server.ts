@@ -83,6 +83,8 @@ interface Connection {
   socket: Socket;
   watch?: NodeJS.Timeout;
   skippedPushes: number;
+  /** a pushed snapshot is being built */
+  building?: boolean;
 }
 
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
@@ -175,7 +177,7 @@ function serve(
     refuse(socket, error);
   };
 
-  const startWatch = (params: Record<string, unknown>): MonitorSnapshot => {
+  const startWatch = async (params: Record<string, unknown>): Promise<MonitorSnapshot> => {
     const asked = params.intervalMs;
     if (asked !== undefined && (typeof asked !== 'number' || !Number.isFinite(asked)))
       throw new OperatorError('intervalMs must be a number', 'send milliseconds', 'EPARAMS');
@@ -183,7 +185,7 @@ function serve(
       limits.watchMaxMs,
       Math.max(limits.watchMinMs, asked ?? limits.watchDefaultMs),
     );
-    const first = handlers.snapshot({}) as MonitorSnapshot;
+    const first = (await handlers.snapshot({})) as MonitorSnapshot;
     if (conn.watch) clearInterval(conn.watch);
     conn.watch = setInterval(() => {
       // A reader that does not keep up loses pushes instead of growing our buffer; the
@@ -195,11 +197,14 @@ function serve(
           });
         return;
       }
-      try {
-        send(socket, { push: 'snapshot', snapshot: handlers.snapshot({}) });
-      } catch (err) {
-        logger.error('building a monitor snapshot failed', { err });
-      }
+      if (conn.building) return; // a slow store: one snapshot at a time per client
+      conn.building = true;
+      Promise.resolve(handlers.snapshot({}))
+        .then(
+          (snapshot) => !socket.destroyed && send(socket, { push: 'snapshot', snapshot }),
+          (err: unknown) => logger.error('building a monitor snapshot failed', { err }),
+        )
+        .finally(() => (conn.building = false));
     }, every);
     conn.watch.unref();
     return first;
@@ -209,7 +214,7 @@ function serve(
     try {
       const result =
         method === 'watch'
-          ? startWatch(params)
+          ? await startWatch(params)
           : await handlers[method as Exclude<ControlMethod, 'watch'>](params);
       reply({ id, ok: true, result });
     } catch (err) {

@@ -112,8 +112,12 @@ function frontendDeps(o: {
       const untrack = o.sessions.add(user, info, splice);
       // A login that reached the source just as the account's transfer lock started
       // must not stay open there behind the copy's back.
-      if (target === 'source' && o.store.get(user)?.state === 'transferring')
-        splice.close('account-locked');
+      if (target === 'source') {
+        o.store.get(user).then(
+          (rec) => rec?.state === 'transferring' && splice.close('account-locked'),
+          () => undefined, // the worker pool's kick covers a lock it took
+        );
+      }
       return untrack;
     },
     pop3Uidls: (user) => o.uidlMaps.get(user),
@@ -266,7 +270,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     await Promise.all(running.map((l) => l.close()));
     throw err;
   }
-  workers?.start();
+  await workers?.start();
 
   const listeners: Record<string, { host: string; port: number }> = {};
   for (const l of running)

@@ -65,8 +65,9 @@ export async function captureCredentials(
   const sealed = seal(deps.keyring, password, address);
   const at = (deps.now?.() ?? new Date()).toISOString();
   let newState: AccountState | undefined;
-  const before = deps.store.get(address);
-  deps.store.update(address, (r) => {
+  let before: Pick<AccountRecord, 'credentials' | 'state'> = { state: 'unknown' };
+  const rec = await deps.store.update(address, (r) => {
+    before = { credentials: r.credentials, state: r.state };
     r.credentials = sealed;
     r.firstSeen ??= at;
     r.lastLogin = at;
@@ -83,28 +84,25 @@ export async function captureCredentials(
     // Not durable: take the capture back, so that a retry captures and saves again
     // instead of finding the password held in memory only and going on without it.
     // The StateError (StoreUnavailableError) makes the caller answer store-unavailable.
-    deps.store.update(address, (r) => {
-      r.credentials = before?.credentials;
-      if (newState) r.state = before?.state ?? 'unknown';
-    });
+    await deps.store
+      .update(address, (r) => {
+        r.credentials = before.credentials;
+        if (newState) r.state = before.state;
+      })
+      .catch(() => undefined); // the flush's error is the one to report
     throw err;
   }
-  deps.bus.emit({
-    type: 'account.captured',
-    at,
-    address,
-    state: newState ?? deps.store.get(address)?.state ?? 'unknown',
-  });
+  deps.bus.emit({ type: 'account.captured', at, address, state: newState ?? rec.state });
 }
 
 /** A login that needs no capture: only the times move. */
-export function touchAccount(
+export async function touchAccount(
   store: Pick<StateStore, 'update'>,
   address: string,
   now: Date = new Date(),
-): void {
+): Promise<void> {
   const at = now.toISOString();
-  store.update(address, (r) => {
+  await store.update(address, (r) => {
     r.lastLogin = at;
     r.lastSeen = at;
   });

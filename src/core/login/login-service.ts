@@ -58,14 +58,14 @@ export function makeLoginService(
     password: string,
     state: AccountState | undefined,
   ): Promise<void> {
-    const rec = deps.store.get(address);
+    const rec = await deps.store.get(address);
     if (holds(rec, address, password) && !(state && rec?.state === 'unknown'))
       return touch(address);
     await captureCredentials(captureDeps, address, password, state);
   }
 
-  function touch(address: string): void {
-    touchAccount(deps.store, address, now());
+  function touch(address: string): Promise<void> {
+    return touchAccount(deps.store, address, now());
   }
 
   /** strategy immediate: the source checks the password (and keeps a session for the fallback) while the account is moved. */
@@ -90,7 +90,7 @@ export function makeLoginService(
       return { upstream: probe, target: 'source', reason: 'immediate-fallback' };
     }
     drop(probe);
-    const upstream = await atDestination(req, s, address, deps.store.get(address), check);
+    const upstream = await atDestination(req, s, address, await deps.store.get(address), check);
     return { upstream, target: 'destination', reason: 'transfer-first' };
   }
 
@@ -100,7 +100,7 @@ export function makeLoginService(
     address: string,
     check: CheckTimer,
   ): Promise<Landed> {
-    const rec = deps.store.get(address);
+    const rec = await deps.store.get(address);
     const route = routeFor(req, rec);
     if (route.target === 'refuse') {
       emitRoute(s, req, address, 'refuse', route.reason);

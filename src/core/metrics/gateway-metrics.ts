@@ -26,7 +26,7 @@ export interface StoreHealth {
 
 export interface GatewayMetricsDeps {
   bus: EventBus;
-  store: Pick<StateStore, 'list'>;
+  store: Pick<StateStore, 'counts'>;
   /** the JSON store's status() and failed saves, for the state_* metrics */
   storeStatus?: () => StoreHealth;
   /** spliced sessions (SessionRegistry.count) */

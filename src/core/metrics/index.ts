@@ -22,7 +22,7 @@ export { gatewayRegistry } from './registry.js';
 export interface MetricsEndpointDeps {
   bus: EventBus;
   /** the JSON store: list() for the account gauges, status() for health */
-  store: Pick<StateStore, 'list'> & {
+  store: Pick<StateStore, 'counts'> & {
     status(): { saves: number; lastError?: string; failures?: number; failingSince?: string };
   };
   logger: Logger;

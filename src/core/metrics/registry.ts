@@ -11,7 +11,8 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 export type Labels = Readonly<Record<string, string>>;
 /** what a scrape-time metric reads: one value (no labels) or one value per label set */
-export type Read = () => number | Iterable<readonly [Labels, number]>;
+export type Read = () => Sample | Promise<Sample>;
+type Sample = number | Iterable<readonly [Labels, number]>;
 
 export interface Spec {
   name: string;
@@ -25,8 +26,9 @@ export function gatewayRegistry(opts: { defaults?: boolean } = {}): Registry {
   return r;
 }
 
-function samples(read: Read): Iterable<readonly [Labels, number]> {
-  const got = read();
+/** A read may ask the store (PostgreSQL): prom-client awaits an async collect(). */
+async function samples(read: Read): Promise<Iterable<readonly [Labels, number]>> {
+  const got = await read();
   return typeof got === 'number' ? [[{}, got]] : got;
 }
 
@@ -36,10 +38,11 @@ export function gaugeFn(r: Registry, spec: Spec, read: Read): void {
     ...spec,
     labelNames: [...(spec.labelNames ?? [])],
     registers: [r],
-    collect() {
+    async collect() {
+      const got = await samples(read);
       // a label set that is gone must not linger with its last value
       this.reset();
-      for (const [labels, v] of samples(read)) this.set(labels, v);
+      for (const [labels, v] of got) this.set(labels, v);
     },
   });
 }
@@ -50,9 +53,10 @@ export function counterFn(r: Registry, spec: Spec, read: Read): void {
     ...spec,
     labelNames: [...(spec.labelNames ?? [])],
     registers: [r],
-    collect() {
+    async collect() {
+      const got = await samples(read);
       this.reset();
-      for (const [labels, v] of samples(read)) this.inc(labels, v);
+      for (const [labels, v] of got) this.inc(labels, v);
     },
   });
 }

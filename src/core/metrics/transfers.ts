@@ -18,7 +18,7 @@ const RESULTS = ['ok', 'failed', 'aborted'] as const;
 
 export interface TransferMetricsDeps {
   bus: EventBus;
-  store: Pick<StateStore, 'list'>;
+  store: Pick<StateStore, 'counts'>;
   /** accounts the worker pool is moving now (WorkerPool.active) */
   activeTransfers?: () => number;
   now: () => number;
@@ -35,7 +35,7 @@ export function transferMetrics(r: Registry, deps: TransferMetricsDeps): Array<(
   return [...runs(r, deps.bus), ...moved(r, deps.bus)];
 }
 
-/** Both gauges from one cached scan of the store (at most one a second, account-counts.ts). */
+/** Both gauges from one cached count of the store (at most one a second, account-counts.ts). */
 function accountGauges(r: Registry, deps: TransferMetricsDeps): void {
   const counts = () => countAccounts(deps.store, deps.now());
   gaugeFn(
@@ -45,15 +45,15 @@ function accountGauges(r: Registry, deps: TransferMetricsDeps): void {
       help: 'Accounts in the state store, by state.',
       labelNames: ['state'],
     },
-    () => {
-      const c = counts();
+    async () => {
+      const c = await counts();
       return ACCOUNT_STATES.map((state) => [{ state }, c.byState[state]] as const);
     },
   );
   gaugeFn(
     r,
     { name: 'autoport_transfer_queue', help: 'Captured accounts waiting for the worker pool.' },
-    () => counts().queue,
+    async () => (await counts()).queue,
   );
 }
 

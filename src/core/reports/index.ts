@@ -25,7 +25,7 @@ export async function loadReportInputs(
 ): Promise<ReportInputs> {
   const store = await openAccountStore(config.state, { readOnly: true });
   try {
-    return readReportInputs({
+    return await readReportInputs({
       store,
       statePath: config.state,
       logDir: config.logDir,

@@ -102,10 +102,10 @@ export interface ReadInputsOptions {
  * The records now, and the logs as streams over every file, rotated ones included (the
  * window may reach back into them); each stream reads its files when iterated.
  */
-export function readReportInputs(o: ReadInputsOptions): ReportInputs {
+export async function readReportInputs(o: ReadInputsOptions): Promise<ReportInputs> {
   const ledgerFile = join(dirname(o.statePath), LEDGER_FILE);
   return {
-    records: o.store.list(),
+    records: await o.store.list(),
     relay: {
       [Symbol.asyncIterator]: () => windowRelay(readRelayLog(o.logDir), o.since),
     },

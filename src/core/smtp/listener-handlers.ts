@@ -149,7 +149,7 @@ export function onConnect(ctx: ListenerContext, s: SMTPServerSession, cb: Callba
       { id, listener: name, address, port: s.remotePort },
       {
         config: deps.config,
-        stateOf: (a) => deps.store.get(a)?.state,
+        stateOf: async (a) => (await deps.store.get(a))?.state,
         relayLog: deps.relayLog,
         bus: deps.bus,
         logger: deps.logger,

@@ -18,7 +18,7 @@ export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
 
 export interface SessionDeps {
   config: () => Config;
-  stateOf(account: string): AccountState | undefined;
+  stateOf(account: string): Promise<AccountState | undefined>;
   relayLog: RelayLog;
   bus: EventBus;
   logger: Logger;

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { ReplyError, type Outcome } from '../replies.js';
 import type { RouteReason } from '../routing/decide.js';
+import type { AccountState } from '../state/types.js';
 import { isUpstreamFailure, toReplyError } from '../upstreams/errors.js';
 import { BackendLease } from './lease.js';
 import { recordDelivery } from './delivery-record.js';
@@ -24,6 +25,7 @@ import { HeaderCollector, messageFacts } from './message-facts.js';
 import {
   joinTransaction,
   routeRecipient,
+  accountKeys,
   routeSubmissionRecipient,
   type RouteContext,
   type Side,
@@ -102,7 +104,7 @@ export class SmtpSession {
     let side: Side;
     let reason: RouteReason;
     if (this.submission) {
-      const route = this.routed(address, (ctx) =>
+      const route = await this.routed(address, (ctx) =>
         routeSubmissionRecipient(address, this.login!.side, ctx),
       );
       if (route.kind === 'home') {
@@ -116,7 +118,7 @@ export class SmtpSession {
         lease = this.direct;
       }
     } else {
-      const route = this.routed(address, (ctx) => routeRecipient(address, ctx));
+      const route = await this.routed(address, (ctx) => routeRecipient(address, ctx));
       side = route.side;
       reason = route.reason;
       const join = joinTransaction(
@@ -257,18 +259,21 @@ export class SmtpSession {
   }
 
   /** Route with the store's view of the recipient; a refusal becomes the reply for RCPT. */
-  private routed<R extends { kind: string }>(
+  private async routed<R extends { kind: string }>(
     address: string,
     decide: (ctx: RouteContext) => R | { kind: 'refuse'; outcome: Outcome; detail: string },
-  ): Exclude<R, { kind: 'refuse' }> {
+  ): Promise<Exclude<R, { kind: 'refuse' }>> {
     const c = this.deps.config();
     let route;
     try {
+      // The routing is pure: the states it may ask for are read first.
+      const states = new Map<string, AccountState | undefined>();
+      for (const k of accountKeys(address, c.domains)) states.set(k, await this.deps.stateOf(k));
       route = decide({
         domains: c.domains,
         hasSource: !!c.source.smtp,
         hasDestination: !!c.destination.smtp,
-        stateOf: (a) => this.deps.stateOf(a),
+        stateOf: (a) => states.get(a),
       });
     } catch (err) {
       this.log.error('account store unavailable while routing a recipient', { rcpt: address, err });

@@ -124,7 +124,7 @@ async function carry(
     throw new ReplyError('auth-failed', 'PLAIN with an authorization identity other than the user');
   }
   const c = deps.config();
-  const rec = deps.store.get(address);
+  const rec = await deps.store.get(address);
   const route = decide({
     protocol: 'smtp',
     purpose: 'login',
@@ -141,7 +141,7 @@ async function carry(
   try {
     if (route.target === 'source' && route.capture)
       await captureCredentials(deps, address, req.password, route.captureState);
-    else touchAccount(deps.store, address, deps.now?.());
+    else await touchAccount(deps.store, address, deps.now?.());
   } catch (err) {
     void relay.release();
     throw err;

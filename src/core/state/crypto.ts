@@ -193,7 +193,7 @@ export interface ResealResult {
  */
 export async function resealAll(store: StateStore, keyring: Keyring): Promise<ResealResult> {
   const result: ResealResult = { resealed: 0, unchanged: 0, failed: [] };
-  for (const rec of store.list()) {
+  for (const rec of await store.list()) {
     const sealed = rec.credentials;
     if (!sealed) continue;
     if (sealed.kid === keyring.current) {
@@ -204,8 +204,9 @@ export async function resealAll(store: StateStore, keyring: Keyring): Promise<Re
       const plain = open(keyring, sealed, rec.address);
       const credentials = seal(keyring, plain, rec.address);
       plain.fill(0);
-      store.update(rec.address, (r) => {
-        r.credentials = credentials;
+      await store.update(rec.address, (r) => {
+        // unless a login captured a new password meanwhile
+        if (r.credentials?.data === sealed.data) r.credentials = credentials;
       });
       result.resealed++;
     } catch (err) {

@@ -27,7 +27,13 @@ import { Low } from 'lowdb';
 import { removeStaleTemps } from './atomic-file.js';
 import { StoreClosedError, StoreReadOnlyError, StoreUnavailableError } from './errors.js';
 import { acquireLock, lockPathFor, type StoreLock } from './lock.js';
-import { deepFreeze, isAccountState, newRecord, normalizeAddress } from './records.js';
+import {
+  deepFreeze,
+  isAccountState,
+  newRecord,
+  normalizeAddress,
+  tryNormalize,
+} from './records.js';
 import { emptyStoreData, StoreFileAdapter, type StoreData } from './store-file.js';
 import {
   COMPACT_JOURNAL_SHARE,
@@ -37,7 +43,14 @@ import {
   WARN_AT_SHARE,
 } from './store-limits.js';
 import type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
-import type { AccountFilter, AccountPatch, AccountRecord } from './types.js';
+import { StateIndex } from './state-index.js';
+import type {
+  AccountCounts,
+  AccountFilter,
+  AccountPatch,
+  AccountRecord,
+  DueQuery,
+} from './types.js';
 
 export type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
 
@@ -67,6 +80,7 @@ export async function openJsonStore(
 
 class JsonStoreImpl implements JsonStore {
   private readonly accounts: Map<string, AccountRecord>;
+  private readonly index: StateIndex;
   private readonly saveDelayMs: number;
   private readonly now: () => Date;
   private readonly onSaveError: (err: Error) => void;
@@ -103,6 +117,7 @@ class JsonStoreImpl implements JsonStore {
     options: JsonStoreOptions,
   ) {
     this.accounts = db.data.accounts;
+    this.index = new StateIndex(this.accounts.values());
     this.onWarning = options.onWarning ?? ((m) => process.emitWarning(m));
     this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_JOURNAL_BYTES;
     this.saveDelayMs = options.saveDelayMs ?? 100;
@@ -113,24 +128,40 @@ class JsonStoreImpl implements JsonStore {
     this.onSaveRecovered = options.onSaveRecovered;
   }
 
-  get(address: string): AccountRecord | undefined {
+  async get(address: string): Promise<AccountRecord | undefined> {
     const key = tryNormalize(address);
     return key === undefined ? undefined : this.accounts.get(key);
   }
 
-  list(filter: AccountFilter = {}): AccountRecord[] {
-    const all = Array.from(this.accounts.values());
-    if (filter.state === undefined) return all;
-    const wanted = new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
-    return all.filter((r) => wanted.has(r.state));
+  async list(filter: AccountFilter = {}): Promise<AccountRecord[]> {
+    const limit = filter.limit ?? Infinity;
+    const out: AccountRecord[] = [];
+    const states = filter.state === undefined ? undefined : [filter.state].flat();
+    const keys = states
+      ? states.flatMap((s) => [...this.index.addresses(s)])
+      : this.accounts.keys();
+    for (const key of keys) {
+      if (out.length >= limit) break;
+      const rec = this.accounts.get(key)!;
+      if (!filter.moving || rec.transferPhase) out.push(rec);
+    }
+    return out;
   }
 
-  count(): number {
+  async due(query: DueQuery): Promise<AccountRecord[]> {
+    return this.index.due((a) => this.accounts.get(a), query);
+  }
+
+  async counts(): Promise<AccountCounts> {
+    return this.index.counts();
+  }
+
+  async count(): Promise<number> {
     return this.accounts.size;
   }
 
   /** Shallow merge: a patch's `folders` replaces the whole map; `undefined` clears a field. */
-  upsert(address: string, patch: AccountPatch): AccountRecord {
+  async upsert(address: string, patch: AccountPatch): Promise<AccountRecord> {
     this.assertOpen();
     const key = normalizeAddress(address);
     const old = this.accounts.get(key);
@@ -143,8 +174,11 @@ class JsonStoreImpl implements JsonStore {
     return this.commit(key, old, next, nowIso);
   }
 
-  /** Creates the record (state unknown) when missing, like upsert. `fn` must be synchronous. */
-  update(address: string, fn: (rec: AccountRecord) => void): AccountRecord {
+  /**
+   * Creates the record (state unknown) when missing, like upsert. `fn` must be synchronous:
+   * it runs in the same turn of the event loop as the call, so nothing comes in between.
+   */
+  async update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord> {
     this.assertOpen();
     const key = normalizeAddress(address);
     const old = this.accounts.get(key);
@@ -159,10 +193,13 @@ class JsonStoreImpl implements JsonStore {
     return this.commit(key, old, draft, nowIso);
   }
 
-  remove(address: string): boolean {
+  async remove(address: string): Promise<boolean> {
     this.assertOpen();
     const key = tryNormalize(address);
-    if (key === undefined || !this.accounts.delete(key)) return false;
+    const old = key === undefined ? undefined : this.accounts.get(key);
+    if (key === undefined || !old) return false;
+    this.accounts.delete(key);
+    this.index.change(old, undefined);
     this.markDirty(key, null);
     return true;
   }
@@ -282,6 +319,7 @@ class JsonStoreImpl implements JsonStore {
     if (!Array.isArray(next.errors)) next.errors = [];
     if (next.folders === null || typeof next.folders !== 'object') next.folders = {};
     this.accounts.set(key, deepFreeze(next));
+    this.index.change(old, next);
     this.markDirty(key, next);
     if (!old) this.checkSize();
     return next;
@@ -364,13 +402,5 @@ class JsonStoreImpl implements JsonStore {
     });
     this.saving = tracked;
     return tracked;
-  }
-}
-
-function tryNormalize(address: string): string | undefined {
-  try {
-    return normalizeAddress(address);
-  } catch {
-    return undefined;
   }
 }

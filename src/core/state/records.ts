@@ -24,6 +24,15 @@ export function normalizeAddress(address: string): string {
   return a;
 }
 
+/** normalizeAddress, or undefined for an address no record can have */
+export function tryNormalize(address: string): string | undefined {
+  try {
+    return normalizeAddress(address);
+  } catch {
+    return undefined;
+  }
+}
+
 export function newRecord(address: string, now: string): AccountRecord {
   return { address, state: 'unknown', updatedAt: now, errors: [], folders: {} };
 }

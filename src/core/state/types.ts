@@ -1,6 +1,6 @@
 /**
- * The account store's data model and interface. The JSON/lowdb store implements it today;
- * a shared backend for several gateway nodes can later sit behind the same interface.
+ * The account store's data model and interface, implemented by the JSON/lowdb store (one
+ * node) and the PostgreSQL store (a shared backend for one or several gateway nodes).
  */
 export type AccountState =
   'unknown' | 'captured' | 'transferring' | 'migrated' | 'failed' | 'excluded';
@@ -115,6 +115,26 @@ export type AccountPatch = Partial<Omit<AccountRecord, 'address'>>;
 
 export interface AccountFilter {
   state?: AccountState | AccountState[];
+  /** only records with a transferPhase (a move was under way) */
+  moving?: boolean;
+  /** at most this many records (the order is then the store's, stable for one store) */
+  limit?: number;
+}
+
+/** Accounts by state and the worker pool's queue, for the monitor and the metrics. */
+export interface AccountCounts {
+  /** every state, zeros included */
+  byState: Record<AccountState, number>;
+  /** captured with a stored password: what the worker pool takes next */
+  queue: number;
+}
+
+/** What the worker pool asks on each tick (see StateStore.due). */
+export interface DueQuery {
+  now: Date;
+  /** failed accounts with this many attempts or more are left alone */
+  maxAttempts: number;
+  limit: number;
 }
 
 /**
@@ -122,30 +142,45 @@ export interface AccountFilter {
  * them (it throws); change a record with upsert() or update(). Addresses are normalised
  * (lower-cased, see normalizeAddress) before use; that normalised address is also the AAD
  * its credentials are sealed with.
+ *
+ * The interface is asynchronous because a backend may be across a network (PostgreSQL).
+ * Each call is atomic on its own record; a read followed by a write is not, so a decision
+ * that depends on the record's current value is made inside update()'s function.
  */
 export interface StateStore {
-  /** path or URL of the store, for messages */
+  /** path or URL of the store (without a password), for messages */
   readonly location: string;
-  get(address: string): AccountRecord | undefined;
-  list(filter?: AccountFilter): AccountRecord[];
+  get(address: string): Promise<AccountRecord | undefined>;
+  list(filter?: AccountFilter): Promise<AccountRecord[]>;
+  /**
+   * Captured accounts with credentials (oldest change first), then failed accounts with
+   * credentials due for a retry (fewer than maxAttempts attempts, nextAttemptAt absent or
+   * not after now; oldest change first), at most `limit` in all. Answered from an index,
+   * not a scan of every record.
+   */
+  due(query: DueQuery): Promise<AccountRecord[]>;
+  /** counts by state, kept or indexed by the store (no scan of every record) */
+  counts(): Promise<AccountCounts>;
   /**
    * Create the record when missing (state unknown), shallow-merge the patch (a field set to
    * undefined is cleared), schedule a save. updatedAt moves when the state changes.
    */
-  upsert(address: string, patch: AccountPatch): AccountRecord;
+  upsert(address: string, patch: AccountPatch): Promise<AccountRecord>;
   /**
    * Apply a synchronous function to a mutable copy of the record (created, state unknown,
-   * when missing) and store the copy; if fn throws, nothing changes.
+   * when missing) and store the copy, atomically (the backend holds the record's lock
+   * while fn runs); if fn throws, nothing changes and the call rejects with its error.
    */
-  update(address: string, fn: (rec: AccountRecord) => void): AccountRecord;
-  remove(address: string): boolean;
-  count(): number;
+  update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord>;
+  remove(address: string): Promise<boolean>;
+  count(): Promise<number>;
   /**
    * Make the changes made before the call durable now (the JSON store: one fsynced journal
-   * append, shared with concurrent callers); await it before answering on their strength.
+   * append, shared with concurrent callers; PostgreSQL: every change is committed before
+   * its call resolves); await it before answering on their strength.
    */
   flush(): Promise<void>;
-  /** flush and release the lock */
+  /** flush and release the lock or connections */
   close(): Promise<void>;
 }
 

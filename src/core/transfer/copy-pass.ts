@@ -161,7 +161,7 @@ async function copyWithRetry(
                 maxQueueBytes: t.maxQueueBytes,
               });
         limit.succeeded();
-        saveFolder(run, entry, r, side.relative);
+        await saveFolder(run, entry, r, side.relative);
         return folderSummary(entry, r, v);
       } catch (err) {
         cp.commit();
@@ -185,12 +185,12 @@ async function copyWithRetry(
   }
 }
 
-function saveFolder(
+async function saveFolder(
   run: AccountRun,
   entry: FolderPlanEntry,
   r: FolderCopyResult,
   uidMap: string,
-): void {
+): Promise<void> {
   const progress: FolderProgress = {
     source: entry.source,
     destination: entry.destination,
@@ -206,7 +206,7 @@ function saveFolder(
     uidMap,
     updatedAt: run.now().toISOString(),
   };
-  run.deps.store.update(run.address, (rec) => {
+  await run.deps.store.update(run.address, (rec) => {
     rec.folders[entry.source] = progress;
   });
 }

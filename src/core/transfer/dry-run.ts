@@ -70,7 +70,7 @@ export async function dryRun(
   }
   const { dstSide, appendLimit } = await readDestination(destination, timeouts, ops, problems);
   const plan: FolderPlan = ops.plan(srcSide, dstSide);
-  const record = deps.store?.get(req.address);
+  const record = await deps.store?.get(req.address);
 
   const src = await openSession(source, timeouts);
   const folders: DryRunFolder[] = [];

@@ -72,21 +72,25 @@ export async function migrateAccount(
   // a source without IMAP (or with it switched off): the inbox over POP3 (migrate-pop3.ts)
   if (copiesOverPop3(deps.config)) return migrateOverPop3(req, deps);
   const address = req.address.toLowerCase();
-  const handedOver = await isHandedOver(deps.store, address, deps.store.get(address)?.state);
+  const handedOver = await isHandedOver(
+    deps.store,
+    address,
+    (await deps.store.get(address))?.state,
+  );
   const run = openRun(req, deps, handedOver);
   const startedAt = run.now().toISOString();
   const log: RunLog = { passes: [], errors: [], locked: false };
-  recordStart(deps.store, run.address, startedAt);
+  await recordStart(deps.store, run.address, startedAt);
   try {
     await checkAndProvision(run, req);
     const last = await preCopy(run, log);
     if (copiedAll(last)) await switchOver(run, req, log);
   } catch (err) {
     log.errors.push((err as Error).message);
-    finish(run, log, startedAt, handedOver);
+    await finish(run, log, startedAt, handedOver);
     throw err;
   }
-  const result = finish(run, log, startedAt, handedOver);
+  const result = await finish(run, log, startedAt, handedOver);
   if (result.ok) await markHandedOver(deps.store, run.address, result.finishedAt);
   await deps.ledger.flush();
   return result;
@@ -137,7 +141,7 @@ async function checkAndProvision(run: AccountRun, req: MigrateRequest): Promise<
 async function preCopy(run: AccountRun, log: RunLog): Promise<PassResult> {
   const limits = { ...DEFAULT_PRECOPY, ...run.deps.precopy };
   for (let n = 1; ; n++) {
-    stopIfExcluded(run);
+    await stopIfExcluded(run);
     run.emit({ type: 'phase', address: run.address, phase: n === 1 ? 'plan' : 'copy' });
     const pass = await copyPass(run);
     keep(log, pass);
@@ -154,7 +158,7 @@ async function switchOver(run: AccountRun, req: MigrateRequest, log: RunLog): Pr
   const precopyPasses = log.passes.length;
   const at = run.now().toISOString();
   const t0 = performance.now();
-  recordLock(run.deps.store, run.address);
+  await recordLock(run.deps.store, run.address);
   log.locked = true;
   let pass: PassResult | undefined;
   try {
@@ -169,7 +173,7 @@ async function switchOver(run: AccountRun, req: MigrateRequest, log: RunLog): Pr
         run.emit({ type: 'warning', address: run.address, message: m }),
       );
   } finally {
-    // the lock ends when finish() records the result, a few synchronous lines later
+    // the lock ends when finish() records the result, a few lines later
     log.lock = {
       at,
       ms: Math.round(performance.now() - t0),
@@ -203,8 +207,9 @@ function verified(pass: PassResult): boolean {
   return copiedAll(pass) && pass.folders.every((f) => f.verify?.ok ?? true);
 }
 
-function stopIfExcluded(run: AccountRun): void {
-  if (run.deps.store.get(run.address)?.state === 'excluded') throw excludedError(run.address);
+async function stopIfExcluded(run: AccountRun): Promise<void> {
+  if ((await run.deps.store.get(run.address))?.state === 'excluded')
+    throw excludedError(run.address);
   if (run.deps.signal?.aborted) throw run.deps.signal.reason;
 }
 
@@ -212,12 +217,12 @@ function stopIfExcluded(run: AccountRun): void {
  * The run's result, recorded (this ends the lock when there was one). A run that never
  * got to the switch is not migrated: what its pre-copy found wrong is in its errors.
  */
-function finish(
+async function finish(
   run: AccountRun,
   log: RunLog,
   startedAt: string,
   handedOver: boolean,
-): AccountResult {
+): Promise<AccountResult> {
   const errors = [...log.errors];
   const result = accountResult(
     run.address,
@@ -234,7 +239,7 @@ function finish(
     result.ok = false;
     result.errors.push('the pre-copy ended without a switch');
   }
-  record(run.deps.store, run.address, result, run.now, handedOver);
+  await record(run.deps.store, run.address, result, run.now, handedOver);
   run.emit({ type: 'done', address: run.address, result });
   return result;
 }

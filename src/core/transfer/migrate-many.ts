@@ -18,13 +18,13 @@ export const PENDING_STATES: readonly AccountState[] = ['captured', 'transferrin
 export type PendingAccount = MigrateRequest;
 
 /** Captured accounts whose credentials open with the keyring; the rest is reported. */
-export function pendingAccounts(
+export async function pendingAccounts(
   store: StateStore,
   keyring: Keyring,
-): { accounts: PendingAccount[]; unusable: { address: string; reason: string }[] } {
+): Promise<{ accounts: PendingAccount[]; unusable: { address: string; reason: string }[] }> {
   const accounts: PendingAccount[] = [];
   const unusable: { address: string; reason: string }[] = [];
-  for (const rec of store.list({ state: [...PENDING_STATES] })) {
+  for (const rec of await store.list({ state: [...PENDING_STATES] })) {
     if (!rec.credentials) {
       unusable.push({ address: rec.address, reason: 'no captured credentials' });
       continue;

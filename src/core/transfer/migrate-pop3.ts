@@ -127,7 +127,7 @@ export async function migrateOverPop3(
   const errors: string[] = [];
   // no pre-copy over POP3 (no flags, no cheap delta): the lock spans the whole copy
   const lockedAt = performance.now();
-  const finish = (): AccountResult => {
+  const finish = async (): Promise<AccountResult> => {
     const result = accountResult(address, startedAt, now().toISOString(), folders, [], errors);
     result.lock = {
       at: startedAt,
@@ -135,11 +135,11 @@ export async function migrateOverPop3(
       passes: 0,
       ...passMoved(folders),
     };
-    record(deps.store, address, result, now);
+    await record(deps.store, address, result, now);
     run.emit({ type: 'done', address, result });
     return result;
   };
-  deps.store.update(address, (rec) => {
+  await deps.store.update(address, (rec) => {
     rec.state = 'transferring';
     rec.transferPhase = 'switching';
     rec.attempts = (rec.attempts ?? 0) + 1;
@@ -167,7 +167,7 @@ export async function migrateOverPop3(
     run.emit({ type: 'phase', address, phase: 'copy' });
   } catch (err) {
     errors.push((err as Error).message);
-    finish();
+    await finish();
     throw err;
   }
 
@@ -182,13 +182,13 @@ export async function migrateOverPop3(
     folder = { ...summaryOf(run.st, undefined), error: message };
   }
   folders.push(folder);
-  saveProgress(run);
+  await saveProgress(run);
   run.emit({ type: 'folder-done', address, folder });
   if (!folder.error)
     await keepPop3Uidls(deps.config, deps.store, req, (m) =>
       run.emit({ type: 'warning', address, message: m }),
     );
-  const result = finish();
+  const result = await finish();
   await deps.ledger.flush();
   return result;
 }
@@ -216,7 +216,7 @@ async function copyAttempt(run: Run): Promise<void> {
   const dst = await openFlow(run.destination, run.timeouts);
   try {
     const status = await dst.status(MAILBOX, { uidValidity: true });
-    const recorded = recordedUidls(run, status ? Number(status.uidValidity ?? 0) : 0);
+    const recorded = await recordedUidls(run, status ? Number(status.uidValidity ?? 0) : 0);
     const pop = await connectPop3(run.pop);
     let listing: InboxListing;
     try {
@@ -260,8 +260,8 @@ async function copyAttempt(run: Run): Promise<void> {
       copied: new Set([...Object.keys(recorded), ...st.notCopied]),
       recordedDestUids: new Set(Object.values(recorded).filter((u) => u > 0)),
       now: run.now,
-      onCopied: (uidl, destUid, sha256, size, info) => {
-        deps.store.update(address, (rec) => {
+      onCopied: async (uidl, destUid, sha256, size, info) => {
+        await deps.store.update(address, (rec) => {
           // 0: the destination gave no APPENDUID (RFC 4315)
           (rec.pop3Uidls ??= {})[uidl] = destUid ?? 0;
         });
@@ -310,8 +310,8 @@ async function copyAttempt(run: Run): Promise<void> {
 }
 
 /** The UIDLs the state says are copied, forgotten when the destination INBOX was recreated. */
-function recordedUidls(run: Run, uidValidity: number): Record<string, number> {
-  const before = run.deps.store.get(run.address);
+async function recordedUidls(run: Run, uidValidity: number): Promise<Record<string, number>> {
+  const before = await run.deps.store.get(run.address);
   const was = before?.folders[MAILBOX]?.destUidValidity;
   // 0: STATUS gave none; then the recorded UIDs are trusted (the matcher still prevents doubles)
   const stale =
@@ -327,7 +327,7 @@ function recordedUidls(run: Run, uidValidity: number): Record<string, number> {
     });
   }
   if (uidValidity !== 0) run.st.destUidValidity = uidValidity;
-  const rec = run.deps.store.update(run.address, (r) => {
+  const rec = await run.deps.store.update(run.address, (r) => {
     if (stale) r.pop3Uidls = {};
     const progress = r.folders[MAILBOX] ?? emptyProgress(run);
     r.folders[MAILBOX] = { ...progress, destUidValidity: run.st.destUidValidity ?? was };
@@ -337,7 +337,7 @@ function recordedUidls(run: Run, uidValidity: number): Record<string, number> {
 
 async function verify(run: Run): Promise<VerifyResult> {
   const { st } = run;
-  const recorded = run.deps.store.get(run.address)?.pop3Uidls ?? {};
+  const recorded = (await run.deps.store.get(run.address))?.pop3Uidls ?? {};
   if (run.deps.verify === 'all') {
     // the messages earlier runs copied are read from the source again to be compared
     const pop = await connectPop3(run.pop);
@@ -389,9 +389,9 @@ function emptyProgress(run: Run): FolderProgress {
   };
 }
 
-function saveProgress(run: Run): void {
+async function saveProgress(run: Run): Promise<void> {
   const { st } = run;
-  run.deps.store.update(run.address, (rec) => {
+  await run.deps.store.update(run.address, (rec) => {
     const uidls = rec.pop3Uidls ?? {};
     rec.folders[MAILBOX] = {
       ...emptyProgress(run),

@@ -10,8 +10,12 @@ import type { AccountResult } from './result.js';
  * The run starts: counted as an attempt, marked pre-copying. The state is left as it is
  * (captured, failed, migrated...): the gateway keeps serving the account as before.
  */
-export function recordStart(store: StateStore, address: string, startedAt: string): void {
-  store.update(address, (rec) => {
+export async function recordStart(
+  store: StateStore,
+  address: string,
+  startedAt: string,
+): Promise<void> {
+  await store.update(address, (rec) => {
     rec.attempts = (rec.attempts ?? 0) + 1;
     rec.transferPhase = 'pre-copying';
     rec.transfer = {
@@ -36,8 +40,8 @@ export function excludedError(address: string): OperatorError {
  * unless the operator excluded it meanwhile: checked in the same store update, so an
  * exclude is never lost behind the lock.
  */
-export function recordLock(store: StateStore, address: string): void {
-  store.update(address, (rec) => {
+export async function recordLock(store: StateStore, address: string): Promise<void> {
+  await store.update(address, (rec) => {
     if (rec.state === 'excluded') throw excludedError(address);
     rec.state = 'transferring';
     rec.transferPhase = 'switching';
@@ -50,14 +54,14 @@ export function recordLock(store: StateStore, address: string): void {
  * `failed` would send the user back to the source, whose mailbox no longer has their mail
  * since the move. An account the operator excluded during the run stays excluded.
  */
-export function record(
+export async function record(
   store: StateStore,
   address: string,
   result: AccountResult,
   now: () => Date,
   handedOver = false,
-): void {
-  store.update(address, (rec) => {
+): Promise<void> {
+  await store.update(address, (rec) => {
     rec.transferPhase = undefined;
     const excluded = rec.state === 'excluded';
     if (!excluded) rec.state = result.ok || handedOver ? 'migrated' : 'failed';

@@ -47,7 +47,7 @@ export async function runDryRun(
   const store = await openAccountStore(config.state);
   try {
     return await dryRun(
-      { address, password: password ?? storedPassword(store, config, address) },
+      { address, password: password ?? (await storedPassword(store, config, address)) },
       { config, store },
     );
   } catch (err) {
@@ -73,7 +73,7 @@ export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<
   };
   try {
     if (o.all) {
-      const { accounts, unusable } = pendingAccounts(store, loadKeyring(config.keyFile));
+      const { accounts, unusable } = await pendingAccounts(store, loadKeyring(config.keyFile));
       for (const u of unusable) o.warn(`skipped ${u.address}: ${u.reason}`);
       const many = await migrateMany(accounts, o.concurrency ?? config.transfer.concurrency, deps);
       for (const f of many.failed) o.warn(`error: ${f.address}: ${f.error}`);
@@ -81,7 +81,7 @@ export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<
       return { kind: 'all', result: many, ok };
     }
     const address = o.address as string;
-    const password = o.password ?? storedPassword(store, config, address);
+    const password = o.password ?? (await storedPassword(store, config, address));
     const result = await migrateAccount({ address, password }, deps);
     return { kind: 'one', result, ok: result.ok };
   } catch (err) {
@@ -92,8 +92,8 @@ export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<
   }
 }
 
-function storedPassword(store: StateStore, config: Config, address: string): string {
-  const rec = store.get(address);
+async function storedPassword(store: StateStore, config: Config, address: string): Promise<string> {
+  const rec = await store.get(address);
   if (!rec?.credentials) {
     throw new OperatorError(
       `no captured password for ${address} in ${store.location}`,

@@ -67,6 +67,7 @@ export class WorkerPool {
   private unsubscribe: Array<() => void> = [];
   /** accounts the operator asked to move now (control transfer.start), in asking order */
   private readonly first = new Set<string>();
+  private ticking = false;
 
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
@@ -78,15 +79,16 @@ export class WorkerPool {
    * back to captured (the pool moves it again), or to migrated when it had already been
    * handed over to the user (transfer/handover.ts).
    */
-  start(): void {
+  async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    for (const r of this.deps.store.list())
-      if (r.transferPhase)
-        this.deps.store.update(r.address, (rec) => void (rec.transferPhase = undefined));
-    const locked = this.deps.store.list({ state: 'transferring' });
+    for (const r of await this.deps.store.list({ moving: true }))
+      await this.deps.store.update(r.address, (rec) => void (rec.transferPhase = undefined));
+    const locked = await this.deps.store.list({ state: 'transferring' });
     for (const r of locked)
-      this.deps.store.update(r.address, (rec) => void (rec.state = 'captured'));
+      await this.deps.store.update(r.address, (rec) => {
+        if (rec.state === 'transferring') rec.state = 'captured';
+      });
     void this.unlockHandedOver(locked.map((r) => r.address));
     this.unsubscribe.push(
       this.deps.bus.on('account.captured', () => this.wake()),
@@ -100,7 +102,7 @@ export class WorkerPool {
     for (const address of addresses) {
       try {
         if (!(await isHandedOver(this.deps.store, address, undefined))) continue;
-        this.deps.store.update(address, (rec) => {
+        await this.deps.store.update(address, (rec) => {
           if (rec.state === 'captured') rec.state = 'migrated';
         });
       } catch (err) {
@@ -126,14 +128,14 @@ export class WorkerPool {
 
   wake(): void {
     if (this.stopped) return;
-    setImmediate(() => this.tick());
+    setImmediate(() => void this.tick());
   }
 
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.tick();
+      void this.tick();
       this.schedule();
     }, this.deps.limits.workerPollMs);
     this.timer.unref?.();
@@ -141,66 +143,77 @@ export class WorkerPool {
 
   /**
    * Who is next: what the operator put first, then captured before failed, quiet accounts
-   * before busy ones, oldest first.
+   * before busy ones, oldest first. The store answers from its index (StateStore.due), at
+   * most `limit` records: those running or with their user online are passed over, hence
+   * the margin the caller gives.
    */
-  candidates(): AccountRecord[] {
+  async candidates(limit = 1000): Promise<AccountRecord[]> {
     const now = this.now();
     const lim = this.deps.limits;
-    const out: Array<{ rec: AccountRecord; rank: number; at: number }> = [];
-    const firsts = [...this.first];
-    for (const a of firsts) {
-      const state = this.deps.store.get(a)?.state;
-      if (state !== 'captured') this.first.delete(a);
+    const asked: AccountRecord[] = [];
+    for (const a of [...this.first]) {
+      const rec = await this.deps.store.get(a);
+      if (rec?.state !== 'captured') this.first.delete(a);
+      else if (rec.credentials && !this.running.has(a)) asked.push(rec);
     }
-    for (const rec of this.deps.store.list({ state: ['captured', 'failed'] })) {
-      if (this.running.has(rec.address) || !rec.credentials) continue;
-      if (this.first.has(rec.address)) {
-        out.push({ rec, rank: -1, at: firsts.indexOf(rec.address) });
-        continue;
-      }
-      if (rec.state === 'failed') {
-        if ((rec.attempts ?? 0) >= lim.maxTransferAttempts) continue;
-        if (rec.nextAttemptAt && Date.parse(rec.nextAttemptAt) > now) continue;
-      }
+    const due = await this.deps.store.due({
+      now: new Date(now),
+      maxAttempts: lim.maxTransferAttempts,
+      limit: limit + this.running.size + asked.length,
+    });
+    const rest: AccountRecord[] = [];
+    for (const rec of due) {
+      if (this.running.has(rec.address) || this.first.has(rec.address)) continue;
       if (this.deps.sessions.count(rec.address) > 0) {
         const since = Date.parse(rec.lastLogin ?? rec.updatedAt);
         if (now - since < lim.sessionQuietMaxWaitMs) continue;
       }
-      const rank = rec.state === 'captured' ? 0 : 1;
-      out.push({ rec, rank, at: Date.parse(rec.updatedAt) || 0 });
+      rest.push(rec);
     }
-    return out.sort((a, b) => a.rank - b.rank || a.at - b.at).map((x) => x.rec);
+    return [...asked, ...rest];
   }
 
-  private tick(): void {
-    if (this.stopped) return;
-    this.abortExcluded();
-    const free = this.deps.concurrency() - this.running.size;
-    if (free <= 0) return;
-    for (const rec of this.candidates().slice(0, free)) {
-      let password: string;
-      try {
-        password = openText(this.deps.keyring, rec.credentials!, rec.address);
-      } catch (err) {
-        this.deps.logger.error('cannot open captured credentials; account left failed', {
-          address: rec.address,
-          err,
-        });
-        this.deps.store.update(rec.address, (r) => {
-          r.state = 'failed';
-          r.reason = (err as Error).message;
-          r.attempts = this.deps.limits.maxTransferAttempts;
-        });
-        continue;
+  /** One tick at a time: a second one would pick the accounts the first is starting. */
+  private async tick(): Promise<void> {
+    if (this.stopped || this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.abortExcluded();
+      const free = this.deps.concurrency() - this.running.size;
+      if (free <= 0) return;
+      for (const rec of (await this.candidates(free * 4 + 100)).slice(0, free)) {
+        if (this.stopped) return;
+        const password = await this.openPassword(rec);
+        if (password !== undefined) void this.run(rec.address, password);
       }
-      void this.run(rec.address, password);
+    } catch (err) {
+      this.deps.logger.error('the worker pool could not read the store; will retry', { err });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async openPassword(rec: AccountRecord): Promise<string | undefined> {
+    try {
+      return openText(this.deps.keyring, rec.credentials!, rec.address);
+    } catch (err) {
+      this.deps.logger.error('cannot open captured credentials; account left failed', {
+        address: rec.address,
+        err,
+      });
+      await this.deps.store.update(rec.address, (r) => {
+        r.state = 'failed';
+        r.reason = (err as Error).message;
+        r.attempts = this.deps.limits.maxTransferAttempts;
+      });
+      return undefined;
     }
   }
 
   /** `accounts exclude` during a pre-copy: the move stops, the account stays on the source. */
-  private abortExcluded(): void {
+  private async abortExcluded(): Promise<void> {
     for (const [address, r] of this.running) {
-      if (r.aborted || this.deps.store.get(address)?.state !== 'excluded') continue;
+      if (r.aborted || (await this.deps.store.get(address))?.state !== 'excluded') continue;
       r.aborted = 'excluded';
       r.controller.abort(new Error(`${address} was excluded during its pre-copy`));
     }
@@ -223,90 +236,105 @@ export class WorkerPool {
     const entry: Running = { controller, done: Promise.resolve({ ok: false }) };
     this.running.set(address, entry);
     this.first.delete(address);
+    entry.done = this.move(entry, address, password);
+    return entry.done;
+  }
+
+  private async move(entry: Running, address: string, password: string): Promise<MigrateOutcome> {
     const startedAt = this.now();
-    const attempt = (this.deps.store.get(address)?.attempts ?? 0) + 1;
-    this.deps.bus.emit({
-      type: 'transfer.started',
-      at: new Date().toISOString(),
-      address,
-      attempt,
-    });
-    entry.done = (async (): Promise<MigrateOutcome> => {
-      let outcome: MigrateOutcome;
-      try {
-        let lastProgress = 0;
-        let lastPhase = '';
-        const onProgress = (p: TransferProgress): void => {
-          const t = this.now();
-          const key = `${p.folder}\0${p.phase}`;
-          if (key === lastPhase && t - lastProgress < PROGRESS_EVERY_MS) return;
-          lastProgress = t;
-          lastPhase = key;
-          this.deps.bus.emit({
-            type: 'transfer.progress',
-            at: new Date(t).toISOString(),
-            address,
-            ...p,
-          });
-        };
-        outcome = await this.deps.migrate({ address, password }, controller.signal, {
-          onProgress,
-          onLocked: () => this.locked(address),
-        });
-      } catch (err) {
-        // a move that failed after its switch carries its lock on the error (migrate.ts)
-        const lock = (err as { lock?: TransferLock }).lock;
-        outcome = { ok: false, detail: (err as Error).message, ...(lock ? { lock } : {}) };
-      }
-      const rec = this.deps.store.get(address);
-      if (entry.aborted) {
-        // Our own abort (shutdown, immediate timeout, exclude): not the account's fault;
-        // the copy resumes from its checkpoints next time. An excluded account stays so; a
-        // migrated one (the abort came after its switch) stays migrated.
-        this.deps.store.update(address, (r) => {
-          r.transferPhase = undefined;
-          if (r.state !== 'excluded' && r.state !== 'migrated') r.state = 'captured';
-          r.attempts = Math.max(0, (r.attempts ?? 1) - 1);
-        });
-        outcome = { ok: false, detail: `aborted (${entry.aborted})`, lock: outcome.lock };
-      } else if (outcome.ok) {
-        if (rec?.state !== 'migrated')
-          this.deps.store.update(address, (r) => void (r.state = 'migrated'));
-      } else if (rec?.state === 'excluded' || rec?.state === 'migrated') {
-        // excluded at the switch, or a re-run of an account already handed over to the
-        // user (record() kept it migrated): neither goes back in the retry queue
-      } else {
-        const attempts = rec?.attempts ?? attempt;
-        const wait = Math.min(
-          this.deps.limits.retryMaxMs,
-          this.deps.limits.retryBaseMs * 2 ** Math.max(0, attempts - 1),
-        );
-        this.deps.store.update(address, (r) => {
-          r.state = 'failed';
-          r.reason ??= outcome.detail;
-          r.nextAttemptAt = new Date(this.now() + wait).toISOString();
-        });
-      }
+    let outcome: MigrateOutcome = { ok: false };
+    try {
+      const attempt = ((await this.deps.store.get(address))?.attempts ?? 0) + 1;
       this.deps.bus.emit({
-        type: 'transfer.finished',
+        type: 'transfer.started',
         at: new Date().toISOString(),
         address,
-        ok: outcome.ok,
-        ...(entry.aborted ? { aborted: true } : {}),
-        durationMs: this.now() - startedAt,
-        detail: outcome.detail,
-        ...(outcome.lock ? { lock: outcome.lock } : {}),
+        attempt,
       });
-      await this.deps.store
-        .flush()
-        .catch((err: unknown) =>
-          this.deps.logger.error('saving the transfer result failed', { address, err }),
-        );
-      this.running.delete(address);
-      this.wake();
-      return outcome;
-    })();
-    return entry.done;
+      outcome = await this.copy(entry, address, password);
+      outcome = await this.record(entry, address, outcome, attempt);
+      await this.deps.store.flush();
+    } catch (err) {
+      this.deps.logger.error('saving the transfer result failed', { address, err });
+    }
+    this.deps.bus.emit({
+      type: 'transfer.finished',
+      at: new Date().toISOString(),
+      address,
+      ok: outcome.ok,
+      ...(entry.aborted ? { aborted: true } : {}),
+      durationMs: this.now() - startedAt,
+      detail: outcome.detail,
+      ...(outcome.lock ? { lock: outcome.lock } : {}),
+    });
+    this.running.delete(address);
+    this.wake();
+    return outcome;
+  }
+
+  private async copy(entry: Running, address: string, password: string): Promise<MigrateOutcome> {
+    let lastProgress = 0;
+    let lastPhase = '';
+    const onProgress = (p: TransferProgress): void => {
+      const t = this.now();
+      const key = `${p.folder}\0${p.phase}`;
+      if (key === lastPhase && t - lastProgress < PROGRESS_EVERY_MS) return;
+      lastProgress = t;
+      lastPhase = key;
+      this.deps.bus.emit({
+        type: 'transfer.progress',
+        at: new Date(t).toISOString(),
+        address,
+        ...p,
+      });
+    };
+    try {
+      return await this.deps.migrate({ address, password }, entry.controller.signal, {
+        onProgress,
+        onLocked: () => this.locked(address),
+      });
+    } catch (err) {
+      // a move that failed after its switch carries its lock on the error (migrate.ts)
+      const lock = (err as { lock?: TransferLock }).lock;
+      return { ok: false, detail: (err as Error).message, ...(lock ? { lock } : {}) };
+    }
+  }
+
+  /** The outcome on the record, decided inside the update (the operator may act meanwhile). */
+  private async record(
+    entry: Running,
+    address: string,
+    outcome: MigrateOutcome,
+    attempt: number,
+  ): Promise<MigrateOutcome> {
+    if (entry.aborted) {
+      // Our own abort (shutdown, immediate timeout, exclude): not the account's fault;
+      // the copy resumes from its checkpoints next time. An excluded account stays so; a
+      // migrated one (the abort came after its switch) stays migrated.
+      await this.deps.store.update(address, (r) => {
+        r.transferPhase = undefined;
+        if (r.state !== 'excluded' && r.state !== 'migrated') r.state = 'captured';
+        r.attempts = Math.max(0, (r.attempts ?? 1) - 1);
+      });
+      return { ok: false, detail: `aborted (${entry.aborted})`, lock: outcome.lock };
+    }
+    await this.deps.store.update(address, (r) => {
+      if (outcome.ok) {
+        r.state = 'migrated';
+        return;
+      }
+      // excluded at the switch, or a re-run of an account already handed over to the
+      // user (record() kept it migrated): neither goes back in the retry queue
+      if (r.state === 'excluded' || r.state === 'migrated') return;
+      const wait = Math.min(
+        this.deps.limits.retryMaxMs,
+        this.deps.limits.retryBaseMs * 2 ** Math.max(0, (r.attempts ?? attempt) - 1),
+      );
+      r.state = 'failed';
+      r.reason ??= outcome.detail;
+      r.nextAttemptAt = new Date(this.now() + wait).toISOString();
+    });
+    return outcome;
   }
 
   /**

@@ -37,7 +37,7 @@ export async function dryRunOverPop3(
     await pop.quit().catch(() => pop.close());
   }
   const { appendLimit } = deps.destination;
-  const recorded = deps.store?.get(req.address)?.pop3Uidls ?? {};
+  const recorded = (await deps.store?.get(req.address))?.pop3Uidls ?? {};
   const problems = [POP3_NOTE, ...deps.destination.problems];
   for (const d of listing.duplicates)
     problems.push(
