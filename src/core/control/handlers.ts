@@ -86,22 +86,24 @@ function noWorkers(addr: string): OperatorError {
   );
 }
 
+/** The answer promises the change is on disk; a failing save must say otherwise. */
+async function saved(store: Pick<StateStore, 'flush'>): Promise<void> {
+  try {
+    await store.flush();
+  } catch (err) {
+    throw new OperatorError(
+      `the proxy made the change but could not save the state: ${(err as Error).message}`,
+      "free disk space or fix the state folder's permissions; the proxy keeps retrying (see its log)",
+      'ESAVE',
+      { cause: err },
+    );
+  }
+}
+
 export function makeControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
   const { store } = deps;
 
-  /** The answer promises the change is on disk; a failing save must say otherwise. */
-  const save = async (): Promise<void> => {
-    try {
-      await store.flush();
-    } catch (err) {
-      throw new OperatorError(
-        `the proxy made the change but could not save the state: ${(err as Error).message}`,
-        "free disk space or fix the state folder's permissions; the proxy keeps retrying (see its log)",
-        'ESAVE',
-        { cause: err },
-      );
-    }
-  };
+  const save = (): Promise<void> => saved(store);
 
   /** State errors (a bad address, ...) reach the client as the operator errors they are. */
   const operatorErrors = async <T>(fn: () => Promise<T>): Promise<T> => {

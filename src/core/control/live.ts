@@ -149,28 +149,8 @@ export class LiveView {
         if (!s.authenticated) s.view.user = e.user;
         return;
       }
-      case 'session.closed': {
-        const s = this.open.get(e.session);
-        if (s) {
-          this.open.delete(e.session);
-          this.byProtocol[s.view.protocol]--;
-          this.closed.unshift({
-            ...s.view,
-            user: s.view.user ?? e.user,
-            bytesIn: e.bytesIn,
-            bytesOut: e.bytesOut,
-            closedAt: iso(now),
-            reason: e.reason,
-            durationMs: e.durationMs,
-          });
-          if (this.closed.length > SNAPSHOT_CLOSED) this.closed.length = SNAPSHOT_CLOSED;
-        }
-        if (e.reason === 'protocol-error' || e.reason === 'error') {
-          const subject = s?.view.client ?? e.user ?? e.session;
-          this.error(now, 'session', subject, e.detail ? `${e.reason}: ${e.detail}` : e.reason);
-        }
-        return;
-      }
+      case 'session.closed':
+        return this.sessionClosed(e, now);
       case 'smtp.message': {
         // Every message handed to a backend counts, refused or not: the strip shows where
         // mail goes; refusals also show up as errors.
@@ -184,26 +164,8 @@ export class LiveView {
         }
         return;
       }
-      case 'transfer.started': {
-        this.transfers.set(e.address, {
-          view: {
-            address: e.address,
-            attempt: e.attempt,
-            startedAt: iso(now),
-            step: 'pre-copying',
-            folderCopied: 0,
-            folderToCopy: 0,
-            folderBytes: 0,
-            folderToCopyBytes: 0,
-            foldersDone: 0,
-            messages: 0,
-            bytes: 0,
-            bytesPerSecond: 0,
-          },
-          samples: [{ t: now, bytes: 0 }],
-        });
-        return;
-      }
+      case 'transfer.started':
+        return this.transferStarted(e, now);
       case 'transfer.progress': {
         const t = this.transfers.get(e.address);
         if (t) progress(t, e, now);
@@ -224,6 +186,51 @@ export class LiveView {
       case 'account.captured':
         return;
     }
+  }
+
+  private sessionClosed(e: Extract<GatewayEvent, { type: 'session.closed' }>, now: number): void {
+    const s = this.open.get(e.session);
+    if (s) {
+      this.open.delete(e.session);
+      this.byProtocol[s.view.protocol]--;
+      this.closed.unshift({
+        ...s.view,
+        user: s.view.user ?? e.user,
+        bytesIn: e.bytesIn,
+        bytesOut: e.bytesOut,
+        closedAt: iso(now),
+        reason: e.reason,
+        durationMs: e.durationMs,
+      });
+      if (this.closed.length > SNAPSHOT_CLOSED) this.closed.length = SNAPSHOT_CLOSED;
+    }
+    if (e.reason === 'protocol-error' || e.reason === 'error') {
+      const subject = s?.view.client ?? e.user ?? e.session;
+      this.error(now, 'session', subject, e.detail ? `${e.reason}: ${e.detail}` : e.reason);
+    }
+  }
+
+  private transferStarted(
+    e: Extract<GatewayEvent, { type: 'transfer.started' }>,
+    now: number,
+  ): void {
+    this.transfers.set(e.address, {
+      view: {
+        address: e.address,
+        attempt: e.attempt,
+        startedAt: iso(now),
+        step: 'pre-copying',
+        folderCopied: 0,
+        folderToCopy: 0,
+        folderBytes: 0,
+        folderToCopyBytes: 0,
+        foldersDone: 0,
+        messages: 0,
+        bytes: 0,
+        bytesPerSecond: 0,
+      },
+      samples: [{ t: now, bytes: 0 }],
+    });
   }
 
   private error(now: number, kind: RecentError['kind'], subject: string, message: string): void {

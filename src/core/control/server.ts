@@ -160,6 +160,34 @@ function refuse(socket: Socket, error: ControlError): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+/** A failed request's answer: the operator's error as it is, anything else logged. */
+function errorResponse(id: number, method: string, err: unknown, logger: Logger): ControlResponse {
+  if (err instanceof OperatorError)
+    return { id, ok: false, error: { message: err.message, hint: err.hint, code: err.code } };
+  logger.error('control request failed', { method, err });
+  return {
+    id,
+    ok: false,
+    error: {
+      message: `the proxy could not do ${method}: internal error`,
+      hint: "see the proxy's log",
+      code: 'EINTERNAL',
+    },
+  };
+}
+
+function unknownMethod(id: number, method: string): ControlResponse {
+  return {
+    id,
+    ok: false,
+    error: {
+      message: `unknown control method ${JSON.stringify(method.slice(0, 64))}`,
+      hint: 'the proxy and this command may be different autoport versions: use the same one',
+      code: 'EUNKNOWNMETHOD',
+    },
+  };
+}
+
 function serve(
   conn: Connection,
   handlers: ControlHandlers,
@@ -218,20 +246,7 @@ function serve(
           : await handlers[method as Exclude<ControlMethod, 'watch'>](params);
       reply({ id, ok: true, result });
     } catch (err) {
-      if (err instanceof OperatorError)
-        reply({ id, ok: false, error: { message: err.message, hint: err.hint, code: err.code } });
-      else {
-        logger.error('control request failed', { method, err });
-        reply({
-          id,
-          ok: false,
-          error: {
-            message: `the proxy could not do ${method}: internal error`,
-            hint: "see the proxy's log",
-            code: 'EINTERNAL',
-          },
-        });
-      }
+      reply(errorResponse(id, method, err, logger));
     }
   };
 
@@ -260,16 +275,7 @@ function serve(
         code: 'EBADREQUEST',
       });
     const method = req.method;
-    if (!Object.hasOwn(METHODS, method))
-      return reply({
-        id,
-        ok: false,
-        error: {
-          message: `unknown control method ${JSON.stringify(method.slice(0, 64))}`,
-          hint: 'the proxy and this command may be different autoport versions: use the same one',
-          code: 'EUNKNOWNMETHOD',
-        },
-      });
+    if (!Object.hasOwn(METHODS, method)) return reply(unknownMethod(id, method));
     const params = req.params ?? {};
     if (typeof params !== 'object' || params === null || Array.isArray(params))
       return reply({
