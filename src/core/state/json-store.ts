@@ -28,8 +28,9 @@ import { removeStaleTemps } from './atomic-file.js';
 import { StoreClosedError, StoreReadOnlyError, StoreUnavailableError } from './errors.js';
 import { acquireLock, lockPathFor, type StoreLock } from './lock.js';
 import {
+  applyUpdate,
   deepFreeze,
-  isAccountState,
+  settleRecord,
   newRecord,
   normalizeAddress,
   tryNormalize,
@@ -184,12 +185,7 @@ class JsonStoreImpl implements JsonStore {
     const old = this.accounts.get(key);
     const nowIso = this.now().toISOString();
     const draft = old ? structuredClone(old) : newRecord(key, nowIso);
-    const ret: unknown = fn(draft);
-    if (ret && typeof (ret as PromiseLike<unknown>).then === 'function') {
-      throw new TypeError('StateStore.update() takes a synchronous function; nothing was changed');
-    }
-    if (draft.address !== key)
-      throw new TypeError('StateStore.update() must not change the address');
+    applyUpdate(key, draft, fn);
     return this.commit(key, old, draft, nowIso);
   }
 
@@ -311,13 +307,7 @@ class JsonStoreImpl implements JsonStore {
     next: AccountRecord,
     nowIso: string,
   ): AccountRecord {
-    if (!isAccountState(next.state))
-      throw new TypeError(`unknown account state ${String(next.state)}`);
-    if (typeof next.updatedAt !== 'string') next.updatedAt = old?.updatedAt ?? nowIso;
-    if (old && next.state !== old.state && next.updatedAt === old.updatedAt)
-      next.updatedAt = nowIso;
-    if (!Array.isArray(next.errors)) next.errors = [];
-    if (next.folders === null || typeof next.folders !== 'object') next.folders = {};
+    settleRecord(old, next, nowIso);
     this.accounts.set(key, deepFreeze(next));
     this.index.change(old, next);
     this.markDirty(key, next);

@@ -63,3 +63,33 @@ export function checkLoadedRecord(key: string, rec: unknown): string | undefined
   if (typeof r.updatedAt !== 'string') r.updatedAt = new Date(0).toISOString();
   return undefined;
 }
+
+/**
+ * A changed record made whole before it is stored, by every backend: a known state,
+ * updatedAt moved when the state changed, errors and folders present.
+ */
+export function settleRecord(
+  old: AccountRecord | undefined,
+  next: AccountRecord,
+  nowIso: string,
+): AccountRecord {
+  if (!isAccountState(next.state))
+    throw new TypeError(`unknown account state ${String(next.state)}`);
+  if (typeof next.updatedAt !== 'string') next.updatedAt = old?.updatedAt ?? nowIso;
+  if (old && next.state !== old.state && next.updatedAt === old.updatedAt) next.updatedAt = nowIso;
+  if (!Array.isArray(next.errors)) next.errors = [];
+  if (next.folders === null || typeof next.folders !== 'object') next.folders = {};
+  return next;
+}
+
+/** Run update()'s function on a draft: synchronous, and the address stays. */
+export function applyUpdate(
+  key: string,
+  draft: AccountRecord,
+  fn: (rec: AccountRecord) => void,
+): void {
+  const ret: unknown = fn(draft);
+  if (ret && typeof (ret as PromiseLike<unknown>).then === 'function')
+    throw new TypeError('StateStore.update() takes a synchronous function; nothing was changed');
+  if (draft.address !== key) throw new TypeError('StateStore.update() must not change the address');
+}

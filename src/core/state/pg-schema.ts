@@ -1,0 +1,62 @@
+/**
+ * The PostgreSQL store's schema, created and upgraded by AutoPort itself: each migration
+ * runs once, in order, in one transaction with its row in autoport_schema, under an
+ * advisory lock so two nodes starting together do not race.
+ *
+ * A record is kept whole as JSON text (json, not jsonb: its fields, sealed credentials
+ * included, come back byte for byte as written); the columns beside it are what the worker pool, the metrics and the reports ask, each with its index.
+ */
+import type pg from 'pg';
+
+const MIGRATION_LOCK = 0x6175_7470; // "autp": one advisory lock id for schema changes
+
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE autoport_accounts (
+     address text PRIMARY KEY,
+     state text NOT NULL,
+     has_credentials boolean NOT NULL,
+     attempts integer NOT NULL DEFAULT 0,
+     next_attempt_at timestamptz,
+     moving boolean NOT NULL DEFAULT false,
+     updated_at text NOT NULL,
+     node text,
+     record json NOT NULL
+   );
+   CREATE INDEX autoport_accounts_state ON autoport_accounts (state, updated_at);
+   CREATE INDEX autoport_accounts_due ON autoport_accounts (state, updated_at)
+     WHERE has_credentials AND state IN ('captured', 'failed');
+   CREATE INDEX autoport_accounts_moving ON autoport_accounts (address) WHERE moving;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Bring the schema to SCHEMA_VERSION; refuses a database from a newer AutoPort. */
+export async function migrate(client: pg.PoolClient): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS autoport_schema (version integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ v: number | null }>(
+      'SELECT max(version) AS v FROM autoport_schema',
+    );
+    const have = rows[0]?.v ?? 0;
+    if (have > SCHEMA_VERSION)
+      throw new Error(
+        `the database holds schema version ${have}, newer than this AutoPort's ${SCHEMA_VERSION}: upgrade AutoPort`,
+      );
+    for (let v = have + 1; v <= SCHEMA_VERSION; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(MIGRATIONS[v - 1]!);
+        await client.query('INSERT INTO autoport_schema (version) VALUES ($1)', [v]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The account store in PostgreSQL, for a million accounts and several gateway nodes.
+ *
+ * Each call is one transaction, committed before it resolves, so every change is durable
+ * when its promise is (flush() has nothing left to do). update() locks the record's row
+ * (SELECT ... FOR UPDATE) while its function runs: two nodes changing one account take
+ * turns. No lock is held on the store as a whole; `nodeId` names this process on the rows
+ * it writes, for the day several nodes share the database.
+ *
+ * Records are stored whole as JSON, credentials sealed as they are (crypto.ts); the
+ * columns beside (pg-schema.ts) serve the worker pool's due(), counts() and list filters
+ * from indexes.
+ */
+import { hostname } from 'node:os';
+import pg from 'pg';
+import { StoreClosedError, StoreUnavailableError } from './errors.js';
+import { migrate } from './pg-schema.js';
+import {
+  applyUpdate,
+  deepFreeze,
+  newRecord,
+  normalizeAddress,
+  settleRecord,
+  tryNormalize,
+} from './records.js';
+import {
+  ACCOUNT_STATES,
+  type AccountCounts,
+  type AccountFilter,
+  type AccountPatch,
+  type AccountRecord,
+  type AccountState,
+  type DueQuery,
+  type StateStore,
+} from './types.js';
+
+export interface PgStoreOptions {
+  /** this process, on the rows it writes (default host:pid) */
+  nodeId?: string;
+  /** connections in the pool (default 10) */
+  poolSize?: number;
+  now?: () => Date;
+}
+
+export interface PgStore extends StateStore {
+  readonly nodeId: string;
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgresql://(unparsable URL)';
+  }
+}
+
+export async function openPgStore(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+  pool.on('error', () => undefined); // an idle connection that dies is replaced on next use
+  const location = redactUrl(url);
+  try {
+    const client = await pool.connect();
+    try {
+      await migrate(client);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new StoreUnavailableError(location, err as Error);
+  }
+  return new PgStoreImpl(location, pool, options);
+}
+
+const COLUMNS =
+  'address, state, has_credentials, attempts, next_attempt_at, moving, updated_at, node, record';
+
+class PgStoreImpl implements PgStore {
+  readonly nodeId: string;
+  private readonly now: () => Date;
+  private closed = false;
+
+  constructor(
+    readonly location: string,
+    private readonly pool: pg.Pool,
+    options: PgStoreOptions,
+  ) {
+    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async get(address: string): Promise<AccountRecord | undefined> {
+    const key = tryNormalize(address);
+    if (key === undefined) return undefined;
+    const { rows } = await this.query('SELECT record FROM autoport_accounts WHERE address = $1', [
+      key,
+    ]);
+    return rows[0] ? toRecord(rows[0].record) : undefined;
+  }
+
+  async list(filter: AccountFilter = {}): Promise<AccountRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.state !== undefined) {
+      args.push([filter.state].flat());
+      where.push(`state = ANY($${args.length})`);
+    }
+    if (filter.moving) where.push('moving');
+    let sql = 'SELECT record FROM autoport_accounts';
+    if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+    sql += ' ORDER BY address';
+    if (filter.limit !== undefined) {
+      args.push(filter.limit);
+      sql += ` LIMIT $${args.length}`;
+    }
+    const { rows } = await this.query(sql, args);
+    return rows.map((r) => toRecord(r.record));
+  }
+
+  async due(q: DueQuery): Promise<AccountRecord[]> {
+    const captured = await this.query(
+      `SELECT record FROM autoport_accounts WHERE has_credentials AND state = 'captured'
+       ORDER BY updated_at LIMIT $1`,
+      [q.limit],
+    );
+    const left = q.limit - captured.rows.length;
+    if (left <= 0) return captured.rows.map((r) => toRecord(r.record));
+    const failed = await this.query(
+      `SELECT record FROM autoport_accounts WHERE has_credentials AND state = 'failed'
+         AND attempts < $1 AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+       ORDER BY updated_at LIMIT $3`,
+      [q.maxAttempts, q.now, left],
+    );
+    return [...captured.rows, ...failed.rows].map((r) => toRecord(r.record));
+  }
+
+  async counts(): Promise<AccountCounts> {
+    const { rows } = await this.query(
+      `SELECT state, count(*)::int AS n, (count(*) FILTER (WHERE has_credentials))::int AS c
+       FROM autoport_accounts GROUP BY state`,
+    );
+    const byState = Object.fromEntries(ACCOUNT_STATES.map((s) => [s, 0])) as Record<
+      AccountState,
+      number
+    >;
+    let queue = 0;
+    for (const r of rows as Array<{ state: AccountState; n: number; c: number }>) {
+      if (r.state in byState) byState[r.state] = r.n;
+      if (r.state === 'captured') queue = r.c;
+    }
+    return { byState, queue };
+  }
+
+  async count(): Promise<number> {
+    const { rows } = await this.query('SELECT count(*)::int AS n FROM autoport_accounts');
+    return (rows[0] as { n: number }).n;
+  }
+
+  upsert(address: string, patch: AccountPatch): Promise<AccountRecord> {
+    const copy = structuredClone(patch);
+    return this.update(address, (r) => void Object.assign(r, copy, { address: r.address }));
+  }
+
+  /** The row is locked from the read to the commit: fn sees the current record. */
+  async update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord> {
+    this.assertOpen();
+    const key = normalizeAddress(address);
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query(
+        'SELECT record FROM autoport_accounts WHERE address = $1 FOR UPDATE',
+        [key],
+      );
+      const old = rows[0] ? (rows[0].record as AccountRecord) : undefined;
+      const nowIso = this.now().toISOString();
+      const draft = old ? structuredClone(old) : newRecord(key, nowIso);
+      applyUpdate(key, draft, fn);
+      const next = settleRecord(old, draft, nowIso);
+      await client.query(
+        `INSERT INTO autoport_accounts (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (address) DO UPDATE SET state = $2, has_credentials = $3, attempts = $4,
+           next_attempt_at = $5, moving = $6, updated_at = $7, node = $8, record = $9`,
+        [
+          key,
+          next.state,
+          next.credentials !== undefined,
+          next.attempts ?? 0,
+          next.nextAttemptAt ?? null,
+          next.transferPhase !== undefined,
+          next.updatedAt,
+          this.nodeId,
+          JSON.stringify(next),
+        ],
+      );
+      await client.query('COMMIT');
+      return toRecord(next);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async remove(address: string): Promise<boolean> {
+    this.assertOpen();
+    const key = tryNormalize(address);
+    if (key === undefined) return false;
+    const r = await this.query('DELETE FROM autoport_accounts WHERE address = $1', [key]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Every change is committed before its call resolves: nothing is left to write. */
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(this.location);
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw new StoreUnavailableError(this.location, err as Error);
+    }
+  }
+
+  private async query(sql: string, args: unknown[] = []): Promise<pg.QueryResult> {
+    if (this.closed) throw new StoreClosedError(this.location);
+    try {
+      return await this.pool.query(sql, args);
+    } catch (err) {
+      throw new StoreUnavailableError(this.location, err as Error);
+    }
+  }
+}
+
+/** The record as written (fields set to undefined were dropped by JSON.stringify). */
+function toRecord(value: unknown): AccountRecord {
+  return deepFreeze(value as AccountRecord);
+}

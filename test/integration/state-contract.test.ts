@@ -1,0 +1,180 @@
+/**
+ * The StateStore contract, the same tests against both backends: the JSON store and a
+ * real PostgreSQL (test/support/postgres.ts, or AUTOPORT_TEST_PG_URL).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openJsonStore } from '../../src/core/state/json-store.js';
+import { openPgStore } from '../../src/core/state/pg-store.js';
+import type { SealedSecret, StateStore } from '../../src/core/state/types.js';
+import { startPostgres, type PostgresInstance } from '../support/postgres.js';
+
+const SEALED: SealedSecret = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' };
+
+interface Backend {
+  name: string;
+  /** a new, empty store; `reopen` opens the same one again after close */
+  open(): Promise<{ store: StateStore; reopen: () => Promise<StateStore> }>;
+}
+
+let server: PostgresInstance | undefined;
+const dirs: string[] = [];
+
+const backends: Backend[] = [
+  {
+    name: 'json',
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'ap-contract-'));
+      dirs.push(dir);
+      const file = join(dir, 'state.json');
+      return { store: await openJsonStore(file), reopen: () => openJsonStore(file) };
+    },
+  },
+  {
+    name: 'postgresql',
+    async open() {
+      const db = await startPostgres();
+      const prev = server;
+      server = db;
+      await prev?.stop();
+      return { store: await openPgStore(db.url), reopen: () => openPgStore(db.url) };
+    },
+  },
+];
+
+after(async () => {
+  await server?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+for (const backend of backends) {
+  describe(`StateStore contract: ${backend.name}`, () => {
+    let store: StateStore;
+    let reopen: () => Promise<StateStore>;
+    before(async () => {
+      ({ store, reopen } = await backend.open());
+    });
+    after(() => store.close());
+
+    it('creates on first change, normalises the address, freezes what it hands out', async () => {
+      const rec = await store.upsert('Alice@Example.org', {
+        state: 'captured',
+        credentials: SEALED,
+      });
+      assert.equal(rec.address, 'alice@example.org');
+      assert.deepEqual(rec.errors, []);
+      assert.deepEqual((await store.get('ALICE@example.org'))?.credentials, SEALED);
+      assert.throws(() => ((rec as { state: string }).state = 'migrated'), TypeError);
+      assert.equal(await store.get('nobody@example.org'), undefined);
+      assert.equal(await store.get('bad\r\naddress'), undefined);
+    });
+
+    it('update applies a synchronous function atomically; a throw changes nothing', async () => {
+      const before = await store.get('alice@example.org');
+      await assert.rejects(
+        store.update('alice@example.org', (r) => {
+          r.state = 'failed';
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await store.get('alice@example.org'), before);
+      await assert.rejects(
+        store.update('alice@example.org', (r) => void (r.address = 'eve@x')),
+        /address/,
+      );
+      await assert.rejects(
+        store.update('alice@example.org', (r) => void (r.state = 'bogus' as 'failed')),
+        /state/,
+      );
+    });
+
+    it('concurrent updates of one record are serialised (none lost)', async () => {
+      await store.upsert('count@example.org', { attempts: 0 });
+      await Promise.all(
+        Array.from({ length: 40 }, () =>
+          store.update('count@example.org', (r) => void (r.attempts = (r.attempts ?? 0) + 1)),
+        ),
+      );
+      assert.equal((await store.get('count@example.org'))?.attempts, 40);
+    });
+
+    it('updatedAt moves when the state changes; a field set to undefined is cleared', async () => {
+      const a = await store.upsert('bob@example.org', { state: 'unknown', reason: 'x' });
+      await new Promise((r) => setTimeout(r, 5));
+      const b = await store.upsert('bob@example.org', { state: 'failed', reason: undefined });
+      assert.notEqual(a.updatedAt, b.updatedAt);
+      assert.equal(b.reason, undefined);
+      assert.equal((await store.get('bob@example.org'))?.reason, undefined);
+    });
+
+    it('lists by state with a limit, counts by state, and the queue', async () => {
+      await store.upsert('carol@example.org', { state: 'captured' });
+      const captured = await store.list({ state: 'captured' });
+      assert.deepEqual(captured.map((r) => r.address).sort(), [
+        'alice@example.org',
+        'carol@example.org',
+      ]);
+      assert.equal((await store.list({ state: ['captured', 'failed'], limit: 1 })).length, 1);
+      const c = await store.counts();
+      assert.equal(c.byState.captured, 2);
+      assert.equal(c.byState.failed, 1);
+      assert.equal(c.queue, 1, 'captured with credentials');
+      assert.equal(await store.count(), 4);
+    });
+
+    it('due: captured with credentials first, then failed ones whose retry is due', async () => {
+      const now = new Date();
+      const past = new Date(now.getTime() - 60_000).toISOString();
+      const later = new Date(now.getTime() + 60_000).toISOString();
+      await store.upsert('f1@example.org', {
+        state: 'failed',
+        credentials: SEALED,
+        nextAttemptAt: past,
+        attempts: 1,
+      });
+      await store.upsert('f2@example.org', {
+        state: 'failed',
+        credentials: SEALED,
+        nextAttemptAt: later,
+        attempts: 1,
+      });
+      await store.upsert('f3@example.org', { state: 'failed', credentials: SEALED, attempts: 9 });
+      const due = await store.due({ now, maxAttempts: 5, limit: 10 });
+      assert.deepEqual(
+        due.map((r) => r.address),
+        ['alice@example.org', 'f1@example.org'],
+      );
+      assert.equal((await store.due({ now, maxAttempts: 5, limit: 1 })).length, 1);
+    });
+
+    it('moving lists the records with a transfer phase; remove deletes', async () => {
+      await store.upsert('m@example.org', { state: 'captured', transferPhase: 'pre-copying' });
+      assert.deepEqual(
+        (await store.list({ moving: true })).map((r) => r.address),
+        ['m@example.org'],
+      );
+      assert.equal(await store.remove('m@example.org'), true);
+      assert.equal(await store.remove('m@example.org'), false);
+      assert.equal(await store.get('m@example.org'), undefined);
+    });
+
+    it('what was acknowledged survives a close and a reopen, sealed secrets byte for byte', async () => {
+      await store.flush();
+      const all = await store.list();
+      await store.close();
+      store = await reopen();
+      const again = await store.list();
+      const sorted = (list: typeof all) =>
+        JSON.parse(JSON.stringify(list.sort((a, b) => a.address.localeCompare(b.address))));
+      assert.deepEqual(sorted(again), sorted(all));
+      assert.equal(
+        JSON.stringify((await store.get('alice@example.org'))?.credentials),
+        JSON.stringify(SEALED),
+      );
+    });
+  });
+}
