@@ -27,6 +27,8 @@ export const OS_PACKAGES = {
   '/usr/bin/fail2ban-regex': 'fail2ban',
   '/usr/bin/systemd-analyze': 'systemd',
   '/usr/sbin/haproxy': 'haproxy',
+  // the metapackage (today postgresql-15); its own files are docs, whatever the version
+  '/usr/share/doc/postgresql/copyright': 'postgresql',
 };
 
 /**
