@@ -25,7 +25,7 @@ import type { FrontendDeps, LoginResult, SessionInfo } from '../../src/core/sess
 import { ConnectionLimiter } from '../../src/core/listen/connection-limiter.js';
 import { DEFAULT_LIMITS, type PreauthLimits } from '../../src/core/limits.js';
 import { createLogger, memorySink } from '../../src/core/log/index.js';
-import { createGatewayMetrics, type GatewayMetrics } from '../../src/core/metrics/index.js';
+import { createGatewayMetrics, type GatewayMetrics } from '../../src/core/metrics/endpoint.js';
 import { RawClient } from './proxy-support.js';
 import { SmtpDialog, startGatewaySmtp, type GatewayLab, type TestGateway } from './smtp-support.js';
 

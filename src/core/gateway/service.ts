@@ -21,7 +21,7 @@ import { openJsonStore } from '../state/json-store.js';
 import { startProxyControl, type ProxyControl } from '../control/attach.js';
 import { startGateway, type Gateway, type PlaintextPolicy } from './gateway.js';
 import type { LimitsOverride } from '../limits.js';
-import { MetricsEndpoint } from '../metrics/index.js';
+import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { notifyReady } from './readiness.js';
 import { eventLogReports, storeReports } from './storage-reports.js';
 
