@@ -115,6 +115,16 @@ export type TransferEvent =
       detail?: string;
       /** the switch: lock duration and what its final pass moved */
       lock?: TransferLock;
+    }
+  | {
+      /** a late-mail sweep after the switch (workers/late-mail.ts); the account stays migrated */
+      type: 'transfer.swept';
+      at: string;
+      address: string;
+      messages: number;
+      bytes: number;
+      /** what kept it from sweeping everything; retried at the next sweep time */
+      error?: string;
     };
 
 export type GatewayEvent = SessionEvent | SmtpMessageEvent | TransferEvent;

@@ -4,6 +4,8 @@
  * perdition do; the config's `timeouts` override the backend ones.
  */
 
+import { DEFAULT_SWEEP_DELAYS_MS } from './workers/late-mail.js';
+
 export interface PreauthLimits {
   /** longest command line before login, without literals (protocol-notes: <= 8 KiB) */
   maxLineBytes: number;
@@ -102,6 +104,8 @@ export interface GatewayLimits {
   sessionQuietMaxWaitMs: number;
   /** worker pool: how often it looks for work when nothing woke it */
   workerPollMs: number;
+  /** worker pool: late-mail sweeps after an account's switch, delays from it (workers/late-mail.ts) */
+  lateMailSweepMs: readonly number[];
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -149,9 +153,12 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxTransferAttempts: 8,
   sessionQuietMaxWaitMs: 30 * 60_000,
   workerPollMs: 5_000,
+  lateMailSweepMs: DEFAULT_SWEEP_DELAYS_MS,
 };
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Partial<T[K]> : T[K];
+};
 export type LimitsOverride = DeepPartial<GatewayLimits>;
 
 export function resolveLimits(over: LimitsOverride = {}): GatewayLimits {

@@ -183,6 +183,9 @@ export class LiveView {
           this.error(now, 'transfer', e.address, e.detail ?? 'transfer failed');
         return;
       }
+      case 'transfer.swept':
+        if (e.error) this.error(now, 'transfer', e.address, `late-mail sweep: ${e.error}`);
+        return;
       case 'account.captured':
         return;
     }

@@ -27,6 +27,7 @@ import type { StateStore } from '../state/types.js';
 import { UidlMaps } from '../transfer/uidl/store.js';
 import type { UpstreamFactory, UpstreamOptions } from '../upstreams/types.js';
 import { WorkerPool, type MigrateFn } from '../workers/worker-pool.js';
+import type { SweepFn } from '../workers/late-mail.js';
 import { startImapPop3Listeners, type PlaintextPolicy } from './imap-pop3-listeners.js';
 import { makeUpstreams } from './upstream-factory.js';
 
@@ -53,6 +54,8 @@ export interface GatewayDeps {
   upstreamOptions?: UpstreamOptions;
   /** moves one account; without it no worker pool runs and `immediate` falls back to proxying */
   migrate?: MigrateFn;
+  /** late-mail sweeps after a switch, run by the worker pool */
+  sweep?: SweepFn;
   /**
    * logins without TLS: 'loopback' (Dovecot's disable_plaintext_auth: only from the same
    * host) is the default with a certificate; without one there is no choice but 'always'
@@ -205,6 +208,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
         logger,
         sessions,
         migrate: deps.migrate,
+        sweep: deps.sweep,
         concurrency: () => config.transfer.concurrency,
         limits,
       })

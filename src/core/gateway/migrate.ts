@@ -1,6 +1,6 @@
 /**
- * The worker pool's MigrateFn over the copy engine: one ledger and one provisioner for
- * the gateway's lifetime, migrateAccount per account.
+ * The worker pool's MigrateFn and SweepFn over the copy engine: one ledger for the
+ * gateway's lifetime, migrateAccount per account, sweepAccount for its late mail.
  */
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
@@ -9,13 +9,15 @@ import { makeProvisioner } from '../provision/index.js';
 import type { StateStore, TransferLock } from '../state/types.js';
 import { openLedger, type Ledger } from '../transfer/copy/ledger.js';
 import { migrateAccount } from '../transfer/migrate-account.js';
+import { sweepAccount } from '../transfer/sweep.js';
+import type { SweepFn } from '../workers/late-mail.js';
 import type { MigrateFn } from '../workers/worker-pool.js';
 
 export async function makeMigrateFn(
   config: () => Config,
   store: StateStore,
   logger: Logger,
-): Promise<{ migrate: MigrateFn; close(): Promise<void> }> {
+): Promise<{ migrate: MigrateFn; sweep: SweepFn; close(): Promise<void> }> {
   // the same ledger `autoport migrate` writes: beside the state
   const ledger: Ledger = await openLedger(join(dirname(config().state), 'ledger.jsonl'));
   const migrate: MigrateFn = async (req, signal, hooks = {}) => {
@@ -50,5 +52,15 @@ export async function makeMigrateFn(
     });
     return { ok: result.ok, detail: result.ok ? undefined : result.errors[0], lock: result.lock };
   };
-  return { migrate, close: () => ledger.close() };
+  const sweep: SweepFn = (req, signal) =>
+    sweepAccount(req, {
+      config: config(),
+      store,
+      ledger,
+      signal,
+      onEvent: (e) => {
+        if (e.type === 'warning') logger.warn(e.message, { address: e.address });
+      },
+    });
+  return { migrate, sweep, close: () => ledger.close() };
 }

@@ -135,6 +135,7 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
       bus,
       logger,
       migrate: migrator?.migrate,
+      sweep: migrator?.sweep,
       plaintextLogin: opts.plaintextLogin,
       limits: opts.limits,
     });

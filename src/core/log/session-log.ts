@@ -38,6 +38,10 @@ function message(e: Exclude<GatewayEvent, { type: 'transfer.progress' }>): strin
       return `transfer of ${e.address}: pre-copy done, account locked for the switch`;
     case 'transfer.finished':
       return `transfer of ${e.address} ${e.ok ? 'finished' : 'failed'}${e.lock ? ` (locked ${e.lock.ms} ms)` : ''}`;
+    case 'transfer.swept':
+      return e.error
+        ? `late-mail sweep of ${e.address} failed (${e.messages} message(s) copied): ${e.error}`
+        : `late-mail sweep of ${e.address}: ${e.messages} message(s) copied from the source`;
   }
 }
 
@@ -71,7 +75,9 @@ export function attachSessionLog(bus: EventBus, opts: SessionLogOptions): () => 
       return;
     }
     const { type, at: _at, ...fields } = e;
-    const level = e.type === 'transfer.finished' && !e.ok ? 'warn' : 'info';
+    const failed =
+      (e.type === 'transfer.finished' && !e.ok) || (e.type === 'transfer.swept' && e.error);
+    const level = failed ? 'warn' : 'info';
     opts.logger[level](message(e), { event: type, ...fields });
   });
 }

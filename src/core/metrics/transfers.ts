@@ -32,7 +32,7 @@ export function transferMetrics(r: Registry, deps: TransferMetricsDeps): Array<(
       { name: 'autoport_transfers_running', help: 'Accounts being moved now.' },
       deps.activeTransfers,
     );
-  return [...runs(r, deps.bus), ...moved(r, deps.bus)];
+  return [...runs(r, deps.bus), ...moved(r, deps.bus), lateMail(r, deps.bus)];
 }
 
 /** Both gauges from one cached count of the store (at most one a second, account-counts.ts). */
@@ -134,4 +134,14 @@ function moved(r: Registry, bus: EventBus): Array<() => void> {
     }),
     bus.on('transfer.finished', (e) => void progress.delete(e.address)),
   ];
+}
+
+/** Late mail the sweeps after the switch found on the source and copied (workers/late-mail.ts). */
+function lateMail(r: Registry, bus: EventBus): () => void {
+  const swept = new Counter({
+    name: 'autoport_late_mail_swept_total',
+    help: 'Messages that reached the source after the switch of their account, copied to the destination by a late-mail sweep.',
+    registers: [r],
+  });
+  return bus.on('transfer.swept', (e) => swept.inc(e.messages));
 }

@@ -63,6 +63,8 @@ export interface TransferSummary {
   verify?: { ok: boolean; differences: number; at: string };
   /** the switch of the last move (absent when it never got that far) */
   lock?: TransferLock;
+  /** late mail the sweeps after the switch copied, in total (workers/late-mail.ts) */
+  swept?: { at: string; messages: number; bytes: number };
 }
 
 /**
@@ -105,6 +107,8 @@ export interface AccountRecord {
   transfer?: TransferSummary;
   /** set while a move runs: pre-copying (still served by the source) or switching (locked) */
   transferPhase?: TransferPhase;
+  /** late-mail sweeps still due after the switch, earliest first (workers/late-mail.ts) */
+  sweepAt?: string[];
   /** POP3 UIDLs of the source inbox, kept so the gateway can serve them later */
   pop3Uidls?: Record<string, number>;
   /** imported from a list of all source accounts */

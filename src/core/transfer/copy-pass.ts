@@ -36,6 +36,8 @@ export interface AccountRun {
   tuning: CopyTuning;
   ledger: AccountLedger;
   lost: LostPolicy;
+  /** a late-mail sweep: new source UIDs only, no verify (copy/folder-copy.ts) */
+  newOnly?: boolean;
   now: () => Date;
   emit: (e: MigrateEvent) => void;
 }
@@ -140,6 +142,7 @@ async function copyWithRetry(
           signal: deps.signal,
           stats,
           lost: run.lost,
+          newOnly: run.newOnly,
           onProgress: (p) => run.emit({ type: 'progress', address, progress: p }),
         });
         if (r.keptDeleted > 0)
@@ -149,7 +152,7 @@ async function copyWithRetry(
             message: `${entry.source}: ${r.keptDeleted} messages deleted on the destination since the account was migrated are left deleted; autoport migrate --repair copies them again`,
           });
         const v =
-          deps.verify === 'none'
+          deps.verify === 'none' || run.newOnly
             ? undefined
             : await verifyFolder(slot.src, slot.dst, {
                 folder: entry.source,

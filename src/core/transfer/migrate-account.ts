@@ -96,7 +96,7 @@ export async function migrateAccount(
   return result;
 }
 
-function openRun(req: MigrateRequest, deps: MigrateDeps, handedOver: boolean): AccountRun {
+export function openRun(req: MigrateRequest, deps: MigrateDeps, handedOver: boolean): AccountRun {
   const address = req.address.toLowerCase();
   const { source, destination } = sides(deps.config, req);
   return {

@@ -85,6 +85,7 @@ export async function record(
         ? { ok: result.verify.ok, differences: result.verify.differences, at: result.finishedAt }
         : undefined,
       lock: result.lock ?? rec.transfer?.lock,
+      swept: rec.transfer?.swept,
     };
   });
 }

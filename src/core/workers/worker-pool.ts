@@ -6,7 +6,9 @@
  * while the source still serves the account, then a short switch for which the account is
  * locked (state transferring); when the lock starts (onLocked) its sessions still open to
  * the source are closed, so nothing changes on the source behind the final pass's back.
- * An account the operator excludes during its pre-copy has its move aborted.
+ * An account the operator excludes during its pre-copy has its move aborted. After a
+ * switch, late-mail sweeps (late-mail.ts) copy what still reached the source; they share
+ * the pool's slots with the moves.
  */
 import type { EventBus, TransferProgress } from '../bus.js';
 import type { GatewayLimits } from '../limits.js';
@@ -16,6 +18,7 @@ import type { AccountRecord, StateStore, TransferLock } from '../state/types.js'
 import { isHandedOver } from '../transfer/handover.js';
 import type { TransferNowResult } from '../login/login-service.js';
 import type { SessionRegistry } from '../sessions/registry.js';
+import { LateMailSweeper, type SweepFn } from './late-mail.js';
 
 export interface MigrateOutcome {
   ok: boolean;
@@ -47,6 +50,8 @@ export interface WorkerDeps {
   logger: Logger;
   sessions: SessionRegistry;
   migrate: MigrateFn;
+  /** late-mail sweeps after a switch (none without it) */
+  sweep?: SweepFn;
   concurrency: () => number;
   limits: GatewayLimits;
   now?: () => number;
@@ -68,9 +73,18 @@ export class WorkerPool {
   /** accounts the operator asked to move now (control transfer.start), in asking order */
   private readonly first = new Set<string>();
   private ticking = false;
+  private readonly sweeper: LateMailSweeper | undefined;
 
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
+    this.sweeper = deps.sweep
+      ? new LateMailSweeper({
+          ...deps,
+          sweep: deps.sweep,
+          delaysMs: deps.limits.lateMailSweepMs,
+          now: this.now,
+        })
+      : undefined;
   }
 
   /**
@@ -90,6 +104,7 @@ export class WorkerPool {
         if (rec.state === 'transferring') rec.state = 'captured';
       });
     void this.unlockHandedOver(locked.map((r) => r.address));
+    await this.sweeper?.load();
     this.unsubscribe.push(
       this.deps.bus.on('account.captured', () => this.wake()),
       this.deps.sessions.onQuiet(() => this.wake()),
@@ -179,9 +194,12 @@ export class WorkerPool {
     this.ticking = true;
     try {
       await this.abortExcluded();
-      const free = this.deps.concurrency() - this.running.size;
+      const free = this.deps.concurrency() - this.running.size - (this.sweeper?.active ?? 0);
       if (free <= 0) return;
-      for (const rec of (await this.candidates(free * 4 + 100)).slice(0, free)) {
+      const moves = (await this.candidates(free * 4 + 100)).slice(0, free);
+      // moves first; the slots they leave free go to due sweeps
+      await this.sweeper?.startDue(free - moves.length);
+      for (const rec of moves) {
         if (this.stopped) return;
         const password = await this.openPassword(rec);
         if (password !== undefined) void this.run(rec.address, password);
@@ -318,6 +336,7 @@ export class WorkerPool {
       });
       return { ok: false, detail: `aborted (${entry.aborted})`, lock: outcome.lock };
     }
+    if (outcome.ok) await this.sweeper?.schedule(address);
     await this.deps.store.update(address, (r) => {
       if (outcome.ok) {
         r.state = 'migrated';
@@ -375,6 +394,6 @@ export class WorkerPool {
       r.aborted = 'stop';
       r.controller.abort();
     }
-    await Promise.all(all.map((r) => r.done));
+    await Promise.all([...all.map((r) => r.done), this.sweeper?.stop()]);
   }
 }

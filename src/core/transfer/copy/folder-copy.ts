@@ -65,6 +65,12 @@ export interface FolderCopyDeps {
   stats?: FolderStats;
   /** copies missing on the destination: made again or left deleted (default 'restore') */
   lost?: LostPolicy;
+  /**
+   * A late-mail sweep after the switch (transfer/sweep.ts): only source UIDs above the
+   * checkpoint's are copied; no flag change or expunge is applied, the destination is the
+   * user's now.
+   */
+  newOnly?: boolean;
 }
 
 export async function copyFolder(
@@ -73,6 +79,7 @@ export async function copyFolder(
 ): Promise<FolderCopyResult> {
   const { src, dst, checkpoint: cp, ledger, tuning } = deps;
   const boxes = await openFolders(src, dst, target, cp, tuning);
+  const since = deps.newOnly ? sweepWatermark(target, cp, boxes) : undefined;
   const stats = deps.stats ?? newFolderStats();
   const base = { folder: target.source, uidValidity: boxes.sbox.uidValidity };
   await prepareCheckpoint(
@@ -83,7 +90,10 @@ export async function copyFolder(
     stats,
   );
   const mode = deltaMode(src, cp.state, boxes.sbox, tuning);
-  const delta = await sourceDelta(src, boxes.sbox, cp.state, boxes.policy, mode);
+  const delta = onlyAbove(
+    await sourceDelta(src, boxes.sbox, cp.state, boxes.policy, mode),
+    since,
+  );
   const outcomes = new FolderOutcomes(cp, ledger, stats, base);
   await removeExpunged(dst, cp, outcomes, delta.expunged);
   await applyFlagChanges(dst, cp, outcomes, delta.flagChanges);
@@ -115,6 +125,30 @@ export async function copyFolder(
   cp.commit();
   progress('done');
   return folderResult(target, boxes, mode, delta, cp, stats);
+}
+
+/**
+ * The UID above which a sweep copies: the checkpoint's, unless the source folder was
+ * recreated since (new UIDVALIDITY): its UIDs no longer compare, so the sweep leaves it.
+ */
+function sweepWatermark(target: FolderTarget, cp: Checkpoint, boxes: OpenFolders): number {
+  const st = cp.state;
+  if (st.srcUv !== 0 && st.srcUv !== boxes.sbox.uidValidity)
+    throw new Error(
+      `${target.source} was recreated on the source since the switch (new UIDVALIDITY); the late-mail sweep leaves it`,
+    );
+  return st.lastUid;
+}
+
+/** A sweep's delta: the new messages only, nothing taken back from the destination. */
+function onlyAbove(delta: SourceDelta, since: number | undefined): SourceDelta {
+  if (since === undefined) return delta;
+  return {
+    ...delta,
+    toCopy: delta.toCopy.filter((uid) => uid > since),
+    flagChanges: new Map(),
+    expunged: [],
+  };
 }
 
 function progressEvent(
