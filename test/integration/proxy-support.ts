@@ -18,6 +18,7 @@ import {
   type MigrateFn,
 } from '../../src/core/gateway/gateway.js';
 import { makeMigrateFn } from '../../src/core/gateway/migrate.js';
+import type { SweepFn } from '../../src/core/workers/late-mail.js';
 import { attachSessionLog, createLogger, memorySink } from '../../src/core/log/index.js';
 import { openEventLog } from '../../src/core/state/event-log.js';
 import { generateKeyFile, loadKeyring, type Keyring } from '../../src/core/state/crypto.js';
@@ -87,10 +88,12 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
   attachSessionLog(bus, { logger, file: sessionLog });
   const gateways: Gateway[] = [];
   let migrate: MigrateFn | undefined;
+  let sweep: SweepFn | undefined;
   let closeMigrate = async (): Promise<void> => undefined;
   if (opts.workers) {
     const m = await makeMigrateFn(() => config, store, logger);
     migrate = typeof opts.workers === 'function' ? opts.workers(m.migrate) : m.migrate;
+    sweep = m.sweep;
     closeMigrate = m.close;
   }
   const make = async (over: Partial<GatewayDeps>, cfg = config): Promise<Gateway> => {
@@ -101,6 +104,7 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
       logger,
       limits: FAST_BRAKES,
       migrate,
+      sweep,
       smtp: false,
       ...opts.deps,
       ...over,
@@ -121,7 +125,7 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
     imapPort: gateway.listeners.imap!.port,
     pop3Port: gateway.listeners.pop3!.port,
     // a second gateway never runs a second worker pool over the same store
-    another: (over, cfg) => make({ migrate: undefined, ...over }, cfg),
+    another: (over, cfg) => make({ migrate: undefined, sweep: undefined, ...over }, cfg),
     stop: async () => {
       await Promise.all(gateways.map((g) => g.stop(0)));
       await closeMigrate();

@@ -1,0 +1,117 @@
+/**
+ * Late-mail sweeps end to end, real Dovecots as source and destination: an account moved
+ * through `autoport proxy` gets mail delivered into its source mailbox after its switch
+ * (as a queued or sieve-filed delivery would); the sweeps after the switch copy it to the
+ * destination exactly once, a message the user deleted on the destination meanwhile is
+ * not brought back, and the account stays migrated.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { GatewayEvent } from '../../src/core/bus.js';
+import { makeMessage, openImap } from '../support/index.js';
+import { FAST_BRAKES, gatewayImap, startProxyLab, type ProxyLab } from './proxy-support.js';
+
+const alice = { user: 'alice@example.org', password: 'alice-secret' };
+const msg = (subject: string): Buffer =>
+  makeMessage({ from: 'x@example.org', to: alice.user, subject, body: `${subject}\n` });
+
+function nextEvent<T extends 'transfer.finished' | 'transfer.swept'>(
+  p: ProxyLab,
+  type: T,
+  timeoutMs = 60_000,
+): Promise<Extract<GatewayEvent, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${type} within ${timeoutMs} ms`)), timeoutMs);
+    const off = p.bus.on(type, (e) => {
+      if (e.address !== alice.user) return;
+      clearTimeout(t);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+async function subjects(p: ProxyLab, side: 'source' | 'destination', folder: string) {
+  const c = await openImap(p.lab[side], alice);
+  try {
+    await c.mailboxOpen(folder);
+    const out: string[] = [];
+    for await (const m of c.fetch('1:*', { envelope: true })) out.push(m.envelope?.subject ?? '');
+    return out.sort();
+  } finally {
+    await c.logout();
+  }
+}
+
+async function append(p: ProxyLab, side: 'source' | 'destination', folder: string, s: string) {
+  const c = await openImap(p.lab[side], alice);
+  try {
+    await c.append(folder, msg(s));
+  } finally {
+    await c.logout();
+  }
+}
+
+describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
+  let p: ProxyLab;
+  before(async () => {
+    p = await startProxyLab({
+      lab: { users: [alice] },
+      workers: true,
+      deps: {
+        limits: {
+          ...FAST_BRAKES,
+          workerPollMs: 100,
+          sessionQuietMaxWaitMs: 60_000,
+          lateMailSweepMs: [3_000, 6_000],
+        },
+      },
+    });
+    const c = await openImap(p.lab.source, alice);
+    await c.mailboxCreate('Lists');
+    await c.logout();
+    for (const s of ['m1', 'm2', 'm3']) await append(p, 'source', 'INBOX', s);
+    await append(p, 'source', 'Lists', 'list1');
+  });
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('copies late mail once, keeps the user deletions, and the account stays migrated', async () => {
+    const finished = nextEvent(p, 'transfer.finished');
+    const c = gatewayImap(p.imapPort, alice.user, alice.password);
+    await c.connect();
+    await c.logout();
+    const fin = await finished;
+    assert.equal(fin.ok, true, fin.detail);
+    const rec = p.store.get(alice.user);
+    assert.equal(rec?.state, 'migrated');
+    assert.equal(rec?.sweepAt?.length, 2, 'both sweep times are on the record');
+    const firstSweep = nextEvent(p, 'transfer.swept');
+
+    // the user deletes m2 on the destination; late mail reaches the source
+    const d = await openImap(p.lab.destination, alice);
+    await d.mailboxOpen('INBOX');
+    const found = await d.search({ subject: 'm2' });
+    assert.equal((found || []).length, 1);
+    await d.messageDelete(found as number[]);
+    await d.logout();
+    await append(p, 'source', 'INBOX', 'late-inbox');
+    await append(p, 'source', 'Lists', 'late-list');
+
+    const first = await firstSweep;
+    assert.equal(first.error, undefined);
+    assert.equal(first.messages, 2);
+    const secondSweep = await nextEvent(p, 'transfer.swept');
+    assert.equal(secondSweep.error, undefined);
+    assert.equal(secondSweep.messages, 0, 'the second sweep finds nothing new');
+
+    assert.deepEqual(await subjects(p, 'destination', 'INBOX'), ['late-inbox', 'm1', 'm3']);
+    assert.deepEqual(await subjects(p, 'destination', 'Lists'), ['late-list', 'list1']);
+    const done = p.store.get(alice.user);
+    assert.equal(done?.state, 'migrated');
+    assert.equal(done?.sweepAt, undefined, 'no sweep left after the last one');
+    assert.equal(done?.transfer?.swept?.messages, 2);
+    assert.match(p.logText(), /late-mail sweep of alice@example\.org: 2 message\(s\) copied/);
+  });
+});
