@@ -23,7 +23,7 @@ function nextEvent<T extends 'transfer.finished' | 'transfer.swept'>(
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no ${type} within ${timeoutMs} ms`)), timeoutMs);
     const off = p.bus.on(type, (e) => {
-      if (e.address !== alice.user) return;
+      if ((e as { address: string }).address !== alice.user) return;
       clearTimeout(t);
       off();
       resolve(e);
