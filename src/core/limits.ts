@@ -157,7 +157,11 @@ export const DEFAULT_LIMITS: GatewayLimits = {
 };
 
 type DeepPartial<T> = {
-  [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Partial<T[K]> : T[K];
+  [K in keyof T]?: T[K] extends readonly unknown[]
+    ? T[K]
+    : T[K] extends object
+      ? Partial<T[K]>
+      : T[K];
 };
 export type LimitsOverride = DeepPartial<GatewayLimits>;
 

@@ -90,10 +90,7 @@ export async function copyFolder(
     stats,
   );
   const mode = deltaMode(src, cp.state, boxes.sbox, tuning);
-  const delta = onlyAbove(
-    await sourceDelta(src, boxes.sbox, cp.state, boxes.policy, mode),
-    since,
-  );
+  const delta = onlyAbove(await sourceDelta(src, boxes.sbox, cp.state, boxes.policy, mode), since);
   const outcomes = new FolderOutcomes(cp, ledger, stats, base);
   await removeExpunged(dst, cp, outcomes, delta.expunged);
   await applyFlagChanges(dst, cp, outcomes, delta.flagChanges);
