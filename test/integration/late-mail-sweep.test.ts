@@ -84,7 +84,7 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
     await c.logout();
     const fin = await finished;
     assert.equal(fin.ok, true, fin.detail);
-    const rec = p.store.get(alice.user);
+    const rec = await p.store.get(alice.user);
     assert.equal(rec?.state, 'migrated');
     assert.equal(rec?.sweepAt?.length, 2, 'both sweep times are on the record');
     const firstSweep = nextEvent(p, 'transfer.swept');
@@ -108,7 +108,7 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
 
     assert.deepEqual(await subjects(p, 'destination', 'INBOX'), ['late-inbox', 'm1', 'm3']);
     assert.deepEqual(await subjects(p, 'destination', 'Lists'), ['late-list', 'list1']);
-    const done = p.store.get(alice.user);
+    const done = await p.store.get(alice.user);
     assert.equal(done?.state, 'migrated');
     assert.equal(done?.sweepAt, undefined, 'no sweep left after the last one');
     assert.equal(done?.transfer?.swept?.messages, 2);

@@ -72,20 +72,20 @@ async function setup(t: TestContext) {
   };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), what);
+async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(await cond(), what);
 }
 
 describe('late-mail sweeps in the worker pool', () => {
   it('a switch schedules them on the record; a restart resumes them; the last clears them', async (t) => {
     const s = await setup(t);
-    s.store.upsert(A, { state: 'captured', credentials: seal(s.keyring, 'pw', A) });
+    await s.store.upsert(A, { state: 'captured', credentials: seal(s.keyring, 'pw', A) });
     const first = s.pool();
-    first.start();
-    await until(() => s.store.get(A)?.state === 'migrated', 'moved');
-    await until(() => s.store.get(A)?.sweepAt?.length === 2, 'sweep times recorded');
-    assert.deepEqual(s.store.get(A)?.sweepAt, [
+    await first.start();
+    await until(async () => (await s.store.get(A))?.state === 'migrated', 'moved');
+    await until(async () => (await s.store.get(A))?.sweepAt?.length === 2, 'sweep times recorded');
+    assert.deepEqual((await s.store.get(A))?.sweepAt, [
       '2026-12-01T00:01:00.000Z',
       '2026-12-01T00:10:00.000Z',
     ]);
@@ -95,20 +95,23 @@ describe('late-mail sweeps in the worker pool', () => {
     await s.store.close();
     const store = await openJsonStore(s.file, { saveDelayMs: 60_000 });
     t.after(() => store.close());
-    assert.equal(store.get(A)?.sweepAt?.length, 2, 'the times survived the restart');
+    assert.equal((await store.get(A))?.sweepAt?.length, 2, 'the times survived the restart');
     s.at(61_000);
     s.answer(() => ({ messages: 2, bytes: 200, errors: [] }));
     const second = s.pool(store);
-    second.start();
-    await until(() => store.get(A)?.sweepAt?.length === 1, 'first sweep done');
+    await second.start();
+    await until(async () => (await store.get(A))?.sweepAt?.length === 1, 'first sweep done');
     assert.deepEqual(s.sweeps, ['pw']);
-    assert.deepEqual(store.get(A)?.sweepAt, ['2026-12-01T00:10:00.000Z']);
+    assert.deepEqual((await store.get(A))?.sweepAt, ['2026-12-01T00:10:00.000Z']);
     s.at(600_000);
     s.answer(() => ({ messages: 0, bytes: 0, errors: [] }));
     second.wake();
-    await until(() => store.get(A)?.sweepAt === undefined, 'last sweep clears the times');
+    await until(
+      async () => (await store.get(A))?.sweepAt === undefined,
+      'last sweep clears the times',
+    );
     assert.equal(s.sweeps.length, 2);
-    assert.equal(store.get(A)?.state, 'migrated');
+    assert.equal((await store.get(A))?.state, 'migrated');
     const swept = s.events.filter((e) => e.type === 'transfer.swept');
     assert.deepEqual(
       swept.map((e) => e.type === 'transfer.swept' && e.messages),
@@ -121,7 +124,7 @@ describe('late-mail sweeps in the worker pool', () => {
     t.after(() => s.store.close());
     const registry = new Registry();
     transferMetrics(registry, { bus: s.bus, store: s.store, now: () => 0 });
-    s.store.upsert(A, {
+    await s.store.upsert(A, {
       state: 'migrated',
       credentials: seal(s.keyring, 'pw', A),
       sweepAt: ['2026-12-01T00:01:00.000Z', '2026-12-01T00:10:00.000Z'],
@@ -131,16 +134,22 @@ describe('late-mail sweeps in the worker pool', () => {
       throw new Error('source unreachable');
     });
     const pool = s.pool();
-    pool.start();
-    await until(() => s.store.get(A)?.sweepAt?.length === 1, 'the failed sweep took its time');
+    await pool.start();
+    await until(
+      async () => (await s.store.get(A))?.sweepAt?.length === 1,
+      'the failed sweep took its time',
+    );
     const failed = s.events.find((e) => e.type === 'transfer.swept');
     assert.ok(failed?.type === 'transfer.swept' && failed.error === 'source unreachable');
-    assert.equal(s.store.get(A)?.state, 'migrated');
+    assert.equal((await s.store.get(A))?.state, 'migrated');
     s.at(600_000);
     s.answer(() => ({ messages: 3, bytes: 300, errors: [] }));
     pool.wake();
-    await until(() => s.store.get(A)?.sweepAt === undefined, 'retried at the next time');
-    assert.equal(s.store.get(A)?.state, 'migrated');
+    await until(
+      async () => (await s.store.get(A))?.sweepAt === undefined,
+      'retried at the next time',
+    );
+    assert.equal((await s.store.get(A))?.state, 'migrated');
     assert.match(await registry.metrics(), /autoport_late_mail_swept_total 3/);
   });
 });
