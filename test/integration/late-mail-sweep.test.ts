@@ -3,7 +3,7 @@
  * through `autoport proxy` gets mail delivered into its source mailbox after its switch
  * (as a queued or sieve-filed delivery would); the sweeps after the switch copy it to the
  * destination exactly once, a message the user deleted on the destination meanwhile is
- * not brought back, and the account stays migrated.
+ * not brought back, nor a folder the user deleted there, and the account stays migrated.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -69,9 +69,11 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
     });
     const c = await openImap(p.lab.source, alice);
     await c.mailboxCreate('Lists');
+    await c.mailboxCreate('Old');
     await c.logout();
     for (const s of ['m1', 'm2', 'm3']) await append(p, 'source', 'INBOX', s);
     await append(p, 'source', 'Lists', 'list1');
+    await append(p, 'source', 'Old', 'old1');
   });
   after(async () => {
     await p?.stop();
@@ -95,6 +97,7 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
     const found = await d.search({ subject: 'm2' });
     assert.equal((found || []).length, 1);
     await d.messageDelete(found as number[]);
+    await d.mailboxDelete('Old');
     await d.logout();
     await append(p, 'source', 'INBOX', 'late-inbox');
     await append(p, 'source', 'Lists', 'late-list');
@@ -108,6 +111,13 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
 
     assert.deepEqual(await subjects(p, 'destination', 'INBOX'), ['late-inbox', 'm1', 'm3']);
     assert.deepEqual(await subjects(p, 'destination', 'Lists'), ['late-list', 'list1']);
+    const left = await openImap(p.lab.destination, alice);
+    const names = (await left.list()).map((f) => f.path);
+    await left.logout();
+    assert.ok(
+      !names.includes('Old'),
+      `a folder the user deleted stays deleted: ${names.join(', ')}`,
+    );
     const done = await p.store.get(alice.user);
     assert.equal(done?.state, 'migrated');
     assert.equal(done?.sweepAt, undefined, 'no sweep left after the last one');

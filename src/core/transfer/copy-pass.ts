@@ -104,7 +104,7 @@ async function planAndCreate(run: AccountRun, warn: (msg: string) => void): Prom
   ]);
   try {
     const [s, d] = await Promise.all([ops.list(sc), ops.list(dc)]);
-    const plan = ops.plan(s, d);
+    const plan = run.newOnly ? await withoutUserDeleted(run, ops.plan(s, d)) : ops.plan(s, d);
     const created = await ops.create(dc, plan);
     for (const f of created.failed)
       warn(`${f.action} ${JSON.stringify(f.destination)} refused: ${f.reason}`);
@@ -112,6 +112,18 @@ async function planAndCreate(run: AccountRun, warn: (msg: string) => void): Prom
   } finally {
     await Promise.all([sc.logout().catch(() => sc.close()), dc.logout().catch(() => dc.close())]);
   }
+}
+
+/**
+ * A sweep (newOnly) does not recreate a folder copied before that is gone from the
+ * destination: the user deleted it there since the switch, and it stays deleted.
+ */
+async function withoutUserDeleted(run: AccountRun, plan: FolderPlan): Promise<FolderPlan> {
+  const copied = (await run.deps.store.get(run.address))?.folders ?? {};
+  return {
+    ...plan,
+    entries: plan.entries.filter((e) => e.existsOnDestination || !copied[e.source]),
+  };
 }
 
 /** One folder, again after a transient error (a fresh connection pair, with back-off). */
