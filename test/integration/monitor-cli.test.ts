@@ -97,7 +97,7 @@ describe('autoport monitor (built CLI)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^autoport 0\.1\.0 {2}pid 4242 {2}up 2h05m {2}sessions 1 /m);
     assert.match(r.stdout, /^ {2}imap +alice@example\.org +192\.0\.2\.10 +source +yes +3m12s/m);
-    assert.match(r.stdout, /^ {2}bob@example\.org +INBOX +\u2588+\u2591+ +12\/40 /m);
+    assert.match(r.stdout, /^ {2}bob@example\.org +pre-copy +INBOX +\u2588+\u2591+ +12\/40 /m);
     const j = await runCli(['monitor', '-c', config, '--json']);
     assert.equal(j.code, 0, j.stderr);
     const parsed = JSON.parse(j.stdout) as { gateway: { pid: number }; transfers: unknown[] };
