@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     domains: [DOMAIN],
     strategy: 'proxy',
     state: join(dir, 'state.json'),
+    stateDir: dir,
     keyFile: join(dir, 'autoport.key'),
     logDir: join(dir, 'log'),
     transfer: { connections: 2, concurrency: 2 },

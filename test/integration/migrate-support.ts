@@ -37,6 +37,7 @@ export function labConfigFor(
     domains: ['example.org'],
     strategy: 'proxy',
     state: join(dir, 'state.json'),
+    stateDir: dir,
     keyFile: join(dir, 'autoport.key'),
     logDir: join(dir, 'log'),
     transfer: { connections, concurrency: 2 },

@@ -36,6 +36,7 @@ function configFor(dir: string, idleMs = 60_000): Config {
     domains: ['example.org'],
     strategy: 'proxy',
     state: join(dir, 'state.json'),
+    stateDir: dir,
     keyFile: join(dir, 'autoport.key'),
     logDir: dir,
     transfer: { connections: 1, concurrency: 1 },

@@ -408,6 +408,7 @@ describe(
         domains: ['example.org'],
         strategy: 'proxy' as const,
         state: join(dir, 's.json'),
+        stateDir: dir,
         keyFile: join(dir, 'k'),
         logDir: dir,
         transfer: { connections: 1, concurrency: 1 },

@@ -197,6 +197,7 @@ export async function startGatewaySmtp(
     domains: lab.domains,
     strategy: 'proxy',
     state: join(dir, 'state.json'),
+    stateDir: dir,
     keyFile: join(dir, 'autoport.key'),
     logDir: join(dir, 'log'),
     transfer: { connections: 2, concurrency: 2 },

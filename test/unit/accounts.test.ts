@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import {
   excludeAccount,
@@ -258,10 +258,11 @@ describe('opening the store', () => {
   it('reads while another writer holds the lock; a change fails with the lock message and the hint', async (t) => {
     const { path, store } = await fixture(t);
     await store.flush();
-    const list = await withReadOnlyStore(path, (s) => listAccounts(s));
+    const where = { state: path, stateDir: dirname(path) };
+    const list = await withReadOnlyStore(where, (s) => listAccounts(s));
     assert.equal(list.length, 6);
     await assert.rejects(
-      withWritableStore(path, (s) => excludeAccount(s, 'carol@example.org')),
+      withWritableStore(where, (s) => excludeAccount(s, 'carol@example.org')),
       (err: unknown) =>
         isOp('ESTORELOCKED')(err) &&
         /owns .*state\.json/.test((err as Error).message) &&
@@ -274,9 +275,9 @@ describe('opening the store', () => {
   it('a change is saved and the lock released', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ap-accounts-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'state.json');
-    await withWritableStore(path, (s) => excludeAccount(s, 'x@example.org', 'test'));
-    const again = await openAccountStore(path);
+    const where = { state: join(dir, 'state.json'), stateDir: dir };
+    await withWritableStore(where, (s) => excludeAccount(s, 'x@example.org', 'test'));
+    const again = await openAccountStore(where);
     assert.equal((await again.get('x@example.org'))?.state, 'excluded');
     await again.close();
   });

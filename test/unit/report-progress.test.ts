@@ -320,7 +320,7 @@ describe('readReportInputs', () => {
 
     const all = await readReportInputs({
       store,
-      statePath,
+      stateDir: dir,
       logDir: dir,
       domains: ['example.org'],
       now: NOW,
@@ -338,7 +338,7 @@ describe('readReportInputs', () => {
     const since = new Date('2026-11-15T00:00:00.000Z');
     const win = await readReportInputs({
       store,
-      statePath,
+      stateDir: dir,
       logDir: dir,
       domains: ['example.org'],
       now: NOW,
@@ -360,7 +360,7 @@ describe('readReportInputs', () => {
     t.after(() => store.close());
     const r = await readReportInputs({
       store,
-      statePath,
+      stateDir: dir,
       logDir: join(dir, 'logs'),
       domains: ['example.org'],
       now: NOW,

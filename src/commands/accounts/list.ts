@@ -38,7 +38,7 @@ export default class AccountsList extends Command {
     const { flags } = await this.parse(AccountsList);
     try {
       const config = loadConfig(flags.config);
-      const list = await withReadOnlyStore(config.state, (store) =>
+      const list = await withReadOnlyStore(config, (store) =>
         listAccounts(store, {
           ...(flags.state ? { state: flags.state as AccountState[] } : {}),
           ...(flags.imported !== undefined ? { imported: flags.imported } : {}),

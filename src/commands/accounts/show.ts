@@ -30,9 +30,7 @@ export default class AccountsShow extends Command {
     const { args, flags } = await this.parse(AccountsShow);
     try {
       const config = loadConfig(flags.config);
-      const detail = await withReadOnlyStore(config.state, (store) =>
-        showAccount(store, args.address),
-      );
+      const detail = await withReadOnlyStore(config, (store) => showAccount(store, args.address));
       if (flags.json) this.log(JSON.stringify(detail, null, 2));
       else
         process.stdout.write(

@@ -6,7 +6,7 @@
  */
 import { OperatorError } from '../errors.js';
 import { StateError, StoreLockedError } from '../state/errors.js';
-import { openJsonStore } from '../state/json-store.js';
+import { openStateStore, type StateSettings } from '../state/open-store.js';
 import type { StateStore } from '../state/types.js';
 
 export interface OpenAccountStoreOptions {
@@ -15,11 +15,11 @@ export interface OpenAccountStoreOptions {
 }
 
 export async function openAccountStore(
-  statePath: string,
+  settings: StateSettings,
   options: OpenAccountStoreOptions = {},
 ): Promise<StateStore> {
   try {
-    return await openJsonStore(statePath, {
+    return await openStateStore(settings, {
       readOnly: options.readOnly ?? false,
       ...(options.saveDelayMs !== undefined ? { saveDelayMs: options.saveDelayMs } : {}),
     });
@@ -47,10 +47,10 @@ export function asOperatorError(err: unknown): unknown {
 
 /** Open the store for writing, apply `fn`, save, release the lock (also when fn throws). */
 export async function withWritableStore<T>(
-  statePath: string,
+  settings: StateSettings,
   fn: (store: StateStore) => T | Promise<T>,
 ): Promise<T> {
-  const store = await openAccountStore(statePath);
+  const store = await openAccountStore(settings);
   try {
     const out = await fn(store);
     await store.flush();
@@ -64,10 +64,10 @@ export async function withWritableStore<T>(
 
 /** Open the store read-only (no lock: works while the gateway runs) and apply `fn`. */
 export async function withReadOnlyStore<T>(
-  statePath: string,
+  settings: StateSettings,
   fn: (store: StateStore) => T | Promise<T>,
 ): Promise<T> {
-  const store = await openAccountStore(statePath, { readOnly: true });
+  const store = await openAccountStore(settings, { readOnly: true });
   try {
     return await fn(store);
   } catch (err) {

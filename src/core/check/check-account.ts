@@ -8,7 +8,7 @@
  */
 import type { Config } from '../config/types.js';
 import { OperatorError } from '../errors.js';
-import { openJsonStore } from '../state/json-store.js';
+import { openStateStore } from '../state/open-store.js';
 import type { StateStore } from '../state/types.js';
 import { dryRun, type DryRunResult } from '../transfer/dry-run.js';
 import { runCheck, type CheckOptions } from './run-check.js';
@@ -37,7 +37,7 @@ export async function checkAccount(
   options: AccountCheckOptions = {},
 ): Promise<AccountCheckResult> {
   const { store: given, plan = dryRun, ...checkOptions } = options;
-  const store = given ?? (await openJsonStore(config.state, { readOnly: true }));
+  const store = given ?? (await openStateStore(config, { readOnly: true }));
   try {
     const planned: Promise<AccountCheckResult['account']> = plan(user, { config, store }).then(
       (p) => ({ address: user.address, plan: p }),

@@ -8,6 +8,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { dirname } from 'node:path';
 import { loadKeyring } from '../state/crypto.js';
+import { isStateUrl } from '../state/state-url.js';
 import { KeyFileError } from '../state/errors.js';
 import { OperatorError } from '../errors.js';
 import { ConfigError, formatProblem, type ConfigProblem } from './issues.js';
@@ -81,7 +82,7 @@ function fileProblems(c: Config): ConfigProblem[] {
   const found: (ConfigProblem | undefined)[] = [
     ...keyFileProblems(c.keyFile),
     ...(c.tls ? tlsProblems(c.tls) : []),
-    writableDir(dirname(c.state), 'state'),
+    writableDir(c.stateDir, isStateUrl(c.state) ? 'stateDir' : 'state'),
     writableDir(c.logDir, 'logDir'),
   ];
   const socketDir = c.control?.socket && dirname(c.control.socket);
@@ -143,6 +144,7 @@ export function effectiveConfig(c: Config): Record<string, unknown> {
     );
   const destination = side(c.destination);
   if (c.destination.master) destination.master = { ...c.destination.master, password: HIDDEN };
+  const statePassword = c.statePassword === undefined ? {} : { statePassword: HIDDEN };
   const listen = Object.fromEntries(
     Object.entries(c.listen).map(([k, v]) => [k, `${v.host}:${v.port}`]),
   );
@@ -151,7 +153,7 @@ export function effectiveConfig(c: Config): Record<string, unknown> {
     metrics: c.control.metrics && `${c.control.metrics.host}:${c.control.metrics.port}`,
   };
   const { file: _file, warnings: _warnings, ...rest } = c;
-  return { ...rest, source: side(c.source), destination, listen, control };
+  return { ...rest, ...statePassword, source: side(c.source), destination, listen, control };
 }
 
 export function formatCheck(r: ConfigCheckResult): string {

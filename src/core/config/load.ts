@@ -11,6 +11,7 @@ import { hostPort } from './endpoint.js';
 import { ConfigError, problemsFromZod, showValue, type ConfigProblem } from './issues.js';
 import { configSchema, IMPLICIT_TLS_LISTENERS, type ParsedConfig } from './schema.js';
 import { readSecret } from './secrets.js';
+import { resolveState } from './state-setting.js';
 import type { Config, MasterUser } from './types.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/autoport/autoport.yaml';
@@ -107,12 +108,15 @@ export function parseConfigText(
       });
     }
   }
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  const stateSetting = resolveState(parsed.data, abs, base, env);
+  if (!stateSetting.ok) problems.push(stateSetting.problem);
+  else if (stateSetting.warning) warnings.push(stateSetting.warning);
+  if (problems.length > 0 || !stateSetting.ok) throw new ConfigError(file, problems);
 
   const d = parsed.data;
   const provision = { ...d.destination.provision };
   if (provision.kind === 'passwd-file') provision.path = abs(provision.path);
-  const state = abs(d.state);
+  const { stateDir } = stateSetting.value;
   const source = { ...d.source, useImap: d.source.useImap ?? d.source.imap !== undefined };
   // The submission key means submission whatever the scheme: relaying there needs AUTH.
   if (source.submission) source.submission = { ...source.submission, submission: true };
@@ -128,17 +132,15 @@ export function parseConfigText(
     listen: d.listen,
     domains: d.domains,
     strategy: d.strategy,
-    state,
+    ...stateSetting.value,
     keyFile: abs(d.keyFile),
-    logDir: d.logDir === undefined ? dirname(state) : abs(d.logDir),
+    logDir: d.logDir === undefined ? stateDir : abs(d.logDir),
     transfer: d.transfer,
     gateway: d.gateway,
     smtp: d.smtp,
     control: {
       socket:
-        d.control.socket === undefined
-          ? join(dirname(state), 'autoport.sock')
-          : abs(d.control.socket),
+        d.control.socket === undefined ? join(stateDir, 'autoport.sock') : abs(d.control.socket),
       metrics: d.control.metrics,
     },
     timeouts: d.timeouts,

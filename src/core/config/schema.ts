@@ -240,7 +240,12 @@ export const configSchema = z
         }),
       })
       .default('proxy'),
-    state: path('the account state file').default('state.json'),
+    state: path('the account state file, or a postgresql:// URL').default('state.json'),
+    // the folder for what lives beside the state (ledger, side files, socket, logs)
+    stateDir: path('the folder for the ledger, side files, logs and socket').optional(),
+    // the PostgreSQL password, never in the URL (see secrets.ts)
+    statePasswordFile: path('the file holding the PostgreSQL password').optional(),
+    statePasswordEnv: envName.optional(),
     keyFile: path('the key file that encrypts stored credentials').default('autoport.key'),
     logDir: path('the folder for event logs').optional(),
     transfer: z

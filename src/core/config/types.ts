@@ -54,7 +54,15 @@ export interface Config {
   tls?: { cert: string; key: string };
   domains: string[];
   strategy: 'proxy' | 'immediate';
+  /** the JSON state file (absolute), or a postgresql:// URL without its password */
   state: string;
+  /**
+   * the state folder: the transfer ledger, side files, and the default logDir and control
+   * socket; default the state file's folder, or the config's folder for a URL
+   */
+  stateDir: string;
+  /** the PostgreSQL password (statePasswordFile or statePasswordEnv); never logged */
+  statePassword?: string;
   keyFile: string;
   logDir: string;
   transfer: {

@@ -3,7 +3,7 @@
  * command that changes accounts asks it over the control socket; when no proxy runs the
  * command takes the store's lock and changes the file itself.
  */
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { applyAccountChange, type AccountChange, type ChangeResult } from '../accounts/change.js';
 import {
   assertNoProblems,
@@ -16,8 +16,10 @@ import type { Config } from '../config/types.js';
 import type { StateStore } from '../state/types.js';
 import { connectControl, ControlUnavailableError, type ControlClient } from './client.js';
 
-export function controlSocketPath(config: Pick<Config, 'control' | 'state'>): string {
-  return config.control?.socket ?? join(dirname(config.state), 'autoport.sock');
+type Where = Pick<Config, 'control' | 'state' | 'stateDir' | 'statePassword'>;
+
+export function controlSocketPath(config: Pick<Config, 'control' | 'stateDir'>): string {
+  return config.control?.socket ?? join(config.stateDir, 'autoport.sock');
 }
 
 export interface Routed<T> {
@@ -33,7 +35,7 @@ export interface Routed<T> {
  * papered over by opening the store.
  */
 export async function withProxyOrStore<T>(
-  config: Pick<Config, 'control' | 'state'>,
+  config: Where,
   viaProxy: (client: ControlClient) => Promise<T>,
   viaStore: (store: StateStore) => T | Promise<T>,
 ): Promise<Routed<T>> {
@@ -42,7 +44,7 @@ export async function withProxyOrStore<T>(
     client = await connectControl(controlSocketPath(config));
   } catch (err) {
     if (!(err instanceof ControlUnavailableError)) throw err;
-    return { result: await withWritableStore(config.state, viaStore), via: 'store' };
+    return { result: await withWritableStore(config, viaStore), via: 'store' };
   }
   try {
     return { result: await viaProxy(client), via: 'proxy' };
@@ -53,7 +55,7 @@ export async function withProxyOrStore<T>(
 
 /** accounts exclude|include|retry|forget-credentials, by whoever owns the store now. */
 export async function changeAccount(
-  config: Pick<Config, 'control' | 'state'>,
+  config: Where,
   change: AccountChange,
 ): Promise<Routed<ChangeResult>> {
   return withProxyOrStore(
@@ -68,7 +70,7 @@ export async function changeAccount(
  * their line numbers), then its addresses go to the proxy or into the store.
  */
 export async function importAccountList(
-  config: Pick<Config, 'control' | 'state'>,
+  config: Where,
   text: string,
   file: string,
 ): Promise<Routed<ImportResult>> {

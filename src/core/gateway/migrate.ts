@@ -2,7 +2,7 @@
  * The worker pool's MigrateFn and SweepFn over the copy engine: one ledger for the
  * gateway's lifetime, migrateAccount per account, sweepAccount for its late mail.
  */
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { makeProvisioner } from '../provision/index.js';
@@ -19,7 +19,7 @@ export async function makeMigrateFn(
   logger: Logger,
 ): Promise<{ migrate: MigrateFn; sweep: SweepFn; close(): Promise<void> }> {
   // the same ledger `autoport migrate` writes: beside the state
-  const ledger: Ledger = await openLedger(join(dirname(config().state), 'ledger.jsonl'));
+  const ledger: Ledger = await openLedger(join(config().stateDir, 'ledger.jsonl'));
   const migrate: MigrateFn = async (req, signal, hooks = {}) => {
     const { onProgress, onLocked } = hooks;
     const c = config();

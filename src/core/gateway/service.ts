@@ -17,7 +17,7 @@ import { attachSessionLog } from '../log/session-log.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import { loadKeyring } from '../state/crypto.js';
 import { openEventLog } from '../state/event-log.js';
-import { openJsonStore } from '../state/json-store.js';
+import { openStateStore } from '../state/open-store.js';
 import { startProxyControl, type ProxyControl } from '../control/attach.js';
 import { startGateway, type Gateway, type PlaintextPolicy } from './gateway.js';
 import type { LimitsOverride } from '../limits.js';
@@ -111,8 +111,8 @@ export async function runProxyService(opts: ProxyServiceOptions = {}): Promise<P
   }
   const keyring = loadKeyring(config.keyFile);
   let metrics: MetricsEndpoint | undefined;
-  const store = await openJsonStore(
-    config.state,
+  const store = await openStateStore(
+    config,
     storeReports(logger, () => metrics?.saveFailed()),
   );
   const bus = new EventBus((err) => logger.error('an event subscriber failed', { err }));

@@ -21,9 +21,13 @@ export { gatewayRegistry } from './registry.js';
 
 export interface MetricsEndpointDeps {
   bus: EventBus;
-  /** the JSON store: list() for the account gauges, status() for health */
+  /**
+   * the store: counts() for the account gauges; status() for health where saves happen in
+   * the background (the JSON store). A store without it (PostgreSQL) commits each change
+   * before it resolves, so a failure reaches the caller instead of a later save.
+   */
   store: Pick<StateStore, 'counts'> & {
-    status(): { saves: number; lastError?: string; failures?: number; failingSince?: string };
+    status?(): { saves: number; lastError?: string; failures?: number; failingSince?: string };
   };
   logger: Logger;
 }
@@ -51,10 +55,14 @@ export class MetricsEndpoint {
       bus: deps.bus,
       store: deps.store,
       // The store counts every failed save; onSaveError (saveFailed) only starts an episode.
-      storeStatus: () => {
-        const st = deps.store.status();
-        return { ...st, failures: st.failures ?? this.saveFailures };
-      },
+      ...(deps.store.status
+        ? {
+            storeStatus: () => {
+              const st = deps.store.status!();
+              return { ...st, failures: st.failures ?? this.saveFailures };
+            },
+          }
+        : {}),
       splicedSessions: () => this.gateway?.sessions.count() ?? 0,
       activeTransfers: () => this.gateway?.workers?.active.length ?? 0,
     });
@@ -71,8 +79,8 @@ export class MetricsEndpoint {
    * good save without anyone telling it; "at" is when the saves began to fail.
    */
   private saveFailure(): { at?: Date; message: string } | undefined {
-    const st = this.deps.store.status();
-    if (st.lastError === undefined) return undefined;
+    const st = this.deps.store.status?.();
+    if (st?.lastError === undefined) return undefined;
     const at = st.failingSince === undefined ? this.lastSaveFailureAt : new Date(st.failingSince);
     return { at, message: st.lastError };
   }

@@ -20,14 +20,14 @@ export interface ReportOptions {
  * last save) and the logs named by the config.
  */
 export async function loadReportInputs(
-  config: Pick<Config, 'state' | 'logDir' | 'domains'>,
+  config: Pick<Config, 'state' | 'stateDir' | 'statePassword' | 'logDir' | 'domains'>,
   options: ReportOptions = {},
 ): Promise<ReportInputs> {
-  const store = await openAccountStore(config.state, { readOnly: true });
+  const store = await openAccountStore(config, { readOnly: true });
   try {
     return await readReportInputs({
       store,
-      statePath: config.state,
+      stateDir: config.stateDir,
       logDir: config.logDir,
       domains: config.domains,
       now: options.now ?? new Date(),
@@ -39,14 +39,14 @@ export async function loadReportInputs(
 }
 
 export async function runLeftovers(
-  config: Pick<Config, 'state' | 'logDir' | 'domains'>,
+  config: Pick<Config, 'state' | 'stateDir' | 'statePassword' | 'logDir' | 'domains'>,
   options: ReportOptions = {},
 ): Promise<LeftoversReport> {
   return await leftoversReport(await loadReportInputs(config, options));
 }
 
 export async function runProgress(
-  config: Pick<Config, 'state' | 'logDir' | 'domains'>,
+  config: Pick<Config, 'state' | 'stateDir' | 'statePassword' | 'logDir' | 'domains'>,
   options: ReportOptions = {},
 ): Promise<ProgressReport> {
   return await progressReport(await loadReportInputs(config, options));

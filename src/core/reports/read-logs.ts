@@ -3,7 +3,7 @@
  * cut to a `--since` window. Reading is here; the reports themselves are pure functions
  * over the result (and `now`), so tests hand them fabricated inputs.
  */
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { OperatorError } from '../errors.js';
 import { readRelayLog, type RelayLogEntry } from '../smtp/relay-log.js';
 import { readEventLog } from '../state/event-log.js';
@@ -90,8 +90,8 @@ function isLedgerEntry(e: unknown): e is LedgerEntry {
 
 export interface ReadInputsOptions {
   store: StateStore;
-  /** the state file: the ledger lives beside it */
-  statePath: string;
+  /** the state folder: the ledger lives there */
+  stateDir: string;
   logDir: string;
   domains: string[];
   now: Date;
@@ -103,7 +103,7 @@ export interface ReadInputsOptions {
  * window may reach back into them); each stream reads its files when iterated.
  */
 export async function readReportInputs(o: ReadInputsOptions): Promise<ReportInputs> {
-  const ledgerFile = join(dirname(o.statePath), LEDGER_FILE);
+  const ledgerFile = join(o.stateDir, LEDGER_FILE);
   return {
     records: await o.store.list(),
     relay: {

@@ -7,6 +7,7 @@ export {
   type JsonStoreOptions,
   type StoreStatus,
 } from './json-store.js';
+export { openStateStore, isStateUrl, type StateSettings } from './open-store.js';
 export { normalizeAddress } from './records.js';
 export { StoreFileAdapter, emptyStoreData, STORE_VERSION, type StoreData } from './store-file.js';
 export { MAX_JSON_ACCOUNTS } from './store-limits.js';

@@ -37,6 +37,8 @@ import {
 export interface PgStoreOptions {
   /** this process, on the rows it writes (default host:pid) */
   nodeId?: string;
+  /** the folder for side files (copy checkpoints), which stay on disk */
+  sideDir?: string;
   /** connections in the pool (default 10) */
   poolSize?: number;
   now?: () => Date;
@@ -80,6 +82,7 @@ const COLUMNS =
 
 class PgStoreImpl implements PgStore {
   readonly nodeId: string;
+  readonly sideDir: string | undefined;
   private readonly now: () => Date;
   private closed = false;
 
@@ -89,6 +92,7 @@ class PgStoreImpl implements PgStore {
     options: PgStoreOptions,
   ) {
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
+    this.sideDir = options.sideDir;
     this.now = options.now ?? (() => new Date());
   }
 

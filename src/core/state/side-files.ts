@@ -12,17 +12,22 @@ import { StateError } from './errors.js';
 import { normalizeAddress } from './records.js';
 
 export interface SidePath {
-  /** relative to the state file's folder: what goes into FolderProgress.uidMap */
+  /** relative to the data folder's parent (the state folder): what goes into FolderProgress.uidMap */
   relative: string;
   /** for writeSideFile / readSideFile */
   absolute: string;
 }
 
-type HasLocation = { readonly location: string };
+type HasLocation = { readonly location: string; readonly sideDir?: string | undefined };
 
-function dataDirName(store: HasLocation): string {
+/** The data folder (absolute): the store's sideDir, or `<state name>-data` beside the file. */
+function dataDir(store: HasLocation): string {
+  if (store.sideDir !== undefined) return store.sideDir;
   const name = basename(store.location);
-  return `${name.slice(0, name.length - extname(name).length) || name}-data`;
+  return join(
+    dirname(store.location),
+    `${name.slice(0, name.length - extname(name).length) || name}-data`,
+  );
 }
 
 /**
@@ -40,19 +45,17 @@ function safeName(s: string): string {
 }
 
 export function sideFilePath(store: HasLocation, address: string, key: string): SidePath {
-  const rel = join(
-    dataDirName(store),
-    safeName(normalizeAddress(address)),
-    `${safeName(key)}.json`,
-  );
-  return { relative: rel, absolute: join(dirname(store.location), rel) };
+  const data = dataDir(store);
+  const rel = join(basename(data), safeName(normalizeAddress(address)), `${safeName(key)}.json`);
+  return { relative: rel, absolute: join(dirname(data), rel) };
 }
 
 /** Absolute path of a relative side-file path taken from a record; refuses to leave the data dir. */
 export function resolveSideFile(store: HasLocation, rel: string): string {
-  const base = dirname(store.location);
+  const data = dataDir(store);
+  const base = dirname(data);
   const abs = resolve(base, rel);
-  const inside = relative(join(base, dataDirName(store)), abs);
+  const inside = relative(data, abs);
   if (isAbsolute(rel) || inside.startsWith('..') || inside === '' || isAbsolute(inside)) {
     throw new StateError(
       'EBADSIDEPATH',

@@ -154,6 +154,11 @@ export interface DueQuery {
 export interface StateStore {
   /** path or URL of the store (without a password), for messages */
   readonly location: string;
+  /**
+   * the folder of this store's side files (side-files.ts); unset: `<name>-data` beside the
+   * state file named by `location`
+   */
+  readonly sideDir?: string;
   get(address: string): Promise<AccountRecord | undefined>;
   list(filter?: AccountFilter): Promise<AccountRecord[]>;
   /**

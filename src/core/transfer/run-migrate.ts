@@ -4,7 +4,7 @@
  * provisioner, then move one account, every captured one, or only plan (dry run). The
  * command itself only parses and prints.
  */
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { asOperatorError, openAccountStore } from '../accounts/open.js';
 import { OperatorError } from '../errors.js';
@@ -44,7 +44,7 @@ export async function runDryRun(
   address: string,
   password: string | undefined,
 ): Promise<DryRunResult> {
-  const store = await openAccountStore(config.state);
+  const store = await openAccountStore(config);
   try {
     return await dryRun(
       { address, password: password ?? (await storedPassword(store, config, address)) },
@@ -59,8 +59,8 @@ export async function runDryRun(
 
 /** Move one account or all captured ones; `o.signal` stops the move at a safe point. */
 export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<MigrateRunResult> {
-  const store = await openAccountStore(config.state);
-  const ledger = await openLedger(join(dirname(config.state), 'ledger.jsonl'));
+  const store = await openAccountStore(config);
+  const ledger = await openLedger(join(config.stateDir, 'ledger.jsonl'));
   const deps: MigrateDeps = {
     config,
     store,
