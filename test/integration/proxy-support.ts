@@ -22,14 +22,14 @@ import type { SweepFn } from '../../src/core/workers/late-mail.js';
 import { attachSessionLog, createLogger, memorySink } from '../../src/core/log/index.js';
 import { openEventLog } from '../../src/core/state/event-log.js';
 import { generateKeyFile, loadKeyring, type Keyring } from '../../src/core/state/crypto.js';
-import { openJsonStore, type JsonStore } from '../../src/core/state/json-store.js';
-import type { EventLog } from '../../src/core/state/types.js';
+import { openStateStore } from '../../src/core/state/open-store.js';
+import type { EventLog, StateStore } from '../../src/core/state/types.js';
 import { startLab, testTls, writeLabConfig, type Lab, type LabOptions } from '../support/index.js';
 
 export interface ProxyLab {
   lab: Lab;
   config: Config;
-  store: JsonStore;
+  store: StateStore;
   keyring: Keyring;
   gateway: Gateway;
   bus: EventBus;
@@ -80,7 +80,8 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
   const config = loadConfig(file);
   await generateKeyFile(config.keyFile);
   const keyring = loadKeyring(config.keyFile);
-  const store = await openJsonStore(config.state, { saveDelayMs: 10 });
+  // the backend the config names (a JSON file, or a postgresql:// URL)
+  const store = await openStateStore(config, { saveDelayMs: 10 });
   const sink = memorySink();
   const logger = createLogger({ sink, format: 'json', level: 'debug' });
   const bus = new EventBus();
