@@ -80,12 +80,17 @@ domains: [example.org]
 #        destination.
 strategy: proxy
 
-# Account records (who logged in, what was copied, encrypted credentials).
+# Account records (who logged in, what was copied, encrypted credentials): a JSON file,
+# or a PostgreSQL database, e.g. postgresql://autoport@db.example.org:5432/autoport with
+# its password in statePasswordFile: /etc/autoport/pg.pass (never in the URL).
 state: ${opts.state}
+# The state folder (copy ledger, side files); default: the state file's folder, or this
+# file's folder when state is a URL.
+# stateDir: /var/lib/autoport
 # The key that encrypts stored passwords; \`autoport init\` creates it with mode 0600.
 # Losing it means captured passwords cannot be used: back it up with the state.
 keyFile: ${opts.keyFile}
-# Event logs (sessions, relays, transfers); default: the state file's folder.
+# Event logs (sessions, relays, transfers); default: the state folder.
 # logDir: /var/log/autoport
 
 # connections: parallel IMAP connections per side for one account;
@@ -108,7 +113,7 @@ gateway: { destinationLogin: user, forwardClient: { source: true, destination: t
 smtp: { maxMessageBytes: 52428800 }
 
 # While \`autoport proxy\` runs, other commands and \`autoport monitor\` reach it through
-# the control socket (owner-only; default: autoport.sock beside the state file).
+# the control socket (owner-only; default: autoport.sock in the state folder).
 # metrics: Prometheus /metrics and /healthz over HTTP (keep it on loopback; false: off).
 control: { metrics: "127.0.0.1:9465" }
 
