@@ -78,3 +78,16 @@ test('resolveSideFile refuses paths that leave the data directory', (t) => {
     assert.throws(() => resolveSideFile(store, bad), /leaves/, bad);
   }
 });
+
+test("a store with a sideDir (PostgreSQL) keeps its side files there, paths relative to the folder's parent", (t) => {
+  const dir = tempDir(t);
+  const store = {
+    location: 'postgresql://autoport@127.0.0.1:5432/autoport',
+    sideDir: join(dir, 'state-data'),
+  };
+  const p = sideFilePath(store, 'a@example.org', 'INBOX');
+  assert.match(p.relative, /^state-data\/a@example\.org-[0-9a-f]{8}\/INBOX-[0-9a-f]{8}\.json$/);
+  assert.equal(p.absolute, join(dir, p.relative));
+  assert.equal(resolveSideFile(store, p.relative), p.absolute);
+  assert.throws(() => resolveSideFile(store, '../x.json'), /leaves/);
+});

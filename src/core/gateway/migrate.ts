@@ -18,7 +18,7 @@ export async function makeMigrateFn(
   store: StateStore,
   logger: Logger,
 ): Promise<{ migrate: MigrateFn; sweep: SweepFn; close(): Promise<void> }> {
-  // the same ledger `autoport migrate` writes: beside the state
+  // the same ledger `autoport migrate` writes: in the state folder
   const ledger: Ledger = await openLedger(join(config().stateDir, 'ledger.jsonl'));
   const migrate: MigrateFn = async (req, signal, hooks = {}) => {
     const { onProgress, onLocked } = hooks;

@@ -78,6 +78,9 @@ function reloadConfig(config: Config, gateway: Gateway, logger: Logger): Config 
     logger.info('configuration and certificate reloaded', { file: next.file });
     if (moved) logger.warn('listen addresses changed: they take effect after a restart');
     if (metricsMoved) logger.warn('control.metrics changed: it takes effect after a restart');
+    // the store and the ledger stay open on what they were started with
+    if (next.state !== config.state || next.stateDir !== config.stateDir)
+      logger.warn('state or stateDir changed: it takes effect after a restart');
     return next;
   } catch (err) {
     logger.error('reload failed; still running with the previous configuration', {
