@@ -16,7 +16,8 @@ import {
   type CopyTuning,
   type FolderCopyResult,
 } from './copy/folder-copy.js';
-import type { ImapSession, SessionTimeouts } from './copy/imap-session.js';
+import type { ImapSession } from './copy/imap-session.js';
+import type { SessionTimeouts } from './copy/session-types.js';
 import type { AccountLedger } from './copy/ledger.js';
 import type { LostPolicy } from './copy/reconcile.js';
 import { runPool } from './copy/pool.js';

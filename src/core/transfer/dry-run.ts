@@ -9,7 +9,7 @@ import type { Config } from '../config/types.js';
 import type { StateStore } from '../state/types.js';
 import { openFlow, openSession, type SideAccess } from './copy/connect.js';
 import { ImapError } from './copy/errors.js';
-import type { SessionTimeouts } from './copy/imap-session.js';
+import type { SessionTimeouts } from './copy/session-types.js';
 import { listMeta, openMailbox } from './copy/mailbox.js';
 import { DEFAULT_FOLDER_OPS, destinationAccess, sides, type FolderOps } from './migrate-account.js';
 import { copiesOverPop3 } from './pop3/connect.js';

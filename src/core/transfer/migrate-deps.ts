@@ -9,7 +9,7 @@ import type { Provisioner } from '../provision/types.js';
 import type { StateStore } from '../state/types.js';
 import type { SideAccess } from './copy/connect.js';
 import type { CopyTuning } from './copy/folder-copy.js';
-import type { SessionTimeouts } from './copy/imap-session.js';
+import type { SessionTimeouts } from './copy/session-types.js';
 import type { Ledger } from './copy/ledger.js';
 import { createFolders, listSide, planFolders } from './folders/index.js';
 import type { CreateFoldersResult } from './folders/create.js';

@@ -4,7 +4,7 @@
  */
 import type { FolderProgress } from '../state/types.js';
 import type { SideAccess } from './copy/connect.js';
-import type { SessionTimeouts } from './copy/imap-session.js';
+import type { SessionTimeouts } from './copy/session-types.js';
 import type { AccountLedger } from './copy/ledger.js';
 import type { VerifyResult } from './copy/verify.js';
 import type { MigrateDeps } from './migrate-deps.js';

@@ -12,7 +12,8 @@
  * back in APPENDUID (RFC 4315). Results are reported in the order the server completes them.
  */
 import { ImapError } from './errors.js';
-import type { CommandPart, ImapSession, Tagged } from './imap-session.js';
+import type { ImapSession } from './imap-session.js';
+import type { CommandPart, Tagged } from './session-types.js';
 import { mailboxArg } from './mailbox.js';
 import { parseThrottle } from './throttle.js';
 import { memoryOf } from './fetch-stream.js';

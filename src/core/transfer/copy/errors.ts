@@ -99,3 +99,27 @@ function copierCode(err: NetError): ImapErrorCode {
       return 'EPROTOCOL';
   }
 }
+
+/**
+ * The connection ended: a BYE that asked us to slow down is ETHROTTLE (with the delay it
+ * asked for), anything else ECONNLOST with the BYE text or the socket's error.
+ */
+export function connectionLost(
+  label: string,
+  url: string,
+  byeText: string,
+  cause?: Error,
+): ImapError {
+  const throttle = byeText ? parseThrottle(byeText) : null;
+  if (throttle) {
+    return new ImapError('ETHROTTLE', `${label} closed the connection: ${byeText}`, {
+      serverText: byeText,
+      delayMs: throttle.delayMs,
+    });
+  }
+  const why = byeText ? `: ${byeText}` : cause ? ` (${cause.message})` : '';
+  return new ImapError('ECONNLOST', `${label} ${url} closed the connection${why}`, {
+    serverText: byeText || undefined,
+    cause,
+  });
+}

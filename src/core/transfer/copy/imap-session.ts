@@ -11,10 +11,16 @@
  */
 import { openTransport } from '../../net/open.js';
 import type { Transport } from '../../net/transport.js';
-import { ImapError, fromNetError, taggedError } from './errors.js';
+import { ImapError, connectionLost, fromNetError, taggedError } from './errors.js';
+import { noStartTls, startTlsExchange } from './starttls.js';
 import { writeCommand } from './command-writer.js';
-import type { CommandPart, SessionOptions, Tagged, UntaggedHandler } from './session-types.js';
-import { parseThrottle } from './throttle.js';
+import type {
+  CommandPart,
+  Pending,
+  SessionOptions,
+  Tagged,
+  UntaggedHandler,
+} from './session-types.js';
 import {
   DEFAULT_READER_LIMITS,
   ResponseReader,
@@ -22,13 +28,6 @@ import {
   parseResponseCode,
   type RawResponse,
 } from './wire.js';
-
-interface Pending {
-  tag: string;
-  onUntagged?: UntaggedHandler;
-  resolve: (t: Tagged) => void;
-  reject: (e: Error) => void;
-}
 
 export class ImapSession {
   capabilities = new Set<string>();
@@ -112,26 +111,7 @@ export class ImapSession {
   }
 
   private lostError(cause?: Error): ImapError {
-    const throttle = this.byeText ? parseThrottle(this.byeText) : null;
-    if (throttle) {
-      return new ImapError(
-        'ETHROTTLE',
-        `${this.opts.label} closed the connection: ${this.byeText}`,
-        {
-          serverText: this.byeText,
-          delayMs: throttle.delayMs,
-        },
-      );
-    }
-    const why = this.byeText ? `: ${this.byeText}` : cause ? ` (${cause.message})` : '';
-    return new ImapError(
-      'ECONNLOST',
-      `${this.opts.label} ${this.opts.endpoint.url} closed the connection${why}`,
-      {
-        serverText: this.byeText || undefined,
-        cause,
-      },
-    );
+    return connectionLost(this.opts.label, this.opts.endpoint.url, this.byeText, cause);
   }
 
   private readGreeting(): Promise<string> {
@@ -160,20 +140,14 @@ export class ImapSession {
     });
   }
 
-  /**
-   * STARTTLS (RFC 3501 6.2.1) read line by line by the transport, which refuses any byte
-   * that came after the go-ahead (RFC 2595 4; Exim CVE-2021-38371) before the handshake.
-   */
+  /** STARTTLS (RFC 3501 6.2.1); the exchange itself is starttls.ts. */
   private async startTls(): Promise<void> {
     if (this.capabilities.size === 0) await this.refreshCapabilities();
     const label = this.opts.label;
     const ep = this.opts.endpoint;
     if (!this.has('STARTTLS')) {
       this.destroy();
-      throw new ImapError(
-        'ETLS',
-        `${label} ${ep.url} does not offer STARTTLS; use imaps:// or tls=none on a private link`,
-      );
+      throw noStartTls(label, ep.url);
     }
     await this.writable();
     if (this.reader.buffered > 0) {
@@ -183,21 +157,7 @@ export class ImapSession {
     this.transport.unstream();
     const tag = `C${(++this.tagSeq).toString(36)}`;
     try {
-      this.transport.write(`${tag} STARTTLS\r\n`);
-      const line = await this.transport.readLine(
-        this.opts.timeouts.commandMs,
-        'the reply to STARTTLS',
-        'latin1',
-      );
-      if (!line.startsWith(`${tag} `))
-        throw new ImapError(
-          'ETLS',
-          `${label} sent an untagged response during STARTTLS; giving up`,
-        );
-      const status = /^\S+ (\S+) ?(.*)$/.exec(line);
-      if (status?.[1]?.toUpperCase() !== 'OK')
-        throw new ImapError('ETLS', `${label} refused STARTTLS: ${status?.[2] ?? line}`);
-      await this.transport.startTls('STARTTLS');
+      await startTlsExchange(this.transport, tag, label, this.opts.timeouts.commandMs);
     } catch (err) {
       this.destroy();
       throw err instanceof ImapError ? err : fromNetError(err, label);
@@ -436,14 +396,3 @@ export class ImapSession {
     this.fail(new ImapError('ECONNLOST', `${this.opts.label} session closed by us`));
   }
 }
-
-export { taggedError };
-
-export type {
-  CommandPart,
-  Credentials,
-  SessionOptions,
-  SessionTimeouts,
-  Tagged,
-  UntaggedHandler,
-} from './session-types.js';

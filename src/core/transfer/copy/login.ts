@@ -5,7 +5,8 @@
  * `user*master` with LOGIN).
  */
 import { ImapError } from './errors.js';
-import type { CommandPart, Credentials, ImapSession, Tagged } from './imap-session.js';
+import type { ImapSession } from './imap-session.js';
+import type { CommandPart, Credentials, Tagged } from './session-types.js';
 import { quoted } from './wire.js';
 
 /** Log in as the user, or through the master user. Throws EAUTH with the server's text. */

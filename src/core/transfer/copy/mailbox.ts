@@ -4,7 +4,9 @@
  * folder planner and imapflow spell them) and sent in modified UTF-7 (RFC 3501 5.1.3).
  */
 import { encodeMUtf7 } from '../folders/mutf7.js';
-import { taggedError, type CommandPart, type ImapSession } from './imap-session.js';
+import { taggedError } from './errors.js';
+import type { ImapSession } from './imap-session.js';
+import type { CommandPart } from './session-types.js';
 import { SpilledLiteral, type Body } from './spill.js';
 import {
   asList,

@@ -36,3 +36,11 @@ export interface Tagged {
 export type CommandPart = string | { literal: Body };
 
 export type UntaggedHandler = (r: RawResponse) => void;
+
+/** A command sent and not yet completed (the greeting waits as one too). */
+export interface Pending {
+  tag: string;
+  onUntagged?: UntaggedHandler;
+  resolve: (t: Tagged) => void;
+  reject: (e: Error) => void;
+}
