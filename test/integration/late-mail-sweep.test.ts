@@ -7,29 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { GatewayEvent } from '../../src/core/bus.js';
 import { makeMessage, openImap } from '../support/index.js';
-import { FAST_BRAKES, gatewayImap, startProxyLab, type ProxyLab } from './proxy-support.js';
+import {
+  FAST_BRAKES,
+  gatewayImap,
+  nextEvent,
+  type ProxyLab,
+  startProxyLab,
+} from './proxy-support.js';
 
 const alice = { user: 'alice@example.org', password: 'alice-secret' };
 const msg = (subject: string): Buffer =>
   makeMessage({ from: 'x@example.org', to: alice.user, subject, body: `${subject}\n` });
-
-function nextEvent<T extends 'transfer.finished' | 'transfer.swept'>(
-  p: ProxyLab,
-  type: T,
-  timeoutMs = 60_000,
-): Promise<Extract<GatewayEvent, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ${type} within ${timeoutMs} ms`)), timeoutMs);
-    const off = p.bus.on(type, (e) => {
-      if ((e as { address: string }).address !== alice.user) return;
-      clearTimeout(t);
-      off();
-      resolve(e);
-    });
-  });
-}
 
 async function subjects(p: ProxyLab, side: 'source' | 'destination', folder: string) {
   const c = await openImap(p.lab[side], alice);
@@ -80,7 +69,7 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
   });
 
   it('copies late mail once, keeps the user deletions, and the account stays migrated', async () => {
-    const finished = nextEvent(p, 'transfer.finished');
+    const finished = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user);
     const c = gatewayImap(p.imapPort, alice.user, alice.password);
     await c.connect();
     await c.logout();
@@ -89,7 +78,7 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
     const rec = await p.store.get(alice.user);
     assert.equal(rec?.state, 'migrated');
     assert.equal(rec?.sweepAt?.length, 2, 'both sweep times are on the record');
-    const firstSweep = nextEvent(p, 'transfer.swept');
+    const firstSweep = nextEvent(p, 'transfer.swept', (e) => e.address === alice.user);
 
     // the user deletes m2 on the destination; late mail reaches the source
     const d = await openImap(p.lab.destination, alice);
@@ -105,7 +94,7 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
     const first = await firstSweep;
     assert.equal(first.error, undefined);
     assert.equal(first.messages, 2);
-    const secondSweep = await nextEvent(p, 'transfer.swept');
+    const secondSweep = await nextEvent(p, 'transfer.swept', (e) => e.address === alice.user);
     assert.equal(secondSweep.error, undefined);
     assert.equal(secondSweep.messages, 0, 'the second sweep finds nothing new');
 

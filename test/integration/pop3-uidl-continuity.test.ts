@@ -13,10 +13,9 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import type { GatewayEvent } from '../../src/core/bus.js';
 import { loadUidls } from '../../src/core/transfer/uidl/store.js';
 import { makeMessage, openImap } from '../support/index.js';
-import { FAST_BRAKES, startProxyLab, type ProxyLab } from './proxy-support.js';
+import { FAST_BRAKES, nextEvent, type ProxyLab, startProxyLab } from './proxy-support.js';
 
 const run = promisify(execFile);
 const FETCHMAIL = '/usr/bin/fetchmail';
@@ -49,22 +48,6 @@ async function fetchmail(dir: string, port: number, ids: string): Promise<number
   }
   const after = existsSync(count) ? readFileSync(count, 'latin1').length : 0;
   return (after - before) / 2;
-}
-
-function nextEvent<T extends GatewayEvent['type']>(
-  p: ProxyLab,
-  type: T,
-  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
-): Promise<Extract<GatewayEvent, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ${type} in time`)), 120_000);
-    const off = p.bus.on(type, (e) => {
-      if (!match(e)) return;
-      clearTimeout(t);
-      off();
-      resolve(e);
-    });
-  });
 }
 
 interface Scenario {
@@ -113,7 +96,7 @@ function scenario({ name, source, twins }: Scenario): void {
     });
 
     it('the first run, at the source through the gateway, downloads the inbox', async () => {
-      const moved = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user);
+      const moved = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user, 120_000);
       assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), total);
       const fin = await moved;
       assert.equal(fin.ok, true, fin.detail);
@@ -131,7 +114,7 @@ function scenario({ name, source, twins }: Scenario): void {
     });
 
     it('after the move, through the gateway: nothing again (but ambiguous twins); a new message once', async () => {
-      const route = nextEvent(p, 'session.route', (e) => e.user === alice.user);
+      const route = nextEvent(p, 'session.route', (e) => e.user === alice.user, 120_000);
       assert.equal(await fetchmail(p.lab.dir, p.pop3Port, ids), twins);
       assert.equal((await route).target, 'destination');
 

@@ -7,12 +7,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import type { GatewayEvent } from '../../src/core/bus.js';
 import { loadCorpus, standardCorpus } from '../support/index.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
 import { startPostgres, type PostgresInstance } from '../support/postgres.js';
 import { assertSameMail } from './migrate-support.js';
-import { FAST_BRAKES, gatewayImap, startProxyLab, type ProxyLab } from './proxy-support.js';
+import {
+  FAST_BRAKES,
+  gatewayImap,
+  nextEvent,
+  type ProxyLab,
+  startProxyLab,
+} from './proxy-support.js';
 
 const users = [{ user: 'alice@example.org', password: 'alice-secret' }];
 const PASSWORD_ENV = 'AUTOPORT_TEST_STATE_PASSWORD';
@@ -24,26 +29,6 @@ function stateSetting(url: string): { state: string; password?: string } {
   const password = decodeURIComponent(u.password);
   u.password = '';
   return { state: u.toString(), password };
-}
-
-function nextEvent<T extends GatewayEvent['type']>(
-  p: ProxyLab,
-  type: T,
-  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
-  timeoutMs = 60_000,
-): Promise<Extract<GatewayEvent, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`no ${type} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = p.bus.on(type, (e) => {
-      if (!match(e)) return;
-      clearTimeout(t);
-      off();
-      resolve(e);
-    });
-  });
 }
 
 describe('autoport proxy with a PostgreSQL state', { timeout: 240_000 }, () => {

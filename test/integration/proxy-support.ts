@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { EventBus } from '../../src/core/bus.js';
+import { EventBus, type GatewayEvent } from '../../src/core/bus.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import type { Config } from '../../src/core/config/types.js';
 import {
@@ -254,4 +254,25 @@ export class RawClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** The next event of a type on the lab's bus that matches, or a rejection after timeoutMs. */
+export function nextEvent<T extends GatewayEvent['type']>(
+  p: ProxyLab,
+  type: T,
+  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
+  timeoutMs = 60_000,
+): Promise<Extract<GatewayEvent, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`no ${type} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = p.bus.on(type, (e) => {
+      if (!match(e)) return;
+      clearTimeout(t);
+      off();
+      resolve(e);
+    });
+  });
 }

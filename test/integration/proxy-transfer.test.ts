@@ -8,16 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { GatewayEvent } from '../../src/core/bus.js';
 import type { MigrateFn } from '../../src/core/gateway/gateway.js';
 import { loadCorpus, standardCorpus } from '../support/index.js';
 import { assertSameMail } from './migrate-support.js';
 import {
   FAST_BRAKES,
   gatewayImap,
+  nextEvent,
+  type ProxyLab,
   RawClient,
   startProxyLab,
-  type ProxyLab,
 } from './proxy-support.js';
 
 const users = [
@@ -79,26 +79,6 @@ class Hold {
       new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
     ]);
   }
-}
-
-function nextEvent<T extends GatewayEvent['type']>(
-  p: ProxyLab,
-  type: T,
-  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
-  timeoutMs = 60_000,
-): Promise<Extract<GatewayEvent, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`no ${type} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = p.bus.on(type, (e) => {
-      if (!match(e)) return;
-      clearTimeout(t);
-      off();
-      resolve(e);
-    });
-  });
 }
 
 describe(

@@ -18,16 +18,16 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import type { GatewayEvent } from '../../src/core/bus.js';
 import type { MigrateFn } from '../../src/core/gateway/gateway.js';
 import { largeCorpus, loadBulk, openImap, type Credentials } from '../support/index.js';
 import { readMailbox, type SeenMessage } from './migrate-support.js';
 import {
   FAST_BRAKES,
   gatewayImap,
+  nextEvent,
+  type ProxyLab,
   RawClient,
   startProxyLab,
-  type ProxyLab,
 } from './proxy-support.js';
 import { mail, SmtpDialog } from './smtp-support.js';
 
@@ -154,26 +154,6 @@ async function waitForSubject(
   }
 }
 
-function nextEvent<T extends GatewayEvent['type']>(
-  p: ProxyLab,
-  type: T,
-  match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
-  timeoutMs = 300_000,
-): Promise<Extract<GatewayEvent, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`no ${type} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = p.bus.on(type, (e) => {
-      if (!match(e)) return;
-      clearTimeout(t);
-      off();
-      resolve(e);
-    });
-  });
-}
-
 const key = (m: SeenMessage): string => `${m.sha256} ${m.flags} ${m.date}`;
 
 describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout: 600_000 }, () => {
@@ -220,9 +200,9 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
     await client.connect();
     await client.mailboxOpen('INBOX');
     const poller = new LoginPoller(p.imapPort, alice);
-    const copying = nextEvent(p, 'transfer.progress', (e) => e.copied >= 20);
-    const switching = nextEvent(p, 'transfer.switching', (e) => e.address === alice.user);
-    const finished = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user);
+    const copying = nextEvent(p, 'transfer.progress', (e) => e.copied >= 20, 300_000);
+    const switching = nextEvent(p, 'transfer.switching', (e) => e.address === alice.user, 300_000);
+    const finished = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user, 300_000);
     const t0 = performance.now();
     go();
 
