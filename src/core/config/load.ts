@@ -133,6 +133,7 @@ export function parseConfigText(
     domains: d.domains,
     strategy: d.strategy,
     ...stateSetting.value,
+    node: d.node,
     keyFile: abs(d.keyFile),
     logDir: d.logDir === undefined ? stateDir : abs(d.logDir),
     transfer: d.transfer,

@@ -246,6 +246,26 @@ export const configSchema = z
     // the PostgreSQL password, never in the URL (see secrets.ts)
     statePasswordFile: path('the file holding the PostgreSQL password').optional(),
     statePasswordEnv: envName.optional(),
+    // this gateway among several on one PostgreSQL (state/pg-cluster.ts)
+    node: z
+      .object({
+        name: z
+          .string()
+          .min(1)
+          .max(64)
+          .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only')
+          .optional(),
+        heartbeatSeconds: positiveInt('seconds between heartbeats', 60).default(2),
+        leaseSeconds: positiveInt(
+          'seconds without a heartbeat before a node counts as dead',
+          3600,
+        ).default(15),
+      })
+      .strict()
+      .refine((n) => n.leaseSeconds >= 2 * n.heartbeatSeconds, {
+        message: 'leaseSeconds must be at least twice heartbeatSeconds',
+      })
+      .default({}),
     keyFile: path('the key file that encrypts stored credentials').default('autoport.key'),
     logDir: path('the folder for event logs').optional(),
     transfer: z

@@ -63,6 +63,8 @@ export interface Config {
   stateDir: string;
   /** the PostgreSQL password (statePasswordFile or statePasswordEnv); never logged */
   statePassword?: string;
+  /** this gateway among several sharing a PostgreSQL state (state/pg-cluster.ts) */
+  node?: { name?: string; heartbeatSeconds: number; leaseSeconds: number };
   keyFile: string;
   logDir: string;
   transfer: {

@@ -26,6 +26,8 @@ export interface JsonStoreOptions {
   /** journal bytes from which a compaction may start (default COMPACT_MIN_JOURNAL_BYTES) */
   compactMinBytes?: number;
   now?: () => Date;
+  /** this node's name among the cluster's (config nodeName; default the host name) */
+  nodeName?: string;
 }
 
 export interface StoreStatus {

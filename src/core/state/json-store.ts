@@ -22,6 +22,7 @@
  * MAX_JSON_ACCOUNTS (store-limits.ts, with the measurements); past that, PostgreSQL.
  */
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { removeStaleTemps } from './atomic-file.js';
@@ -44,13 +45,16 @@ import {
   WARN_AT_SHARE,
 } from './store-limits.js';
 import type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
+import { LocalCluster } from './local-cluster.js';
 import { StateIndex } from './state-index.js';
 import type {
   AccountCounts,
   AccountFilter,
   AccountPatch,
   AccountRecord,
+  Cluster,
   DueQuery,
+  SweepQuery,
 } from './types.js';
 
 export type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
@@ -80,6 +84,7 @@ export async function openJsonStore(
 }
 
 class JsonStoreImpl implements JsonStore {
+  readonly cluster: Cluster;
   private readonly accounts: Map<string, AccountRecord>;
   private readonly index: StateIndex;
   private readonly saveDelayMs: number;
@@ -127,6 +132,18 @@ class JsonStoreImpl implements JsonStore {
       options.onSaveError ??
       ((err) => process.emitWarning(`saving ${location} failed, will retry: ${err.message}`));
     this.onSaveRecovered = options.onSaveRecovered;
+    this.cluster = new LocalCluster(options.nodeName ?? hostname(), (limit) => this.moving(limit));
+  }
+
+  /** Records a move was under way on: a phase, or locked for the switch. */
+  private async moving(limit: number): Promise<AccountRecord[]> {
+    const out = await this.list({ moving: true, limit });
+    for (const key of this.index.addresses('transferring')) {
+      if (out.length >= limit) break;
+      const rec = this.accounts.get(key)!;
+      if (!rec.transferPhase) out.push(rec);
+    }
+    return out;
   }
 
   async get(address: string): Promise<AccountRecord | undefined> {
@@ -151,6 +168,17 @@ class JsonStoreImpl implements JsonStore {
 
   async due(query: DueQuery): Promise<AccountRecord[]> {
     return this.index.due((a) => this.accounts.get(a), query);
+  }
+
+  async dueSweeps(query: SweepQuery): Promise<AccountRecord[]> {
+    return this.index.dueSweeps((a) => this.accounts.get(a), query);
+  }
+
+  /** The store takes changes unless its saves are failing (then the journal is behind). */
+  async ping(): Promise<void> {
+    if (this.closed) throw new StoreClosedError(this.location);
+    if (this.failingSince && this.lastError)
+      throw new StoreUnavailableError(this.location, this.lastError);
   }
 
   async counts(): Promise<AccountCounts> {

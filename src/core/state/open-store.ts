@@ -17,6 +17,8 @@ export interface StateSettings {
   stateDir: string;
   /** the PostgreSQL password (from statePasswordFile or statePasswordEnv) */
   statePassword?: string;
+  /** this gateway among several (config `node`) */
+  node?: { name?: string; heartbeatSeconds: number; leaseSeconds: number };
 }
 
 /** The connection string, the password put in here and nowhere else (never logged). */
@@ -37,8 +39,22 @@ export async function openStateStore(
   settings: StateSettings,
   options: JsonStoreOptions = {},
 ): Promise<StateStore> {
-  if (!isStateUrl(settings.state)) return openJsonStore(settings.state, options);
+  const nodeName = settings.node?.name;
+  if (!isStateUrl(settings.state))
+    return openJsonStore(settings.state, { ...options, ...(nodeName ? { nodeName } : {}) });
   // Loaded only here: the JSON store's users need not load the PostgreSQL driver.
   const { openPgStore } = await import('./pg-store.js');
-  return openPgStore(pgConnectionString(settings), { sideDir: pgSideDir(settings.stateDir) });
+  const node = settings.node;
+  return openPgStore(pgConnectionString(settings), {
+    sideDir: pgSideDir(settings.stateDir),
+    ...(nodeName ? { nodeName } : {}),
+    ...(node
+      ? {
+          clusterTiming: {
+            heartbeatMs: node.heartbeatSeconds * 1000,
+            leaseMs: node.leaseSeconds * 1000,
+          },
+        }
+      : {}),
+  });
 }

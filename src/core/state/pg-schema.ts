@@ -26,6 +26,22 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX autoport_accounts_due ON autoport_accounts (state, updated_at)
      WHERE has_credentials AND state IN ('captured', 'failed');
    CREATE INDEX autoport_accounts_moving ON autoport_accounts (address) WHERE moving;`,
+  // several nodes (pg-cluster.ts): claims, node heartbeats; pending late-mail sweeps indexed
+  `ALTER TABLE autoport_accounts ADD COLUMN claim_node text, ADD COLUMN next_sweep_at timestamptz;
+   UPDATE autoport_accounts SET next_sweep_at = (record->'sweepAt'->>0)::timestamptz
+     WHERE state = 'migrated' AND json_typeof(record->'sweepAt') = 'array'
+       AND json_array_length(record->'sweepAt') > 0;
+   CREATE INDEX autoport_accounts_sweeps ON autoport_accounts (next_sweep_at)
+     WHERE next_sweep_at IS NOT NULL;
+   CREATE INDEX autoport_accounts_orphans ON autoport_accounts (address)
+     WHERE moving OR state = 'transferring';
+   CREATE TABLE autoport_nodes (
+     node text PRIMARY KEY,
+     name text NOT NULL,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     seen_at timestamptz NOT NULL DEFAULT now(),
+     view json
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

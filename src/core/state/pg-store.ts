@@ -4,8 +4,8 @@
  * Each call is one transaction, committed before it resolves, so every change is durable
  * when its promise is (flush() has nothing left to do). update() locks the record's row
  * (SELECT ... FOR UPDATE) while its function runs: two nodes changing one account take
- * turns. No lock is held on the store as a whole; `nodeId` names this process on the rows
- * it writes, for the day several nodes share the database.
+ * turns. No lock is held on the store as a whole: several gateway nodes share it
+ * (pg-cluster.ts), and each names itself on the rows it writes.
  *
  * Records are stored whole as JSON, credentials sealed as they are (crypto.ts); the
  * columns beside (pg-schema.ts) serve the worker pool's due(), counts() and list filters
@@ -14,6 +14,8 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { StoreClosedError, StoreUnavailableError } from './errors.js';
+import { makeNodeId } from './node-id.js';
+import { changePayload, CHANGES_CHANNEL, PgCluster } from './pg-cluster.js';
 import { migrate } from './pg-schema.js';
 import {
   applyUpdate,
@@ -30,13 +32,17 @@ import {
   type AccountPatch,
   type AccountRecord,
   type AccountState,
+  type ClusterTiming,
+  DEFAULT_CLUSTER_TIMING,
   type DueQuery,
   type StateStore,
+  type SweepQuery,
 } from './types.js';
 
 export interface PgStoreOptions {
-  /** this process, on the rows it writes (default host:pid) */
-  nodeId?: string;
+  /** this node's name among the cluster's (config nodeName; default the host name) */
+  nodeName?: string;
+  clusterTiming?: ClusterTiming;
   /** the folder for side files (copy checkpoints), which stay on disk */
   sideDir?: string;
   /** connections in the pool (default 10) */
@@ -45,8 +51,12 @@ export interface PgStoreOptions {
 }
 
 export interface PgStore extends StateStore {
-  readonly nodeId: string;
+  readonly cluster: PgCluster;
 }
+
+/** how long ping() and a new connection may take before the database counts as down */
+const CONNECT_TIMEOUT_MS = 5_000;
+const PING_TIMEOUT_MS = 2_000;
 
 /** The URL without its password, for messages. */
 export function redactUrl(url: string): string {
@@ -60,7 +70,11 @@ export function redactUrl(url: string): string {
 }
 
 export async function openPgStore(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
   pool.on('error', () => undefined); // an idle connection that dies is replaced on next use
   const location = redactUrl(url);
   try {
@@ -74,14 +88,21 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}): Pr
     await pool.end().catch(() => undefined);
     throw new StoreUnavailableError(location, err as Error);
   }
-  return new PgStoreImpl(location, pool, options);
+  const name = options.nodeName ?? hostname();
+  const cluster = new PgCluster(
+    makeNodeId(name),
+    name,
+    pool,
+    url,
+    options.clusterTiming ?? DEFAULT_CLUSTER_TIMING,
+  );
+  return new PgStoreImpl(location, pool, cluster, options);
 }
 
 const COLUMNS =
-  'address, state, has_credentials, attempts, next_attempt_at, moving, updated_at, node, record';
+  'address, state, has_credentials, attempts, next_attempt_at, moving, updated_at, node, next_sweep_at, record';
 
 class PgStoreImpl implements PgStore {
-  readonly nodeId: string;
   readonly sideDir: string | undefined;
   private readonly now: () => Date;
   private closed = false;
@@ -89,9 +110,9 @@ class PgStoreImpl implements PgStore {
   constructor(
     readonly location: string,
     private readonly pool: pg.Pool,
+    readonly cluster: PgCluster,
     options: PgStoreOptions,
   ) {
-    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
     this.sideDir = options.sideDir;
     this.now = options.now ?? (() => new Date());
   }
@@ -141,6 +162,37 @@ class PgStoreImpl implements PgStore {
     return [...captured.rows, ...failed.rows].map((r) => toRecord(r.record));
   }
 
+  async dueSweeps(q: SweepQuery): Promise<AccountRecord[]> {
+    const { rows } = await this.query(
+      `SELECT record FROM autoport_accounts WHERE next_sweep_at <= $1
+       ORDER BY next_sweep_at LIMIT $2`,
+      [q.now, q.limit],
+    );
+    return rows.map((r) => toRecord(r.record));
+  }
+
+  /** One round trip, bounded: a database that hangs is as down as one that refuses. */
+  async ping(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new StoreUnavailableError(
+              this.location,
+              new Error(`no answer within ${PING_TIMEOUT_MS} ms`),
+            ),
+          ),
+        PING_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.query('SELECT 1'), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async counts(): Promise<AccountCounts> {
     const { rows } = await this.query(
       `SELECT state, count(*)::int AS n, (count(*) FILTER (WHERE has_credentials))::int AS c
@@ -185,9 +237,11 @@ class PgStoreImpl implements PgStore {
       applyUpdate(key, draft, fn);
       const next = settleRecord(old, draft, nowIso);
       await client.query(
-        `INSERT INTO autoport_accounts (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        `INSERT INTO autoport_accounts (${COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (address) DO UPDATE SET state = $2, has_credentials = $3, attempts = $4,
-           next_attempt_at = $5, moving = $6, updated_at = $7, node = $8, record = $9`,
+           next_attempt_at = $5, moving = $6, updated_at = $7, node = $8, next_sweep_at = $9,
+           record = $10`,
         [
           key,
           next.state,
@@ -196,10 +250,22 @@ class PgStoreImpl implements PgStore {
           next.nextAttemptAt ?? null,
           next.transferPhase !== undefined,
           next.updatedAt,
-          this.nodeId,
+          this.cluster.node,
+          (next.state === 'migrated' && next.sweepAt?.[0]) || null,
           JSON.stringify(next),
         ],
       );
+      // the other nodes hear of a new state or phase when this commits (pg-cluster.ts)
+      if (old?.state !== next.state || old?.transferPhase !== next.transferPhase)
+        await client.query('SELECT pg_notify($1, $2)', [
+          CHANGES_CHANNEL,
+          changePayload({
+            address: key,
+            state: next.state,
+            phase: next.transferPhase,
+            node: this.cluster.node,
+          }),
+        ]);
       await client.query('COMMIT');
       return toRecord(next);
     } catch (err) {
@@ -224,6 +290,7 @@ class PgStoreImpl implements PgStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.cluster.leave();
     await this.pool.end();
   }
 

@@ -10,6 +10,7 @@ import {
   type AccountRecord,
   type AccountState,
   type DueQuery,
+  type SweepQuery,
 } from './types.js';
 
 export class StateIndex {
@@ -17,6 +18,8 @@ export class StateIndex {
     ACCOUNT_STATES.map((s) => [s, new Set<string>()]),
   );
   private queue = 0;
+  /** migrated accounts with sweeps pending: few (the last minutes' switches), kept apart */
+  private readonly sweeps = new Set<string>();
 
   constructor(records: Iterable<AccountRecord>) {
     const sorted = Array.from(records).sort((a, b) => cmp(a.updatedAt, b.updatedAt));
@@ -27,6 +30,8 @@ export class StateIndex {
   change(old: AccountRecord | undefined, next: AccountRecord | undefined): void {
     if (old && isQueued(old)) this.queue--;
     if (next && isQueued(next)) this.queue++;
+    if (old && hasSweeps(old)) this.sweeps.delete(old.address);
+    if (next && hasSweeps(next)) this.sweeps.add(next.address);
     if (old?.state === next?.state) return;
     if (old) this.byState.get(old.state)!.delete(old.address);
     if (next) this.byState.get(next.state)!.add(next.address);
@@ -41,6 +46,11 @@ export class StateIndex {
 
   addresses(state: AccountState): Iterable<string> {
     return this.byState.get(state)!;
+  }
+
+  /** See StateStore.dueSweeps. */
+  dueSweeps(get: (address: string) => AccountRecord | undefined, q: SweepQuery): AccountRecord[] {
+    return dueSweeps(this.sweeps, get, q);
   }
 
   /** See StateStore.due. */
@@ -61,6 +71,29 @@ export class StateIndex {
     }
     return out;
   }
+}
+
+/** See StateStore.dueSweeps. */
+export function dueSweeps(
+  addresses: Iterable<string>,
+  get: (address: string) => AccountRecord | undefined,
+  q: SweepQuery,
+): AccountRecord[] {
+  const now = q.now.getTime();
+  const due: Array<[number, AccountRecord]> = [];
+  for (const address of addresses) {
+    const rec = get(address);
+    const at = rec?.sweepAt?.[0] === undefined ? NaN : Date.parse(rec.sweepAt[0]);
+    if (rec && at <= now) due.push([at, rec]);
+  }
+  return due
+    .sort((a, b) => a[0] - b[0])
+    .slice(0, q.limit)
+    .map(([, rec]) => rec);
+}
+
+function hasSweeps(rec: AccountRecord): boolean {
+  return rec.state === 'migrated' && (rec.sweepAt?.length ?? 0) > 0;
 }
 
 function isQueued(rec: AccountRecord): boolean {

@@ -141,6 +141,12 @@ export interface DueQuery {
   limit: number;
 }
 
+/** What the late-mail sweeper asks (see StateStore.dueSweeps). */
+export interface SweepQuery {
+  now: Date;
+  limit: number;
+}
+
 /**
  * Records handed out by get()/list()/upsert()/update() are frozen snapshots: never mutate
  * them (it throws); change a record with upsert() or update(). Addresses are normalised
@@ -168,6 +174,11 @@ export interface StateStore {
    * not a scan of every record.
    */
   due(query: DueQuery): Promise<AccountRecord[]>;
+  /**
+   * Migrated accounts whose first sweepAt is not after now, earliest first, at most
+   * `limit`: answered from an index of pending sweeps, not a scan of the migrated accounts.
+   */
+  dueSweeps(query: SweepQuery): Promise<AccountRecord[]>;
   /** counts by state, kept or indexed by the store (no scan of every record) */
   counts(): Promise<AccountCounts>;
   /**
@@ -189,7 +200,14 @@ export interface StateStore {
    * its call resolves); await it before answering on their strength.
    */
   flush(): Promise<void>;
-  /** flush and release the lock or connections */
+  /**
+   * Resolves when the store can take changes now; rejects with StoreUnavailableError (the
+   * database does not answer, the JSON store's saves are failing) otherwise. For /healthz.
+   */
+  ping(): Promise<void>;
+  /** the gateway nodes sharing this store (cluster.ts); one, for the JSON store */
+  readonly cluster: Cluster;
+  /** flush, leave the cluster and release the lock or connections */
   close(): Promise<void>;
 }
 
@@ -200,3 +218,92 @@ export interface EventLog<T extends object = Record<string, unknown>> {
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The gateway nodes sharing one store, as each node sees them. With the JSON store a node
+ * is alone (the store's lock says so) and `LocalCluster` (local-cluster.ts) answers from memory; with
+ * PostgreSQL several `autoport proxy` processes share the database (pg-cluster.ts):
+ *
+ * - a move or a late-mail sweep of an account runs on one node at a time: it claims the
+ *   account first, and the claim holds while its node is alive (a heartbeat every few
+ *   seconds); a node that dies leaves its claims to be taken over once its heartbeat is
+ *   older than the lease, and what it left mid-move is then an orphan to reset;
+ * - a change of an account's state or phase made on one node reaches the others within
+ *   about a second (onChange), so a switch closes the account's sessions on every node;
+ * - small messages between nodes (the brakes' failures) go the same way (publish);
+ * - each node publishes a summary of itself (its open sessions) that any node's monitor
+ *   can show (nodes()).
+ */
+
+/** A change of an account's state or move phase made by another node. */
+export interface ClusterChange {
+  address: string;
+  state: AccountState;
+  phase?: TransferPhase;
+  /** the node that made it */
+  node: string;
+}
+
+/** A node as the others see it. */
+export interface NodeView {
+  /** unique per process (name:pid:random) */
+  node: string;
+  /** what the operator calls it (config nodeName, default the host name) */
+  name: string;
+  startedAt: string;
+  /** its last heartbeat */
+  seenAt: string;
+  /** the heartbeat is younger than the lease */
+  alive: boolean;
+  /** what it published last with publishView (bounded by its publisher) */
+  view?: unknown;
+}
+
+export interface Cluster {
+  /** this process among the nodes */
+  readonly node: string;
+  readonly name: string;
+  /** other nodes may share the store (PostgreSQL) */
+  readonly shared: boolean;
+  /**
+   * Become a node: start the heartbeat (and listening for the others). Only the gateway
+   * joins; commands that read or change accounts do not.
+   */
+  join(): Promise<void>;
+  /**
+   * Take the account for a move or a sweep: true when no live node holds it (or this one
+   * already does). A record lock taken elsewhere makes it false at once (SKIP LOCKED).
+   */
+  claim(address: string): Promise<boolean>;
+  /** Give the account back (no-op when another node holds it). */
+  release(address: string): Promise<void>;
+  /**
+   * Accounts left mid-move (a transferPhase, or state transferring) that no live node
+   * holds: a node died, or this one restarted. Claim one before repairing it.
+   */
+  orphans(limit: number): Promise<AccountRecord[]>;
+  /** changes made by other nodes; returns the unsubscribe */
+  onChange(fn: (change: ClusterChange) => void): () => void;
+  /** send a small message to the other nodes (not to this one) */
+  publish(topic: string, data: unknown): void;
+  onMessage(topic: string, fn: (data: unknown, node: string) => void): () => void;
+  /**
+   * This node could not heartbeat for a lease: other nodes may take its claims now, so
+   * what it runs on claims must stop.
+   */
+  onLost(fn: () => void): () => void;
+  /** kept with the next heartbeat, for other nodes' nodes() (keep it small: capped lists) */
+  publishView(view: unknown): void;
+  /** every node that heartbeat within the last hour, this one included */
+  nodes(): Promise<NodeView[]>;
+  /** stop heartbeating and listening (the store's close() calls it) */
+  leave(): Promise<void>;
+}
+
+/** The heartbeat and the lease: a node whose heartbeat is older than leaseMs is dead. */
+export interface ClusterTiming {
+  heartbeatMs: number;
+  leaseMs: number;
+}
+
+export const DEFAULT_CLUSTER_TIMING: ClusterTiming = { heartbeatMs: 2_000, leaseMs: 15_000 };
