@@ -15,7 +15,7 @@ import {
   TRANSFER_BUCKETS,
 } from '../../src/core/metrics/buckets.js';
 import { createGatewayMetrics } from '../../src/core/metrics/gateway-metrics.js';
-import { healthOf } from '../../src/core/metrics/health.js';
+import { healthOf, StorePing } from '../../src/core/metrics/health.js';
 import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
 import { parseExposition, type Exposition } from '../support/prometheus.js';
 
@@ -447,5 +447,58 @@ describe('/healthz decision', () => {
       why: `saving the state failed at ${at}: ENOSPC: no space left on device`,
     });
     assert.equal(healthOf({ ...base, listeners: 0 }).status, 'degraded');
+  });
+  it('says degraded with why while the store does not answer', () => {
+    const h = healthOf({
+      ...base,
+      storeDown: { at: new Date(at), message: 'connect ECONNREFUSED 127.0.0.1:5432' },
+    });
+    assert.deepEqual(h, {
+      status: 'degraded',
+      why: `the state store does not answer since ${at}: connect ECONNREFUSED 127.0.0.1:5432`,
+    });
+    assert.equal(
+      healthOf({ ...base, stopping: 'SIGTERM', storeDown: h as never }).status,
+      'stopping',
+    );
+  });
+});
+
+describe('/healthz ping of the store', () => {
+  it('pings at most once per second, one ping in flight for concurrent askers', async () => {
+    let t = 0;
+    let pings = 0;
+    let fail: Error | undefined;
+    let release: () => void = () => undefined;
+    const ping = () =>
+      new Promise<void>((resolve, reject) => {
+        pings++;
+        release = () => (fail ? reject(fail) : resolve());
+      });
+    const p = new StorePing(ping, 1_000, () => t);
+    const storm = Array.from({ length: 50 }, () => p.check());
+    assert.equal(pings, 1, 'fifty askers, one ping');
+    release();
+    assert.deepEqual(await Promise.all(storm), Array(50).fill(undefined));
+    t = 999;
+    assert.equal(await p.check(), undefined);
+    assert.equal(pings, 1, 'the answer is reused within a second');
+    t = 1_000;
+    fail = new Error('no answer within 2000 ms');
+    const down = p.check();
+    assert.equal(pings, 2);
+    release();
+    const first = await down;
+    assert.equal(first?.message, 'no answer within 2000 ms');
+    t = 2_500;
+    const again = p.check();
+    release();
+    assert.equal((await again)?.at, first?.at, 'down since the first failed ping');
+    assert.equal(pings, 3);
+    t = 4_000;
+    fail = undefined;
+    const back = p.check();
+    release();
+    assert.equal(await back, undefined, 'ok again once the store answers');
   });
 });

@@ -11,7 +11,7 @@ import type { SessionRegistry } from '../sessions/registry.js';
 import type { StateStore } from '../state/types.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
-import { healthOf } from './health.js';
+import { healthOf, StorePing } from './health.js';
 import { startMetricsServer, type MetricsServer } from './http.js';
 
 export { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
@@ -24,11 +24,13 @@ export interface MetricsEndpointDeps {
   /**
    * the store: counts() for the account gauges; status() for health where saves happen in
    * the background (the JSON store). A store without it (PostgreSQL) commits each change
-   * before it resolves, so a failure reaches the caller instead of a later save.
+   * before it resolves, so a failure reaches the caller instead of a later save. ping() for
+   * /healthz: a store that does not answer (PostgreSQL down) makes the gateway degraded.
    */
-  store: Pick<StateStore, 'counts'> & {
-    status?(): { saves: number; lastError?: string; failures?: number; failingSince?: string };
-  };
+  store: Pick<StateStore, 'counts'> &
+    Partial<Pick<StateStore, 'ping'>> & {
+      status?(): { saves: number; lastError?: string; failures?: number; failingSince?: string };
+    };
   logger: Logger;
 }
 
@@ -46,11 +48,14 @@ export class MetricsEndpoint {
   private stoppingWhy: string | undefined;
   private saveFailures = 0;
   private lastSaveFailureAt: Date | undefined;
+  private readonly storePing: StorePing | undefined;
 
   constructor(
     private readonly at: ListenAddress,
     private readonly deps: MetricsEndpointDeps,
   ) {
+    const store = deps.store;
+    this.storePing = store.ping ? new StorePing(() => store.ping!()) : undefined;
     this.metrics = createGatewayMetrics({
       bus: deps.bus,
       store: deps.store,
@@ -92,10 +97,11 @@ export class MetricsEndpoint {
       logger: this.deps.logger,
       metrics: () => this.metrics.render(),
       contentType: this.metrics.contentType,
-      health: () =>
+      health: async () =>
         healthOf({
           stopping: this.stoppingWhy,
           saveFailure: this.saveFailure(),
+          storeDown: this.stoppingWhy ? undefined : await this.storePing?.check(),
           listeners: Object.keys(gateway.listeners).length,
           sessions: this.metrics.openSessions(),
           uptimeSeconds: this.metrics.uptimeSeconds(),

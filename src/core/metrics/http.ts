@@ -30,7 +30,8 @@ export interface MetricsServerDeps {
   metrics: () => Promise<string> | string;
   /** its Content-Type (the registry's contentType) */
   contentType: string;
-  health: () => Health;
+  /** may ask the state store (endpoint.ts bounds how often) */
+  health: () => Health | Promise<Health>;
   logger: Logger;
 }
 
@@ -93,7 +94,7 @@ async function handle(
     }
     return send(req, res, 200, deps.contentType, body);
   }
-  const h = deps.health();
+  const h = await deps.health();
   send(
     req,
     res,
