@@ -103,3 +103,23 @@ describe('the state setting', () => {
     );
   });
 });
+
+describe('the node setting (several gateways on one PostgreSQL)', () => {
+  it('defaults: the host name, a heartbeat every 2 s, a 15 s lease', () => {
+    assert.deepEqual(parse('').node, { heartbeatSeconds: 2, leaseSeconds: 15 });
+    assert.deepEqual(
+      parse('node: { name: gw-2.east, heartbeatSeconds: 1, leaseSeconds: 5 }\n').node,
+      {
+        name: 'gw-2.east',
+        heartbeatSeconds: 1,
+        leaseSeconds: 5,
+      },
+    );
+  });
+
+  it('refuses a lease shorter than two heartbeats, a name with spaces, unknown keys', () => {
+    assert.match(problems('node: { heartbeatSeconds: 5, leaseSeconds: 6 }\n'), /twice/);
+    assert.match(problems('node: { name: "gw 2" }\n'), /node\.name/);
+    assert.match(problems('node: { lease: 5 }\n'), /node/);
+  });
+});
