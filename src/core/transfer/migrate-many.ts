@@ -47,16 +47,23 @@ export interface ManyResult {
   failed: { address: string; error: string }[];
 }
 
+/** Runs one account's move; the default runs it as it is (run-migrate.ts claims it first). */
+export type AccountRunner = (
+  address: string,
+  move: () => Promise<AccountResult>,
+) => Promise<AccountResult>;
+
 export async function migrateMany(
   accounts: readonly PendingAccount[],
   concurrency: number,
   deps: MigrateDeps,
+  runner: AccountRunner = (_, move) => move(),
 ): Promise<ManyResult> {
   const out: ManyResult = { results: [], failed: [] };
   await runPool(accounts, Math.max(1, concurrency), async (acc) => {
     if (deps.signal?.aborted) return;
     try {
-      out.results.push(await migrateAccount(acc, deps));
+      out.results.push(await runner(acc.address, () => migrateAccount(acc, deps)));
     } catch (err) {
       out.failed.push({ address: acc.address, error: (err as Error).message });
     }

@@ -72,23 +72,48 @@ export async function runMigrate(config: Config, o: MigrateRunOptions): Promise<
     repair: o.repair,
   };
   try {
+    // with gateway nodes on the same database, this process is one more node for a while
+    await store.cluster.join();
     if (o.all) {
       const { accounts, unusable } = await pendingAccounts(store, loadKeyring(config.keyFile));
       for (const u of unusable) o.warn(`skipped ${u.address}: ${u.reason}`);
-      const many = await migrateMany(accounts, o.concurrency ?? config.transfer.concurrency, deps);
+      const concurrency = o.concurrency ?? config.transfer.concurrency;
+      const many = await migrateMany(accounts, concurrency, deps, (a, move) =>
+        claimed(store, a, move),
+      );
       for (const f of many.failed) o.warn(`error: ${f.address}: ${f.error}`);
       const ok = !many.failed.length && many.results.every((r) => r.ok) && !unusable.length;
       return { kind: 'all', result: many, ok };
     }
     const address = o.address as string;
     const password = o.password ?? (await storedPassword(store, config, address));
-    const result = await migrateAccount({ address, password }, deps);
+    const result = await claimed(store, address, () => migrateAccount({ address, password }, deps));
     return { kind: 'one', result, ok: result.ok };
   } catch (err) {
     throw migrateError(err);
   } finally {
     await ledger.close();
     await store.close();
+  }
+}
+
+/**
+ * Move an account only while this process holds its claim: a gateway node sharing the
+ * database may be moving it (state/types.ts, Cluster). The JSON store's lock already
+ * keeps the gateway out, so there it is always granted.
+ */
+async function claimed<T>(store: StateStore, address: string, move: () => Promise<T>): Promise<T> {
+  // no record, no one moving it: the move creates it (--password-stdin)
+  if (!(await store.cluster.claim(address)) && (await store.get(address)))
+    throw new OperatorError(
+      `${address} is being moved or swept by a gateway node (${store.location})`,
+      `wait for it to finish (autoport accounts show ${address}), then run this again if needed`,
+      'EBUSY',
+    );
+  try {
+    return await move();
+  } finally {
+    await store.cluster.release(address).catch(() => undefined);
   }
 }
 
