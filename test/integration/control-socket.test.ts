@@ -53,6 +53,7 @@ function snapshotNo(n: number, padding = ''): MonitorSnapshot {
     transfers: [],
     minutes: [],
     errors: [],
+    nodes: [],
   };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventBus } from '../../src/core/bus.js';
 import { LiveView } from '../../src/core/control/live.js';
+import { LocalCluster } from '../../src/core/state/local-cluster.js';
 import { createGatewayMetrics } from '../../src/core/metrics/gateway-metrics.js';
 import {
   countAccounts,
@@ -50,7 +51,8 @@ test('the monitor and the metrics share one count of the store per second', asyn
     configFile: '',
     listeners: {},
   });
-  const view = new LiveView({ bus, store, hello, now: clock });
+  const cluster = new LocalCluster('gw1', async () => []);
+  const view = new LiveView({ bus, store, cluster, hello, now: clock });
   const metrics = createGatewayMetrics({ bus, store, now: clock, defaultMetrics: false });
   try {
     assert.equal((await view.snapshot()).accounts.migrated, 1);

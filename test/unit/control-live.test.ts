@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { zeroCounts } from '../../src/core/state/account-counts.js';
 import { describe, it } from 'node:test';
 import { EventBus, type GatewayEvent, type TransferProgress } from '../../src/core/bus.js';
-import { LiveView, RATE_WINDOW_MS } from '../../src/core/control/live.js';
+import { LiveView, RATE_WINDOW_MS, type LiveViewDeps } from '../../src/core/control/live.js';
 import { ACCOUNT_COUNTS_TTL_MS as ACCOUNTS_TTL_MS } from '../../src/core/state/account-counts.js';
 import {
   SNAPSHOT_CLOSED,
@@ -14,11 +14,18 @@ import {
   SNAPSHOT_MINUTES,
   SNAPSHOT_SESSIONS,
   type Hello,
+  type MonitorSnapshot,
 } from '../../src/core/control/protocol.js';
 import type { Splice } from '../../src/core/sessions/splice.js';
 import type { SessionInfo } from '../../src/core/sessions/types.js';
 import { SessionRegistry } from '../../src/core/sessions/registry.js';
-import type { AccountRecord, AccountState } from '../../src/core/state/types.js';
+import {
+  NODES_POLL_MS,
+  type LiveCluster,
+  type PublishedView,
+} from '../../src/core/control/peers.js';
+import { LocalCluster } from '../../src/core/state/local-cluster.js';
+import type { AccountRecord, AccountState, NodeView } from '../../src/core/state/types.js';
 
 const T0 = Date.parse('2026-11-20T12:00:00.000Z');
 const HELLO: Hello = {
@@ -43,7 +50,37 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function setup(opts: { records?: AccountRecord[]; registry?: SessionRegistry } = {}) {
+/** the store's cluster as the live view sees it: this node gw1, the others scripted */
+class FakeCluster implements LiveCluster {
+  readonly node: string;
+  published: unknown;
+  /** what nodes() answers next: a list, or an error to throw */
+  answer: NodeView[] | Error = [];
+  reads = 0;
+
+  constructor(readonly name = 'gw1') {
+    this.node = `${name}:4242:abc`;
+  }
+
+  publishView(view: unknown): void {
+    this.published = view;
+  }
+
+  async nodes(): Promise<NodeView[]> {
+    this.reads++;
+    if (this.answer instanceof Error) throw this.answer;
+    return this.answer;
+  }
+}
+
+function setup(
+  opts: {
+    records?: AccountRecord[];
+    registry?: SessionRegistry;
+    cluster?: FakeCluster;
+    live?: Pick<LiveViewDeps, 'publishMs' | 'nodesWaitMs'>;
+  } = {},
+) {
   let now = T0;
   const bus = new EventBus((err) => {
     throw err;
@@ -61,18 +98,22 @@ function setup(opts: { records?: AccountRecord[]; registry?: SessionRegistry } =
       return c;
     },
   };
+  const cluster = opts.cluster ?? new FakeCluster();
   const view = new LiveView({
     bus,
     store,
     sessions: opts.registry,
+    cluster,
     hello: () => HELLO,
     now: () => now,
+    ...opts.live,
   });
   const emit = (e: GatewayEvent) => bus.emit(e);
   const at = () => iso(now);
   return {
     bus,
     view,
+    cluster,
     records,
     scans: () => scans,
     at,
@@ -185,6 +226,7 @@ describe('LiveView sessions', () => {
       list: [
         {
           id: 's1',
+          node: 'gw1',
           protocol: 'imap',
           listener: 'imap',
           client: '192.0.2.2',
@@ -224,6 +266,7 @@ describe('LiveView sessions', () => {
     assert.deepEqual(after.closed, [
       {
         id: 's1',
+        node: 'gw1',
         protocol: 'imap',
         listener: 'imap',
         client: '192.0.2.2',
@@ -346,6 +389,7 @@ describe('LiveView transfers', () => {
     assert.deepEqual((await t.view.snapshot()).transfers, [
       {
         address: 'alice@example.org',
+        node: 'gw1',
         attempt: 2,
         startedAt: iso(T0),
         // the move starts with its pre-copy: the source still serves the account
@@ -654,5 +698,225 @@ describe('LiveView close', () => {
       ['s1'],
     );
     assert.deepEqual(snap.errors, []);
+  });
+});
+
+/** a node as the cluster's nodes() lists it, with what it published last */
+function nodeRow(c: FakeCluster, alive: boolean, view: unknown): NodeView {
+  return {
+    node: c.node,
+    name: c.name,
+    startedAt: iso(T0 - 60_000),
+    seenAt: iso(T0 - (alive ? 1000 : 40_000)),
+    alive,
+    view,
+  };
+}
+
+describe('LiveView across gateway nodes', () => {
+  /** gw1 (the view under test) with one session, gw2 alive with two, gw3 dead with one */
+  function threeNodes() {
+    const gw1 = setup();
+    const gw2 = setup({ cluster: new FakeCluster('gw2') });
+    const gw3 = setup({ cluster: new FakeCluster('gw3') });
+    gw2.open('r1', 'pop3', 'pop3');
+    gw2.advance(2000);
+    gw2.open('r2');
+    gw2.login('r2', 'bob@example.org', 'ok');
+    gw2.started('carol@example.org');
+    gw2.view.publish();
+    gw3.open('d1');
+    gw3.view.publish();
+    gw1.advance(1000);
+    gw1.open('s1');
+    gw1.cluster.answer = [
+      nodeRow(gw1.cluster, true, undefined),
+      nodeRow(gw2.cluster, true, gw2.cluster.published),
+      nodeRow(gw3.cluster, false, gw3.cluster.published),
+    ];
+    return { gw1, gw2, gw3 };
+  }
+
+  it("merges the live nodes' sessions and transfers, each with its node; not a dead node's", async () => {
+    const { gw1 } = threeNodes();
+    const snap = await gw1.view.snapshot();
+    // newest first across nodes: r2 opened at T0+2s, s1 at T0+1s, r1 at T0
+    assert.deepEqual(
+      snap.sessions.list.map((s) => [s.id, s.node, s.user]),
+      [
+        ['r2', 'gw2', 'bob@example.org'],
+        ['s1', 'gw1', undefined],
+        ['r1', 'gw2', undefined],
+      ],
+    );
+    assert.equal(snap.sessions.total, 3);
+    assert.deepEqual(snap.sessions.byProtocol, { imap: 2, pop3: 1, smtp: 0 });
+    assert.deepEqual(
+      snap.transfers.map((t) => [t.address, t.node]),
+      [['carol@example.org', 'gw2']],
+    );
+    assert.deepEqual(snap.nodes, [
+      {
+        name: 'gw1',
+        self: true,
+        alive: true,
+        sessions: 1,
+        transfers: 0,
+        seenAt: iso(T0 - 1000),
+      },
+      {
+        name: 'gw2',
+        self: false,
+        alive: true,
+        sessions: 2,
+        transfers: 1,
+        seenAt: iso(T0 - 1000),
+      },
+      {
+        name: 'gw3',
+        self: false,
+        alive: false,
+        sessions: 0,
+        transfers: 0,
+        seenAt: iso(T0 - 40_000),
+      },
+    ]);
+    assert.equal(snap.nodesError, undefined);
+  });
+
+  it('reads the other nodes at most every NODES_POLL_MS, however many snapshots', async () => {
+    const { gw1 } = threeNodes();
+    await gw1.view.snapshot();
+    gw1.advance(NODES_POLL_MS - 1);
+    await gw1.view.snapshot();
+    await gw1.view.snapshot();
+    assert.equal(gw1.cluster.reads, 1);
+    gw1.advance(1);
+    await gw1.view.snapshot();
+    assert.equal(gw1.cluster.reads, 2);
+  });
+
+  it('keeps the last good read when nodes() fails, and says so until a read works', async () => {
+    const { gw1 } = threeNodes();
+    const ids = (s: MonitorSnapshot) => s.sessions.list.map((x) => x.id).join(' ');
+    assert.equal(ids(await gw1.view.snapshot()), 'r2 s1 r1');
+    const goodAt = gw1.at();
+    gw1.cluster.answer = new Error('connection terminated unexpectedly');
+    gw1.advance(NODES_POLL_MS);
+    gw1.open('s2');
+    const failed = await gw1.view.snapshot();
+    assert.equal(ids(failed), 's2 r2 s1 r1', 'this node live, the others as last read');
+    assert.equal(
+      failed.nodesError,
+      `could not read the other nodes: connection terminated unexpectedly; shown as of ${goodAt}`,
+    );
+    assert.deepEqual(
+      failed.nodes.map((n) => [n.name, n.sessions]),
+      [
+        ['gw1', 2],
+        ['gw2', 2],
+        ['gw3', 0],
+      ],
+    );
+    gw1.cluster.answer = [nodeRow(gw1.cluster, true, undefined)];
+    gw1.advance(NODES_POLL_MS);
+    const back = await gw1.view.snapshot();
+    assert.equal(back.nodesError, undefined);
+    assert.equal(ids(back), 's2 s1', 'gw2 left the cluster');
+  });
+
+  it('answers without waiting on a read that hangs, with the last good one', async () => {
+    const cluster = new FakeCluster();
+    const t = setup({ cluster, live: { nodesWaitMs: 20 } });
+    t.open('s1');
+    let calls = 0;
+    cluster.nodes = () => (calls++ === 0 ? Promise.resolve([]) : new Promise(() => undefined));
+    assert.equal((await t.view.snapshot()).nodesError, undefined);
+    t.advance(NODES_POLL_MS);
+    const started = Date.now();
+    const snap = await t.view.snapshot();
+    assert.ok(Date.now() - started < 1000, 'the snapshot did not wait for the hung read');
+    assert.match(snap.nodesError ?? '', /could not read the other nodes: .*longer/);
+    assert.deepEqual(
+      snap.sessions.list.map((s) => s.id),
+      ['s1'],
+    );
+    t.advance(NODES_POLL_MS);
+    await t.view.snapshot();
+    assert.equal(calls, 2, 'no second read while the first still hangs');
+  });
+
+  it('with the JSON store it is a cluster of one: no other node, its own sessions', async () => {
+    const cluster = new LocalCluster('solo', async () => []);
+    const bus = new EventBus();
+    const view = new LiveView({
+      bus,
+      store: { counts: async () => zeroCounts() },
+      cluster,
+      hello: () => HELLO,
+    });
+    try {
+      bus.emit({
+        type: 'session.opened',
+        at: iso(T0),
+        session: 'x1',
+        protocol: 'imap',
+        listener: 'imap',
+        client: { address: '192.0.2.1', port: 1 },
+        tls: false,
+      });
+      view.publish();
+      const snap = await view.snapshot();
+      assert.deepEqual(
+        snap.sessions.list.map((s) => [s.id, s.node]),
+        [['x1', 'solo']],
+      );
+      assert.deepEqual(
+        snap.nodes.map((n) => [n.name, n.self, n.alive, n.sessions]),
+        [['solo', true, true, 1]],
+      );
+    } finally {
+      view.close();
+    }
+  });
+
+  it('publishes its newest SNAPSHOT_SESSIONS sessions every publishMs until closed', async () => {
+    const t = setup({ live: { publishMs: 5 } });
+    for (let i = 0; i < SNAPSHOT_SESSIONS + 3; i++) t.open(`s${i}`);
+    await new Promise((r) => setTimeout(r, 50));
+    const published = t.cluster.published as PublishedView;
+    assert.equal(published.sessions.total, SNAPSHOT_SESSIONS + 3);
+    assert.equal(published.sessions.list.length, SNAPSHOT_SESSIONS);
+    assert.equal(published.sessions.list[0]?.id, `s${SNAPSHOT_SESSIONS + 2}`);
+    t.view.close();
+    t.cluster.published = undefined;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(t.cluster.published, undefined, 'no publishing after close');
+  });
+
+  it("ignores what does not look like a node's view", async () => {
+    const t = setup();
+    const other = new FakeCluster('gw2');
+    t.cluster.answer = [
+      nodeRow(other, true, {
+        sessions: { total: 'many', list: [{ id: 'ok', openedAt: iso(T0), client: 'c' }, 42] },
+        transfers: [{ address: 7 }],
+      }),
+      nodeRow(new FakeCluster('gw3'), true, 'garbage'),
+    ];
+    const snap = await t.view.snapshot();
+    assert.deepEqual(
+      snap.sessions.list.map((s) => [s.id, s.node]),
+      [['ok', 'gw2']],
+    );
+    assert.deepEqual(snap.transfers, []);
+    assert.deepEqual(
+      snap.nodes.map((n) => [n.name, n.sessions]),
+      [
+        ['gw1', 0],
+        ['gw2', 1],
+        ['gw3', 0],
+      ],
+    );
   });
 });

@@ -9,6 +9,7 @@ import type {
   LiveSession,
   LiveTransfer,
   MonitorSnapshot,
+  NodeSummary,
   RecentError,
 } from '../../src/core/control/protocol.js';
 import type { LinkListener, LinkStatus, MonitorLink, TransferOutcome } from '../../src/tui/link.js';
@@ -28,6 +29,7 @@ export const hello: Hello = {
 export function session(id: string, over: Partial<LiveSession> = {}): LiveSession {
   return {
     id,
+    node: 'gw1',
     protocol: 'imap',
     listener: 'imap',
     client: '192.0.2.10',
@@ -54,6 +56,7 @@ export function closedSession(id: string, over: Partial<ClosedSession> = {}): Cl
 export function transfer(address: string, over: Partial<LiveTransfer> = {}): LiveTransfer {
   return {
     address,
+    node: 'gw1',
     attempt: 1,
     startedAt: iso(-60_000),
     folder: 'INBOX',
@@ -67,6 +70,19 @@ export function transfer(address: string, over: Partial<LiveTransfer> = {}): Liv
     bytes: 5_000_000,
     bytesPerSecond: 1.5 * 1024 * 1024,
     folderEtaSeconds: 32,
+    ...over,
+  };
+}
+
+/** a gateway node as the snapshot lists it; 'gw1' is the one the monitor is attached to */
+export function node(name: string, over: Partial<NodeSummary> = {}): NodeSummary {
+  return {
+    name,
+    self: name === 'gw1',
+    alive: true,
+    sessions: 0,
+    transfers: 0,
+    seenAt: iso(-1000),
     ...over,
   };
 }
@@ -106,6 +122,7 @@ export function snapshot(over: Partial<MonitorSnapshot> = {}): MonitorSnapshot {
       { minute: iso(0), smtpToSource: 8, smtpToDestination: 40, loginsOk: 3, loginsRefused: 2 },
     ],
     errors: [] as RecentError[],
+    nodes: [node('gw1', { sessions: list.length })],
     ...over,
   };
 }

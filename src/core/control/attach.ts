@@ -42,6 +42,8 @@ export async function startProxyControl(opts: {
     bus: gateway.bus,
     store,
     sessions: gateway.sessions,
+    cluster: store.cluster,
+    ...(opts.config.node ? { publishMs: opts.config.node.heartbeatSeconds * 1000 } : {}),
     hello: () => hello,
   });
   try {

@@ -4,6 +4,10 @@
  * sessions live until their close event, transfers while they run, and everything
  * finished (closed sessions, errors, minutes) is a short capped list.
  *
+ * With several gateway nodes on one PostgreSQL, each node's bus carries only its own
+ * sessions: the view publishes a capped summary of them with the node's heartbeat and
+ * merges those of the other live nodes into each snapshot (peers.ts).
+ *
  * Every time in the view comes from deps.now at the moment an event arrives (events are
  * emitted synchronously, so this is the event's own time in production), which lets tests
  * drive the rate, the minute strip and the account cache with a fake clock.
@@ -11,7 +15,8 @@
 import type { EventBus, GatewayEvent, SessionProtocol, TransferProgress } from '../bus.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import { countAccounts } from '../state/account-counts.js';
-import type { StateStore } from '../state/types.js';
+import { DEFAULT_CLUSTER_TIMING, type StateStore } from '../state/types.js';
+import { mergePeers, PeerNodes, type LiveCluster, type PublishedView } from './peers.js';
 import {
   SNAPSHOT_CLOSED,
   SNAPSHOT_ERRORS,
@@ -38,6 +43,13 @@ export interface LiveViewDeps {
   store: Pick<StateStore, 'counts'>;
   /** live byte counters of spliced sessions */
   sessions?: SessionRegistry;
+  /** the nodes sharing the store (store.cluster): this node's name, the others' views */
+  cluster: LiveCluster;
+  /** how often this node's view is handed to the cluster (its heartbeat: more is wasted) */
+  publishMs?: number;
+  /** tests: how often and how long a snapshot reads the other nodes (peers.ts) */
+  nodesPollMs?: number;
+  nodesWaitMs?: number;
   /** gateway identity for snapshot.gateway */
   hello: () => Hello;
   now?: () => number;
@@ -71,33 +83,61 @@ export class LiveView {
   private readonly minutes: Array<{ index: number; counts: MinuteCounts } | undefined> = [];
   private readonly errors: RecentError[] = [];
   private readonly unsubscribe: () => void;
+  private readonly peers: PeerNodes;
+  private readonly publisher: NodeJS.Timeout;
 
   constructor(private readonly deps: LiveViewDeps) {
     this.now = deps.now ?? Date.now;
     this.unsubscribe = deps.bus.onAny((e) => this.apply(e));
+    this.peers = new PeerNodes(deps.cluster, this.now, deps.nodesPollMs, deps.nodesWaitMs);
+    this.publisher = setInterval(
+      () => this.publish(),
+      deps.publishMs ?? DEFAULT_CLUSTER_TIMING.heartbeatMs,
+    );
+    this.publisher.unref();
   }
 
   close(): void {
+    clearInterval(this.publisher);
     this.unsubscribe();
+  }
+
+  /** hand this node's capped view to the cluster, which stores it with the next heartbeat */
+  publish(): void {
+    this.deps.cluster.publishView(this.ownView(this.now()));
   }
 
   async snapshot(): Promise<MonitorSnapshot> {
     const now = this.now();
-    const counts = await countAccounts(this.deps.store, now);
+    const [counts, nodes] = await Promise.all([
+      countAccounts(this.deps.store, now),
+      this.peers.read(),
+    ]);
+    const merged = mergePeers(this.ownView(now), nodes, this.deps.cluster, now);
     return {
       at: iso(now),
       gateway: this.deps.hello(),
       accounts: { ...counts.byState },
       queue: counts.queue,
+      sessions: merged.sessions,
+      closed: this.closed.map((c) => ({ ...c })),
+      transfers: merged.transfers,
+      minutes: this.minuteStrip(now),
+      errors: this.errors.map((e) => ({ ...e })),
+      nodes: merged.nodes,
+      ...(merged.nodesError === undefined ? {} : { nodesError: merged.nodesError }),
+    };
+  }
+
+  /** this node's open sessions (the newest SNAPSHOT_SESSIONS) and running transfers */
+  private ownView(now: number): PublishedView {
+    return {
       sessions: {
         total: this.open.size,
         byProtocol: { ...this.byProtocol },
         list: this.newestSessions(),
       },
-      closed: this.closed.map((c) => ({ ...c })),
       transfers: [...this.transfers.values()].map((t) => this.transferView(t, now)),
-      minutes: this.minuteStrip(now),
-      errors: this.errors.map((e) => ({ ...e })),
     };
   }
 
@@ -109,6 +149,7 @@ export class LiveView {
         this.open.set(e.session, {
           view: {
             id: e.session,
+            node: this.deps.cluster.name,
             protocol: e.protocol,
             listener: e.listener,
             client: e.client.address,
@@ -220,6 +261,7 @@ export class LiveView {
     this.transfers.set(e.address, {
       view: {
         address: e.address,
+        node: this.deps.cluster.name,
         attempt: e.attempt,
         startedAt: iso(now),
         step: 'pre-copying',

@@ -84,6 +84,8 @@ export type ServerMessage = ControlResponse | SnapshotPush;
 
 export interface LiveSession {
   id: string;
+  /** the gateway node it is on (the cluster's name for that node; config node.name) */
+  node: string;
   protocol: SessionProtocol;
   /** imap, imaps, pop3, smtp, submission ... */
   listener: string;
@@ -106,6 +108,8 @@ export interface ClosedSession extends LiveSession {
 
 export interface LiveTransfer {
   address: string;
+  /** the gateway node moving it */
+  node: string;
   attempt: number;
   startedAt: string;
   /** pre-copying while the source serves the account, switching while it is locked */
@@ -167,6 +171,28 @@ export interface MonitorSnapshot {
   minutes: MinuteCounts[];
   /** newest first, at most SNAPSHOT_ERRORS */
   errors: RecentError[];
+  /**
+   * The gateway nodes sharing the state, this one first (one with the JSON store). The
+   * sessions and transfers above include those of the other live nodes, as each published
+   * them with its last heartbeat (a few seconds old); closed sessions, minutes and errors
+   * are this node's own.
+   */
+  nodes: NodeSummary[];
+  /** the other nodes could not be read: why (the sessions of the last good read are shown) */
+  nodesError?: string;
+}
+
+export interface NodeSummary {
+  name: string;
+  /** the node that built this snapshot */
+  self: boolean;
+  /** its heartbeat is younger than the lease; a dead node's sessions are not shown */
+  alive: boolean;
+  /** its open sessions and running transfers */
+  sessions: number;
+  transfers: number;
+  /** its last heartbeat */
+  seenAt: string;
 }
 
 export const SNAPSHOT_SESSIONS = 200;
