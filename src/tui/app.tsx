@@ -13,7 +13,7 @@ import { Footer, noticeLines, type Notice } from './footer.js';
 import { wrappedLines } from './format.js';
 import { initialUi, keyCommand, reduceUi, selectedIndex, type UiState } from './keys.js';
 import type { MonitorLink } from './link.js';
-import { filterRows, viewEntries, type ViewName } from './rows.js';
+import { filterRows, multiNode, viewEntries, type ViewName } from './rows.js';
 import { SessionsView } from './sessions.js';
 import { StaleContext } from './stale.js';
 import { Summary, summaryLines } from './summary.js';
@@ -117,7 +117,7 @@ export function App({ link, clock = Date.now, onQuit, minRedrawMs = MIN_REDRAW_M
     1; // Ink redraws in place only while the live region is shorter than the terminal
   const maxRows = Math.max(1, rows - used);
   const filtered = ui.filter !== '';
-  const table = { width: columns, maxRows, selected, filtered };
+  const table = { width: columns, maxRows, selected, filtered, nodes: multiNode(snapshot) };
 
   return (
     <>

@@ -5,6 +5,7 @@
 import { Box, renderToString, Text } from 'ink';
 import type { MonitorSnapshot } from '../core/control/protocol.js';
 import { closedLine } from './closed-log.js';
+import { multiNode } from './rows.js';
 import { ErrorsView } from './errors.js';
 import { SessionsView } from './sessions.js';
 import { Summary } from './summary.js';
@@ -29,7 +30,7 @@ export function SnapshotReport({
   snapshot: MonitorSnapshot;
   width: number;
 }) {
-  const all = { width, selected: -1, filtered: false };
+  const all = { width, selected: -1, filtered: false, nodes: multiNode(s) };
   const closed = s.closed.slice(0, CLOSED_LINES);
   return (
     <Box flexDirection="column" width={width}>

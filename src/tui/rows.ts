@@ -12,6 +12,14 @@ import type {
 export type ViewName = 'sessions' | 'transfers' | 'errors';
 export const VIEWS: readonly ViewName[] = ['sessions', 'transfers', 'errors'];
 
+/**
+ * More than one gateway node is known (PostgreSQL state): rows name their node. Reads the
+ * snapshot defensively, since a gateway of an older version sends no node list.
+ */
+export function multiNode(s: MonitorSnapshot | undefined): boolean {
+  return (s?.nodes?.length ?? 0) > 1;
+}
+
 function matches(filter: string, ...fields: (string | undefined)[]): boolean {
   if (filter === '') return true;
   const f = filter.toLowerCase();
@@ -27,8 +35,8 @@ export interface ViewRows {
 
 export function filterRows(s: MonitorSnapshot | undefined, filter: string): ViewRows {
   return {
-    sessions: (s?.sessions.list ?? []).filter((r) => matches(filter, r.user, r.client)),
-    transfers: (s?.transfers ?? []).filter((r) => matches(filter, r.address)),
+    sessions: (s?.sessions.list ?? []).filter((r) => matches(filter, r.user, r.client, r.node)),
+    transfers: (s?.transfers ?? []).filter((r) => matches(filter, r.address, r.node)),
     errors: (s?.errors ?? []).filter((r) => matches(filter, r.subject)),
   };
 }

@@ -1,10 +1,11 @@
 /** Open sessions: who is connected, from where, routed where, for how long, how much. */
 import type { LiveSession } from '../core/control/protocol.js';
 import { formatAge, formatBytes, msBetween } from './format.js';
-import { Table, type Column } from './table.js';
+import { nodeColumn, Table, type Column } from './table.js';
 
-function columns(now: string): Column<LiveSession>[] {
+function columns(now: string, nodes: boolean): Column<LiveSession>[] {
   return [
+    ...(nodes ? [nodeColumn<LiveSession>()] : []),
     { title: 'PROTO', width: 10, cell: (r) => r.listener || r.protocol },
     { title: 'ACCOUNT', width: 14, grow: true, cell: (r) => r.user ?? '-' },
     { title: 'CLIENT', width: 15, drop: 4, cell: (r) => r.client },
@@ -24,12 +25,15 @@ export interface SessionsViewProps {
   maxRows: number;
   selected: number;
   filtered: boolean;
+  /** show each session's node (multiNode in rows.ts) */
+  nodes: boolean;
 }
 
-export function SessionsView({ rows, at, width, maxRows, selected, filtered }: SessionsViewProps) {
+export function SessionsView(props: SessionsViewProps) {
+  const { rows, at, width, maxRows, selected, filtered, nodes } = props;
   return (
     <Table
-      columns={columns(at)}
+      columns={columns(at, nodes)}
       rows={rows}
       rowKey={(r) => r.id}
       width={width}

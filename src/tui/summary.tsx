@@ -1,13 +1,19 @@
 /**
  * The summary strip: the gateway (version, pid, uptime), sessions and queue, accounts by
  * state, and per minute the SMTP traffic to source and destination and the logins, each
- * with its trend over the last minutes. Lines are built as text so their width is known;
+ * with its trend over the last minutes; with several gateway nodes, each node and its load. Lines are built as text so their width is known;
  * on a narrow terminal the trends get shorter and then go, on a short one it is one line.
  */
 import { Box, Text } from 'ink';
-import type { Hello, MinuteCounts, MonitorSnapshot } from '../core/control/protocol.js';
+import type {
+  Hello,
+  MinuteCounts,
+  MonitorSnapshot,
+  NodeSummary,
+} from '../core/control/protocol.js';
 import type { AccountState } from '../core/state/types.js';
 import { formatAge, msBetween, sparkline } from './format.js';
+import { multiNode } from './rows.js';
 import { useStale } from './stale.js';
 
 /** the order an operator reads them in: done, in progress, waiting, needing attention */
@@ -64,6 +70,26 @@ function fittedMinutesLine(minutes: readonly MinuteCounts[], width: number): str
   return minutesLine(minutes, 0);
 }
 
+function nodeItem(n: NodeSummary, at: string, long: boolean): string {
+  if (!n.alive) {
+    const seen = `seen ${formatAge(msBetween(n.seenAt, at))} ago`;
+    return long ? `${n.name} down (${seen})` : `${n.name} down`;
+  }
+  if (!long) return `${n.name} ${n.sessions}/${n.transfers}`;
+  const s = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+  const moving = n.transfers > 0 ? ` ${s(n.transfers, 'transfer')}` : '';
+  return `${n.name}${n.self ? ' (here)' : ''} ${s(n.sessions, 'session')}${moving}`;
+}
+
+/** the gateway nodes sharing the state and their load; shorter when it does not fit */
+function nodesLine(s: MonitorSnapshot, width: number): string {
+  const alive = s.nodes.filter((n) => n.alive).length;
+  const head = `nodes ${alive}/${s.nodes.length} alive`;
+  const line = (long: boolean) => [head, ...s.nodes.map((n) => nodeItem(n, s.at, long))].join('  ');
+  const long = line(true);
+  return long.length <= width ? long : `${line(false)}  (sessions/transfers)`;
+}
+
 /** one line for a short terminal */
 function compactLine(hello: Hello, s: MonitorSnapshot | undefined): string {
   if (!s) return `autoport ${hello.version}  pid ${hello.pid}`;
@@ -76,6 +102,7 @@ function compactLine(hello: Hello, s: MonitorSnapshot | undefined): string {
     `migrated ${s.accounts.migrated ?? 0}/${total}`,
     `failed ${s.accounts.failed ?? 0}`,
     `smtp/min ${last?.smtpToSource ?? 0}/${last?.smtpToDestination ?? 0}`,
+    ...(multiNode(s) ? [`nodes ${s.nodes.filter((n) => n.alive).length}/${s.nodes.length}`] : []),
   ].join('  ');
 }
 
@@ -89,7 +116,10 @@ export function summaryLines(
   if (!gw) return [];
   if (compact) return [compactLine(gw, s)];
   if (!s) return [gatewayLine(gw, s, width)];
-  return [gatewayLine(gw, s, width), accountsLine(s), fittedMinutesLine(s.minutes, width)];
+  const lines = [gatewayLine(gw, s, width), accountsLine(s), fittedMinutesLine(s.minutes, width)];
+  if (multiNode(s)) lines.push(nodesLine(s, width));
+  if (s.nodesError) lines.push(s.nodesError);
+  return lines;
 }
 
 export interface SummaryProps {

@@ -19,6 +19,11 @@ export interface Column<Row> {
   cell(row: Row): string;
 }
 
+/** the NODE column of sessions and transfers, shown when several gateway nodes share the state */
+export function nodeColumn<Row extends { node: string }>(): Column<Row> {
+  return { title: 'NODE', width: 8, drop: 2, cell: (r) => r.node };
+}
+
 const GAP = 2;
 /** the selection marker's column */
 const GUTTER = 2;

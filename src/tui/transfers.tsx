@@ -5,7 +5,7 @@
  */
 import type { LiveTransfer } from '../core/control/protocol.js';
 import { formatDuration, formatRate, progressBar } from './format.js';
-import { Table, type Column } from './table.js';
+import { nodeColumn, Table, type Column } from './table.js';
 
 export function transferCells(t: LiveTransfer, barWidth: number) {
   const scanning = t.phase === 'scan' || t.folder === undefined;
@@ -22,9 +22,10 @@ export function stepLabel(t: LiveTransfer): string {
   return t.step === 'switching' ? 'SWITCHING' : 'pre-copy';
 }
 
-function columns(width: number): Column<LiveTransfer>[] {
+function columns(width: number, nodes: boolean): Column<LiveTransfer>[] {
   const barWidth = width >= 120 ? 24 : width >= 90 ? 16 : 10;
   return [
+    ...(nodes ? [nodeColumn<LiveTransfer>()] : []),
     { title: 'ACCOUNT', width: 16, grow: true, cell: (r) => r.address },
     { title: 'STEP', width: 9, drop: 6, cell: (r) => stepLabel(r) },
     { title: 'FOLDER', width: 14, drop: 3, cell: (r) => r.folder ?? '-' },
@@ -47,12 +48,15 @@ export interface TransfersViewProps {
   maxRows: number;
   selected: number;
   filtered: boolean;
+  /** show each transfer's node (multiNode in rows.ts) */
+  nodes: boolean;
 }
 
-export function TransfersView({ rows, width, maxRows, selected, filtered }: TransfersViewProps) {
+export function TransfersView(props: TransfersViewProps) {
+  const { rows, width, maxRows, selected, filtered, nodes } = props;
   return (
     <Table
-      columns={columns(width)}
+      columns={columns(width, nodes)}
       rows={rows}
       rowKey={(r) => r.address}
       width={width}

@@ -13,10 +13,19 @@ import { after, test } from 'node:test';
 import { ControlUnavailableError } from '../../src/core/control/client.js';
 import { startControlServer } from '../../src/core/control/server.js';
 import { progressBar, sparkline, wrappedLines } from '../../src/tui/format.js';
+import { renderSnapshotText } from '../../src/tui/report.js';
 import { printMonitorSnapshot } from '../../src/tui/run.js';
 import { layoutColumns, type Column } from '../../src/tui/table.js';
 import { makeTempDir, removeDir } from '../support/tmp.js';
-import { closedSession, hello, iso, session, snapshot, transfer } from './monitor-fixtures.js';
+import {
+  closedSession,
+  hello,
+  iso,
+  node,
+  session,
+  snapshot,
+  transfer,
+} from './monitor-fixtures.js';
 
 const dir = makeTempDir('monitor-report');
 after(() => removeDir(dir));
@@ -140,4 +149,33 @@ test('columns that do not fit go by their drop order; the growing one takes the 
   assert.deepEqual(fit(30), ['A10', 'B18']);
   // nothing left to drop: the rest stays, wider than the terminal (Ink cuts it)
   assert.deepEqual(fit(10), ['A10', 'B10']);
+});
+
+test('--once with several nodes: the nodes line and a NODE column, as on the screen', () => {
+  const text = stripVTControlCharacters(
+    renderSnapshotText(
+      snapshot({
+        sessions: {
+          total: 2,
+          byProtocol: { imap: 2, pop3: 0, smtp: 0 },
+          list: [
+            session('r1', { node: 'gw2', user: 'bob@example.org', route: 'destination' }),
+            session('s1', { user: 'alice@example.org', route: 'source' }),
+          ],
+        },
+        transfers: [transfer('carol@example.org', { node: 'gw2' })],
+        nodes: [node('gw1', { sessions: 1 }), node('gw2', { sessions: 1, transfers: 1 })],
+      }),
+      120,
+    ),
+  );
+  assert.match(text, /^nodes 2\/2 alive {2}gw1 \(here\) 1 session {2}gw2 1 session 1 transfer$/m);
+  assert.match(text, /^ {2}NODE +PROTO +ACCOUNT +CLIENT +ROUTE +TLS +TIME +IN +OUT$/m);
+  assert.match(text, /^ {2}gw2 +imap +bob@example\.org +192\.0\.2\.10 +destination +yes +3m12s/m);
+  assert.match(text, /^ {2}gw1 +imap +alice@example\.org +192\.0\.2\.10 +source +yes +3m12s/m);
+  assert.match(text, /^ {2}NODE +ACCOUNT +FOLDER +PROGRESS/m);
+  assert.match(text, /^ {2}gw2 +carol@example\.org +INBOX +\u2588/m);
+
+  const alone = stripVTControlCharacters(renderSnapshotText(busy, 120));
+  assert.ok(!alone.includes('NODE') && !/^nodes /m.test(alone), alone);
 });

@@ -10,6 +10,7 @@ import {
   count,
   FakeLink,
   iso,
+  node,
   plain,
   session,
   snapshot,
@@ -400,4 +401,67 @@ test('a narrow, short terminal drops columns, shortens the strip and shows "+N m
   assert.ok(frame.includes('+6 more'), frame);
   assert.ok(lines.length <= 11, `${lines.length} lines on a 12-line terminal`);
   assert.ok(frame.includes('1-3 Tab  / filter  j/k  r move  q quit'), frame);
+});
+
+test('several gateway nodes: a nodes line, and a NODE column in sessions and transfers', async () => {
+  const { ui, link, has, lacks } = start();
+  link.connect(
+    snapshot({
+      sessions: {
+        total: 3,
+        byProtocol: { imap: 3, pop3: 0, smtp: 0 },
+        list: [
+          session('s1', { user: 'alice@example.org', route: 'source' }),
+          session('r1', { node: 'gw2', user: 'bob@example.org', route: 'destination' }),
+        ],
+      },
+      transfers: [transfer('carol@example.org', { node: 'gw2' })],
+      nodes: [
+        node('gw1', { sessions: 1 }),
+        node('gw2', { sessions: 2, transfers: 1 }),
+        node('gw3', { alive: false, seenAt: iso(-95_000) }),
+      ],
+    }),
+  );
+  const frame = await has('bob@example.org');
+  assert.match(
+    frame,
+    /^nodes 2\/3 alive {2}gw1 \(here\) 1 session {2}gw2 2 sessions 1 transfer {2}gw3 down \(seen 1m35s ago\)$/m,
+  );
+  assert.match(frame, /^ {2}NODE +PROTO +ACCOUNT +CLIENT/m);
+  assert.match(frame, /^ {2}gw1 +imap +alice@example\.org +192\.0\.2\.10 +source /m);
+  assert.match(frame, /^ {2}gw2 +imap +bob@example\.org +192\.0\.2\.10 +destination /m);
+  ui.stdin.write('/');
+  await has('filter: _');
+  for (const ch of 'gw2') ui.stdin.write(ch);
+  const filtered = await has('filter: gw2_');
+  assert.ok(filtered.includes('[1 sessions 1]'), 'the filter matches the node');
+  assert.ok(!filtered.includes('alice@example.org'), filtered);
+  ui.stdin.write('\u001B');
+  await lacks('filter:');
+  ui.stdin.write('2');
+  const transfers = await has('[2 transfers 1]');
+  assert.match(transfers, /^ {2}NODE +ACCOUNT +FOLDER +PROGRESS/m);
+  assert.match(transfers, /^ {2}gw2 +carol@example\.org +INBOX /m);
+});
+
+test('one node: no NODE column and no nodes line; a failed read of the others is shown', async () => {
+  const { link, has } = start();
+  link.connect(twoSessions);
+  const frame = await has('alice@example.org');
+  assert.ok(!frame.includes('NODE') && !/^nodes /m.test(frame), frame);
+  link.push(
+    snapshot({
+      ...twoSessions,
+      nodes: [node('gw1'), node('gw2', { sessions: 4 })],
+      nodesError: 'could not read the other nodes: timeout; shown as of 2025-03-01T09:59:58.000Z',
+    }),
+  );
+  const failed = await has('could not read the other nodes');
+  assert.match(
+    failed,
+    /^could not read the other nodes: timeout; shown as of 2025-03-01T09:59:58/m,
+  );
+  assert.match(failed, /^nodes 2\/2 alive {2}gw1 \(here\) 0 sessions {2}gw2 4 sessions$/m);
+  assert.match(failed, /^ {2}NODE +PROTO/m);
 });
