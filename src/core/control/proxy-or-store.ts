@@ -1,7 +1,13 @@
 /**
- * Only ever one writer of the state: while `autoport proxy` runs it owns the store, and a
- * command that changes accounts asks it over the control socket; when no proxy runs the
- * command takes the store's lock and changes the file itself.
+ * A command that changes accounts asks the `autoport proxy` of this host over its control
+ * socket, so the change takes effect in the running gateway at once (its worker pool
+ * wakes, its sessions follow). When none listens here:
+ *
+ * - JSON state: only ever one writer; the command takes the store's lock and changes the
+ *   file itself (refused while a proxy starting or stopping holds the lock);
+ * - PostgreSQL: no single owner; the command changes the database, one transaction per
+ *   record with its row locked, and the gateway nodes learn of it within a second
+ *   (Cluster.onChange), whether or not one runs on this host.
  */
 import { join } from 'node:path';
 import { applyAccountChange, type AccountChange, type ChangeResult } from '../accounts/change.js';
@@ -30,7 +36,8 @@ export interface Routed<T> {
 
 /**
  * Run `viaProxy` against the running proxy, or, when nothing listens on its control
- * socket, `viaStore` under the store's lock (saved before the lock is released). Any other
+ * socket, `viaStore` on the store opened for writing (JSON: under its lock, saved before
+ * the lock is released; PostgreSQL: each change committed as it is made). Any other
  * failure to reach the proxy (another user's socket, a protocol mismatch) is reported, not
  * papered over by opening the store.
  */
