@@ -10,6 +10,7 @@ export default class Monitor extends Command {
   static override description = [
     'Attaches to `autoport proxy` through its control socket (control.socket in the config) and shows, redrawn in place: the gateway (version, pid, uptime), accounts by state, the transfer queue, SMTP to source and destination and logins per minute with their trend, and one of three views: open sessions, running transfers with their progress, recent errors. Sessions that end are printed once above the live region, so the scrollback is a session log.',
     'Keys: 1 2 3 or Tab switch views; / filters by account or client (Enter keeps the filter, Esc clears it); up/down or j/k select a row; r or Enter moves the selected account now (retries a failed one, puts a captured one first in line); q or Ctrl-C quits. The monitor only reads and asks; quitting it does not affect the gateway.',
+    'With several gateway nodes on one PostgreSQL state, the sessions and transfers of every live node are shown, each with its node (a NODE column, and a line of the nodes with their load), as each node published them with its last heartbeat; ended sessions, the per-minute counts and the errors are those of the node attached to.',
     'When the gateway is not running or goes away, the monitor says so, keeps the last numbers (marked stale) and reconnects by itself.',
     'When standard input or output is not a terminal (a pipe, cron, a log), or with --once, it prints one snapshot as text (--json: as JSON) and exits; exit 1 when the gateway is not running.',
   ].join('\n\n');
