@@ -202,6 +202,20 @@ describe('several nodes on one PostgreSQL', () => {
     assert.ok(!(await a.cluster.nodes()).some((n) => n.name === 'node-c'), 'left on close');
   });
 
+  it("side data written on one node is the other node's, with a version that moves", async () => {
+    assert.equal(await b.side.read('pop@x.org', 'pop3-uidls'), undefined);
+    assert.equal(await b.side.version('pop@x.org', 'pop3-uidls'), undefined);
+    await a.side.write('Pop@X.org', 'pop3-uidls', { pairs: [['d1', 's1']] });
+    assert.deepEqual(await b.side.read('pop@x.org', 'pop3-uidls'), { pairs: [['d1', 's1']] });
+    const v1 = await b.side.version('pop@x.org', 'pop3-uidls');
+    await a.side.write('pop@x.org', 'pop3-uidls', { pairs: [] });
+    const v2 = await b.side.version('pop@x.org', 'pop3-uidls');
+    assert.ok(v1 !== undefined && v2 !== undefined && v2 > v1, `${v1} -> ${v2}`);
+    await a.side.write('pop@x.org', 'handed over', { at: 'x' });
+    await b.side.remove('pop@x.org');
+    assert.equal(await a.side.read('pop@x.org', 'handed over'), undefined);
+  });
+
   it('onLost fires when the heartbeat fails for a lease', async () => {
     const d = await openPgStore(server.url, { nodeName: 'node-d', clusterTiming: FAST });
     await d.cluster.join();

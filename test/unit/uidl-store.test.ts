@@ -1,18 +1,16 @@
 /**
- * The UIDL continuity map's side file (src/core/transfer/uidl/store.ts): it lies beside
- * the state like the copy's checkpoints, survives a restart (a new reader), and the
- * gateway's cache notices a newer file and a removed one.
+ * The UIDL continuity map (src/core/transfer/uidl/store.ts) in the JSON store's side
+ * data: a side file beside the state like the copy's checkpoints; it survives a restart (a
+ * new reader), and the gateway's cache notices a newer file and a removed one. (The
+ * PostgreSQL store's side data: test/integration/state-cluster.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { rmSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  loadUidls,
-  saveUidls,
-  uidlFilePath,
-  UidlMaps,
-} from '../../src/core/transfer/uidl/store.js';
+import { FileSideData } from '../../src/core/state/side-data.js';
+import { sideFilePath } from '../../src/core/state/side-files.js';
+import { loadUidls, saveUidls, UidlMaps } from '../../src/core/transfer/uidl/store.js';
 import { makeTempDir, removeDir } from '../support/index.js';
 
 const match = (pairs: Array<[string, string]>) => ({
@@ -25,7 +23,10 @@ const match = (pairs: Array<[string, string]>) => ({
 describe('UIDL map side file', () => {
   const dir = makeTempDir('uidl-store');
   after(() => removeDir(dir));
-  const store = { location: join(dir, 'state.json') };
+  const location = { location: join(dir, 'state.json') };
+  const store = { side: new FileSideData(location) };
+  const uidlFilePath = (_: unknown, address: string) =>
+    sideFilePath(location, address, 'pop3-uidls').absolute;
 
   it('is written beside the state and read back by a new reader', async () => {
     await saveUidls(store, 'Alice@Example.org', match([['d1', 's1']]), new Date(0));

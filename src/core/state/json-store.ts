@@ -46,6 +46,7 @@ import {
 } from './store-limits.js';
 import type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
 import { LocalCluster } from './local-cluster.js';
+import { FileSideData } from './side-data.js';
 import { StateIndex } from './state-index.js';
 import type {
   AccountCounts,
@@ -54,6 +55,7 @@ import type {
   AccountRecord,
   Cluster,
   DueQuery,
+  SideData,
   SweepQuery,
 } from './types.js';
 
@@ -85,6 +87,7 @@ export async function openJsonStore(
 
 class JsonStoreImpl implements JsonStore {
   readonly cluster: Cluster;
+  readonly side: SideData = new FileSideData(this);
   private readonly accounts: Map<string, AccountRecord>;
   private readonly index: StateIndex;
   private readonly saveDelayMs: number;

@@ -42,6 +42,14 @@ export const MIGRATIONS: readonly string[] = [
      seen_at timestamptz NOT NULL DEFAULT now(),
      view json
    );`,
+  // side data every node must see (side-data.ts): the handed-over marker, POP3 UIDL maps
+  `CREATE TABLE autoport_side (
+     address text NOT NULL,
+     key text NOT NULL,
+     data json NOT NULL,
+     written timestamptz NOT NULL DEFAULT clock_timestamp(),
+     PRIMARY KEY (address, key)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

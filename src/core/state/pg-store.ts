@@ -17,6 +17,7 @@ import { StoreClosedError, StoreUnavailableError } from './errors.js';
 import { makeNodeId } from './node-id.js';
 import { changePayload, CHANGES_CHANNEL, PgCluster } from './pg-cluster.js';
 import { migrate } from './pg-schema.js';
+import { PgSideData } from './pg-side-data.js';
 import {
   applyUpdate,
   deepFreeze,
@@ -35,6 +36,7 @@ import {
   type ClusterTiming,
   DEFAULT_CLUSTER_TIMING,
   type DueQuery,
+  type SideData,
   type StateStore,
   type SweepQuery,
 } from './types.js';
@@ -104,6 +106,7 @@ const COLUMNS =
 
 class PgStoreImpl implements PgStore {
   readonly sideDir: string | undefined;
+  readonly side: SideData = new PgSideData((sql, args) => this.query(sql, args));
   private readonly now: () => Date;
   private closed = false;
 

@@ -207,6 +207,8 @@ export interface StateStore {
   ping(): Promise<void>;
   /** the gateway nodes sharing this store (cluster.ts); one, for the JSON store */
   readonly cluster: Cluster;
+  /** small per-account data every node sees (side-data.ts) */
+  readonly side: SideData;
   /** flush, leave the cluster and release the lock or connections */
   close(): Promise<void>;
 }
@@ -307,3 +309,18 @@ export interface ClusterTiming {
 }
 
 export const DEFAULT_CLUSTER_TIMING: ClusterTiming = { heartbeatMs: 2_000, leaseMs: 15_000 };
+
+/** Small per-account data kept beside the record by key, seen by every node (side-data.ts). */
+export interface SideData {
+  /** undefined when nothing is kept under that key */
+  read<T = unknown>(address: string, key: string): Promise<T | undefined>;
+  /** replaces what is kept under that key, durably */
+  write(address: string, key: string, data: unknown): Promise<void>;
+  /**
+   * A number that changes whenever the data under that key is written (a file's mtime, a
+   * row's write time), for caches; undefined when nothing is kept.
+   */
+  version(address: string, key: string): Promise<number | undefined>;
+  /** everything kept for the account */
+  remove(address: string): Promise<void>;
+}

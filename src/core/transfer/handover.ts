@@ -12,34 +12,29 @@
  * The account's state alone is not enough to tell: a re-run of a migrated account that is
  * killed leaves it `transferring`, and one that fails (the source refuses the password after
  * the move) leaves it `failed`, yet the user's deletions made before are still the user's.
- * So the first time an account is recorded migrated, a marker side file is written beside
- * its checkpoints, and it counts as handed over from then on.
+ * So the first time an account is recorded migrated, a marker is kept in its side data
+ * (state/side-data.ts: every node sees it), and it counts as handed over from then on.
  */
-import { readSideFile, sideFilePath, writeSideFile } from '../state/side-files.js';
 import type { AccountState, StateStore } from '../state/types.js';
 import type { LostPolicy } from './copy/reconcile.js';
 
 const MARKER_KEY = 'handed over';
 
-type HasLocation = Pick<StateStore, 'location'>;
+type HasSide = Pick<StateStore, 'side'>;
 
 export async function isHandedOver(
-  store: HasLocation,
+  store: HasSide,
   address: string,
   state: AccountState | undefined,
 ): Promise<boolean> {
   if (state === 'migrated') return true;
-  return (await readSideFile(sideFilePath(store, address, MARKER_KEY).absolute)) !== undefined;
+  return (await store.side.read(address, MARKER_KEY)) !== undefined;
 }
 
 /** Called when the account is recorded migrated; the first time is the one kept. */
-export async function markHandedOver(
-  store: HasLocation,
-  address: string,
-  at: string,
-): Promise<void> {
-  const path = sideFilePath(store, address, MARKER_KEY).absolute;
-  if ((await readSideFile(path)) === undefined) await writeSideFile(path, { at });
+export async function markHandedOver(store: HasSide, address: string, at: string): Promise<void> {
+  if ((await store.side.read(address, MARKER_KEY)) === undefined)
+    await store.side.write(address, MARKER_KEY, { at });
 }
 
 export function lostPolicy(handedOver: boolean, repair: boolean): LostPolicy {

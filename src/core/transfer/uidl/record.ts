@@ -11,6 +11,7 @@
  * DELE; a QUIT without DELE removes nothing, RFC 1939 6).
  */
 import type { Config } from '../../config/types.js';
+import type { StateStore } from '../../state/types.js';
 import { endpointOptions } from '../pop3/connect.js';
 import { Pop3Client, type Pop3ConnectOptions } from '../pop3/pop3-client.js';
 import { headerHash } from './header-hash.js';
@@ -28,7 +29,7 @@ export interface UidlRecordResult {
   rewritten: number;
 }
 
-type HasLocation = { readonly location: string };
+type HasSide = Pick<StateStore, 'side'>;
 
 /** Both sides speak POP3: there are UIDLs to keep. */
 export function recordsUidls(config: Config): boolean {
@@ -60,7 +61,7 @@ export async function readMaildrop(opts: Pop3ConnectOptions): Promise<Pop3Messag
 
 export async function recordPop3Uidls(
   config: Config,
-  store: HasLocation,
+  store: HasSide,
   req: { address: string; password: string },
   now: Date = new Date(),
 ): Promise<UidlRecordResult | undefined> {
@@ -97,7 +98,7 @@ export async function recordPop3Uidls(
  */
 export async function keepPop3Uidls(
   config: Config,
-  store: HasLocation,
+  store: HasSide,
   req: { address: string; password: string },
   warn: (message: string) => void,
 ): Promise<UidlRecordResult | undefined> {

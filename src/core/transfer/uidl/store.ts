@@ -4,14 +4,13 @@
  * copy writes it whole after each run; the gateway reads it when a moved account logs in
  * over POP3, through a small cache that notices a newer file by its mtime.
  */
-import { stat } from 'node:fs/promises';
-import { readSideFile, sideFilePath, writeSideFile } from '../../state/side-files.js';
+import type { StateStore } from '../../state/types.js';
 import type { UidlMatch } from './match.js';
 
 const KEY = 'pop3-uidls';
 const VERSION = 1;
 
-type HasLocation = { readonly location: string };
+type HasSide = Pick<StateStore, 'side'>;
 
 export interface UidlFile {
   version: number;
@@ -26,12 +25,8 @@ export interface UidlFile {
 /** destination UIDL -> source UIDL of one account */
 export type UidlLookup = ReadonlyMap<string, string>;
 
-export function uidlFilePath(store: HasLocation, address: string): string {
-  return sideFilePath(store, address, KEY).absolute;
-}
-
 export async function saveUidls(
-  store: HasLocation,
+  store: HasSide,
   address: string,
   m: UidlMatch,
   at: Date,
@@ -44,14 +39,11 @@ export async function saveUidls(
     unmatched: m.unmatched,
     pairs: m.pairs,
   };
-  await writeSideFile(uidlFilePath(store, address), file);
+  await store.side.write(address, KEY, file);
 }
 
-export async function loadUidls(
-  store: HasLocation,
-  address: string,
-): Promise<UidlFile | undefined> {
-  const f = await readSideFile<UidlFile>(uidlFilePath(store, address));
+export async function loadUidls(store: HasSide, address: string): Promise<UidlFile | undefined> {
+  const f = await store.side.read<UidlFile>(address, KEY);
   if (!f || f.version !== VERSION || !Array.isArray(f.pairs)) return undefined;
   return f;
 }
@@ -59,20 +51,16 @@ export async function loadUidls(
 /** accounts whose map stays in memory between logins */
 const CACHED_ACCOUNTS = 64;
 
-/** The gateway's view: the map of an account, re-read when its file changed. */
+/** The gateway's view: the map of an account, re-read when it was written again. */
 export class UidlMaps {
   private readonly cache = new Map<string, { mtimeMs: number; map: UidlLookup }>();
 
-  constructor(private readonly store: HasLocation) {}
+  constructor(private readonly store: HasSide) {}
 
   /** undefined: no map (never moved, or nothing to rewrite) */
   async get(address: string): Promise<UidlLookup | undefined> {
     const key = address.toLowerCase();
-    const path = uidlFilePath(this.store, key);
-    const mtimeMs = await stat(path).then(
-      (s) => s.mtimeMs,
-      () => undefined,
-    );
+    const mtimeMs = await this.store.side.version(key, KEY);
     if (mtimeMs === undefined) return void this.cache.delete(key);
     const hit = this.cache.get(key);
     this.cache.delete(key);
