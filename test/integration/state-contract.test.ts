@@ -162,6 +162,32 @@ for (const backend of backends) {
       assert.equal(await store.get('m@example.org'), undefined);
     });
 
+    it('pages through every record by address: after + limit, with or without a state', async () => {
+      const all = (await store.list()).map((r) => r.address).sort();
+      const paged: string[] = [];
+      for (let after = ''; ;) {
+        const page = (await store.list({ after, limit: 2 })).map((r) => r.address);
+        if (page.length === 0) break;
+        assert.ok(page.length <= 2);
+        assert.deepEqual(page, [...page].sort(), 'a page is in address order');
+        paged.push(...page);
+        after = page.at(-1)!;
+      }
+      assert.deepEqual(paged, all, 'each record once, none skipped');
+      await store.upsert('aaron@example.org', { state: 'failed' }); // a new key: the order moves
+      assert.deepEqual(
+        (await store.list({ after: 'alice@example.org', state: 'failed', limit: 2 })).map(
+          (r) => r.address,
+        ),
+        ['bob@example.org', 'f1@example.org'],
+      );
+      assert.deepEqual(
+        (await store.list({ after: '', limit: 1 })).map((r) => r.address),
+        ['aaron@example.org'],
+      );
+      await store.remove('aaron@example.org');
+    });
+
     it('what was acknowledged survives a close and a reopen, sealed secrets byte for byte', async () => {
       await store.flush();
       const all = await store.list();

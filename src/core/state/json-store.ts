@@ -45,6 +45,7 @@ import {
   WARN_AT_SHARE,
 } from './store-limits.js';
 import type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
+import { KeyOrder } from './key-order.js';
 import { LocalCluster } from './local-cluster.js';
 import { FileSideData } from './side-data.js';
 import { StateIndex } from './state-index.js';
@@ -90,6 +91,7 @@ class JsonStoreImpl implements JsonStore {
   readonly side: SideData = new FileSideData(this);
   private readonly accounts: Map<string, AccountRecord>;
   private readonly index: StateIndex;
+  private readonly order: KeyOrder;
   private readonly saveDelayMs: number;
   private readonly now: () => Date;
   private readonly onSaveError: (err: Error) => void;
@@ -127,6 +129,7 @@ class JsonStoreImpl implements JsonStore {
   ) {
     this.accounts = db.data.accounts;
     this.index = new StateIndex(this.accounts.values());
+    this.order = new KeyOrder(() => this.accounts.keys());
     this.onWarning = options.onWarning ?? ((m) => process.emitWarning(m));
     this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_JOURNAL_BYTES;
     this.saveDelayMs = options.saveDelayMs ?? 100;
@@ -158,12 +161,16 @@ class JsonStoreImpl implements JsonStore {
     const limit = filter.limit ?? Infinity;
     const out: AccountRecord[] = [];
     const states = filter.state === undefined ? undefined : [filter.state].flat();
-    const keys = states
-      ? states.flatMap((s) => [...this.index.addresses(s)])
-      : this.accounts.keys();
+    const keys =
+      filter.after !== undefined
+        ? this.order.after(filter.after)
+        : states
+          ? states.flatMap((s) => [...this.index.addresses(s)])
+          : this.accounts.keys();
     for (const key of keys) {
       if (out.length >= limit) break;
       const rec = this.accounts.get(key)!;
+      if (states && !states.includes(rec.state)) continue;
       if (!filter.moving || rec.transferPhase) out.push(rec);
     }
     return out;
@@ -226,6 +233,7 @@ class JsonStoreImpl implements JsonStore {
     const old = key === undefined ? undefined : this.accounts.get(key);
     if (key === undefined || !old) return false;
     this.accounts.delete(key);
+    this.order.invalidate();
     this.index.change(old, undefined);
     this.markDirty(key, null);
     return true;
@@ -340,6 +348,7 @@ class JsonStoreImpl implements JsonStore {
   ): AccountRecord {
     settleRecord(old, next, nowIso);
     this.accounts.set(key, deepFreeze(next));
+    if (!old) this.order.invalidate();
     this.index.change(old, next);
     this.markDirty(key, next);
     if (!old) this.checkSize();

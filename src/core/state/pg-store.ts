@@ -137,6 +137,10 @@ class PgStoreImpl implements PgStore {
       where.push(`state = ANY($${args.length})`);
     }
     if (filter.moving) where.push('moving');
+    if (filter.after !== undefined) {
+      args.push(filter.after);
+      where.push(`address > $${args.length}`);
+    }
     let sql = 'SELECT record FROM autoport_accounts';
     if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
     sql += ' ORDER BY address';

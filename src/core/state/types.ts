@@ -123,6 +123,12 @@ export interface AccountFilter {
   moving?: boolean;
   /** at most this many records (the order is then the store's, stable for one store) */
   limit?: number;
+  /**
+   * only records whose address comes after this one, in address order (the store's own
+   * collation): pages through every record with `limit`, each page after the last address
+   * of the one before
+   */
+  after?: string;
 }
 
 /** Accounts by state and the worker pool's queue, for the monitor and the metrics. */
