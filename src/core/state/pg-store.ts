@@ -21,6 +21,7 @@ import { PgSideData } from './pg-side-data.js';
 import {
   applyUpdate,
   deepFreeze,
+  isAccountState,
   newRecord,
   normalizeAddress,
   settleRecord,
@@ -249,18 +250,7 @@ class PgStoreImpl implements PgStore {
          ON CONFLICT (address) DO UPDATE SET state = $2, has_credentials = $3, attempts = $4,
            next_attempt_at = $5, moving = $6, updated_at = $7, node = $8, next_sweep_at = $9,
            record = $10`,
-        [
-          key,
-          next.state,
-          next.credentials !== undefined,
-          next.attempts ?? 0,
-          next.nextAttemptAt ?? null,
-          next.transferPhase !== undefined,
-          next.updatedAt,
-          this.cluster.node,
-          (next.state === 'migrated' && next.sweepAt?.[0]) || null,
-          JSON.stringify(next),
-        ],
+        rowValues(next, this.cluster.node),
       );
       // the other nodes hear of a new state or phase when this commits (pg-cluster.ts)
       if (old?.state !== next.state || old?.transferPhase !== next.transferPhase)
@@ -281,6 +271,23 @@ class PgStoreImpl implements PgStore {
     } finally {
       client.release();
     }
+  }
+
+  /** One INSERT of every row (arrays unnested): a state import is not a row at a time. */
+  async insertMany(records: readonly AccountRecord[]): Promise<void> {
+    this.assertOpen();
+    if (records.length === 0) return;
+    const rows = records.map((r) => {
+      if (normalizeAddress(r.address) !== r.address || !isAccountState(r.state))
+        throw new TypeError(`${r.address}: not a normalised address, or an unknown state`);
+      return rowValues(r, this.cluster.node);
+    });
+    const arrays = ROW_TYPES.map((_, i) => rows.map((row) => row[i]));
+    const casts = ROW_TYPES.map((t, i) => `$${i + 1}::${t}[]`);
+    await this.query(
+      `INSERT INTO autoport_accounts (${COLUMNS}) SELECT * FROM unnest(${casts.join(', ')})`,
+      arrays,
+    );
   }
 
   async remove(address: string): Promise<boolean> {
@@ -321,6 +328,35 @@ class PgStoreImpl implements PgStore {
       throw new StoreUnavailableError(this.location, err as Error);
     }
   }
+}
+
+const ROW_TYPES = [
+  'text',
+  'text',
+  'bool',
+  'int',
+  'timestamptz',
+  'bool',
+  'text',
+  'text',
+  'timestamptz',
+  'json',
+];
+
+/** The row of a record (COLUMNS, of ROW_TYPES): the columns beside the record serve indexes (pg-schema.ts). */
+function rowValues(rec: AccountRecord, node: string): unknown[] {
+  return [
+    rec.address,
+    rec.state,
+    rec.credentials !== undefined,
+    rec.attempts ?? 0,
+    rec.nextAttemptAt ?? null,
+    rec.transferPhase !== undefined,
+    rec.updatedAt,
+    node,
+    (rec.state === 'migrated' && rec.sweepAt?.[0]) || null,
+    JSON.stringify(rec),
+  ];
 }
 
 /** The record as written (fields set to undefined were dropped by JSON.stringify). */

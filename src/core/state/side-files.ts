@@ -21,7 +21,7 @@ export interface SidePath {
 type HasLocation = { readonly location: string; readonly sideDir?: string | undefined };
 
 /** The data folder (absolute): the store's sideDir, or `<state name>-data` beside the file. */
-function dataDir(store: HasLocation): string {
+export function sideDataDir(store: HasLocation): string {
   if (store.sideDir !== undefined) return store.sideDir;
   const name = basename(store.location);
   return join(
@@ -45,14 +45,14 @@ function safeName(s: string): string {
 }
 
 export function sideFilePath(store: HasLocation, address: string, key: string): SidePath {
-  const data = dataDir(store);
+  const data = sideDataDir(store);
   const rel = join(basename(data), safeName(normalizeAddress(address)), `${safeName(key)}.json`);
   return { relative: rel, absolute: join(dirname(data), rel) };
 }
 
 /** Absolute path of a relative side-file path taken from a record; refuses to leave the data dir. */
 export function resolveSideFile(store: HasLocation, rel: string): string {
-  const data = dataDir(store);
+  const data = sideDataDir(store);
   const base = dirname(data);
   const abs = resolve(base, rel);
   const inside = relative(data, abs);

@@ -198,6 +198,13 @@ export interface StateStore {
    * while fn runs); if fn throws, nothing changes and the call rejects with its error.
    */
   update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord>;
+  /**
+   * Store whole new records exactly as given (updatedAt included), in one transaction:
+   * all or none, and none if any address exists already. For `autoport state import`
+   * while no gateway runs (other nodes are not told). Optional: a backend without it is
+   * written with upsert(), one record at a time.
+   */
+  insertMany?(records: readonly AccountRecord[]): Promise<void>;
   remove(address: string): Promise<boolean>;
   count(): Promise<number>;
   /**
