@@ -213,6 +213,28 @@ describe('state export / import (JSON -> PostgreSQL -> JSON)', () => {
     }
   });
 
+  it('PostgreSQL insertMany: records kept exactly (updatedAt too), all or none', async () => {
+    const pg = await openPgStore(db.url, { sideDir: join(dir, 'b', 'state-data') });
+    try {
+      const rec: AccountRecord = {
+        address: 'new@example.org',
+        state: 'failed',
+        updatedAt: '2020-02-02T02:02:02.000Z',
+        errors: [],
+        folders: {},
+        credentials: { kid: 'k', iv: 'aXY=', tag: 'dGFn', data: 'ZA==' },
+      };
+      const clash = { ...rec, address: 'user00001@example.org' };
+      await assert.rejects(pg.insertMany!([rec, clash]), /duplicate key|unique/);
+      assert.equal(await pg.get('new@example.org'), undefined, 'none of the batch');
+      await pg.insertMany!([rec]);
+      assert.deepEqual(await pg.get('new@example.org'), rec);
+      await pg.remove('new@example.org');
+    } finally {
+      await pg.close();
+    }
+  });
+
   it('a side folder named otherwise: uidMap paths are re-based onto it', async () => {
     const store = await openJsonStore(join(dir, 'd', 'other.json'));
     const r = await importState(store, join(dir, 'one.jsonl'));
