@@ -3,7 +3,7 @@ import type { ExportSummary, ImportSummary } from '../core/state-move/index.js';
 
 export function renderExport(r: ExportSummary, file: string): string {
   return (
-    `exported ${r.records} account(s) and ${r.sideFiles} side file(s) of ${r.source} ` +
+    `exported ${r.records} account(s), ${r.sideData} side data entries and ${r.sideFiles} side file(s) of ${r.source} ` +
     `to ${file === '-' ? 'standard output' : file} (${r.bytes} bytes, sha256 ${r.digest.slice(0, 16)}...)\n`
   );
 }
@@ -11,7 +11,7 @@ export function renderExport(r: ExportSummary, file: string): string {
 export function renderImport(r: ImportSummary): string {
   const lines = [
     `imported ${r.records} account(s) into ${r.target}: ${r.written} written, ${r.unchanged} already there`,
-    `  side files: ${r.sideFiles} (${r.sideWritten} written, ${r.sideUnchanged} already there)`,
+    `  side files: ${r.sideFiles} (${r.sideWritten} written, ${r.sideUnchanged} already there); side data: ${r.sideData} (${r.sideDataWritten} written)`,
     `  verified: every record and side file reads back as in the dump (exported from ${r.source} at ${r.exportedAt})`,
   ];
   if (r.rebased) lines.push("  the records' uidMap paths now name the target's side folder");

@@ -127,7 +127,7 @@ describe('autoport state export / import (built CLI)', () => {
   it('and back through a pipe: export --file - | import --file -', async () => {
     const ex = await cli(['state', 'export', '-c', pgConfig, '--file', '-']);
     assert.equal(ex.code, 0, ex.stderr);
-    assert.match(ex.stderr, /^exported 3 account\(s\) and 1 side file\(s\)/);
+    assert.match(ex.stderr, /^exported 3 account\(s\), 0 side data entries and 1 side file\(s\)/);
     mkdirSync(join(dir, 'back'));
     const back = withState(jsonConfig, join(dir, 'back.yaml'), join(dir, 'back', 'state.json'));
     const im = await cli(['state', 'import', '-c', back, '--file', '-'], ex.stdout);

@@ -41,7 +41,8 @@ async function fill(store: StateStore, keyFile: string): Promise<void> {
           [2, 102 + i],
         ],
       });
-      await writeSideFile(sideFilePath(store, address, 'pop3-uidls').absolute, { pairs: [] });
+      await store.side.write(address, 'pop3-uidls', { version: 1, pairs: [['d1', `s${i}`]] });
+      if (i % 10 === 0) await store.side.write(address, 'handed over', { at: 'then' });
       rec.folders = {
         INBOX: {
           source: 'INBOX',
@@ -137,7 +138,7 @@ describe('state export / import (JSON -> PostgreSQL -> JSON)', () => {
     await store.close();
     originalSide = await sideFiles(join(dir, 'a', 'state-data'));
     assert.equal(original.size, N);
-    assert.equal(originalSide.size, 2 * Math.ceil(N / 5));
+    assert.equal(originalSide.size, 2 * Math.ceil(N / 5) + Math.ceil(N / 10));
   });
 
   after(async () => {
@@ -150,7 +151,8 @@ describe('state export / import (JSON -> PostgreSQL -> JSON)', () => {
     const out = await exportStateToFile(source, join(dir, 'one.jsonl'));
     await source.close();
     assert.equal(out.records, N);
-    assert.equal(out.sideFiles, originalSide.size);
+    assert.equal(out.sideFiles, Math.ceil(N / 5), 'the UID maps');
+    assert.equal(out.sideData, Math.ceil(N / 5) + Math.ceil(N / 10), 'UIDL maps, markers');
 
     const pg = await openPgStore(db.url, { sideDir: join(dir, 'b', 'state-data') });
     const t0 = performance.now();
@@ -160,11 +162,22 @@ describe('state export / import (JSON -> PostgreSQL -> JSON)', () => {
     );
     assert.equal(imported.records, N);
     assert.equal(imported.written, N);
-    assert.equal(imported.sideWritten, originalSide.size);
+    assert.equal(imported.sideWritten, Math.ceil(N / 5));
+    assert.equal(imported.sideDataWritten, out.sideData);
     assert.equal(imported.recordsDigest, out.recordsDigest);
     assert.equal(imported.rebased, false);
     assert.deepEqual(await snapshot(pg), original);
-    assert.deepEqual(await sideFiles(join(dir, 'b', 'state-data')), originalSide);
+    assert.deepEqual(
+      await sideFiles(join(dir, 'b', 'state-data')),
+      new Map([...originalSide].filter(([k]) => k.includes('uidmap'))),
+      'UID maps as files, side data in the database',
+    );
+    assert.deepEqual(await pg.side.read('user00010@example.org', 'pop3-uidls'), {
+      version: 1,
+      pairs: [['d1', 's10']],
+    });
+    assert.deepEqual(await pg.side.read('user00010@example.org', 'handed over'), { at: 'then' });
+    assert.equal(await pg.side.read('user00005@example.org', 'handed over'), undefined);
     for (const [address, text] of sealed) {
       const have = (await pg.get(address))?.credentials;
       assert.equal(have && JSON.stringify(have), text, 'sealed secret byte for byte');
@@ -175,6 +188,7 @@ describe('state export / import (JSON -> PostgreSQL -> JSON)', () => {
     const back = await exportStateToFile(pg, join(dir, 'two.jsonl'));
     assert.equal(back.recordsDigest, out.recordsDigest);
     assert.equal(back.sideDigest, out.sideDigest);
+    assert.equal(back.sideDataDigest, out.sideDataDigest);
     await pg.close();
 
     const json = await openJsonStore(join(dir, 'c', 'state.json'));
@@ -199,7 +213,16 @@ describe('state export / import (JSON -> PostgreSQL -> JSON)', () => {
       const merged = await importState(pg, join(dir, 'one.jsonl'), { merge: true });
       assert.equal(merged.written, 0);
       assert.equal(merged.unchanged, N);
-      assert.equal(merged.sideUnchanged, originalSide.size);
+      assert.equal(merged.sideUnchanged, Math.ceil(N / 5));
+      assert.equal(merged.sideDataWritten, 0);
+      await pg.side.write('user00000@example.org', 'handed over', { at: 'other' });
+      await assert.rejects(
+        importState(pg, join(dir, 'one.jsonl'), { merge: true }),
+        (err: unknown) =>
+          code('EIMPORTCONFLICT')(err) &&
+          /side data "handed over" of user00000@example\.org/.test((err as Error).message),
+      );
+      await pg.side.write('user00000@example.org', 'handed over', { at: 'then' });
       await pg.upsert('user00003@example.org', { reason: 'changed here' });
       await pg.remove('user00004@example.org');
       await assert.rejects(

@@ -4,6 +4,7 @@
  *
  *   {"format":"autoport-state","version":1,"source":...,"backend":...,"exportedAt":...}
  *   {"record":{...}}                 one per account, exactly as the store holds it
+ *   {"sideData":{"address":...,"key":...,"data":...}}   side data (store.side) of an account
  *   {"side":"<dir>/<file>","data":"<base64>"}   one per side file, relative to the side folder
  *   {"end":{"records":N,"sideFiles":M,"recordsDigest":...,"digest":...}}
  *
@@ -39,8 +40,18 @@ export interface DumpEnd {
   recordsDigest: string;
   /** SetDigest of the side files (path and bytes) */
   sideDigest: string;
+  sideData: number;
+  /** SetDigest of the side data (canonicalJson of the entry) */
+  sideDataDigest: string;
   /** SHA-256 of every line before the end line, each with its LF */
   digest: string;
+}
+
+/** An account's side data under one key (state/side-data.ts): a file, or a row in PostgreSQL. */
+export interface SideDataEntry {
+  address: string;
+  key: string;
+  data: unknown;
 }
 
 export interface SideFile {
@@ -83,6 +94,17 @@ export function recordDigestText(rec: AccountRecord): string {
 
 export function sideDigestText(file: SideFile): Buffer {
   return Buffer.concat([Buffer.from(`${file.path}\n`), file.data]);
+}
+
+/** Why side data read from a dump cannot go into a store, or undefined. */
+export function sideDataProblem(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not an object';
+  const e = v as Partial<SideDataEntry>;
+  if (typeof e.address !== 'string' || tryNormalize(e.address) !== e.address)
+    return `address ${JSON.stringify(e.address)} is not a normalised address`;
+  if (typeof e.key !== 'string' || e.key === '') return 'no key';
+  if (e.data === undefined) return 'no data';
+  return undefined;
 }
 
 /** Why a record read from a dump cannot go into a store, or undefined. */

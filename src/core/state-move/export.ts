@@ -3,19 +3,21 @@
  * dump (dump-format.ts). Records are read page by page in address order (list with
  * `after`), so a PostgreSQL store of a million accounts is never held in memory, and
  * written exactly as the store hands them out: sealed credentials are copied as they
- * are, never opened.
+ * are, never opened. Each page's side data (store.side: files, or rows in PostgreSQL)
+ * follows its records; the side files (UID maps) come last.
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { OperatorError } from '../errors.js';
 import { syncDir } from '../state/atomic-file.js';
-import { sideDataDir } from '../state/side-files.js';
+import { sideDataDir, sideFilePath } from '../state/side-files.js';
 import { isStateUrl } from '../state/state-url.js';
-import type { StateStore } from '../state/types.js';
+import type { AccountRecord, StateStore } from '../state/types.js';
 import {
+  canonicalJson,
   DUMP_FORMAT,
   DUMP_VERSION,
   recordDigestText,
@@ -23,7 +25,9 @@ import {
   sideDigestText,
   type DumpEnd,
   type DumpHeader,
+  type SideDataEntry,
 } from './dump-format.js';
+import { SIDE_DATA_KEYS } from './side-data-keys.js';
 import { readSideBytes, sideFilePaths } from './side-tree.js';
 
 const PAGE = 500;
@@ -63,7 +67,11 @@ export async function exportState(
   };
   await put(header);
   const records = new SetDigest();
+  const sideData = new SetDigest();
   let recordCount = 0;
+  let sideDataCount = 0;
+  /** where a file-backed store.side keeps its data: carried as side data, not as files */
+  const sideDataFiles = new Set<string>();
   for (let after = ''; ;) {
     const page = await store.list({ after, limit: options.pageSize ?? PAGE });
     if (page.length === 0) break;
@@ -72,11 +80,17 @@ export async function exportState(
       records.add(recordDigestText(record));
       recordCount++;
     }
+    for (const entry of await readSideData(store, page, sideDataFiles)) {
+      await put({ sideData: entry });
+      sideData.add(canonicalJson(entry));
+      sideDataCount++;
+    }
     after = page.at(-1)!.address;
   }
   const sides = new SetDigest();
   let sideCount = 0;
   for await (const path of sideFilePaths(side)) {
+    if (sideDataFiles.has(path)) continue;
     const data = await readSideBytes(side, path);
     if (data === undefined) continue; // removed since the listing
     await put({ side: path, data: data.toString('base64') });
@@ -88,10 +102,35 @@ export async function exportState(
     sideFiles: sideCount,
     recordsDigest: records.hex(),
     sideDigest: sides.hex(),
+    sideData: sideDataCount,
+    sideDataDigest: sideData.hex(),
     digest: body.digest('hex'),
   };
   await put({ end }, false);
   return { ...end, source: store.location, bytes };
+}
+
+/** The side data of a page of accounts under every known key, read a few at a time. */
+async function readSideData(
+  store: StateStore,
+  page: readonly AccountRecord[],
+  files: Set<string>,
+): Promise<SideDataEntry[]> {
+  const side = sideDataDir(store);
+  const asks = page.flatMap((r) => SIDE_DATA_KEYS.map((key) => ({ address: r.address, key })));
+  const out: Array<SideDataEntry | undefined> = new Array(asks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < asks.length; i = next++) {
+      const { address, key } = asks[i]!;
+      const abs = sideFilePath(store, address, key).absolute;
+      files.add(relative(side, abs).split(sep).join('/'));
+      const data = await store.side.read(address, key);
+      if (data !== undefined) out[i] = { address, key, data };
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return out.filter((e): e is SideDataEntry => e !== undefined);
 }
 
 /**

@@ -7,8 +7,9 @@
  *    the dump's. A dump cut short or damaged, or a conflict, changes nothing.
  * 2. write what the target lacks: each record whole and exactly (insertMany, a batch in
  *    one transaction where the store has it, else upsert of a new record, which keeps its
- *    updatedAt; credentials stay sealed as they are), each side file.
- * 3. read every record and side file back and compare with the dump.
+ *    updatedAt; credentials stay sealed as they are), each side file and side data
+ *    entry (extras.ts).
+ * 3. read every record, side file and side data entry back and compare with the dump.
  * A failure in 2 (the database went away, the disk is full) leaves part written; the same
  * import with --merge then finishes it, skipping what is already there and identical.
  *
@@ -22,8 +23,9 @@ import { isStateUrl } from '../state/state-url.js';
 import { MAX_JSON_ACCOUNTS } from '../state/store-limits.js';
 import type { AccountRecord, StateStore } from '../state/types.js';
 import { canonicalJson, recordDigestText, SetDigest } from './dump-format.js';
-import { readDump, type CheckedDump, type DumpEntry } from './reader.js';
-import { readSideBytes, sideFilePaths, writeSideBytes } from './side-tree.js';
+import { readDump, type CheckedDump } from './reader.js';
+import { sideFilePaths } from './side-tree.js';
+import { compareExtra, entryKey, entryLabel, writeExtra } from './extras.js';
 
 export interface ImportOptions {
   /** import into a store that already holds accounts (identical ones are skipped) */
@@ -44,6 +46,9 @@ export interface ImportSummary {
   sideFiles: number;
   sideWritten: number;
   sideUnchanged: number;
+  /** side data entries (store.side): the handover marker, POP3 UIDL maps */
+  sideData: number;
+  sideDataWritten: number;
   /** of the records as read back from the target (the dump's, unless uidMaps were re-based) */
   recordsDigest: string;
   rebased: boolean;
@@ -67,14 +72,15 @@ export async function importState(
   const side = sideDataDir(store);
   const rebase = rebaser(dump.header.sideFolder, basename(side));
   await checkTarget(store, dump, options.merge ?? false);
-  const plan = await planImport(store, path, name, side, rebase, options.merge ?? false);
+  const plan = await planImport(store, path, name, side, rebase, dump, options.merge ?? false);
   if (plan.conflicts.length > 0) throw conflictError(plan.conflicts, store.location);
   const limit = options.concurrency ?? 16;
   let written = 0;
   let sideWritten = 0;
+  let sideDataWritten = 0;
   try {
     await readDump(path, name, async (entries) => {
-      const todo = entries.filter((e) => !plan.same.has(key(e)));
+      const todo = entries.filter((e) => !plan.same.has(entryKey(e)));
       const records = todo.flatMap((e) => (e.kind === 'record' ? [rebase(e.record)] : []));
       if (store.insertMany) {
         await store.insertMany(records);
@@ -85,9 +91,10 @@ export async function importState(
           written++;
         });
       await forEachLimit(todo, limit, async (e) => {
-        if (e.kind !== 'side') return;
-        await writeSideBytes(side, e.file);
-        sideWritten++;
+        if (e.kind === 'record') return;
+        await writeExtra(store, side, e);
+        if (e.kind === 'side') sideWritten++;
+        else sideDataWritten++;
       });
     });
     await store.flush();
@@ -112,6 +119,8 @@ export async function importState(
     sideFiles: dump.end.sideFiles,
     sideWritten,
     sideUnchanged: dump.end.sideFiles - sideWritten,
+    sideData: dump.end.sideData,
+    sideDataWritten,
     recordsDigest,
     rebased: dump.header.sideFolder !== basename(side),
   };
@@ -141,25 +150,25 @@ async function planImport(
   name: string,
   side: string,
   rebase: (r: AccountRecord) => AccountRecord,
+  dump: CheckedDump,
   merge: boolean,
 ): Promise<Plan> {
   const plan: Plan = { conflicts: [], same: new Set() };
-  // an empty store with no side files has nothing to compare (the common case: skip a read)
-  if (!merge && (await sideFilePaths(side).next()).done) return plan;
+  // an empty store, no side files there nor side data in the dump: nothing to compare
+  if (!merge && dump.end.sideData === 0 && (await sideFilePaths(side).next()).done) return plan;
   await readDump(path, name, (entries) =>
     forEachLimit(entries, 16, async (e) => {
-      if (e.kind === 'side') {
-        const have = await readSideBytes(side, e.file.path);
-        if (have === undefined) return;
-        if (have.equals(e.file.data)) plan.same.add(key(e));
-        else plan.conflicts.push(`side file ${e.file.path}`);
-        return;
+      let found: 'absent' | 'same' | 'differs';
+      if (e.kind !== 'record') found = await compareExtra(store, side, e);
+      else if (!merge)
+        return; // the store is empty
+      else {
+        const have = await store.get(e.record.address);
+        const same = have && canonicalJson(have) === canonicalJson(rebase(e.record));
+        found = !have ? 'absent' : same ? 'same' : 'differs';
       }
-      if (!merge) return; // the store is empty
-      const have = await store.get(e.record.address);
-      if (!have) return;
-      if (canonicalJson(have) === canonicalJson(rebase(e.record))) plan.same.add(key(e));
-      else plan.conflicts.push(e.record.address);
+      if (found === 'same') plan.same.add(entryKey(e));
+      if (found === 'differs') plan.conflicts.push(entryLabel(e));
     }),
   );
   return plan;
@@ -184,9 +193,8 @@ async function verifyImport(
   const got = new SetDigest();
   await readDump(path, name, (entries) =>
     forEachLimit(entries, options.concurrency ?? 16, async (e) => {
-      if (e.kind === 'side') {
-        const have = await readSideBytes(side, e.file.path);
-        if (!have?.equals(e.file.data)) differ.push(`side file ${e.file.path}`);
+      if (e.kind !== 'record') {
+        if ((await compareExtra(store, side, e)) !== 'same') differ.push(entryLabel(e));
         return;
       }
       const want = rebase(e.record);
@@ -228,10 +236,6 @@ function conflictError(conflicts: string[], target: string): OperatorError {
       '(the dump is not merged over what differs)',
     'EIMPORTCONFLICT',
   );
-}
-
-function key(e: DumpEntry): string {
-  return e.kind === 'side' ? `side:${e.file.path}` : `record:${e.record.address}`;
 }
 
 /** The record with its uidMap paths moved from one side folder's name to another. */

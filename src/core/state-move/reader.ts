@@ -9,21 +9,25 @@ import { OperatorError } from '../errors.js';
 import { LineTooLongError, readLineBatches } from '../state/line-reader.js';
 import type { AccountRecord } from '../state/types.js';
 import {
+  canonicalJson,
   DUMP_FORMAT,
   DUMP_VERSION,
   recordDigestText,
   recordProblem,
   SetDigest,
   sideDigestText,
+  sideDataProblem,
   sidePathProblem,
   type DumpEnd,
   type DumpHeader,
+  type SideDataEntry,
   type SideFile,
 } from './dump-format.js';
 
 export type DumpEntry =
   | { kind: 'record'; line: number; record: AccountRecord }
-  | { kind: 'side'; line: number; file: SideFile };
+  | { kind: 'side'; line: number; file: SideFile }
+  | { kind: 'sideData'; line: number; entry: SideDataEntry };
 
 export interface CheckedDump {
   header: DumpHeader;
@@ -92,6 +96,8 @@ class DumpState {
   private readonly body = createHash('sha256');
   private readonly records = new SetDigest();
   private readonly sides = new SetDigest();
+  private readonly sideData = new SetDigest();
+  private sideDataCount = 0;
   private recordCount = 0;
   private sideCount = 0;
   private readonly seen = new Set<string>();
@@ -126,6 +132,7 @@ class DumpState {
     this.body.update(`${text}\n`);
     if ('record' in v) return this.takeRecord(v.record);
     if ('side' in v) return this.takeSide(v.side, v.data);
+    if ('sideData' in v) return this.takeSideData(v.sideData);
     this.fail('neither a record, a side file nor the end line');
   }
 
@@ -148,6 +155,15 @@ class DumpState {
     this.records.add(recordDigestText(rec));
     this.recordCount++;
     return { kind: 'record', line: this.lineNo, record: rec };
+  }
+
+  private takeSideData(value: unknown): DumpEntry {
+    const problem = sideDataProblem(value);
+    if (problem) this.fail(`bad side data: ${problem}`);
+    const entry = value as SideDataEntry;
+    this.sideData.add(canonicalJson(entry));
+    this.sideDataCount++;
+    return { kind: 'sideData', line: this.lineNo, entry };
   }
 
   private takeSide(path: unknown, data: unknown): DumpEntry {
@@ -176,6 +192,8 @@ class DumpState {
       ['digest', end.digest, this.body.digest('hex')],
       ['records digest', end.recordsDigest, this.records.hex()],
       ['side files digest', end.sideDigest, this.sides.hex()],
+      ['side data', end.sideData, this.sideDataCount],
+      ['side data digest', end.sideDataDigest, this.sideData.hex()],
     ];
     for (const [what, said, found] of expect)
       if (said !== found)

@@ -18,7 +18,7 @@
 import type { AccountState, StateStore } from '../state/types.js';
 import type { LostPolicy } from './copy/reconcile.js';
 
-const MARKER_KEY = 'handed over';
+export const MARKER_KEY = 'handed over';
 
 type HasSide = Pick<StateStore, 'side'>;
 

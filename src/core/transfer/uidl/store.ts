@@ -7,7 +7,7 @@
 import type { StateStore } from '../../state/types.js';
 import type { UidlMatch } from './match.js';
 
-const KEY = 'pop3-uidls';
+export const KEY = 'pop3-uidls';
 const VERSION = 1;
 
 type HasSide = Pick<StateStore, 'side'>;
