@@ -7,6 +7,7 @@
  * included, come back byte for byte as written); the columns beside it are what the worker pool, the metrics and the reports ask, each with its index.
  */
 import type pg from 'pg';
+import { StateError } from './errors.js';
 
 const MIGRATION_LOCK = 0x6175_7470; // "autp": one advisory lock id for schema changes
 
@@ -54,6 +55,45 @@ export const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The database's schema is not the one this AutoPort reads (missing, older or newer). */
+export class SchemaVersionError extends StateError {
+  constructor(
+    readonly have: number,
+    readonly want: number,
+  ) {
+    super(
+      'ESCHEMAVERSION',
+      have > want
+        ? `the database holds schema version ${have}, newer than this AutoPort's ${want}: upgrade AutoPort`
+        : `${have === 0 ? 'the database has no AutoPort schema yet' : `the database holds schema version ${have}, older than this AutoPort's ${want}`}; ` +
+            'a read-only command does not change it: start `autoport proxy` (or run a command ' +
+            'that changes accounts, e.g. `autoport accounts import`) once to ' +
+            (have === 0 ? 'create it' : 'upgrade it'),
+    );
+  }
+}
+
+async function schemaVersion(client: pg.PoolClient): Promise<number> {
+  // two queries: a statement naming a missing table fails when parsed, whatever its CASE
+  const t = await client.query<{ t: string | null }>(
+    "SELECT to_regclass('autoport_schema')::text AS t",
+  );
+  if (!t.rows[0]?.t) return 0;
+  const { rows } = await client.query<{ v: number | null }>(
+    'SELECT max(version) AS v FROM autoport_schema',
+  );
+  return rows[0]?.v ?? 0;
+}
+
+/**
+ * For read-only opens (reports, `accounts list`): the schema must be exactly this
+ * AutoPort's, and nothing is created or changed (no table, no advisory lock).
+ */
+export async function checkSchema(client: pg.PoolClient): Promise<void> {
+  const have = await schemaVersion(client);
+  if (have !== SCHEMA_VERSION) throw new SchemaVersionError(have, SCHEMA_VERSION);
+}
+
 /** Bring the schema to SCHEMA_VERSION; refuses a database from a newer AutoPort. */
 export async function migrate(client: pg.PoolClient): Promise<void> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -61,14 +101,8 @@ export async function migrate(client: pg.PoolClient): Promise<void> {
     await client.query(
       'CREATE TABLE IF NOT EXISTS autoport_schema (version integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())',
     );
-    const { rows } = await client.query<{ v: number | null }>(
-      'SELECT max(version) AS v FROM autoport_schema',
-    );
-    const have = rows[0]?.v ?? 0;
-    if (have > SCHEMA_VERSION)
-      throw new Error(
-        `the database holds schema version ${have}, newer than this AutoPort's ${SCHEMA_VERSION}: upgrade AutoPort`,
-      );
+    const have = await schemaVersion(client);
+    if (have > SCHEMA_VERSION) throw new SchemaVersionError(have, SCHEMA_VERSION);
     for (let v = have + 1; v <= SCHEMA_VERSION; v++) {
       await client.query('BEGIN');
       try {

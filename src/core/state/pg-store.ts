@@ -16,7 +16,7 @@ import pg from 'pg';
 import { StoreClosedError, StoreUnavailableError } from './errors.js';
 import { makeNodeId } from './node-id.js';
 import { changePayload, CHANGES_CHANNEL, PgCluster } from './pg-cluster.js';
-import { migrate } from './pg-schema.js';
+import { checkSchema, migrate, SchemaVersionError } from './pg-schema.js';
 import { PgSideData } from './pg-side-data.js';
 import {
   applyUpdate,
@@ -48,6 +48,11 @@ export interface PgStoreOptions {
   clusterTiming?: ClusterTiming;
   /** the folder for side files (copy checkpoints), which stay on disk */
   sideDir?: string;
+  /**
+   * create or upgrade the schema (default true); false for read-only commands, which only
+   * check that it is this AutoPort's (SchemaVersionError otherwise)
+   */
+  migrate?: boolean;
   /** connections in the pool (default 10) */
   poolSize?: number;
   now?: () => Date;
@@ -83,12 +88,13 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}): Pr
   try {
     const client = await pool.connect();
     try {
-      await migrate(client);
+      await (options.migrate === false ? checkSchema(client) : migrate(client));
     } finally {
       client.release();
     }
   } catch (err) {
     await pool.end().catch(() => undefined);
+    if (err instanceof SchemaVersionError) throw err;
     throw new StoreUnavailableError(location, err as Error);
   }
   const name = options.nodeName ?? hostname();
