@@ -7,7 +7,9 @@ import { describe, it, type TestContext } from 'node:test';
 import {
   excludeAccount,
   forgetCredentials,
+  IMPORT_CONCURRENCY,
   importAccounts,
+  importAddresses,
   includeAccount,
   listAccounts,
   openAccountStore,
@@ -251,6 +253,60 @@ describe('accounts import', () => {
     );
     assert.equal(await store.count(), before);
     assert.equal(await store.get('gina@example.org'), undefined);
+  });
+});
+
+describe('accounts import: many addresses', () => {
+  it('one update() each (no get), at most IMPORT_CONCURRENCY at once; an imported record is not written', async (t) => {
+    const { store } = await fixture(t);
+    await store.upsert('known@example.org', { imported: true });
+    let flying = 0;
+    let most = 0;
+    let gets = 0;
+    const written: string[] = [];
+    const counting = Object.create(store) as StateStore;
+    counting.get = async (a) => {
+      gets++;
+      return store.get(a);
+    };
+    counting.update = async (a, fn) => {
+      flying++;
+      most = Math.max(most, flying);
+      await new Promise((r) => setTimeout(r, 1));
+      try {
+        const rec = await store.update(a, fn);
+        written.push(a);
+        return rec;
+      } finally {
+        flying--;
+      }
+    };
+    const addresses = ['known@example.org', 'alice@example.org'];
+    for (let i = 0; i < 200; i++) addresses.push(`u${i}@example.org`);
+    const r = await importAddresses(counting, addresses);
+    assert.deepEqual(r, { added: 200, marked: 1, unchanged: 1, duplicates: 0, total: 202 });
+    assert.equal(gets, 0);
+    assert.equal(most, IMPORT_CONCURRENCY);
+    assert.ok(!written.includes('known@example.org'), 'the imported record was left alone');
+    assert.equal(written.length, 201);
+    assert.equal((await store.get('u199@example.org'))?.imported, true);
+  });
+
+  it('a failing store stops the import: the first error is thrown, nothing more is started', async (t) => {
+    const { store } = await fixture(t);
+    const before = await store.count();
+    let calls = 0;
+    const failing = Object.create(store) as StateStore;
+    failing.update = async (a, fn) => {
+      if (++calls === 5) throw new Error('database went away');
+      await new Promise((r) => setTimeout(r, 1));
+      return store.update(a, fn);
+    };
+    const addresses = Array.from({ length: 500 }, (_, i) => `f${i}@example.org`);
+    await assert.rejects(importAddresses(failing, addresses, 4), /database went away/);
+    assert.ok(calls <= 8, `${calls} updates started`);
+    const added = (await store.count()) - before;
+    assert.ok(added >= 4 && added <= 7, `${added} records added`);
   });
 });
 

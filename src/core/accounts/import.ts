@@ -7,7 +7,7 @@
 import { OperatorError } from '../errors.js';
 import { InvalidAddressError } from '../state/errors.js';
 import { normalizeAddress } from '../state/records.js';
-import type { StateStore } from '../state/types.js';
+import type { AccountRecord, StateStore } from '../state/types.js';
 
 export interface ImportProblem {
   line: number;
@@ -93,10 +93,38 @@ export function assertNoProblems(parsed: ParsedAccountList, file = 'the list'): 
   }
 }
 
-/** Mark already parsed, distinct addresses (parseAccountList) as imported. */
+/**
+ * Changes in flight at once: on PostgreSQL each is a round trip (and a connection from the
+ * pool, 10 by default), so a few dozen keep the pool busy without queueing thousands.
+ */
+export const IMPORT_CONCURRENCY = 32;
+
+/** thrown inside update() to leave a record that is already imported unwritten */
+const ALREADY_IMPORTED = new Error('already imported');
+
+/**
+ * A record update() has just created: nothing but the fields newRecord() gives. (A record
+ * that exists with nothing in it either counts as added: it said nothing about the account.)
+ */
+function isPristine(rec: AccountRecord): boolean {
+  const keys = Object.keys(rec).filter((k) => rec[k as keyof AccountRecord] !== undefined);
+  return (
+    keys.length === 5 &&
+    rec.state === 'unknown' &&
+    rec.errors.length === 0 &&
+    Object.keys(rec.folders).length === 0
+  );
+}
+
+/**
+ * Mark already parsed, distinct addresses (parseAccountList) as imported: one update() per
+ * address, deciding under the record's lock (no get() before it), IMPORT_CONCURRENCY at a
+ * time. The first failure stops the rest from starting and is thrown once those in flight end.
+ */
 export async function importAddresses(
   store: StateStore,
   addresses: readonly string[],
+  concurrency = IMPORT_CONCURRENCY,
 ): Promise<ImportResult> {
   const r: ImportResult = {
     added: 0,
@@ -105,17 +133,31 @@ export async function importAddresses(
     duplicates: 0,
     total: addresses.length,
   };
-  for (const address of addresses) {
-    const before = await store.get(address);
-    if (before?.imported) {
+  const one = async (address: string): Promise<void> => {
+    let added = false;
+    try {
+      await store.update(address, (rec) => {
+        if (rec.imported) throw ALREADY_IMPORTED;
+        added = isPristine(rec);
+        rec.imported = true;
+      });
+    } catch (err) {
+      if (err !== ALREADY_IMPORTED) throw err;
       r.unchanged++;
-      continue;
+      return;
     }
-    await store.update(address, (rec) => {
-      rec.imported = true;
-    });
-    if (before) r.marked++;
-    else r.added++;
-  }
+    if (added) r.added++;
+    else r.marked++;
+  };
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (!failure && next < addresses.length) {
+      const address = addresses[next++]!;
+      await one(address).catch((err: unknown) => void (failure ??= { err }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, addresses.length) }, lane));
+  if (failure) throw failure.err;
   return r;
 }

@@ -258,8 +258,11 @@ class PgStoreImpl implements PgStore {
            record = $10`,
         rowValues(next, this.cluster.node),
       );
-      // the other nodes hear of a new state or phase when this commits (pg-cluster.ts)
-      if (old?.state !== next.state || old?.transferPhase !== next.transferPhase)
+      // the other nodes hear of a new state or phase when this commits (pg-cluster.ts); a
+      // new record still unknown is no news (absent reads as unknown), and a NOTIFY
+      // serialises commits, which would make `accounts import` one commit at a time
+      const created = old === undefined && next.state === 'unknown' && !next.transferPhase;
+      if (!created && (old?.state !== next.state || old?.transferPhase !== next.transferPhase))
         await client.query('SELECT pg_notify($1, $2)', [
           CHANGES_CHANNEL,
           changePayload({
