@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Brakes, type Attempt } from '../../src/core/login/brakes.js';
+import { Brakes, type Attempt, type BrakeDeps } from '../../src/core/login/brakes.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
-function brakes(over: Partial<BrakeLimits> = {}) {
+function brakes(over: Partial<BrakeLimits> = {}, cluster?: BrakeDeps['cluster']) {
   let now = 1_000_000;
   const sleeps: Array<() => void> = [];
   const delays: number[] = [];
@@ -23,6 +23,7 @@ function brakes(over: Partial<BrakeLimits> = {}) {
       ...over,
     },
     {
+      ...(cluster ? { cluster } : {}),
       now: () => now,
       sleep: (ms) =>
         new Promise<void>((wake) => {
@@ -202,5 +203,105 @@ describe('brakes', () => {
     for (let i = 0; i < 1000; i++)
       await started(t.b.begin(`10.0.${i >> 8}.${i & 255}`, `u${i}@x`)).failed();
     assert.deepEqual(t.b.tracked, { addresses: 10, accounts: 10, pairs: 10 });
+  });
+});
+
+type Listener = (data: unknown, node: string) => void;
+
+/** Two nodes' clusters: what one publishes the other hears (never itself), as PgCluster. */
+function linkedClusters() {
+  const published: Array<{ node: string; topic: string; data: unknown }> = [];
+  const subs = new Map<string, Map<string, Set<Listener>>>();
+  const make = (node: string, other: string): NonNullable<BrakeDeps['cluster']> => ({
+    publish(topic, data) {
+      published.push({ node, topic, data: structuredClone(data) });
+      const copy = JSON.parse(JSON.stringify(data)) as unknown; // it crosses as JSON
+      for (const fn of subs.get(other)?.get(topic) ?? []) fn(copy, node);
+    },
+    onMessage(topic, fn) {
+      const byTopic = subs.get(node) ?? new Map<string, Set<Listener>>();
+      subs.set(node, byTopic);
+      const set = byTopic.get(topic) ?? new Set<Listener>();
+      byTopic.set(topic, set);
+      set.add(fn);
+      return () => set.delete(fn);
+    },
+  });
+  return { a: make('A', 'B'), b: make('B', 'A'), published, subs };
+}
+
+describe('brakes across nodes', () => {
+  it('failures split across two nodes brake the address on both', async () => {
+    const link = linkedClusters();
+    const A = brakes({}, link.a);
+    const B = brakes({}, link.b);
+    const ip = '203.0.113.9';
+    // five failures (maxFailuresPerAddress), three on A and two on B, on several accounts so
+    // that no (account, address) pair reaches its own limit of three
+    await fail(A, ip, 'u1@example.org');
+    await fail(B, ip, 'u2@example.org');
+    await fail(A, ip, 'u3@example.org');
+    await fail(B, ip, 'u4@example.org');
+    started(A.b.begin(ip, 'u5@example.org')).end(); // four: not yet
+    await fail(A, ip, 'u5@example.org');
+    assert.equal(refusal(A.b.begin(ip, 'u6@example.org')), 'address');
+    assert.equal(refusal(B.b.begin(ip, 'u6@example.org')), 'address');
+    // another address is not braked, on either node
+    started(A.b.begin('198.51.100.1', 'u6@example.org')).end();
+    started(B.b.begin('198.51.100.1', 'u6@example.org')).end();
+    // each failure was published once by the node that saw it, keys only
+    assert.deepEqual(
+      link.published.map((p) => p.node),
+      ['A', 'B', 'A', 'B', 'A'],
+    );
+    assert.deepEqual(link.published[0], {
+      node: 'A',
+      topic: 'brake',
+      data: { a: ip, c: 'u1@example.org' },
+    });
+    // the window ends on both
+    A.advance(60_000);
+    B.advance(60_000);
+    started(A.b.begin(ip, 'u6@example.org')).end();
+    started(B.b.begin(ip, 'u6@example.org')).end();
+  });
+
+  it("a pair's failures count on the other node; a success forgets them there too", async () => {
+    const link = linkedClusters();
+    const A = brakes({}, link.a);
+    const B = brakes({}, link.b);
+    const ip = '2001:db8:1:2::7'; // its /64 is the key: another address in it is the same
+    await fail(A, ip, 'Carol@example.org');
+    await fail(B, '2001:db8:1:2::8', 'carol@example.org');
+    await fail(A, ip, 'carol@example.org');
+    assert.equal(refusal(B.b.begin(ip, 'carol@example.org')), 'account-address');
+    // the account's owner from elsewhere is not refused
+    started(B.b.begin('192.0.2.1', 'carol@example.org')).end();
+    const before = link.published.length;
+    // a right password on A (its own attempt was begun before the third failure)
+    const A2 = brakes({ maxFailuresPerAccount: 10 }, link.a);
+    await fail(A2, ip, 'carol@example.org');
+    started(A2.b.begin(ip, 'carol@example.org')).succeeded();
+    assert.deepEqual(link.published.slice(before + 1), [
+      {
+        node: 'A',
+        topic: 'brake',
+        data: { a: '2001:db8:1:2::/64', c: 'carol@example.org', ok: true },
+      },
+    ]);
+    started(B.b.begin(ip, 'carol@example.org')).end();
+  });
+
+  it('ignores what is not a brake message, and stops hearing once closed', async () => {
+    const link = linkedClusters();
+    const A = brakes({ maxFailuresPerAddress: 1 }, link.a);
+    const B = brakes({ maxFailuresPerAddress: 1 }, link.b);
+    for (const junk of [null, 'x', { a: 1, c: 'x' }, { a: 'x'.repeat(600), c: 'y' }])
+      link.b.publish('brake', junk);
+    started(A.b.begin('203.0.113.1', 'x')).end();
+    A.b.close();
+    await fail(B, '203.0.113.1', 'x');
+    started(A.b.begin('203.0.113.1', 'x')).end();
+    assert.equal(refusal(B.b.begin('203.0.113.1', 'x')), 'address');
   });
 });

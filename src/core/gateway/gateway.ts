@@ -193,7 +193,8 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   const logger = deps.logger ?? silentLogger;
   const tls = new TlsProvider(readTls(config));
   const sessions = new SessionRegistry();
-  const brakes = new Brakes(limits.brakes);
+  // failures count on every node sharing the store (brakes.ts)
+  const brakes = new Brakes(limits.brakes, { cluster: deps.store.cluster });
   const connections = new ConnectionLimiter(() => limits.connections);
   const upstreamOptions: UpstreamOptions = {
     ...deps.upstreamOptions,
@@ -300,6 +301,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
       if (stopping) return;
       stopping = true;
       await shutDown({ running, smtp, sessions, ownRelayLog, workers, logger }, graceMs);
+      brakes.close();
     },
   };
 }

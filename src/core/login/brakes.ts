@@ -17,10 +17,28 @@
  *   4. The sockets held in that delay are capped: beyond it the reply goes out at once and
  *      the connection is closed, so an attacker cannot pin thousands of sockets.
  *
- * Counters live in bounded maps (oldest forgotten first).
+ * Counters live in bounded maps (oldest forgotten first). With several gateway nodes on one
+ * store each failure counts on every node: the node that saw it publishes its keys (the
+ * client address key and the account, never a password) on the cluster, and the others
+ * add it to their counters (and a success forgets the pair everywhere), so guesses spread
+ * over the nodes behind a load balancer meet the same limits as on one node.
  */
 import type { BrakeLimits } from '../limits.js';
 import { clientKey } from '../net-address.js';
+import type { Cluster } from '../state/types.js';
+
+/** the cluster topic of the brakes' messages */
+export const BRAKE_TOPIC = 'brake';
+
+/** What a node publishes: a failure (or a success) of account `c` from address key `a`. */
+interface BrakeMessage {
+  a: string;
+  c: string;
+  ok?: true;
+}
+
+/** longer than any address key or account name: a message that is not ours */
+const MAX_KEY_CHARS = 512;
 
 interface Counter {
   count: number;
@@ -86,6 +104,8 @@ class InFlight {
 }
 
 export interface BrakeDeps {
+  /** the gateway nodes sharing the store: failures are published and heard there */
+  cluster?: Pick<Cluster, 'publish' | 'onMessage'>;
   now?: () => number;
   /** the timer (tests pass a fake one) */
   sleep?: (ms: number) => Promise<void>;
@@ -131,6 +151,8 @@ export class Brakes {
   private readonly waiters = new Set<() => void>();
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly cluster: BrakeDeps['cluster'];
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly limits: BrakeLimits,
@@ -141,6 +163,29 @@ export class Brakes {
     this.byAccount = new BoundedCounters(limits.windowMs, limits.maxTracked);
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.cluster = deps.cluster;
+    this.unsubscribe =
+      deps.cluster?.onMessage(BRAKE_TOPIC, (data) => this.heard(data)) ?? (() => undefined);
+  }
+
+  /** stop hearing the other nodes (the gateway's stop) */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** Another node's failure or success: counted here as if seen here, not published again. */
+  private heard(data: unknown): void {
+    const m = data as Partial<BrakeMessage> | null;
+    if (typeof m?.a !== 'string' || typeof m.c !== 'string') return;
+    if (m.a.length > MAX_KEY_CHARS || m.c.length > MAX_KEY_CHARS) return;
+    const keys = pairKeys(m.a, m.c.toLowerCase());
+    if (m.ok === true) this.byPair.clear(keys.pair);
+    else this.tally(keys);
+  }
+
+  private tell(k: Keys, ok?: true): void {
+    const m: BrakeMessage = { a: k.address, c: k.account, ...(ok ? { ok } : {}) };
+    this.cluster?.publish(BRAKE_TOPIC, m);
   }
 
   /**
@@ -168,7 +213,10 @@ export class Brakes {
     };
     return {
       succeeded: () => {
-        if (leave()) this.byPair.clear(keys.pair);
+        if (!leave()) return;
+        // published only when there was something to forget: most logins are first tries
+        if (this.byPair.get(keys.pair, this.now()) > 0) this.tell(keys, true);
+        this.byPair.clear(keys.pair);
       },
       failed: async () => {
         if (!leave()) return true;
@@ -239,13 +287,20 @@ export class Brakes {
     return undefined;
   }
 
-  /** Count a failure; the delay its reply waits. */
+  /** Count a failure seen here, tell the other nodes; the delay its reply waits. */
   private count(k: Keys): number {
-    const now = this.now();
-    const address = this.byAddress.add(k.address, now);
-    const pair = this.byPair.add(k.pair, now);
-    const account = this.byAccount.add(k.account, now);
+    const { address, pair, account } = this.tally(k);
+    this.tell(k);
     return this.penalty(Math.max(address, pair), account);
+  }
+
+  private tally(k: Keys): { address: number; pair: number; account: number } {
+    const now = this.now();
+    return {
+      address: this.byAddress.add(k.address, now),
+      pair: this.byPair.add(k.pair, now),
+      account: this.byAccount.add(k.account, now),
+    };
   }
 
   /** Doubling per failure of the address (Dovecot's auth_penalty), the cap for an account under attack. */
@@ -293,8 +348,10 @@ interface Keys {
 }
 
 function keysOf(address: string, account: string): Keys {
-  const a = clientKey(address);
-  const acct = account.toLowerCase();
+  return pairKeys(clientKey(address), account.toLowerCase());
+}
+
+function pairKeys(a: string, acct: string): Keys {
   // NUL cannot occur in a normalised account name nor in an address key.
   return { address: a, account: acct, pair: `${acct}\0${a}` };
 }
