@@ -16,7 +16,7 @@
  * 1000000; 0 skips the large size), BENCH_ROUNDS (JSON loads, default 3), BENCH_CAPTURES
  * (per storm, default 2000), BENCH_LOGINS (through the gateway, default 2000), BENCH_DIR
  * (default the system temp dir: put it on the disk the state will live on), BENCH_KEEP=1
- * keeps the files. The full run takes about ten minutes on 2 cores.
+ * keeps the files. The full run takes about twelve minutes on a busy 2-core machine.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem, release } from 'node:os';
