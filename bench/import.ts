@@ -61,7 +61,8 @@ async function main(): Promise<void> {
       await json.close();
       const admin = new pg.Client({ connectionString: db.url });
       await admin.connect();
-      await admin.query('DROP TABLE IF EXISTS autoport_accounts, autoport_nodes, autoport_schema');
+      // every table of the schema, whatever migrations added
+      await admin.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
       await admin.end();
       const store = await openPgStore(db.url);
       rows.push(`pg    ${name.padEnd(6)} new: ${await timed(store, f, addresses)}`);
