@@ -210,6 +210,12 @@ describe('two gateway nodes on one PostgreSQL', { timeout: 420_000 }, () => {
       const states = await Promise.all(SMALL.map((u) => stateOf(store, u)));
       return states.every((s) => s === 'migrated') ? true : undefined;
     });
+    // the record says migrated a moment before the node logs the move's end
+    const finished = (u: Credentials) => (e: LogEvent) =>
+      e.type === 'transfer.finished' && e.address === u.user && e.ok === true;
+    await until('every move logged', 15_000, async () =>
+      SMALL.every((u) => nodes.some((n) => events(n).some(finished(u)))) ? true : undefined,
+    );
     const all = nodes.flatMap((n) => events(n).map((e) => ({ ...e, node: n.name })));
     const movers = new Set<string>();
     for (const u of SMALL) {
@@ -266,8 +272,13 @@ describe('two gateway nodes on one PostgreSQL', { timeout: 420_000 }, () => {
     } finally {
       c.close();
     }
-    await until('big migrated', 120_000, async () =>
-      (await stateOf(store, BIG)) === 'migrated' ? true : undefined,
+    await until('big migrated and logged', 120_000, async () =>
+      (await stateOf(store, BIG)) === 'migrated' &&
+      nodes.some((n) =>
+        events(n).some((e) => e.type === 'transfer.finished' && e.address === BIG.user),
+      )
+        ? true
+        : undefined,
     );
     await sleep(500);
     polling = false;
@@ -335,8 +346,10 @@ describe('two gateway nodes on one PostgreSQL', { timeout: 420_000 }, () => {
     await until('huge migrated by the survivor', 180_000, async () =>
       (await stateOf(store, HUGE)) === 'migrated' ? true : undefined,
     );
-    const fin = events(survivor).find(
-      (e) => e.type === 'transfer.finished' && e.address === HUGE.user && e.ok,
+    const fin = await until('the move logged', 15_000, async () =>
+      events(survivor).find(
+        (e) => e.type === 'transfer.finished' && e.address === HUGE.user && e.ok,
+      ),
     );
     assert.ok(fin, `${survivor.name} finished the move`);
     const took = Date.parse(
