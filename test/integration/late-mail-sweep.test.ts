@@ -6,7 +6,10 @@
  * not brought back, nor a folder the user deleted there, and the account stays migrated.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sideFilePath } from '../../src/core/state/side-files.js';
 import { makeMessage, openImap } from '../support/index.js';
 import {
   FAST_BRAKES,
@@ -112,5 +115,25 @@ describe('late-mail sweep after the switch', { timeout: 180_000 }, () => {
     assert.equal(done?.sweepAt, undefined, 'no sweep left after the last one');
     assert.equal(done?.transfer?.swept?.messages, 2);
     assert.match(p.logText(), /late-mail sweep of alice@example\.org: 2 message\(s\) copied/);
+  });
+
+  it("a sweep on a node without the move's checkpoints copies only what came after the move", async () => {
+    // another node moved the account: its copy checkpoints are not here (the record is)
+    const dir = dirname(sideFilePath(p.store, alice.user, 'x').absolute);
+    for (const f of readdirSync(dir))
+      if (decodeURIComponent(f).startsWith('uidmap')) rmSync(join(dir, f));
+    await append(p, 'source', 'INBOX', 'later-inbox');
+    const swept = nextEvent(p, 'transfer.swept', (e) => e.address === alice.user);
+    await p.store.update(alice.user, (r) => void (r.sweepAt = [new Date().toISOString()]));
+    const e = await swept;
+    assert.equal(e.error, undefined);
+    assert.equal(e.messages, 1, 'only the new message');
+    assert.deepEqual(await subjects(p, 'destination', 'INBOX'), [
+      'late-inbox',
+      'later-inbox',
+      'm1',
+      'm3',
+    ]);
+    assert.deepEqual(await subjects(p, 'destination', 'Lists'), ['late-list', 'list1']);
   });
 });

@@ -127,6 +127,32 @@ async function withoutUserDeleted(run: AccountRun, plan: FolderPlan): Promise<Fo
   };
 }
 
+/**
+ * A checkpoint that is new here while the account's record says the folder was copied
+ * before: another gateway node copied it (checkpoints stay on the node that copies) and
+ * died, or has moved the account and this node runs its late-mail sweep; or the
+ * checkpoint was moved away. The record, shared by every node, seeds it:
+ *
+ * - a sweep copies above the UID the move recorded, not the whole folder again;
+ * - a move hashes the whole destination folder (watermark 1), so each source message
+ *   already there is bound by content, not appended twice.
+ */
+async function seedFromRecord(run: AccountRun, entry: FolderPlanEntry, cp: Checkpoint) {
+  const st = cp.state;
+  if (st.srcUv !== 0 || st.dstUv !== 0 || st.map.size > 0 || st.watermark > 0) return;
+  const rec = await run.deps.store.get(run.address);
+  const done = rec?.folders[entry.source];
+  if (run.newOnly) {
+    if (done?.uidValidity === undefined || done.lastUid === undefined) return;
+    cp.setHeads(done.uidValidity, done.destUidValidity ?? 0);
+    cp.setProgress(done.lastUid, undefined);
+    cp.commit();
+    return;
+  }
+  // attempts counts this run too: more than one, an earlier run may have appended here
+  if ((done?.copied ?? 0) > 0 || (rec?.attempts ?? 0) > 1) cp.setWatermark(1);
+}
+
 /** One folder, again after a transient error (a fresh connection pair, with back-off). */
 async function copyWithRetry(
   run: AccountRun,
@@ -138,6 +164,7 @@ async function copyWithRetry(
   const { deps, address } = run;
   const side = sideFilePath(deps.store, address, `uidmap ${entry.source}`);
   const cp = await Checkpoint.open(side.absolute);
+  await seedFromRecord(run, entry, cp);
   const backoff = new Backoff();
   const stats = newFolderStats();
   try {
