@@ -8,7 +8,7 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { OperatorError } from '../errors.js';
@@ -72,6 +72,7 @@ export async function exportState(
   let sideDataCount = 0;
   /** where a file-backed store.side keeps its data: carried as side data, not as files */
   const sideDataFiles = new Set<string>();
+  const accountDirs = await listAccountDirs(side);
   for (let after = ''; ;) {
     const page = await store.list({ after, limit: options.pageSize ?? PAGE });
     if (page.length === 0) break;
@@ -80,7 +81,7 @@ export async function exportState(
       records.add(recordDigestText(record));
       recordCount++;
     }
-    for (const entry of await readSideData(store, page, sideDataFiles)) {
+    for (const entry of await readSideData(store, page, sideDataFiles, accountDirs)) {
       await put({ sideData: entry });
       sideData.add(canonicalJson(entry));
       sideDataCount++;
@@ -110,27 +111,52 @@ export async function exportState(
   return { ...end, source: store.location, bytes };
 }
 
-/** The side data of a page of accounts under every known key, read a few at a time. */
+/**
+ * The side data of a page of accounts under every known key: one query where the store
+ * can answer for many accounts (PostgreSQL); else one read per account and key, only for
+ * accounts that have a folder of side files at all (`accountDirs`: the file-backed store
+ * keeps side data there, and most accounts have none).
+ */
 async function readSideData(
   store: StateStore,
   page: readonly AccountRecord[],
   files: Set<string>,
+  accountDirs: ReadonlySet<string>,
 ): Promise<SideDataEntry[]> {
   const side = sideDataDir(store);
-  const asks = page.flatMap((r) => SIDE_DATA_KEYS.map((key) => ({ address: r.address, key })));
-  const out: Array<SideDataEntry | undefined> = new Array(asks.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < asks.length; i = next++) {
-      const { address, key } = asks[i]!;
-      const abs = sideFilePath(store, address, key).absolute;
-      files.add(relative(side, abs).split(sep).join('/'));
-      const data = await store.side.read(address, key);
-      if (data !== undefined) out[i] = { address, key, data };
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  return out.filter((e): e is SideDataEntry => e !== undefined);
+  const withFiles = page.filter((r) => accountDirs.has(accountDirName(store, r.address)));
+  for (const r of withFiles)
+    for (const key of SIDE_DATA_KEYS)
+      files.add(
+        relative(side, sideFilePath(store, r.address, key).absolute)
+          .split(sep)
+          .join('/'),
+      );
+  if (store.side.readMany) {
+    const addresses = page.map((r) => r.address);
+    const found = await store.side.readMany(addresses, SIDE_DATA_KEYS);
+    return found.sort((a, b) => cmp(a.address, b.address) || cmp(a.key, b.key));
+  }
+  const asks = withFiles.flatMap((r) => SIDE_DATA_KEYS.map((key) => ({ address: r.address, key })));
+  const out: SideDataEntry[] = [];
+  for (const { address, key } of asks) {
+    const data = await store.side.read(address, key);
+    if (data !== undefined) out.push({ address, key, data });
+  }
+  return out;
+}
+
+function accountDirName(store: StateStore, address: string): string {
+  return basename(dirname(sideFilePath(store, address, 'x').absolute));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The names in the side folder (one folder per account with side files). */
+async function listAccountDirs(side: string): Promise<Set<string>> {
+  return new Set(await readdir(side).catch(() => []));
 }
 
 /**

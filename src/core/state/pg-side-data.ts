@@ -31,6 +31,17 @@ export class PgSideData implements SideData {
     return rows[0] ? Number(rows[0].v) : undefined;
   }
 
+  async readMany(
+    addresses: readonly string[],
+    keys: readonly string[],
+  ): Promise<Array<{ address: string; key: string; data: unknown }>> {
+    const { rows } = await this.query(
+      'SELECT address, key, data FROM autoport_side WHERE address = ANY($1) AND key = ANY($2)',
+      [addresses.map(normalizeAddress), keys],
+    );
+    return rows as Array<{ address: string; key: string; data: unknown }>;
+  }
+
   async remove(address: string): Promise<void> {
     await this.query('DELETE FROM autoport_side WHERE address = $1', [normalizeAddress(address)]);
   }

@@ -336,4 +336,12 @@ export interface SideData {
   version(address: string, key: string): Promise<number | undefined>;
   /** everything kept for the account */
   remove(address: string): Promise<void>;
+  /**
+   * What is kept under any of `keys` for any of `addresses`, at once (`state export` asks a
+   * page of accounts at a time). Optional: without it, read() per account and key.
+   */
+  readMany?(
+    addresses: readonly string[],
+    keys: readonly string[],
+  ): Promise<Array<{ address: string; key: string; data: unknown }>>;
 }
