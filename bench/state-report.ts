@@ -17,8 +17,10 @@ export interface PgSize {
 
 export interface Report {
   conditions: Record<string, string | number>;
-  json: JsonResult & { gateway: GatewayFigures };
+  /** undefined when BENCH_BACKENDS left the JSON store out */
+  json?: JsonResult & { gateway: GatewayFigures };
   jsonLarge?: { accounts: number; open?: ProbeResult; refusal?: ProbeResult; refusedAt?: number };
+  /** no sizes when BENCH_BACKENDS left PostgreSQL out */
   pg: { server: string; sizes: PgSize[] };
 }
 
@@ -40,82 +42,88 @@ const pair = (a: Cell, b: Cell, unit: string): string =>
 function sideBySide(r: Report): void {
   const big = r.jsonLarge?.open;
   const [pgS, pgL] = r.pg.sizes;
-  const head = ['', `JSON ${r.json.accounts}`, `JSON ${r.jsonLarge?.accounts ?? '-'}`];
+  const head = ['', `JSON ${r.json?.accounts ?? '-'}`, `JSON ${r.jsonLarge?.accounts ?? '-'}`];
   for (const p of r.pg.sizes) head.push(`PostgreSQL ${p.accounts}`);
   const rows: string[][] = [
     head,
-    ['state on disk', f(r.json.fileMB, ' MB'), '-', f(pgS?.tableMB, ' MB'), f(pgL?.tableMB, ' MB')],
+    [
+      'state on disk',
+      f(r.json?.fileMB, ' MB'),
+      '-',
+      f(pgS?.tableMB, ' MB'),
+      f(pgL?.tableMB, ' MB'),
+    ],
     [
       'store load / open',
-      f(r.json.loadMs, ' ms'),
-      big ? f(big.openMs, ' ms') : 'refused',
+      f(r.json?.loadMs, ' ms'),
+      big ? f(big.openMs, ' ms') : r.jsonLarge?.refusal ? 'refused' : '-',
       f(pgS?.store.openMs, ' ms'),
       f(pgL?.store.openMs, ' ms'),
     ],
     [
       'gateway start (spawn to /healthz 200)',
-      f(r.json.gateway.startMs, ' ms'),
+      f(r.json?.gateway.startMs, ' ms'),
       '-',
       f(pgS?.gateway.startMs, ' ms'),
       f(pgL?.gateway.startMs, ' ms'),
     ],
     [
       'capture p50 / p99, store',
-      pair(r.json.captureP50Ms, r.json.captureP99Ms, ' ms'),
+      pair(r.json?.captureP50Ms, r.json?.captureP99Ms, ' ms'),
       pair(big?.captureP50Ms, big?.captureP99Ms, ' ms'),
       pair(pgS?.store.captureP50Ms, pgS?.store.captureP99Ms, ' ms'),
       pair(pgL?.store.captureP50Ms, pgL?.store.captureP99Ms, ' ms'),
     ],
     [
       'capture p50 / p99, store, one at a time',
-      pair(r.json.soloP50Ms, r.json.soloP99Ms, ' ms'),
+      pair(r.json?.soloP50Ms, r.json?.soloP99Ms, ' ms'),
       pair(big?.soloP50Ms, big?.soloP99Ms, ' ms'),
       pair(pgS?.store.soloP50Ms, pgS?.store.soloP99Ms, ' ms'),
       pair(pgL?.store.soloP50Ms, pgL?.store.soloP99Ms, ' ms'),
     ],
     [
       'durable captures / s in the storm',
-      f(r.json.capturesPerSec),
+      f(r.json?.capturesPerSec),
       f(big?.capturesPerSec),
       f(pgS?.store.capturesPerSec),
       f(pgL?.store.capturesPerSec),
     ],
     [
       'login via gateway p50 / p99 (a capture)',
-      pair(r.json.gateway.loginP50Ms, r.json.gateway.loginP99Ms, ' ms'),
+      pair(r.json?.gateway.loginP50Ms, r.json?.gateway.loginP99Ms, ' ms'),
       '-',
       pair(pgS?.gateway.loginP50Ms, pgS?.gateway.loginP99Ms, ' ms'),
       pair(pgL?.gateway.loginP50Ms, pgL?.gateway.loginP99Ms, ' ms'),
     ],
     [
       'logins / s via gateway (failed)',
-      `${r.json.gateway.loginsPerSec} (${r.json.gateway.loginsFailed})`,
+      r.json ? `${r.json.gateway.loginsPerSec} (${r.json.gateway.loginsFailed})` : '-',
       '-',
       ...r.pg.sizes.map((p) => `${p.gateway.loginsPerSec} (${p.gateway.loginsFailed})`),
     ],
     [
       'RSS, store alone after load / peak',
-      pair(r.json.storeRssAfterLoadMB, r.json.storePeakRssMB, ' MB'),
+      pair(r.json?.storeRssAfterLoadMB, r.json?.storePeakRssMB, ' MB'),
       pair(big?.rssAfterOpenMB, big?.peakRssMB, ' MB'),
       pair(pgS?.store.rssAfterOpenMB, pgS?.store.peakRssMB, ' MB'),
       pair(pgL?.store.rssAfterOpenMB, pgL?.store.peakRssMB, ' MB'),
     ],
     [
       'RSS, gateway started / after storm',
-      pair(r.json.gateway.rssAfterStartMB, r.json.gateway.rssAfterStormMB, ' MB'),
+      pair(r.json?.gateway.rssAfterStartMB, r.json?.gateway.rssAfterStormMB, ' MB'),
       '-',
       pair(pgS?.gateway.rssAfterStartMB, pgS?.gateway.rssAfterStormMB, ' MB'),
       pair(pgL?.gateway.rssAfterStartMB, pgL?.gateway.rssAfterStormMB, ' MB'),
     ],
     [
       'gateway stop (SIGTERM to exit)',
-      `${r.json.gateway.stopMs} ms, ${r.json.gateway.exit}`,
+      r.json ? `${r.json.gateway.stopMs} ms, ${r.json.gateway.exit}` : '-',
       '-',
       ...r.pg.sizes.map((p) => `${p.gateway.stopMs} ms, ${p.gateway.exit}`),
     ],
     [
       'RSS, gateway peak',
-      f(r.json.gateway.peakRssMB, ' MB'),
+      f(r.json?.gateway.peakRssMB, ' MB'),
       '-',
       f(pgS?.gateway.peakRssMB, ' MB'),
       f(pgL?.gateway.peakRssMB, ' MB'),
@@ -144,29 +152,34 @@ function targets(r: Report): Target[] {
     limit,
     pass: v !== undefined && !Number.isNaN(v) && v <= limit,
   });
-  const out = [
-    at(
-      r.json.captureP99Ms,
-      JSON_CAPTURE_P99_MS,
-      `JSON ${r.json.accounts}: capture p99 <= ${JSON_CAPTURE_P99_MS} ms`,
-    ),
-    at(r.json.loadMs, JSON_LOAD_MS, `JSON ${r.json.accounts}: load <= ${JSON_LOAD_MS} ms`),
-    at(
-      large?.gateway.startMs,
-      PG_START_MS,
-      `PostgreSQL ${large?.accounts}: gateway start <= ${PG_START_MS} ms`,
-    ),
-    at(
-      large?.store.captureP99Ms,
-      PG_CAPTURE_P99_MS,
-      `PostgreSQL ${large?.accounts}: capture p99 <= ${PG_CAPTURE_P99_MS} ms`,
-    ),
-    at(
-      large?.gateway.peakRssMB,
-      PG_GATEWAY_RSS_MB,
-      `PostgreSQL ${large?.accounts}: gateway peak RSS <= ${PG_GATEWAY_RSS_MB} MB`,
-    ),
-  ];
+  const out: Target[] = [];
+  if (r.json)
+    out.push(
+      at(
+        r.json.captureP99Ms,
+        JSON_CAPTURE_P99_MS,
+        `JSON ${r.json.accounts}: capture p99 <= ${JSON_CAPTURE_P99_MS} ms`,
+      ),
+      at(r.json.loadMs, JSON_LOAD_MS, `JSON ${r.json.accounts}: load <= ${JSON_LOAD_MS} ms`),
+    );
+  if (large)
+    out.push(
+      at(
+        large?.gateway.startMs,
+        PG_START_MS,
+        `PostgreSQL ${large?.accounts}: gateway start <= ${PG_START_MS} ms`,
+      ),
+      at(
+        large?.store.captureP99Ms,
+        PG_CAPTURE_P99_MS,
+        `PostgreSQL ${large?.accounts}: capture p99 <= ${PG_CAPTURE_P99_MS} ms`,
+      ),
+      at(
+        large?.gateway.peakRssMB,
+        PG_GATEWAY_RSS_MB,
+        `PostgreSQL ${large?.accounts}: gateway peak RSS <= ${PG_GATEWAY_RSS_MB} MB`,
+      ),
+    );
   if (pgS && pgL)
     out.push(
       at(
@@ -178,8 +191,7 @@ function targets(r: Report): Target[] {
   return out;
 }
 
-function jsonDetails(r: Report): void {
-  const j = r.json;
+function jsonDetails(j: JsonResult): void {
   printRows([
     [
       'load, journal at its threshold',
@@ -218,7 +230,9 @@ export function printReport(r: Report): void {
   console.log('\ntargets (issue 13)');
   const t = targets(r);
   for (const x of t) console.log(`  ${x.pass ? 'PASS' : 'FAIL'}  ${x.target}: ${x.value ?? '-'}`);
-  console.log(`\nJSON store ${r.json.accounts}, details`);
-  jsonDetails(r);
+  if (r.json) {
+    console.log(`\nJSON store ${r.json.accounts}, details`);
+    jsonDetails(r.json);
+  }
   console.log(JSON.stringify({ ...r, targets: t }));
 }

@@ -14,7 +14,8 @@
  * Every storm is CONCURRENCY (50) at a time. Prints a table, the targets of issue 13 with
  * PASS/FAIL, and one JSON line. Env: BENCH_ACCOUNTS (default 100000), BENCH_LARGE (default
  * 1000000; 0 skips the large size), BENCH_ROUNDS (JSON loads, default 3), BENCH_CAPTURES
- * (per storm, default 2000), BENCH_LOGINS (through the gateway, default 2000), BENCH_DIR
+ * (per storm, default 2000), BENCH_LOGINS (through the gateway, default 2000),
+ * BENCH_BACKENDS (default json,pg; one of them for a shorter run), BENCH_DIR
  * (default the system temp dir: put it on the disk the state will live on), BENCH_KEEP=1
  * keeps the files. The full run takes about twelve minutes on a busy 2-core machine.
  */
@@ -43,6 +44,7 @@ const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CAPTURES = Number(process.env.BENCH_CAPTURES ?? 2000);
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
+const BACKENDS = (process.env.BENCH_BACKENDS ?? 'json,pg').split(',');
 
 setFlagsFromString('--expose-gc');
 /** Collect between phases, so one phase's garbage is not paid for by the next one's figures. */
@@ -116,6 +118,29 @@ async function postgres(dir: string, keyFile: string, sizes: number[]): Promise<
   }
 }
 
+/** The JSON store at both sizes, and the gateway on it at the small one. */
+async function jsonBackend(
+  dir: string,
+  keyFile: string,
+): Promise<Pick<Report, 'json' | 'jsonLarge'>> {
+  console.error(`JSON store, ${SMALL} accounts ...`);
+  const jsonFile = join(dir, 'state.json');
+  const json: JsonResult = await benchJson(jsonFile, {
+    dir,
+    keyring: loadKeyring(keyFile),
+    keyFile,
+    accounts: SMALL,
+    rounds: ROUNDS,
+    captures: CAPTURES,
+    gc,
+  });
+  const gateway: GatewayFigures = await gatewayOn(jsonFile, dir, keyFile, SMALL, 'gw-json');
+  gc();
+  console.error(`JSON store, ${LARGE} accounts ...`);
+  const jsonLargeResult = LARGE > 0 ? await jsonLarge(dir, keyFile) : undefined;
+  return { json: { ...json, gateway }, jsonLarge: jsonLargeResult };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'autoport-bench-'));
   const load0 = loadavg()
@@ -124,24 +149,11 @@ async function main(): Promise<void> {
   try {
     const keyFile = join(dir, 'key');
     await generateKeyFile(keyFile);
-    const keyring = loadKeyring(keyFile);
-    console.error(`JSON store, ${SMALL} accounts ...`);
-    const jsonFile = join(dir, 'state.json');
-    const json: JsonResult = await benchJson(jsonFile, {
-      dir,
-      keyring,
-      keyFile,
-      accounts: SMALL,
-      rounds: ROUNDS,
-      captures: CAPTURES,
-      gc,
-    });
-    const jsonGateway: GatewayFigures = await gatewayOn(jsonFile, dir, keyFile, SMALL, 'gw-json');
-    gc();
-    console.error(`JSON store, ${LARGE} accounts ...`);
-    const jsonLargeResult = LARGE > 0 ? await jsonLarge(dir, keyFile) : undefined;
+    const json = BACKENDS.includes('json') ? await jsonBackend(dir, keyFile) : undefined;
     console.error('PostgreSQL ...');
-    const pg = await postgres(dir, keyFile, LARGE > 0 ? [SMALL, LARGE] : [SMALL]);
+    const pg = BACKENDS.includes('pg')
+      ? await postgres(dir, keyFile, LARGE > 0 ? [SMALL, LARGE] : [SMALL])
+      : { server: 'PostgreSQL not run', sizes: [] };
     const cliStartMs = await cliStart();
     printReport({
       conditions: {
@@ -158,8 +170,7 @@ async function main(): Promise<void> {
         captures: CAPTURES,
         logins: LOGINS,
       },
-      json: { ...json, gateway: jsonGateway },
-      jsonLarge: jsonLargeResult,
+      ...json,
       pg,
     });
   } finally {
