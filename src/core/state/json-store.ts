@@ -48,6 +48,7 @@ import type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-opti
 import { KeyOrder } from './key-order.js';
 import { LocalCluster } from './local-cluster.js';
 import { FileSideData } from './side-data.js';
+import { SaveRecord } from './save-record.js';
 import { StateIndex } from './state-index.js';
 import type {
   AccountCounts,
@@ -94,8 +95,7 @@ class JsonStoreImpl implements JsonStore {
   private readonly order: KeyOrder;
   private readonly saveDelayMs: number;
   private readonly now: () => Date;
-  private readonly onSaveError: (err: Error) => void;
-  private readonly onSaveRecovered: JsonStoreOptions['onSaveRecovered'];
+  private readonly saveRecord: SaveRecord;
   private readonly onWarning: (message: string) => void;
   private readonly compactMinBytes: number;
   private dirty = false;
@@ -106,18 +106,8 @@ class JsonStoreImpl implements JsonStore {
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> | undefined;
   private notBefore = 0;
-  private saves = 0;
-  private lastSavedAt: string | undefined;
-  private lastSaveMs: number | undefined;
-  private lastError: Error | undefined;
-  private failures = 0;
-  private failingSince: Date | undefined;
-  private failuresInEpisode = 0;
   private compacting: Promise<void> | undefined;
   private compactNotBefore = 0;
-  private compactions = 0;
-  private lastCompactionMs: number | undefined;
-  private compactionError: Error | undefined;
   private warnedSize = false;
 
   constructor(
@@ -134,22 +124,18 @@ class JsonStoreImpl implements JsonStore {
     this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_JOURNAL_BYTES;
     this.saveDelayMs = options.saveDelayMs ?? 100;
     this.now = options.now ?? (() => new Date());
-    this.onSaveError =
-      options.onSaveError ??
-      ((err) => process.emitWarning(`saving ${location} failed, will retry: ${err.message}`));
-    this.onSaveRecovered = options.onSaveRecovered;
+    this.saveRecord = new SaveRecord({
+      onSaveError:
+        options.onSaveError ??
+        ((err) => process.emitWarning(`saving ${location} failed, will retry: ${err.message}`)),
+      onSaveRecovered: options.onSaveRecovered,
+    });
     this.cluster = new LocalCluster(options.nodeName ?? hostname(), (limit) => this.moving(limit));
   }
 
   /** Records a move was under way on: a phase, or locked for the switch. */
   private async moving(limit: number): Promise<AccountRecord[]> {
-    const out = await this.list({ moving: true, limit });
-    for (const key of this.index.addresses('transferring')) {
-      if (out.length >= limit) break;
-      const rec = this.accounts.get(key)!;
-      if (!rec.transferPhase) out.push(rec);
-    }
-    return out;
+    return this.index.moving((a) => this.accounts.get(a), limit);
   }
 
   async get(address: string): Promise<AccountRecord | undefined> {
@@ -187,8 +173,8 @@ class JsonStoreImpl implements JsonStore {
   /** The store takes changes unless its saves are failing (then the journal is behind). */
   async ping(): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.location);
-    if (this.failingSince && this.lastError)
-      throw new StoreUnavailableError(this.location, this.lastError);
+    const { failingSince, lastError } = this.saveRecord;
+    if (failingSince && lastError) throw new StoreUnavailableError(this.location, lastError);
   }
 
   async counts(): Promise<AccountCounts> {
@@ -285,24 +271,16 @@ class JsonStoreImpl implements JsonStore {
       accounts: this.accounts.size,
       dirty: this.dirty,
       saving: this.saving !== undefined,
-      saves: this.saves,
-      lastSavedAt: this.lastSavedAt,
-      lastSaveMs: this.lastSaveMs,
-      lastError: this.lastError?.message,
-      failures: this.failures,
-      failingSince: this.failingSince?.toISOString(),
+      ...this.saveRecord.figures(),
       journalBytes: this.adapter.journalBytes,
       snapshotBytes: this.adapter.snapshotBytes,
       compacting: this.compacting !== undefined,
-      compactions: this.compactions,
-      lastCompactionMs: this.lastCompactionMs,
-      lastCompactionError: this.compactionError?.message,
     };
   }
 
   /** Start a compaction in the background when the journal is due for one. */
   compactIfDue(): void {
-    if (this.compacting || this.closed || !this.lock || this.failingSince) return;
+    if (this.compacting || this.closed || !this.lock || this.saveRecord.failingSince) return;
     if (Date.now() < this.compactNotBefore) return;
     const journal = this.adapter.journalBytes;
     if (
@@ -325,13 +303,9 @@ class JsonStoreImpl implements JsonStore {
     if (this.compacting) return this.compacting;
     const started = performance.now();
     const run = this.adapter.compact(this.db.data).then(
-      () => {
-        this.compactions++;
-        this.lastCompactionMs = Math.round((performance.now() - started) * 10) / 10;
-        this.compactionError = undefined;
-      },
+      () => this.saveRecord.compacted(performance.now() - started),
       (err: Error) => {
-        this.compactionError = err;
+        this.saveRecord.compactionFailed(err);
         throw err;
       },
     );
@@ -399,29 +373,13 @@ class JsonStoreImpl implements JsonStore {
     const run = this.db.write().then(
       () => {
         this.savedSeq = Math.max(this.savedSeq, upTo);
-        const ms = performance.now() - started;
-        this.saves++;
-        this.lastSaveMs = Math.round(ms * 10) / 10;
-        this.lastSavedAt = new Date().toISOString();
-        this.lastError = undefined;
         this.notBefore = 0;
-        if (this.failingSince) {
-          const info = { failures: this.failuresInEpisode, since: this.failingSince };
-          this.failingSince = undefined;
-          this.failuresInEpisode = 0;
-          this.onSaveRecovered?.(info);
-        }
+        this.saveRecord.saved(performance.now() - started);
       },
       (err: Error) => {
         this.dirty = true;
-        this.lastError = err;
-        this.failures++;
-        this.failuresInEpisode++;
         this.notBefore = Date.now() + RETRY_AFTER_ERROR_MS;
-        if (!this.failingSince) {
-          this.failingSince = new Date();
-          this.onSaveError(err);
-        }
+        this.saveRecord.failed(err);
         throw err;
       },
     );

@@ -20,6 +20,8 @@ export class StateIndex {
   private queue = 0;
   /** migrated accounts with sweeps pending: few (the last minutes' switches), kept apart */
   private readonly sweeps = new Set<string>();
+  /** records a move was under way on (a phase, or locked): what a restart finds mid-move */
+  private readonly movingNow = new Set<string>();
 
   constructor(records: Iterable<AccountRecord>) {
     const sorted = Array.from(records).sort((a, b) => cmp(a.updatedAt, b.updatedAt));
@@ -32,6 +34,8 @@ export class StateIndex {
     if (next && isQueued(next)) this.queue++;
     if (old && hasSweeps(old)) this.sweeps.delete(old.address);
     if (next && hasSweeps(next)) this.sweeps.add(next.address);
+    if (old && isMoving(old)) this.movingNow.delete(old.address);
+    if (next && isMoving(next)) this.movingNow.add(next.address);
     if (old?.state === next?.state) return;
     if (old) this.byState.get(old.state)!.delete(old.address);
     if (next) this.byState.get(next.state)!.add(next.address);
@@ -46,6 +50,16 @@ export class StateIndex {
 
   addresses(state: AccountState): Iterable<string> {
     return this.byState.get(state)!;
+  }
+
+  /** Records with a transferPhase or state transferring, at most `limit`. */
+  moving(get: (address: string) => AccountRecord | undefined, limit: number): AccountRecord[] {
+    const out: AccountRecord[] = [];
+    for (const address of this.movingNow) {
+      if (out.length >= limit) break;
+      out.push(get(address)!);
+    }
+    return out;
   }
 
   /** See StateStore.dueSweeps. */
@@ -90,6 +104,10 @@ export function dueSweeps(
     .sort((a, b) => a[0] - b[0])
     .slice(0, q.limit)
     .map(([, rec]) => rec);
+}
+
+function isMoving(rec: AccountRecord): boolean {
+  return rec.transferPhase !== undefined || rec.state === 'transferring';
 }
 
 function hasSweeps(rec: AccountRecord): boolean {
