@@ -2,7 +2,10 @@
  * The worker pool's late-mail sweeps with a stand-in copy engine over a real JSON store:
  * a switch puts the sweep times on the record, a restart (a new pool on the same store)
  * resumes them when due, each sweep takes its time off and the last clears them, a failing
- * sweep is reported and retried at the next time, and the account stays migrated.
+ * sweep is reported and retried at the next time, and the account stays migrated. Among
+ * several nodes (FakeCluster): a sweep runs only on a granted claim and gives it back, the
+ * due ones come from the store's dueSweeps (no list of the migrated accounts), and losing
+ * the cluster aborts a sweep, its time kept.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,8 +20,10 @@ import { transferMetrics } from '../../src/core/metrics/transfers.js';
 import { SessionRegistry } from '../../src/core/sessions/registry.js';
 import { generateKeyFile, loadKeyring, seal } from '../../src/core/state/crypto.js';
 import { openJsonStore } from '../../src/core/state/json-store.js';
+import type { StateStore } from '../../src/core/state/types.js';
 import type { SweepFn, SweepOutcome } from '../../src/core/workers/late-mail.js';
 import { WorkerPool } from '../../src/core/workers/worker-pool.js';
+import { FakeCluster, withCluster } from '../support/fake-cluster.js';
 
 const A = 'alice@example.org';
 
@@ -33,13 +38,17 @@ async function setup(t: TestContext) {
   bus.onAny((e) => events.push(e));
   let clock = Date.parse('2026-12-01T00:00:00.000Z');
   const sweeps: string[] = [];
-  let next: () => SweepOutcome = () => ({ messages: 0, bytes: 0, errors: [] });
-  const sweep: SweepFn = async (req) => {
+  let next: (signal: AbortSignal) => SweepOutcome | Promise<SweepOutcome> = () => ({
+    messages: 0,
+    bytes: 0,
+    errors: [],
+  });
+  const sweep: SweepFn = async (req, signal) => {
     sweeps.push(req.password);
-    return next();
+    return next(signal);
   };
   const pools: WorkerPool[] = [];
-  const pool = (s = store): WorkerPool => {
+  const pool = (s: StateStore = store): WorkerPool => {
     const p = new WorkerPool({
       store: s,
       keyring,
@@ -68,7 +77,7 @@ async function setup(t: TestContext) {
     bus,
     pool,
     at: (ms: number) => (clock = Date.parse('2026-12-01T00:00:00.000Z') + ms),
-    answer: (f: () => SweepOutcome) => (next = f),
+    answer: (f: (signal: AbortSignal) => SweepOutcome | Promise<SweepOutcome>) => (next = f),
   };
 }
 
@@ -151,5 +160,72 @@ describe('late-mail sweeps in the worker pool', () => {
     );
     assert.equal((await s.store.get(A))?.state, 'migrated');
     assert.match(await registry.metrics(), /autoport_late_mail_swept_total 3/);
+  });
+});
+
+describe('late-mail sweeps among several nodes', () => {
+  const TIMES = ['2026-12-01T00:01:00.000Z', '2026-12-01T00:10:00.000Z'];
+
+  it('runs a sweep only on a granted claim, gives it back, and never lists the migrated', async (t) => {
+    const s = await setup(t);
+    t.after(() => s.store.close());
+    const cluster = new FakeCluster();
+    const store = withCluster(s.store, cluster);
+    const B = 'bob@example.org';
+    for (const a of [A, B])
+      await store.upsert(a, {
+        state: 'migrated',
+        credentials: seal(s.keyring, `pw-${a}`, a),
+        sweepAt: TIMES,
+      });
+    cluster.other.add(B);
+    s.at(61_000);
+    const pool = s.pool(store);
+    await pool.start();
+    await until(async () => (await store.get(A))?.sweepAt?.length === 1, 'a swept');
+    await new Promise((r) => setTimeout(r, 100)); // a few more ticks: b is another node's
+    assert.deepEqual(s.sweeps, [`pw-${A}`]);
+    assert.ok(cluster.log.includes(`claim ${B} refused`));
+    await until(async () => cluster.log.includes(`release ${A}`), 'a given back');
+    assert.equal((await store.get(B))?.sweepAt?.length, 2, 'left to the node that holds it');
+    cluster.other.delete(B);
+    pool.wake();
+    await until(async () => (await store.get(B))?.sweepAt?.length === 1, 'b swept once free');
+    assert.deepEqual(s.sweeps, [`pw-${A}`, `pw-${B}`]);
+    await until(async () => cluster.held.size === 0, 'no claim kept');
+    assert.ok((store.calls.get('dueSweeps') ?? 0) > 0, 'asked the store for due sweeps');
+    const migratedScans = store.lists.filter((f) => JSON.stringify(f ?? {}).includes('migrated'));
+    assert.deepEqual(migratedScans, [], 'no scan of the migrated accounts');
+  });
+
+  it('losing the cluster aborts a sweep; its time stays for whichever node claims it', async (t) => {
+    const s = await setup(t);
+    t.after(() => s.store.close());
+    const cluster = new FakeCluster();
+    const store = withCluster(s.store, cluster);
+    await store.upsert(A, {
+      state: 'migrated',
+      credentials: seal(s.keyring, 'pw', A),
+      sweepAt: TIMES,
+    });
+    s.at(61_000);
+    let aborted = false;
+    s.answer(
+      (signal) =>
+        new Promise((resolve) =>
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve({ messages: 0, bytes: 0, errors: ['aborted'] });
+          }),
+        ),
+    );
+    const pool = s.pool(store);
+    await pool.start();
+    await until(async () => s.sweeps.length === 1, 'sweeping');
+    cluster.lose();
+    await until(async () => cluster.held.size === 0, 'claim given back');
+    assert.ok(aborted);
+    assert.deepEqual((await store.get(A))?.sweepAt, TIMES, 'the sweep is still due');
+    assert.equal(s.events.filter((e) => e.type === 'transfer.swept').length, 0);
   });
 });

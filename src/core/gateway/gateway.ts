@@ -28,6 +28,7 @@ import { UidlMaps } from '../transfer/uidl/store.js';
 import type { UpstreamFactory, UpstreamOptions } from '../upstreams/types.js';
 import { WorkerPool, type MigrateFn } from '../workers/worker-pool.js';
 import type { SweepFn } from '../workers/late-mail.js';
+import { closeSessionsOnRemoteLock } from './cluster-locks.js';
 import { startImapPop3Listeners, type PlaintextPolicy } from './imap-pop3-listeners.js';
 import { makeUpstreams } from './upstream-factory.js';
 
@@ -170,10 +171,12 @@ async function shutDown(
     ownRelayLog: RelayLog | undefined;
     workers: WorkerPool | undefined;
     logger: Logger;
+    unwatch: () => void;
   },
   graceMs: number,
 ): Promise<void> {
   const { sessions } = parts;
+  parts.unwatch();
   await Promise.all(parts.running.map((l) => l.close()));
   const smtpClosed = Promise.all(parts.smtp.map((l) => l.close(graceMs)));
   const deadline = Date.now() + graceMs;
@@ -184,6 +187,25 @@ async function shutDown(
   await smtpClosed;
   await parts.ownRelayLog?.close();
   await parts.workers?.stop();
+}
+
+/** The worker pool, when there is a copy engine to run. */
+function makeWorkers(
+  deps: GatewayDeps,
+  config: () => Config,
+  shared: { limits: GatewayLimits; bus: EventBus; logger: Logger; sessions: SessionRegistry },
+): WorkerPool | undefined {
+  if (!deps.migrate) return undefined;
+  const node = config().node;
+  return new WorkerPool({
+    ...shared,
+    store: deps.store,
+    keyring: deps.keyring,
+    migrate: deps.migrate,
+    sweep: deps.sweep,
+    concurrency: () => config().transfer.concurrency,
+    ...(node ? { leaseMs: node.leaseSeconds * 1000 } : {}),
+  });
 }
 
 export async function startGateway(initial: Config, deps: GatewayDeps): Promise<Gateway> {
@@ -201,19 +223,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     forwardClient: { ...config.gateway?.forwardClient, ...deps.upstreamOptions?.forwardClient },
   };
   const upstreams = deps.upstreams ?? makeUpstreams(() => config, upstreamOptions);
-  const workers = deps.migrate
-    ? new WorkerPool({
-        store: deps.store,
-        keyring: deps.keyring,
-        bus,
-        logger,
-        sessions,
-        migrate: deps.migrate,
-        sweep: deps.sweep,
-        concurrency: () => config.transfer.concurrency,
-        limits,
-      })
-    : undefined;
+  const workers = makeWorkers(deps, () => config, { limits, bus, logger, sessions });
   let stopping = false;
   const plaintext: PlaintextPolicy =
     deps.plaintextLogin ?? config.gateway?.plaintextLogin ?? (config.tls ? 'loopback' : 'always');
@@ -232,6 +242,9 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     immediateWaitMs: limits.immediateWaitMs,
   });
 
+  // a node among several on one PostgreSQL (no-op for the JSON store); the store's close()
+  // leaves the cluster
+  await deps.store.cluster.join();
   const proxyGate = config.proxyProtocol
     ? new ProxyGate(config.proxyProtocol.trusted, () => limits.connections)
     : undefined;
@@ -275,6 +288,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     await Promise.all(running.map((l) => l.close()));
     throw err;
   }
+  const unwatch = closeSessionsOnRemoteLock(deps.store.cluster, sessions, logger);
   await workers?.start();
 
   const listeners: Record<string, { host: string; port: number }> = {};
@@ -300,7 +314,10 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     async stop(graceMs = limits.shutdownGraceMs) {
       if (stopping) return;
       stopping = true;
-      await shutDown({ running, smtp, sessions, ownRelayLog, workers, logger }, graceMs);
+      await shutDown(
+        { running, smtp, sessions, ownRelayLog, workers, logger, unwatch },
+        graceMs,
+      );
       brakes.close();
     },
   };

@@ -5,12 +5,15 @@
  * times are kept on the record (`sweepAt`), so a restart resumes them; each sweep, done or
  * failed, takes its time off, and the last one clears it. A failed sweep is logged and
  * the next one tries again: the account stays migrated whatever happens
- * (transfer/sweep.ts copies only what is new on the source).
+ * (transfer/sweep.ts copies only what is new on the source). The store names the due
+ * sweeps from its index (StateStore.dueSweeps); a sweep runs on the node that claims the
+ * account (claims.ts), like a move.
  */
 import type { EventBus } from '../bus.js';
 import type { Logger } from '../log/logger.js';
 import { openText, type Keyring } from '../state/crypto.js';
 import type { AccountRecord, StateStore } from '../state/types.js';
+import type { Claims } from './claims.js';
 
 /** after the switch: one minute (the MTA's queue, LMTP), ten minutes (a retry of the queue) */
 export const DEFAULT_SWEEP_DELAYS_MS = [60_000, 600_000];
@@ -33,6 +36,7 @@ export interface SweeperDeps {
   bus: EventBus;
   logger: Logger;
   sweep: SweepFn;
+  claims: Claims;
   /** delays after the switch, ascending */
   delaysMs: readonly number[];
   now: () => number;
@@ -48,8 +52,6 @@ export class LateMailSweeper {
     string,
     { controller: AbortController; done: Promise<void> }
   >();
-  /** account -> its next sweep time (ms): read from the store once at start, then kept here */
-  private readonly next = new Map<string, number>();
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -57,46 +59,51 @@ export class LateMailSweeper {
     return this.running.size;
   }
 
-  /** The sweeps a restart interrupted or left due: one scan of the migrated accounts. */
-  async load(): Promise<void> {
-    for (const rec of await this.deps.store.list({ state: 'migrated' }))
-      if (rec.sweepAt?.length) this.next.set(rec.address, Date.parse(rec.sweepAt[0]!));
-  }
-
   /** The account was just switched: its sweeps are due from now on. */
   async schedule(address: string): Promise<void> {
     if (this.deps.delaysMs.length === 0) return;
     const times = sweepTimes(this.deps.now(), this.deps.delaysMs);
     await this.deps.store.update(address, (rec) => void (rec.sweepAt = times));
-    this.next.set(address, Date.parse(times[0]!));
   }
 
-  /** Accounts whose next sweep is due, earliest first. */
-  due(): string[] {
-    const now = this.deps.now();
-    return [...this.next]
-      .filter(([address, at]) => at <= now && !this.running.has(address))
-      .sort((a, b) => a[1] - b[1])
-      .map(([address]) => address);
-  }
-
-  /** Start up to `free` due sweeps. */
+  /**
+   * Start up to `free` due sweeps, earliest first. Those running here, or claimed by
+   * another node, are passed over: hence the margin asked of the store.
+   */
   async startDue(free: number): Promise<void> {
+    if (free <= 0) return;
+    const now = this.deps.now();
+    const due = await this.deps.store.dueSweeps({
+      now: new Date(now),
+      limit: free * 4 + this.running.size,
+    });
     let started = 0;
-    for (const address of this.due()) {
+    for (const rec of due) {
       if (started >= free) break;
+      if (this.running.has(rec.address) || !(await this.deps.claims.take(rec.address))) continue;
+      if (await this.startClaimed(rec.address, now)) started++;
+      else await this.deps.claims.give(rec.address);
+    }
+  }
+
+  /** Under the claim: start its sweep if it is still due (true), or say it is not. */
+  private async startClaimed(address: string, now: number): Promise<boolean> {
+    try {
+      // read again under the claim: another node may have swept it since dueSweeps answered
       const rec = await this.deps.store.get(address);
-      // moved back (accounts reset), or its sweeps are gone: nothing to sweep
-      if (rec?.state !== 'migrated' || !rec.sweepAt?.length) {
-        this.next.delete(address);
-        continue;
-      }
+      const at = rec?.sweepAt?.[0];
+      // moved back (accounts reset), or its sweeps are gone or done: nothing to sweep
+      if (rec?.state !== 'migrated' || at === undefined || Date.parse(at) > now) return false;
       const password = this.password(rec);
-      if (password === undefined) await this.takeTime(address, true);
-      else {
-        this.run(address, password);
-        started++;
+      if (password === undefined) {
+        await this.takeTime(address, true);
+        return false;
       }
+      this.run(address, password);
+      return true;
+    } catch (err) {
+      this.deps.logger.error('cannot start a late-mail sweep; will retry', { address, err });
+      return false;
     }
   }
 
@@ -113,6 +120,7 @@ export class LateMailSweeper {
     }
   }
 
+  /** Sweep the claimed account; the claim is given back when it is over, whatever happened. */
   private run(address: string, password: string): void {
     const controller = new AbortController();
     const done = (async () => {
@@ -123,7 +131,8 @@ export class LateMailSweeper {
         outcome = { messages: 0, bytes: 0, errors: [(err as Error).message] };
       }
       try {
-        // stopped by the gateway: the same sweep runs again after the restart
+        // stopped by the gateway, or this node lost the cluster: the same sweep runs
+        // again, here after the restart or on the node that claims it next
         if (!controller.signal.aborted) {
           await this.takeTime(address, false);
           this.deps.bus.emit({
@@ -139,6 +148,7 @@ export class LateMailSweeper {
       } catch (err) {
         this.deps.logger.error('saving a late-mail sweep failed', { address, err });
       }
+      await this.deps.claims.give(address);
       this.running.delete(address);
     })();
     this.running.set(address, { controller, done });
@@ -146,14 +156,13 @@ export class LateMailSweeper {
 
   /** This sweep is done (or cannot run): the next time is the next one; none left, none kept. */
   private async takeTime(address: string, all: boolean): Promise<void> {
-    const rec = await this.deps.store.update(address, (r) => {
+    await this.deps.store.update(address, (r) => {
       const rest = all ? [] : (r.sweepAt ?? []).slice(1);
       r.sweepAt = rest.length ? rest : undefined;
     });
-    if (rec.sweepAt?.length) this.next.set(address, Date.parse(rec.sweepAt[0]!));
-    else this.next.delete(address);
   }
 
+  /** Abort what runs (its time stays on the record); resolves when it has ended. */
   async stop(): Promise<void> {
     const all = [...this.running.values()];
     for (const r of all) r.controller.abort();

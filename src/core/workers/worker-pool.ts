@@ -9,78 +9,54 @@
  * An account the operator excludes during its pre-copy has its move aborted. After a
  * switch, late-mail sweeps (late-mail.ts) copy what still reached the source; they share
  * the pool's slots with the moves.
+ *
+ * Several gateway nodes may share the store (state/types.ts Cluster): a move or a sweep
+ * starts only once this node has claimed the account (claims.ts), and the claim is given
+ * back when it is over. Moves a dead node left are repaired by whichever node claims them
+ * first (orphans.ts); a node that loses the cluster aborts what it runs, since the others
+ * may take it over; an account another node excludes stops here too.
  */
-import type { EventBus, TransferProgress } from '../bus.js';
-import type { GatewayLimits } from '../limits.js';
-import type { Logger } from '../log/logger.js';
-import { openText, type Keyring } from '../state/crypto.js';
-import type { AccountRecord, StateStore, TransferLock } from '../state/types.js';
-import { isHandedOver } from '../transfer/handover.js';
+import { openText } from '../state/crypto.js';
+import {
+  DEFAULT_CLUSTER_TIMING,
+  type AccountRecord,
+  type ClusterChange,
+} from '../state/types.js';
 import type { TransferNowResult } from '../login/login-service.js';
-import type { SessionRegistry } from '../sessions/registry.js';
-import { LateMailSweeper, type SweepFn } from './late-mail.js';
+import { Claims } from './claims.js';
+import { LateMailSweeper } from './late-mail.js';
+import { copy, recordOutcome } from './move.js';
+import { repairOrphans } from './orphans.js';
+import type { AbortReason, MigrateOutcome, Running, WorkerDeps } from './worker-types.js';
 
-export interface MigrateOutcome {
-  ok: boolean;
-  detail?: string;
-  /** the switch, when the move got that far */
-  lock?: TransferLock;
-}
-
-export interface MigrateHooks {
-  onProgress?: (p: TransferProgress) => void;
-  /** the account was just locked for the switch: close its source sessions now */
-  onLocked?: () => void | Promise<void>;
-}
-
-/** Moves one account (the copy engine's migrateAccount, wrapped by the gateway). */
-export type MigrateFn = (
-  req: { address: string; password: string },
-  signal: AbortSignal,
-  hooks?: MigrateHooks,
-) => Promise<MigrateOutcome>;
-
-/** copy progress reaches the bus at most this often per account (phase changes always do) */
-const PROGRESS_EVERY_MS = 250;
-
-export interface WorkerDeps {
-  store: StateStore;
-  keyring: Keyring;
-  bus: EventBus;
-  logger: Logger;
-  sessions: SessionRegistry;
-  migrate: MigrateFn;
-  /** late-mail sweeps after a switch (none without it) */
-  sweep?: SweepFn;
-  concurrency: () => number;
-  limits: GatewayLimits;
-  now?: () => number;
-}
-
-interface Running {
-  controller: AbortController;
-  done: Promise<MigrateOutcome>;
-  /** why we aborted it, if we did */
-  aborted?: 'stop' | 'timeout' | 'excluded';
-}
+export type { MigrateFn, MigrateHooks, MigrateOutcome, WorkerDeps } from './worker-types.js';
 
 export class WorkerPool {
   private readonly running = new Map<string, Running>();
   private timer: NodeJS.Timeout | undefined;
+  private orphanTimer: NodeJS.Timeout | undefined;
   private stopped = true;
   private readonly now: () => number;
   private unsubscribe: Array<() => void> = [];
   /** accounts the operator asked to move now (control transfer.start), in asking order */
   private readonly first = new Set<string>();
   private ticking = false;
+  private repairing: Promise<void> | undefined;
+  /** after losing the cluster, nothing new starts before this (ms) */
+  private pausedUntil = 0;
+  private readonly leaseMs: number;
+  private readonly claims: Claims;
   private readonly sweeper: LateMailSweeper | undefined;
 
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
+    this.leaseMs = deps.leaseMs ?? DEFAULT_CLUSTER_TIMING.leaseMs;
+    this.claims = new Claims(deps.store.cluster, deps.logger);
     this.sweeper = deps.sweep
       ? new LateMailSweeper({
           ...deps,
           sweep: deps.sweep,
+          claims: this.claims,
           delaysMs: deps.limits.lateMailSweepMs,
           now: this.now,
         })
@@ -88,45 +64,23 @@ export class WorkerPool {
   }
 
   /**
-   * Moves a crash interrupted are ours to resume (the store lock says so): one in its
-   * pre-copy was never locked and only loses its phase; one locked for its switch goes
-   * back to captured (the pool moves it again), or to migrated when it had already been
-   * handed over to the user (transfer/handover.ts).
+   * Repair the moves no node runs (orphans.ts; with the JSON store, all a crash
+   * interrupted), then take work, and listen to the other nodes.
    */
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    for (const r of await this.deps.store.list({ moving: true }))
-      await this.deps.store.update(r.address, (rec) => void (rec.transferPhase = undefined));
-    const locked = await this.deps.store.list({ state: 'transferring' });
-    for (const r of locked)
-      await this.deps.store.update(r.address, (rec) => {
-        if (rec.state === 'transferring') rec.state = 'captured';
-      });
-    void this.unlockHandedOver(locked.map((r) => r.address));
-    await this.sweeper?.load();
+    await this.repair();
+    const cluster = this.deps.store.cluster;
     this.unsubscribe.push(
       this.deps.bus.on('account.captured', () => this.wake()),
       this.deps.sessions.onQuiet(() => this.wake()),
+      cluster.onChange((c) => this.changed(c)),
+      cluster.onLost(() => this.lost()),
     );
     this.schedule();
+    this.scheduleOrphans();
     this.wake();
-  }
-
-  private async unlockHandedOver(addresses: string[]): Promise<void> {
-    for (const address of addresses) {
-      try {
-        if (!(await isHandedOver(this.deps.store, address, undefined))) continue;
-        await this.deps.store.update(address, (rec) => {
-          if (rec.state === 'captured') rec.state = 'migrated';
-        });
-      } catch (err) {
-        this.deps.logger.error('cannot tell whether an interrupted move was handed over', {
-          address,
-          err,
-        });
-      }
-    }
   }
 
   get active(): string[] {
@@ -157,10 +111,71 @@ export class WorkerPool {
   }
 
   /**
+   * The orphans phase, every few seconds: a node that dies leaves its moves behind once
+   * its lease runs out, so looking more often than half a lease gains nothing.
+   */
+  private scheduleOrphans(): void {
+    if (this.orphanTimer) clearTimeout(this.orphanTimer);
+    if (this.stopped) return;
+    const every =
+      this.deps.orphansEveryMs ?? Math.max(this.deps.limits.workerPollMs, this.leaseMs / 2);
+    this.orphanTimer = setTimeout(() => {
+      void this.repair().then(() => this.scheduleOrphans());
+    }, every);
+    this.orphanTimer.unref?.();
+  }
+
+  /** One orphans phase at a time; what it repaired to captured is work: wake the pool. */
+  private repair(): Promise<void> {
+    this.repairing ??= repairOrphans({
+      store: this.deps.store,
+      logger: this.deps.logger,
+      claims: this.claims,
+      stopped: () => this.stopped,
+    })
+      .then((n) => void (n > 0 && this.wake()))
+      .catch((err) =>
+        this.deps.logger.error('cannot look for interrupted moves; will retry', { err }),
+      )
+      .finally(() => (this.repairing = undefined));
+    return this.repairing;
+  }
+
+  /** Another node changed an account: its captures are work, its excludes stop moves here. */
+  private changed(c: ClusterChange): void {
+    if (c.state === 'captured') this.wake();
+    if (c.state === 'excluded') this.abort(c.address, 'excluded');
+  }
+
+  /**
+   * This node could not heartbeat for a lease: the other nodes may take its claims now.
+   * What it runs stops (not the accounts' fault: no failure is counted), and nothing new
+   * starts for a lease: a claim this node made meanwhile could be taken over at once.
+   */
+  private lost(): void {
+    this.pausedUntil = Date.now() + this.leaseMs;
+    const moves = [...this.running.keys()];
+    this.deps.logger.warn('this node lost the cluster: aborting its moves and sweeps', {
+      moves,
+      sweeps: this.sweeper?.active ?? 0,
+    });
+    for (const address of moves) this.abort(address, 'lost');
+    void this.sweeper?.stop();
+  }
+
+  private abort(address: string, why: AbortReason): void {
+    const r = this.running.get(address.toLowerCase());
+    if (!r || r.aborted) return;
+    r.aborted = why;
+    r.controller.abort(new Error(`${address}: move aborted (${why})`));
+  }
+
+  /**
    * Who is next: what the operator put first, then captured before failed, quiet accounts
    * before busy ones, oldest first. The store answers from its index (StateStore.due), at
    * most `limit` records: those running or with their user online are passed over, hence
-   * the margin the caller gives.
+   * the margin the caller gives. One with a move phase is being moved by another node (or
+   * is an orphan the orphans phase repairs).
    */
   async candidates(limit = 1000): Promise<AccountRecord[]> {
     const now = this.now();
@@ -169,7 +184,7 @@ export class WorkerPool {
     for (const a of [...this.first]) {
       const rec = await this.deps.store.get(a);
       if (rec?.state !== 'captured') this.first.delete(a);
-      else if (rec.credentials && !this.running.has(a)) asked.push(rec);
+      else if (rec.credentials && !this.busyHere(a)) asked.push(rec);
     }
     const due = await this.deps.store.due({
       now: new Date(now),
@@ -178,7 +193,8 @@ export class WorkerPool {
     });
     const rest: AccountRecord[] = [];
     for (const rec of due) {
-      if (this.running.has(rec.address) || this.first.has(rec.address)) continue;
+      if (this.busyHere(rec.address) || this.first.has(rec.address) || rec.transferPhase)
+        continue;
       if (this.deps.sessions.count(rec.address) > 0) {
         const since = Date.parse(rec.lastLogin ?? rec.updatedAt);
         if (now - since < lim.sessionQuietMaxWaitMs) continue;
@@ -188,27 +204,63 @@ export class WorkerPool {
     return [...asked, ...rest];
   }
 
+  private busyHere(address: string): boolean {
+    return this.running.has(address) || this.claims.has(address);
+  }
+
+  /** Still due, read under the claim: another node may have moved it meanwhile. */
+  private isDue(rec: AccountRecord): boolean {
+    if (!rec.credentials || rec.transferPhase) return false;
+    if (rec.state === 'captured') return true;
+    if (rec.state !== 'failed') return false;
+    if ((rec.attempts ?? 0) >= this.deps.limits.maxTransferAttempts) return false;
+    return !rec.nextAttemptAt || Date.parse(rec.nextAttemptAt) <= this.now();
+  }
+
   /** One tick at a time: a second one would pick the accounts the first is starting. */
   private async tick(): Promise<void> {
     if (this.stopped || this.ticking) return;
     this.ticking = true;
     try {
       await this.abortExcluded();
+      if (Date.now() < this.pausedUntil) return;
       const free = this.deps.concurrency() - this.running.size - (this.sweeper?.active ?? 0);
       if (free <= 0) return;
-      const moves = (await this.candidates(free * 4 + 100)).slice(0, free);
-      // moves first; the slots they leave free go to due sweeps
-      await this.sweeper?.startDue(free - moves.length);
-      for (const rec of moves) {
+      // candidates other nodes hold are passed over: hence more than `free` are asked for
+      let started = 0;
+      for (const cand of await this.candidates(free * 4 + 100)) {
         if (this.stopped) return;
-        const password = await this.openPassword(rec);
-        if (password !== undefined) void this.run(rec.address, password);
+        if (started >= free) break;
+        if (await this.startClaimed(cand.address)) started++;
       }
+      // moves first; the slots they leave free go to due sweeps
+      if (!this.stopped) await this.sweeper?.startDue(free - started);
     } catch (err) {
       this.deps.logger.error('the worker pool could not read the store; will retry', { err });
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** Claim the account and start its move if it is still due; false when it did not start. */
+  private async startClaimed(address: string): Promise<boolean> {
+    if (this.running.has(address) || !(await this.claims.take(address))) return false;
+    let password: string | undefined;
+    try {
+      const rec = await this.deps.store.get(address);
+      if (rec && this.isDue(rec) && !this.stopped) password = await this.openPassword(rec);
+    } catch (err) {
+      this.deps.logger.error('the worker pool could not read the store; will retry', {
+        address,
+        err,
+      });
+    }
+    if (password === undefined) {
+      await this.claims.give(address);
+      return false;
+    }
+    void this.run(address, password);
+    return true;
   }
 
   private async openPassword(rec: AccountRecord): Promise<string | undefined> {
@@ -248,7 +300,7 @@ export class WorkerPool {
     this.deps.bus.emit({ type: 'transfer.switching', at: new Date().toISOString(), address });
   }
 
-  /** Pre-copy, lock, switch, record; never leaves the account `transferring`. */
+  /** Pre-copy, lock, switch, record, on a claimed account; never leaves it `transferring`. */
   private run(address: string, password: string): Promise<MigrateOutcome> {
     const controller = new AbortController();
     const entry: Running = { controller, done: Promise.resolve({ ok: false }) };
@@ -269,12 +321,15 @@ export class WorkerPool {
         address,
         attempt,
       });
-      outcome = await this.copy(entry, address, password);
-      outcome = await this.record(entry, address, outcome, attempt);
+      const deps = { ...this.deps, sweeper: this.sweeper, now: this.now };
+      outcome = await copy(deps, entry, { address, password }, () => this.locked(address));
+      outcome = await recordOutcome(deps, entry, address, outcome, attempt);
       await this.deps.store.flush();
     } catch (err) {
       this.deps.logger.error('saving the transfer result failed', { address, err });
     }
+    // whatever happened, the account is free for the next move (here or on another node)
+    await this.claims.give(address);
     this.deps.bus.emit({
       type: 'transfer.finished',
       at: new Date().toISOString(),
@@ -290,80 +345,27 @@ export class WorkerPool {
     return outcome;
   }
 
-  private async copy(entry: Running, address: string, password: string): Promise<MigrateOutcome> {
-    let lastProgress = 0;
-    let lastPhase = '';
-    const onProgress = (p: TransferProgress): void => {
-      const t = this.now();
-      const key = `${p.folder}\0${p.phase}`;
-      if (key === lastPhase && t - lastProgress < PROGRESS_EVERY_MS) return;
-      lastProgress = t;
-      lastPhase = key;
-      this.deps.bus.emit({
-        type: 'transfer.progress',
-        at: new Date(t).toISOString(),
-        address,
-        ...p,
-      });
-    };
-    try {
-      return await this.deps.migrate({ address, password }, entry.controller.signal, {
-        onProgress,
-        onLocked: () => this.locked(address),
-      });
-    } catch (err) {
-      // a move that failed after its switch carries its lock on the error (migrate.ts)
-      const lock = (err as { lock?: TransferLock }).lock;
-      return { ok: false, detail: (err as Error).message, ...(lock ? { lock } : {}) };
-    }
-  }
-
-  /** The outcome on the record, decided inside the update (the operator may act meanwhile). */
-  private async record(
-    entry: Running,
-    address: string,
-    outcome: MigrateOutcome,
-    attempt: number,
-  ): Promise<MigrateOutcome> {
-    if (entry.aborted) {
-      // Our own abort (shutdown, immediate timeout, exclude): not the account's fault;
-      // the copy resumes from its checkpoints next time. An excluded account stays so; a
-      // migrated one (the abort came after its switch) stays migrated.
-      await this.deps.store.update(address, (r) => {
-        r.transferPhase = undefined;
-        if (r.state !== 'excluded' && r.state !== 'migrated') r.state = 'captured';
-        r.attempts = Math.max(0, (r.attempts ?? 1) - 1);
-      });
-      return { ok: false, detail: `aborted (${entry.aborted})`, lock: outcome.lock };
-    }
-    if (outcome.ok) await this.sweeper?.schedule(address);
-    await this.deps.store.update(address, (r) => {
-      if (outcome.ok) {
-        r.state = 'migrated';
-        return;
-      }
-      // excluded at the switch, or a re-run of an account already handed over to the
-      // user (record() kept it migrated): neither goes back in the retry queue
-      if (r.state === 'excluded' || r.state === 'migrated') return;
-      const wait = Math.min(
-        this.deps.limits.retryMaxMs,
-        this.deps.limits.retryBaseMs * 2 ** Math.max(0, (r.attempts ?? attempt) - 1),
-      );
-      r.state = 'failed';
-      r.reason ??= outcome.detail;
-      r.nextAttemptAt = new Date(this.now() + wait).toISOString();
-    });
-    return outcome;
-  }
-
   /**
    * Strategy immediate: move this account now while its user waits, at most `waitMs`.
    * On timeout the transfer is aborted (it resumes later from its checkpoints) and the
-   * caller proxies the session to the source.
+   * caller proxies the session to the source. 'busy' when it is moving already, here or
+   * on another node.
    */
   async transferNow(address: string, password: string, waitMs: number): Promise<TransferNowResult> {
     const key = address.toLowerCase();
-    if (this.running.has(key)) return 'busy';
+    if (Date.now() < this.pausedUntil) return 'busy';
+    if (this.running.has(key) || !(await this.claims.take(key))) return 'busy';
+    let state: string | undefined;
+    try {
+      state = (await this.deps.store.get(key))?.state;
+    } catch (err) {
+      this.deps.logger.error('the worker pool could not read the store', { address: key, err });
+    }
+    // another node may have moved it since the login read it
+    if (state !== 'captured' && state !== 'failed') {
+      await this.claims.give(key);
+      return state === 'migrated' ? 'migrated' : 'busy';
+    }
     const entry = { p: this.run(key, password) };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>(
@@ -383,10 +385,11 @@ export class WorkerPool {
     return r.ok ? 'migrated' : 'failed';
   }
 
-  /** Abort what runs (state back to captured) and stop taking work. */
+  /** Abort what runs (state back to captured, claims given back) and stop taking work. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
+    clearTimeout(this.orphanTimer);
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
     const all = [...this.running.values()];
@@ -394,6 +397,6 @@ export class WorkerPool {
       r.aborted = 'stop';
       r.controller.abort();
     }
-    await Promise.all([...all.map((r) => r.done), this.sweeper?.stop()]);
+    await Promise.all([...all.map((r) => r.done), this.sweeper?.stop(), this.repairing]);
   }
 }
