@@ -168,10 +168,7 @@ describe('WorkerPool among several nodes', () => {
     await s.capture(B);
     await s.pool.start();
     await until('both pre-copying', () => s.pool.active.length === 2);
-    await until(
-      'phases',
-      async () => (await s.store.get(B))?.transferPhase === 'pre-copying',
-    );
+    await until('phases', async () => (await s.store.get(B))?.transferPhase === 'pre-copying');
     s.cluster.other.add(B); // another node took b over already
     s.cluster.held.delete(B);
     s.cluster.lose();
@@ -242,11 +239,15 @@ describe("another node's switch", () => {
     const sessions = new SessionRegistry();
     const closed: string[] = [];
     const open = (user: string, id: string): void =>
-      void sessions.add(user, { id } as SessionInfo, {
-        close: (reason: string) => closed.push(`${id} ${reason}`),
-        bytesIn: 0,
-        bytesOut: 0,
-      } as unknown as Splice);
+      void sessions.add(
+        user,
+        { id } as SessionInfo,
+        {
+          close: (reason: string) => closed.push(`${id} ${reason}`),
+          bytesIn: 0,
+          bytesOut: 0,
+        } as unknown as Splice,
+      );
     open(A, 's1');
     open(A, 's2');
     open(B, 's3');

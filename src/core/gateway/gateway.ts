@@ -314,10 +314,7 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     async stop(graceMs = limits.shutdownGraceMs) {
       if (stopping) return;
       stopping = true;
-      await shutDown(
-        { running, smtp, sessions, ownRelayLog, workers, logger, unwatch },
-        graceMs,
-      );
+      await shutDown({ running, smtp, sessions, ownRelayLog, workers, logger, unwatch }, graceMs);
       brakes.close();
     },
   };

@@ -1,7 +1,7 @@
 /** One move of the worker pool (worker-pool.ts): the copy engine's run, then its outcome on the record. */
 import type { EventBus, TransferProgress } from '../bus.js';
 import type { GatewayLimits } from '../limits.js';
-import type { StateStore, TransferLock } from '../state/types.js';
+import type { AccountRecord, StateStore, TransferLock } from '../state/types.js';
 import type { LateMailSweeper } from './late-mail.js';
 import type { MigrateFn, MigrateOutcome, Running } from './worker-types.js';
 
@@ -13,6 +13,18 @@ export interface OutcomeDeps {
   limits: GatewayLimits;
   sweeper: LateMailSweeper | undefined;
   now: () => number;
+}
+
+/**
+ * Still due for a move (as StateStore.due answers), read again under the claim: another
+ * node may have moved it since the store named it. One with a move phase is being moved.
+ */
+export function isDue(rec: AccountRecord, limits: GatewayLimits, now: number): boolean {
+  if (!rec.credentials || rec.transferPhase) return false;
+  if (rec.state === 'captured') return true;
+  if (rec.state !== 'failed') return false;
+  if ((rec.attempts ?? 0) >= limits.maxTransferAttempts) return false;
+  return !rec.nextAttemptAt || Date.parse(rec.nextAttemptAt) <= now;
 }
 
 export interface CopyDeps {

@@ -17,15 +17,11 @@
  * may take it over; an account another node excludes stops here too.
  */
 import { openText } from '../state/crypto.js';
-import {
-  DEFAULT_CLUSTER_TIMING,
-  type AccountRecord,
-  type ClusterChange,
-} from '../state/types.js';
+import { DEFAULT_CLUSTER_TIMING, type AccountRecord, type ClusterChange } from '../state/types.js';
 import type { TransferNowResult } from '../login/login-service.js';
 import { Claims } from './claims.js';
 import { LateMailSweeper } from './late-mail.js';
-import { copy, recordOutcome } from './move.js';
+import { copy, isDue, recordOutcome } from './move.js';
 import { repairOrphans } from './orphans.js';
 import type { AbortReason, MigrateOutcome, Running, WorkerDeps } from './worker-types.js';
 
@@ -120,7 +116,9 @@ export class WorkerPool {
     const every =
       this.deps.orphansEveryMs ?? Math.max(this.deps.limits.workerPollMs, this.leaseMs / 2);
     this.orphanTimer = setTimeout(() => {
-      void this.repair().then(() => this.scheduleOrphans());
+      // a node that lost the cluster claims nothing for a lease (see lost())
+      const phase = Date.now() < this.pausedUntil ? Promise.resolve() : this.repair();
+      void phase.then(() => this.scheduleOrphans());
     }, every);
     this.orphanTimer.unref?.();
   }
@@ -193,8 +191,7 @@ export class WorkerPool {
     });
     const rest: AccountRecord[] = [];
     for (const rec of due) {
-      if (this.busyHere(rec.address) || this.first.has(rec.address) || rec.transferPhase)
-        continue;
+      if (this.busyHere(rec.address) || this.first.has(rec.address) || rec.transferPhase) continue;
       if (this.deps.sessions.count(rec.address) > 0) {
         const since = Date.parse(rec.lastLogin ?? rec.updatedAt);
         if (now - since < lim.sessionQuietMaxWaitMs) continue;
@@ -206,15 +203,6 @@ export class WorkerPool {
 
   private busyHere(address: string): boolean {
     return this.running.has(address) || this.claims.has(address);
-  }
-
-  /** Still due, read under the claim: another node may have moved it meanwhile. */
-  private isDue(rec: AccountRecord): boolean {
-    if (!rec.credentials || rec.transferPhase) return false;
-    if (rec.state === 'captured') return true;
-    if (rec.state !== 'failed') return false;
-    if ((rec.attempts ?? 0) >= this.deps.limits.maxTransferAttempts) return false;
-    return !rec.nextAttemptAt || Date.parse(rec.nextAttemptAt) <= this.now();
   }
 
   /** One tick at a time: a second one would pick the accounts the first is starting. */
@@ -248,7 +236,8 @@ export class WorkerPool {
     let password: string | undefined;
     try {
       const rec = await this.deps.store.get(address);
-      if (rec && this.isDue(rec) && !this.stopped) password = await this.openPassword(rec);
+      if (rec && isDue(rec, this.deps.limits, this.now()) && !this.stopped)
+        password = await this.openPassword(rec);
     } catch (err) {
       this.deps.logger.error('the worker pool could not read the store; will retry', {
         address,
