@@ -188,6 +188,7 @@ describe('several nodes on one PostgreSQL', () => {
     assert.equal(await c.cluster.claim('dying@x.org'), true);
     assert.equal(await a.cluster.claim('dying@x.org'), false, 'held by a live node');
     assert.ok(!(await a.cluster.orphans(100)).some((r) => r.address === 'dying@x.org'));
+    await c.upsert('other@x.org', { state: 'captured', credentials: SEALED });
     // c stops heartbeating without giving anything back: kill -9 as the others see it
     clearInterval((c.cluster as unknown as { beat: NodeJS.Timeout }).beat);
     const ms = await within(3000, async () =>
@@ -196,6 +197,9 @@ describe('several nodes on one PostgreSQL', () => {
     assert.ok(ms >= FAST.leaseMs / 2, `orphaned after ${ms} ms, before the lease`);
     assert.equal(await a.cluster.claim('dying@x.org'), true);
     assert.equal(await b.cluster.claim('dying@x.org'), false, 'now held by a');
+    // a node whose heartbeat is stale takes nothing, not even what it held
+    assert.equal(await c.cluster.claim('other@x.org'), false, 'claimed by a dead node');
+    assert.equal(await c.cluster.claim('dying@x.org'), false);
     const names = (await a.cluster.nodes()).map((n) => `${n.name}:${n.alive}`);
     assert.ok(names.includes('node-c:false'), names.join(' '));
     await c.close();

@@ -71,12 +71,17 @@ export class PgCluster implements Cluster {
     this.beat.unref();
   }
 
+  /**
+   * Granted only while this node's own heartbeat is live: a node the others may already
+   * count as dead must not take (or keep taking) accounts they may take over.
+   */
   async claim(address: string): Promise<boolean> {
     const { rowCount } = await this.pool.query(
       `UPDATE autoport_accounts a SET claim_node = $2
        WHERE a.address = (SELECT address FROM autoport_accounts WHERE address = $1
                           FOR UPDATE SKIP LOCKED)
-         AND (a.claim_node IS NULL OR a.claim_node = $2 OR NOT ${liveNode('a.claim_node', '$3')})`,
+         AND (a.claim_node IS NULL OR a.claim_node = $2 OR NOT ${liveNode('a.claim_node', '$3')})
+         AND ${liveNode('$2', '$3')}`,
       [address.toLowerCase(), this.node, this.timing.leaseMs],
     );
     return (rowCount ?? 0) > 0;
