@@ -11,7 +11,7 @@ export default class AccountsImport extends Command {
     'Import the list of all source accounts, so report leftovers shows who never logged in.';
 
   static override description =
-    'The file has one address per line; # starts a comment, blank lines are ignored. New addresses get a record in state unknown, marked imported; existing records are only marked. A bad line stops the import before anything changes. While `autoport proxy` runs, the import goes through its control socket; otherwise this command changes the state file itself.';
+    'The file has one address per line; # starts a comment, blank lines are ignored. New addresses get a record in state unknown, marked imported; existing records are only marked. A bad line stops the import before anything changes. While `autoport proxy` runs, the import goes through its control socket; otherwise this command changes the state itself (the JSON file under its lock, or the PostgreSQL database, whose gateway nodes hear of the change).';
 
   static override examples = [
     '<%= config.bin %> accounts import all-accounts.txt',
