@@ -6,14 +6,14 @@
  * after which the read-only commands work.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { openStateStore } from '../../src/core/state/open-store.js';
 import { SCHEMA_VERSION, SchemaVersionError } from '../../src/core/state/pg-schema.js';
-import { ensureBuilt, runCli } from '../support/cli.js';
+import { ensureBuilt, runCli, writeOfflineConfig } from '../support/cli.js';
 import { startPostgres, type PostgresInstance } from '../support/postgres.js';
 
 const PASSWORD_ENV = 'AUTOPORT_TEST_STATE_PASSWORD';
@@ -54,22 +54,10 @@ describe('read-only opens of a PostgreSQL state', { timeout: 180_000 }, () => {
     if (u.password !== '') password = env[PASSWORD_ENV] = decodeURIComponent(u.password);
     u.password = '';
     state = u.toString();
-    const file = join(dir, 'autoport.yaml');
-    writeFileSync(
-      file,
-      [
-        'source:',
-        '  imap: imap://127.0.0.1:1143',
-        'destination:',
-        '  imap: imap://127.0.0.1:2143',
-        '  provision:',
-        '    kind: none',
-        'domains: [example.org]',
-        `state: ${state}`,
-        ...(password !== undefined ? [`statePasswordEnv: ${PASSWORD_ENV}`] : []),
-        `logDir: ${join(dir, 'logs')}`,
-        '',
-      ].join('\n'),
+    const file = writeOfflineConfig(
+      dir,
+      password !== undefined ? [`statePasswordEnv: ${PASSWORD_ENV}`] : [],
+      state,
     );
     env.AUTOPORT_CONFIG = file;
   });

@@ -58,10 +58,15 @@ export function runCli(
 
 /**
  * A config for CLI tests that never reach a mail server (the source and destination are
- * closed loopback ports): state and logs in `dir`, plus `extra` top-level YAML lines.
+ * closed loopback ports): state (default a JSON file) and logs in `dir`, plus `extra`
+ * top-level YAML lines.
  * Returns the config file's path.
  */
-export function writeOfflineConfig(dir: string, extra: string[] = []): string {
+export function writeOfflineConfig(
+  dir: string,
+  extra: string[] = [],
+  state: string = join(dir, 'state.json'),
+): string {
   const file = join(dir, 'autoport.yaml');
   writeFileSync(
     file,
@@ -73,7 +78,7 @@ export function writeOfflineConfig(dir: string, extra: string[] = []): string {
       '  provision:',
       '    kind: none',
       'domains: [example.org]',
-      `state: ${join(dir, 'state.json')}`,
+      `state: ${state}`,
       `logDir: ${join(dir, 'logs')}`,
       ...extra,
       '',
