@@ -8,7 +8,7 @@
 import { sideFilePath } from '../state/side-files.js';
 import type { FolderProgress } from '../state/types.js';
 import { Checkpoint } from './copy/checkpoint.js';
-import { openFlow, openSession, type SideAccess } from './copy/connect.js';
+import { openFlowPair, openSession, type SideAccess } from './copy/connect.js';
 import { isTransient, type ImapError } from './copy/errors.js';
 import {
   copyFolder,
@@ -99,10 +99,7 @@ function slotTuning(tuning: CopyTuning, share: number): CopyTuning {
 
 async function planAndCreate(run: AccountRun, warn: (msg: string) => void): Promise<FolderPlan> {
   const ops = run.deps.folders ?? DEFAULT_FOLDER_OPS;
-  const [sc, dc] = await Promise.all([
-    openFlow(run.source, run.timeouts),
-    openFlow(run.destination, run.timeouts),
-  ]);
+  const [sc, dc] = await openFlowPair(run.source, run.destination, run.timeouts);
   try {
     const [s, d] = await Promise.all([ops.list(sc), ops.list(dc)]);
     const plan = run.newOnly ? await withoutUserDeleted(run, ops.plan(s, d)) : ops.plan(s, d);

@@ -88,6 +88,7 @@ export async function openFlow(side: SideAccess, timeouts: SessionTimeouts): Pro
   try {
     await client.connect();
   } catch (err) {
+    client.close(); // a connection that got as far as a refused login is still open
     const e = err as { authenticationFailed?: boolean; responseText?: string; message?: string };
     if (e.authenticationFailed) {
       throw authError(
@@ -100,6 +101,24 @@ export async function openFlow(side: SideAccess, timeouts: SessionTimeouts): Pro
     throw connectError(side, err);
   }
   return client;
+}
+
+/**
+ * Both sides at once; when one cannot be opened the other is closed before the error goes
+ * on (a destination refusing every login must not leave a source connection per attempt).
+ */
+export async function openFlowPair(
+  source: SideAccess,
+  destination: SideAccess,
+  timeouts: SessionTimeouts,
+): Promise<[ImapFlow, ImapFlow]> {
+  const [s, d] = await Promise.allSettled([
+    openFlow(source, timeouts),
+    openFlow(destination, timeouts),
+  ]);
+  if (s.status === 'fulfilled' && d.status === 'fulfilled') return [s.value, d.value];
+  for (const r of [s, d]) if (r.status === 'fulfilled') r.value.close();
+  throw s.status === 'rejected' ? s.reason : (d as PromiseRejectedResult).reason;
 }
 
 function connectError(side: SideAccess, err: unknown): unknown {
