@@ -9,6 +9,7 @@
 import pg from 'pg';
 import type { Keyring } from '../src/core/state/crypto.js';
 import { openPgStore } from '../src/core/state/pg-store.js';
+import { COLUMNS, ROW_TYPES, rowValues } from '../src/core/state/pg-batch.js';
 import { startPostgres, type PostgresInstance } from '../test/support/postgres.js';
 import type { AccountRecord } from '../src/core/state/types.js';
 import {
@@ -35,32 +36,15 @@ export async function startBenchPostgres(): Promise<PostgresInstance> {
   return db;
 }
 
-/** The columns of a row as pg-store.ts writes them. */
-function columnsOf(r: AccountRecord): unknown[] {
-  return [
-    r.address,
-    r.state,
-    r.credentials !== undefined,
-    r.attempts ?? 0,
-    r.nextAttemptAt ?? null,
-    r.transferPhase !== undefined,
-    r.updatedAt,
-    'bench-fill',
-    (r.state === 'migrated' && r.sweepAt?.[0]) || null,
-    JSON.stringify(r),
-  ];
-}
-
-const COLUMNS = `address, state, has_credentials, attempts, next_attempt_at, moving, updated_at,
-  node, next_sweep_at, record`;
+/** The row the store itself would write (pg-update.ts), named as the fill's. */
+const columnsOf = (r: AccountRecord): unknown[] => rowValues(r, 'bench-fill');
 
 /** Rows into `table`, one array per column (unnest): one statement for many rows. */
 async function insertRows(c: pg.ClientBase, table: string, rows: unknown[][]): Promise<void> {
-  const cols: unknown[][] = Array.from({ length: 10 }, (_, k) => rows.map((row) => row[k]));
+  const cols: unknown[][] = ROW_TYPES.map((_, k) => rows.map((row) => row[k]));
   await c.query(
     `INSERT INTO ${table} (${COLUMNS})
-     SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[],
-       $5::timestamptz[], $6::boolean[], $7::text[], $8::text[], $9::timestamptz[], $10::json[])`,
+     SELECT * FROM unnest(${ROW_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`,
     cols,
   );
 }

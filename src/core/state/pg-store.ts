@@ -4,7 +4,7 @@
  * Each call is one transaction, committed before it resolves, so every change is durable
  * when its promise is (flush() has nothing left to do). update() locks the record's row
  * (SELECT ... FOR UPDATE) while its function runs: two nodes changing one account take
- * turns. No lock is held on the store as a whole: several gateway nodes share it
+ * turns; concurrent changes share a transaction (pg-batch.ts). No lock is held on the store as a whole: several gateway nodes share it
  * (pg-cluster.ts), and each names itself on the rows it writes.
  *
  * Records are stored whole as JSON, credentials sealed as they are (crypto.ts); the
@@ -15,18 +15,11 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import { StoreClosedError, StoreUnavailableError } from './errors.js';
 import { makeNodeId } from './node-id.js';
-import { changePayload, CHANGES_CHANNEL, PgCluster } from './pg-cluster.js';
+import { COLUMNS, ROW_TYPES, rowValues, UpdateBatcher } from './pg-batch.js';
+import { PgCluster } from './pg-cluster.js';
 import { checkSchema, migrate, SchemaVersionError } from './pg-schema.js';
 import { PgSideData } from './pg-side-data.js';
-import {
-  applyUpdate,
-  deepFreeze,
-  isAccountState,
-  newRecord,
-  normalizeAddress,
-  settleRecord,
-  tryNormalize,
-} from './records.js';
+import { deepFreeze, isAccountState, normalizeAddress, tryNormalize } from './records.js';
 import {
   ACCOUNT_STATES,
   type AccountCounts,
@@ -108,13 +101,11 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}): Pr
   return new PgStoreImpl(location, pool, cluster, options);
 }
 
-const COLUMNS =
-  'address, state, has_credentials, attempts, next_attempt_at, moving, updated_at, node, next_sweep_at, record';
-
 class PgStoreImpl implements PgStore {
   readonly sideDir: string | undefined;
   readonly side: SideData = new PgSideData((sql, args) => this.query(sql, args));
   private readonly now: () => Date;
+  private readonly batcher: UpdateBatcher;
   private closed = false;
 
   constructor(
@@ -125,6 +116,12 @@ class PgStoreImpl implements PgStore {
   ) {
     this.sideDir = options.sideDir;
     this.now = options.now ?? (() => new Date());
+    this.batcher = new UpdateBatcher({
+      pool,
+      node: cluster.node,
+      now: this.now,
+      unavailable: (err) => new StoreUnavailableError(location, err),
+    });
   }
 
   async get(address: string): Promise<AccountRecord | undefined> {
@@ -234,52 +231,13 @@ class PgStoreImpl implements PgStore {
     return this.update(address, (r) => void Object.assign(r, copy, { address: r.address }));
   }
 
-  /** The row is locked from the read to the commit: fn sees the current record. */
+  /**
+   * The row is locked from the read to the commit: fn sees the current record. Changes
+   * that come in together share one transaction and one commit (pg-batch.ts).
+   */
   async update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord> {
     this.assertOpen();
-    const key = normalizeAddress(address);
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query(
-        'SELECT record FROM autoport_accounts WHERE address = $1 FOR UPDATE',
-        [key],
-      );
-      const old = rows[0] ? (rows[0].record as AccountRecord) : undefined;
-      const nowIso = this.now().toISOString();
-      const draft = old ? structuredClone(old) : newRecord(key, nowIso);
-      applyUpdate(key, draft, fn);
-      const next = settleRecord(old, draft, nowIso);
-      await client.query(
-        `INSERT INTO autoport_accounts (${COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (address) DO UPDATE SET state = $2, has_credentials = $3, attempts = $4,
-           next_attempt_at = $5, moving = $6, updated_at = $7, node = $8, next_sweep_at = $9,
-           record = $10`,
-        rowValues(next, this.cluster.node),
-      );
-      // the other nodes hear of a new state or phase when this commits (pg-cluster.ts); a
-      // new record still unknown is no news (absent reads as unknown), and a NOTIFY
-      // serialises commits, which would make `accounts import` one commit at a time
-      const created = old === undefined && next.state === 'unknown' && !next.transferPhase;
-      if (!created && (old?.state !== next.state || old?.transferPhase !== next.transferPhase))
-        await client.query('SELECT pg_notify($1, $2)', [
-          CHANGES_CHANNEL,
-          changePayload({
-            address: key,
-            state: next.state,
-            phase: next.transferPhase,
-            node: this.cluster.node,
-          }),
-        ]);
-      await client.query('COMMIT');
-      return toRecord(next);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    return toRecord(await this.batcher.update(normalizeAddress(address), fn));
   }
 
   /** One INSERT of every row (arrays unnested): a state import is not a row at a time. */
@@ -321,14 +279,6 @@ class PgStoreImpl implements PgStore {
     if (this.closed) throw new StoreClosedError(this.location);
   }
 
-  private async connect(): Promise<pg.PoolClient> {
-    try {
-      return await this.pool.connect();
-    } catch (err) {
-      throw new StoreUnavailableError(this.location, err as Error);
-    }
-  }
-
   private async query(sql: string, args: unknown[] = []): Promise<pg.QueryResult> {
     if (this.closed) throw new StoreClosedError(this.location);
     try {
@@ -337,35 +287,6 @@ class PgStoreImpl implements PgStore {
       throw new StoreUnavailableError(this.location, err as Error);
     }
   }
-}
-
-const ROW_TYPES = [
-  'text',
-  'text',
-  'bool',
-  'int',
-  'timestamptz',
-  'bool',
-  'text',
-  'text',
-  'timestamptz',
-  'json',
-];
-
-/** The row of a record (COLUMNS, of ROW_TYPES): the columns beside the record serve indexes (pg-schema.ts). */
-function rowValues(rec: AccountRecord, node: string): unknown[] {
-  return [
-    rec.address,
-    rec.state,
-    rec.credentials !== undefined,
-    rec.attempts ?? 0,
-    rec.nextAttemptAt ?? null,
-    rec.transferPhase !== undefined,
-    rec.updatedAt,
-    node,
-    (rec.state === 'migrated' && rec.sweepAt?.[0]) || null,
-    JSON.stringify(rec),
-  ];
 }
 
 /** The record as written (fields set to undefined were dropped by JSON.stringify). */
