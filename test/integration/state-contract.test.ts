@@ -102,6 +102,29 @@ for (const backend of backends) {
       assert.equal((await store.get('count@example.org'))?.attempts, 40);
     });
 
+    it('concurrent changes of many records: a function that throws fails only its caller', async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, i) =>
+          store.update(`storm${i}@example.org`, (r) => {
+            if (i % 7 === 3) throw new Error(`refused ${i}`);
+            r.state = 'captured';
+            r.credentials = SEALED;
+          }),
+        ),
+      );
+      for (const [i, r] of results.entries()) {
+        if (i % 7 === 3) {
+          assert.equal(r.status, 'rejected');
+          assert.match(String((r as PromiseRejectedResult).reason), new RegExp(`refused ${i}`));
+          assert.equal(await store.get(`storm${i}@example.org`), undefined, 'nothing stored');
+        } else {
+          assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason));
+          assert.equal((await store.get(`storm${i}@example.org`))?.state, 'captured');
+        }
+      }
+      for (let i = 0; i < 60; i++) await store.remove(`storm${i}@example.org`);
+    });
+
     it('updatedAt moves when the state changes; a field set to undefined is cleared', async () => {
       const a = await store.upsert('bob@example.org', { state: 'unknown', reason: 'x' });
       await new Promise((r) => setTimeout(r, 5));
