@@ -46,6 +46,8 @@ describe('npm pack + npm install -g', { timeout: 300_000 }, () => {
     for (const f of [
       'package/bin/run.js',
       'package/dist/commands/proxy.js',
+      // oclif reads it instead of importing every command at each start
+      'package/oclif.manifest.json',
       'package/dist/commands/config/check.js',
       'package/dist/core/config/template.js',
       'package/deploy/autoport.service',
