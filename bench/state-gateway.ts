@@ -15,8 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { freePorts } from '../test/support/ports.js';
-import { onProcessExit } from '../test/support/tmp.js';
 import { ROOT } from '../test/support/cli.js';
+import { watchChild } from './child-exit.js';
 import { loginStorm, startStubSource } from './state-imap.js';
 import { DOMAINS, median, percentile, r1, timed } from './state-records.js';
 
@@ -89,27 +89,11 @@ function spawnGateway(configFile: string, logFile: string): Running {
   } finally {
     closeSync(fd);
   }
-  let exit: string | undefined;
-  const unregister = onProcessExit(() => child.kill('SIGKILL'));
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code, sig) => {
-      exit = sig ? `signal ${sig}` : `exit code ${code}`;
-      unregister();
-      resolve();
-    }),
-  );
+  const end = watchChild(child);
   return {
     child,
-    exited: () => exit,
-    stop: async () => {
-      if (exit === undefined) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), STOP_WAIT_MS);
-        await exited;
-        clearTimeout(t);
-      }
-      return exit as string;
-    },
+    exited: end.exit,
+    stop: () => end.stop(STOP_WAIT_MS),
   };
 }
 

@@ -15,7 +15,8 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { freePorts, onProcessExit, testTls, waitForGreeting } from '../../test/support/index.js';
+import { freePorts, testTls, waitForGreeting } from '../../test/support/index.js';
+import { watchChild } from '../child-exit.js';
 import { ROOT } from '../../test/support/cli.js';
 import { parseExposition } from '../../test/support/prometheus.js';
 import type { SoakServers } from './servers.js';
@@ -108,17 +109,8 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
   } finally {
     closeSync(fd);
   }
-  let exit: string | undefined;
-  // however this process ends (Ctrl-C, a crash), the gateway does not outlive it
-  const unregister = onProcessExit(() => child.kill('SIGKILL'));
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code, sig) => {
-      exit = sig ? `signal ${sig}` : `exit code ${code}`;
-      unregister();
-      resolve();
-    }),
-  );
-  const alive = (): boolean => exit === undefined;
+  const end = watchChild(child);
+  const alive = (): boolean => end.exit() === undefined;
   try {
     for (const p of [imap, pop3])
       await waitForGreeting(p, /^(\* OK|\+OK)/, { alive, timeoutMs: 30_000 });
@@ -131,15 +123,9 @@ export async function startGateway(servers: SoakServers, dir: string): Promise<S
     pid: child.pid!,
     ports: { imap, imaps, pop3, submission, metrics },
     logFile,
-    exited: () => exit,
-    gc: () => void (exit === undefined && child.kill('SIGUSR2')),
-    stop: async () => {
-      if (exit !== undefined) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
+    exited: end.exit,
+    gc: () => void (end.exit() === undefined && child.kill('SIGUSR2')),
+    stop: async () => void (await end.stop(10_000)),
   };
 }
 
