@@ -33,13 +33,13 @@ import {
   captureStorm,
   makeTemplates,
   recordJson,
-  CONCURRENCY,
   makeRecord,
   mb,
   median,
   percentile,
   r1,
   SOLO_CAPTURES,
+  WARM_CAPTURES,
   spreadAddresses,
   timed,
   withLoopDelay,
@@ -191,7 +191,7 @@ async function loads(file: string, s: JsonSetup): Promise<number[]> {
 async function captures(file: string, bytes: number, s: JsonSetup) {
   const addresses = spreadAddresses(s.accounts);
   const store = await openJsonStore(file, { saveDelayMs: 100, compactMinBytes: Infinity });
-  await captureStorm(store, addresses, s.keyring, CONCURRENCY * 4); // warm-up, not counted
+  await captureStorm(store, addresses, s.keyring, WARM_CAPTURES); // warm-up, not counted
   const solo = await captureStorm(store, addresses, s.keyring, SOLO_CAPTURES, undefined, 1);
   s.gc();
   const [captureMs, capture] = await timed(() =>

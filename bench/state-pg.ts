@@ -9,7 +9,7 @@
 import pg from 'pg';
 import type { Keyring } from '../src/core/state/crypto.js';
 import { openPgStore } from '../src/core/state/pg-store.js';
-import { COLUMNS, ROW_TYPES, rowValues } from '../src/core/state/pg-batch.js';
+import { COLUMNS, ROW_TYPES, rowValues } from '../src/core/state/pg-rows.js';
 import { startPostgres, type PostgresInstance } from '../test/support/postgres.js';
 import type { AccountRecord } from '../src/core/state/types.js';
 import {
@@ -96,12 +96,18 @@ export async function fillAccounts(
   }
 }
 
-/** VACUUM ANALYZE, and the table's size on disk with its indexes (MB). */
+/**
+ * VACUUM ANALYZE and a CHECKPOINT, and the table's size on disk with its indexes (MB): the
+ * database as a site's that has run a while, its planner knowing the table's size and its
+ * WAL files recycled rather than made afresh (making one stalls every commit for tens of
+ * milliseconds; a checkpoint also means a page's first change afterwards logs the page).
+ */
 export async function settleTable(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     await c.query('VACUUM ANALYZE autoport_accounts');
+    await c.query('CHECKPOINT');
     const { rows } = await c.query<{ b: string }>(
       "SELECT pg_total_relation_size('autoport_accounts')::bigint AS b",
     );

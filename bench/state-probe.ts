@@ -12,11 +12,11 @@ import { OperatorError } from '../src/core/errors.js';
 import type { StateStore } from '../src/core/state/types.js';
 import {
   captureStorm,
-  CONCURRENCY,
   mb,
   percentile,
   r1,
   SOLO_CAPTURES,
+  WARM_CAPTURES,
   spreadAddresses,
   timed,
 } from './state-records.js';
@@ -65,8 +65,7 @@ async function probe(argv: string[]): Promise<ProbeResult> {
     gc();
     const mem = process.memoryUsage();
     const addresses = spreadAddresses(Number(accounts));
-    // A warm-up round, not counted: the first captures compile what they run through.
-    await captureStorm(store, addresses, keyring, CONCURRENCY * 4);
+    await captureStorm(store, addresses, keyring, WARM_CAPTURES); // warm-up, not counted
     const solo = await captureStorm(store, addresses, keyring, SOLO_CAPTURES, undefined, 1);
     const [ms, lat] = await timed(() => captureStorm(store, addresses, keyring, Number(captures)));
     return {

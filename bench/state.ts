@@ -14,7 +14,7 @@
  * Every storm is CONCURRENCY (50) at a time. Prints a table, the targets of issue 13 with
  * PASS/FAIL, and one JSON line. Env: BENCH_ACCOUNTS (default 100000), BENCH_LARGE (default
  * 1000000; 0 skips the large size), BENCH_ROUNDS (JSON loads, default 3), BENCH_CAPTURES
- * (per storm, default 2000), BENCH_LOGINS (through the gateway, default 2000),
+ * (per storm, default 10000), BENCH_LOGINS (through the gateway, default 2000),
  * BENCH_BACKENDS (default json,pg; one of them for a shorter run), BENCH_DIR
  * (default the system temp dir: put it on the disk the state will live on), BENCH_KEEP=1
  * keeps the files. The full run takes about twelve minutes on a busy 2-core machine.
@@ -42,7 +42,7 @@ import { printReport, type Report } from './state-report.js';
 const SMALL = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CAPTURES = Number(process.env.BENCH_CAPTURES ?? 2000);
+const CAPTURES = Number(process.env.BENCH_CAPTURES ?? 10000);
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'json,pg').split(',');
 

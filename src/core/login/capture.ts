@@ -67,6 +67,7 @@ export async function captureCredentials(
   let newState: AccountState | undefined;
   let before: Pick<AccountRecord, 'credentials' | 'state'> = { state: 'unknown' };
   const rec = await deps.store.update(address, (r) => {
+    newState = undefined; // a function may run again on a newer record (StateStore.update)
     before = { credentials: r.credentials, state: r.state };
     r.credentials = sealed;
     r.firstSeen ??= at;

@@ -1,65 +1,56 @@
 /**
- * Group commit for the PostgreSQL store's update(): what a login storm's captures wait for
- * is the commit (a WAL flush each), not the round trips, so changes that arrive while
- * MAX_IN_FLIGHT batches commit wait and go together in the next one, one transaction and
- * one flush for all (as the JSON store's journal does). A change alone goes at once.
+ * Group commit for the PostgreSQL store's update(): changes that arrive while
+ * MAX_IN_FLIGHT batches are under way wait and go together in the next one, one commit
+ * (one WAL flush) for all, as the JSON store's journal does. A change alone goes at once.
  *
- * A batch locks its rows (SELECT ... FOR UPDATE, in address order so two nodes' batches
- * cannot deadlock), runs each caller's function on the current record in arrival order
- * (two changes of one account see each other), writes every row in one statement, sends
- * the NOTIFYs and commits. A function that throws fails its own caller only; a database
- * failure fails the whole batch.
+ * A batch is two round trips and no explicit transaction (a login storm is bound by the
+ * CPU each round trip costs on both ends, not by the disk): it reads its rows with their
+ * versions (xmin), runs each caller's function on the current record in arrival order (two
+ * changes of one account see each other), then one statement writes every row whose
+ * version is still the one read, in address order (two nodes' batches cannot deadlock),
+ * and sends the NOTIFYs of the rows it wrote; it commits on its own. The changes of a row
+ * another writer changed in between run again, their rows locked from the read to the
+ * commit (commitLocked), so every change lands and each function's last run is what is
+ * stored. A function that throws fails its own caller only; a database failure fails the
+ * whole batch.
  */
 import type pg from 'pg';
 import { changePayload, CHANGES_CHANNEL } from './pg-cluster.js';
+import { READ_ROWS, rowObject, WRITE_ROWS } from './pg-rows.js';
 import { applyUpdate, newRecord, settleRecord } from './records.js';
 import type { AccountRecord } from './types.js';
 
-export const COLUMNS =
-  'address, state, has_credentials, attempts, next_attempt_at, moving, updated_at, node, next_sweep_at, record';
-
-export const ROW_TYPES = [
-  'text',
-  'text',
-  'bool',
-  'int',
-  'timestamptz',
-  'bool',
-  'text',
-  'text',
-  'timestamptz',
-  'json',
-];
-
-/** at most this many changes in one transaction */
+/** at most this many changes in one batch */
 const MAX_BATCH = 200;
 /**
- * batches committing at once: enough to keep the database busy while one waits for its
- * flush, few enough to leave the pool's other connections to reads
+ * batches under way at once: two keep both ends busy (one batch's rows are worked on here
+ * while the other's are written); more only add round trips on a machine of few cores
  */
-const MAX_IN_FLIGHT = 4;
-
-/** The row of a record (COLUMNS, of ROW_TYPES): the columns beside the record serve indexes (pg-schema.ts). */
-export function rowValues(rec: AccountRecord, node: string): unknown[] {
-  return [
-    rec.address,
-    rec.state,
-    rec.credentials !== undefined,
-    rec.attempts ?? 0,
-    rec.nextAttemptAt ?? null,
-    rec.transferPhase !== undefined,
-    rec.updatedAt,
-    node,
-    (rec.state === 'migrated' && rec.sweepAt?.[0]) || null,
-    JSON.stringify(rec),
-  ];
-}
+const MAX_IN_FLIGHT = 2;
+/** a deadlock PostgreSQL broke (40P01) is retried this many times before it fails the batch */
+const DEADLOCK_RETRIES = 3;
 
 interface Change {
   key: string;
   fn: (rec: AccountRecord) => void;
   resolve: (rec: AccountRecord) => void;
   reject: (err: unknown) => void;
+}
+
+/** A stored row as read: its record as JSON text (parsed into a draft) and its version. */
+interface Stored {
+  text: string;
+  version: string;
+}
+
+type Outcome = { ok: AccountRecord } | { err: unknown };
+
+/** What apply() leaves: the rows to write and each change's outcome, should they be written. */
+interface Applied {
+  after: Map<string, AccountRecord>;
+  /** the stored record's state and phase, for the notices */
+  base: Map<string, Pick<AccountRecord, 'state' | 'transferPhase' | 'updatedAt'>>;
+  results: Map<Change, Outcome>;
 }
 
 export interface BatchContext {
@@ -96,25 +87,45 @@ export class UpdateBatcher {
     this.inFlight--;
   }
 
+  /** Optimistic first; what lost a race goes again with its rows locked, until it lands. */
   private async commit(batch: Change[]): Promise<void> {
+    let left = await this.commitOptimistic(batch);
+    for (let deadlocks = 0; left.length > 0; ) {
+      try {
+        left = await this.commitLocked(left);
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || ++deadlocks > DEADLOCK_RETRIES)
+          throw err;
+      }
+    }
+  }
+
+  /** Two round trips, no transaction: returns the changes whose rows changed meanwhile. */
+  private async commitOptimistic(batch: Change[]): Promise<Change[]> {
+    const keys = [...new Set(batch.map((c) => c.key))];
+    const { rows } = await this.ctx.pool.query({
+      name: 'autoport-batch-read',
+      text: READ_ROWS,
+      values: [keys],
+    });
+    const stored = storedOf(rows);
+      const applied = this.apply(batch, stored);
+    const written = await this.write(this.ctx.pool, applied, stored);
+    return this.settle(applied, written);
+  }
+
+  /** The rows locked from the read to the commit, so only a row made meanwhile misses. */
+  private async commitLocked(batch: Change[]): Promise<Change[]> {
     const client = await this.ctx.pool.connect();
     try {
       await client.query('BEGIN');
       const keys = [...new Set(batch.map((c) => c.key))].sort();
-      const { rows } = await client.query(
-        'SELECT record FROM autoport_accounts WHERE address = ANY($1) ORDER BY address FOR UPDATE',
-        [keys],
-      );
-      const before = new Map<string, AccountRecord>(
-        rows.map((r) => [(r.record as AccountRecord).address, r.record as AccountRecord]),
-      );
-      const { after, results } = this.apply(batch, before);
-      await this.write(client, before, after);
+      const { rows } = await client.query(`${READ_ROWS} FOR UPDATE`, [keys]);
+      const stored = storedOf(rows);
+      const applied = this.apply(batch, stored);
+      const written = await this.write(client, applied, stored);
       await client.query('COMMIT');
-      for (const [c, r] of results) {
-        if ('ok' in r) c.resolve(r.ok);
-        else c.reject(r.err);
-      }
+      return this.settle(applied, written);
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
@@ -123,60 +134,88 @@ export class UpdateBatcher {
     }
   }
 
-  /** Each function on the record as the changes before it in the batch left it. */
-  private apply(batch: Change[], before: Map<string, AccountRecord>) {
+  /**
+   * Each function on the record as the changes before it in the batch left it. The first
+   * change of a row works on the stored record's own parse, a later one on a copy of what
+   * the one before it left.
+   */
+  private apply(batch: Change[], stored: Map<string, Stored>): Applied {
     const after = new Map<string, AccountRecord>();
-    const results = new Map<Change, { ok: AccountRecord } | { err: unknown }>();
+    const base: Applied['base'] = new Map();
+    const results = new Map<Change, Outcome>();
     const nowIso = this.ctx.now().toISOString();
     for (const c of batch) {
-      const current = after.get(c.key) ?? before.get(c.key);
-      const draft = current ? structuredClone(current) : newRecord(c.key, nowIso);
+      const prev = after.get(c.key);
+      const draft = prev ? structuredClone(prev) : this.draftOf(c.key, stored, base, nowIso);
       try {
         applyUpdate(c.key, draft, c.fn);
-        const next = settleRecord(current, draft, nowIso);
+        const next = settleRecord(prev ?? base.get(c.key), draft, nowIso);
         after.set(c.key, next);
         results.set(c, { ok: next });
       } catch (err) {
         results.set(c, { err });
       }
     }
-    return { after, results };
+    return { after, base, results };
   }
 
+  /** The stored record parsed afresh (a function that threw may have half-changed the last one). */
+  private draftOf(
+    key: string,
+    stored: Map<string, Stored>,
+    base: Applied['base'],
+    nowIso: string,
+  ): AccountRecord {
+    const row = stored.get(key);
+    if (!row) return newRecord(key, nowIso);
+    const rec = JSON.parse(row.text) as AccountRecord;
+    if (!base.has(key))
+      base.set(key, { state: rec.state, transferPhase: rec.transferPhase, updatedAt: rec.updatedAt });
+    return rec;
+  }
+
+  /** WRITE_ROWS for every changed row; the addresses it wrote. */
   private async write(
-    client: pg.PoolClient,
-    before: Map<string, AccountRecord>,
-    after: Map<string, AccountRecord>,
-  ): Promise<void> {
-    if (after.size === 0) return;
-    // in address order, like the locks: two nodes inserting the same new accounts take turns
-    const sorted = [...after.values()].sort((a, b) => (a.address < b.address ? -1 : 1));
-    const rows = sorted.map((r) => rowValues(r, this.ctx.node));
-    const casts = ROW_TYPES.map((t, i) => `$${i + 1}::${t}[]`);
-    await client.query(
-      `INSERT INTO autoport_accounts (${COLUMNS}) SELECT * FROM unnest(${casts.join(', ')})
-       ON CONFLICT (address) DO UPDATE SET state = EXCLUDED.state,
-         has_credentials = EXCLUDED.has_credentials, attempts = EXCLUDED.attempts,
-         next_attempt_at = EXCLUDED.next_attempt_at, moving = EXCLUDED.moving,
-         updated_at = EXCLUDED.updated_at, node = EXCLUDED.node,
-         next_sweep_at = EXCLUDED.next_sweep_at, record = EXCLUDED.record`,
-      ROW_TYPES.map((_, i) => rows.map((row) => row[i])),
+    db: pg.Pool | pg.PoolClient,
+    { after, base }: Applied,
+    stored: Map<string, Stored>,
+  ): Promise<Set<string>> {
+    if (after.size === 0) return new Set();
+    const rows = [...after.values()].map((rec) =>
+      rowObject(
+        rec,
+        this.ctx.node,
+        stored.get(rec.address)?.version,
+        this.notice(base.get(rec.address), rec),
+      ),
     );
-    const notices = [...after.values()]
-      .map((next) => this.notice(before.get(next.address), next))
-      .filter((p): p is string => p !== undefined);
-    if (notices.length > 0)
-      await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) p', [
-        CHANGES_CHANNEL,
-        notices,
-      ]);
+    const { rows: written } = await db.query({
+      name: 'autoport-batch-write',
+      text: WRITE_ROWS,
+      values: [JSON.stringify(rows), CHANGES_CHANNEL],
+    });
+    return new Set(written.map((r: { address: string }) => r.address));
+  }
+
+  /** Answer every change whose row was written (or that wrote nothing); the rest go again. */
+  private settle({ after, results }: Applied, written: Set<string>): Change[] {
+    const again: Change[] = [];
+    for (const [c, r] of results) {
+      if (after.has(c.key) && !written.has(c.key)) again.push(c);
+      else if ('ok' in r) c.resolve(r.ok);
+      else c.reject(r.err);
+    }
+    return again;
   }
 
   /**
    * The other nodes hear of a new state or phase when it commits (pg-cluster.ts); a new
    * record still unknown is no news (absent reads as unknown).
    */
-  private notice(old: AccountRecord | undefined, next: AccountRecord): string | undefined {
+  private notice(
+    old: Pick<AccountRecord, 'state' | 'transferPhase'> | undefined,
+    next: AccountRecord,
+  ): string | undefined {
     const created = old === undefined && next.state === 'unknown' && !next.transferPhase;
     if (created || (old?.state === next.state && old?.transferPhase === next.transferPhase))
       return undefined;
@@ -187,4 +226,8 @@ export class UpdateBatcher {
       node: this.ctx.node,
     });
   }
+}
+
+function storedOf(rows: Array<{ a: string; v: string; r: string }>): Map<string, Stored> {
+  return new Map(rows.map((row) => [row.a, { text: row.r, version: row.v }]));
 }

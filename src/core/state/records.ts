@@ -69,7 +69,7 @@ export function checkLoadedRecord(key: string, rec: unknown): string | undefined
  * updatedAt moved when the state changed, errors and folders present.
  */
 export function settleRecord(
-  old: AccountRecord | undefined,
+  old: Pick<AccountRecord, 'state' | 'updatedAt'> | undefined,
   next: AccountRecord,
   nowIso: string,
 ): AccountRecord {

@@ -194,8 +194,11 @@ export interface StateStore {
   upsert(address: string, patch: AccountPatch): Promise<AccountRecord>;
   /**
    * Apply a synchronous function to a mutable copy of the record (created, state unknown,
-   * when missing) and store the copy, atomically (the backend holds the record's lock
-   * while fn runs); if fn throws, nothing changes and the call rejects with its error.
+   * when missing) and store the copy, atomically: what is stored is fn's work on the
+   * record as it was when stored, never on an older one. If fn throws, nothing changes and
+   * the call rejects with its error. fn may run more than once (PostgreSQL runs it again
+   * when another writer changed the record between its read and its write), so it must
+   * not count its runs: a variable it sets outside, it sets on every run.
    */
   update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord>;
   /**
