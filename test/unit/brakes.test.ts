@@ -3,7 +3,11 @@ import { describe, it } from 'node:test';
 import { Brakes, type Attempt, type BrakeDeps } from '../../src/core/login/brakes.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
-function brakes(over: Partial<BrakeLimits> = {}, cluster?: BrakeDeps['cluster']) {
+function brakes(
+  over: Partial<BrakeLimits> = {},
+  cluster?: BrakeDeps['cluster'],
+  newsBatchMs = 0,
+) {
   let now = 1_000_000;
   const sleeps: Array<() => void> = [];
   const delays: number[] = [];
@@ -24,6 +28,7 @@ function brakes(over: Partial<BrakeLimits> = {}, cluster?: BrakeDeps['cluster'])
     },
     {
       ...(cluster ? { cluster } : {}),
+      newsBatchMs,
       now: () => now,
       sleep: (ms) =>
         new Promise<void>((wake) => {
@@ -290,6 +295,28 @@ describe('brakes across nodes', () => {
       },
     ]);
     started(B.b.begin(ip, 'carol@example.org')).end();
+  });
+
+  it('failures within 100 ms go as one message; the other node counts every one', async () => {
+    const link = linkedClusters();
+    const A = brakes({ maxFailuresPerAddress: 1000 }, link.a, 100);
+    const B = brakes({ maxFailuresPerAddress: 1000 }, link.b, 100);
+    for (let i = 0; i < 60; i++) await fail(A, `198.51.100.${i}`, `u${i}@example.org`);
+    assert.equal(link.published.length, 0, 'nothing yet: the batch waits');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(link.published.length, 1);
+    const sent = link.published[0]!.data as { m: unknown[] };
+    assert.equal(sent.m.length, 60);
+    assert.deepEqual(B.b.tracked, { addresses: 60, accounts: 60, pairs: 60 });
+    // a storm bigger than one NOTIFY's payload is cut into several, none over the limit
+    for (let i = 0; i < 400; i++) await fail(A, `203.0.113.${i & 255}`, `long-user-name-${i}@example.org`);
+    A.b.close(); // sends what waits at once
+    const batches = link.published.slice(1).map((p) => JSON.stringify(p.data));
+    assert.ok(batches.length >= 3, `${batches.length} batches`);
+    for (const b of batches) assert.ok(b.length <= 7100, `${b.length} chars`);
+    const total = link.published.slice(1).reduce((n, p) => n + (p.data as { m: unknown[] }).m.length, 0);
+    assert.equal(total, 400);
+    B.b.close();
   });
 
   it('ignores what is not a brake message, and stops hearing once closed', async () => {

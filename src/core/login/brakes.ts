@@ -19,13 +19,15 @@
  *
  * Counters live in bounded maps (oldest forgotten first). With several gateway nodes on one
  * store each failure counts on every node: the node that saw it publishes its keys (the
- * client address key and the account, never a password) on the cluster, and the others
+ * client address key and the account, never a password) on the cluster, batched over
+ * 100 ms (brake-outbox.ts), and the others
  * add it to their counters (and a success forgets the pair everywhere), so guesses spread
  * over the nodes behind a load balancer meet the same limits as on one node.
  */
 import type { BrakeLimits } from '../limits.js';
 import { clientKey } from '../net-address.js';
 import type { Cluster } from '../state/types.js';
+import { BrakeOutbox, entriesOf } from './brake-outbox.js';
 
 /** the cluster topic of the brakes' messages */
 export const BRAKE_TOPIC = 'brake';
@@ -106,6 +108,8 @@ class InFlight {
 export interface BrakeDeps {
   /** the gateway nodes sharing the store: failures are published and heard there */
   cluster?: Pick<Cluster, 'publish' | 'onMessage'>;
+  /** how long failures gather before they are published together (0: each at once) */
+  newsBatchMs?: number;
   now?: () => number;
   /** the timer (tests pass a fake one) */
   sleep?: (ms: number) => Promise<void>;
@@ -151,7 +155,7 @@ export class Brakes {
   private readonly waiters = new Set<() => void>();
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly cluster: BrakeDeps['cluster'];
+  private readonly outbox: BrakeOutbox<BrakeMessage> | undefined;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -163,13 +167,16 @@ export class Brakes {
     this.byAccount = new BoundedCounters(limits.windowMs, limits.maxTracked);
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.cluster = deps.cluster;
+    this.outbox = deps.cluster && new BrakeOutbox(deps.cluster, BRAKE_TOPIC, deps.newsBatchMs);
     this.unsubscribe =
-      deps.cluster?.onMessage(BRAKE_TOPIC, (data) => this.heard(data)) ?? (() => undefined);
+      deps.cluster?.onMessage(BRAKE_TOPIC, (data) => {
+        for (const m of entriesOf(data)) this.heard(m);
+      }) ?? (() => undefined);
   }
 
-  /** stop hearing the other nodes (the gateway's stop) */
+  /** send what waits and stop hearing the other nodes (the gateway's stop) */
   close(): void {
+    this.outbox?.flush();
     this.unsubscribe();
   }
 
@@ -185,7 +192,7 @@ export class Brakes {
 
   private tell(k: Keys, ok?: true): void {
     const m: BrakeMessage = { a: k.address, c: k.account, ...(ok ? { ok } : {}) };
-    this.cluster?.publish(BRAKE_TOPIC, m);
+    this.outbox?.send(m);
   }
 
   /**

@@ -47,6 +47,8 @@ export class PgCluster implements Cluster {
   private view: unknown;
   private listener: pg.Client | undefined;
   private reconnect: NodeJS.Timeout | undefined;
+  /** a LISTEN connection was up before: the next one follows a gap */
+  private listened = false;
   private readonly changes = new Set<Listener<[ClusterChange]>>();
   private readonly messages = new Map<string, Set<Listener<[unknown, string]>>>();
   private readonly lost = new Set<Listener<[]>>();
@@ -205,7 +207,37 @@ export class PgCluster implements Cluster {
     return client
       .connect()
       .then(() => client.query(`LISTEN ${CHANGES_CHANNEL}; LISTEN ${MESSAGES_CHANNEL}`))
-      .then(() => undefined, lost);
+      .then(() => {
+        if (this.listened) void this.replaySwitches();
+        this.listened = true;
+      }, lost);
+  }
+
+  /**
+   * The NOTIFYs sent while this node was not listening are gone (PostgreSQL keeps them
+   * only for sessions that listen). The one that must not be missed says an account is
+   * being switched on another node (this node's sessions to its source must close), so
+   * after a gap the accounts other nodes are moving now are read back and told as changes.
+   * A capture or an exclusion missed is found by the worker pool's next tick instead.
+   */
+  private async replaySwitches(): Promise<void> {
+    const { rows } = await this.pool
+      .query(
+        `SELECT address, state, record->>'transferPhase' AS phase, claim_node
+         FROM autoport_accounts
+         WHERE (moving OR state = 'transferring') AND claim_node IS DISTINCT FROM $1`,
+        [this.node],
+      )
+      .catch(() => ({ rows: [] }));
+    for (const r of rows as Array<Record<string, string | null>>) {
+      const change = {
+        address: r.address,
+        state: r.state,
+        node: r.claim_node ?? 'unknown',
+        ...(r.phase ? { phase: r.phase } : {}),
+      } as ClusterChange;
+      for (const fn of this.changes) fn(change);
+    }
   }
 
   private notified(channel: string, payload: string | undefined): void {

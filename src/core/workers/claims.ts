@@ -7,13 +7,23 @@
 import type { Logger } from '../log/logger.js';
 import type { Cluster } from '../state/types.js';
 
+/** how long after a failed release it is tried again */
+const RELEASE_RETRY_MS = 5_000;
+
 export class Claims {
   /** claimed, or being claimed, by this node */
   private readonly held = new Set<string>();
+  /** given back here, but the database did not take the release: tried again */
+  private readonly unreleased = new Set<string>();
+  /** a retried release in flight, which a new claim of the account waits for */
+  private readonly releasing = new Map<string, Promise<void>>();
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     private readonly cluster: Cluster,
     private readonly logger: Logger,
+    private readonly retryMs = RELEASE_RETRY_MS,
   ) {}
 
   has(address: string): boolean {
@@ -28,6 +38,9 @@ export class Claims {
     const key = address.toLowerCase();
     if (this.held.has(key)) return false;
     this.held.add(key);
+    // still ours from a release that failed: claiming it again keeps it, so no retry
+    this.unreleased.delete(key);
+    await this.releasing.get(key);
     let ok = false;
     try {
       ok = await this.cluster.claim(key);
@@ -38,16 +51,51 @@ export class Claims {
     return ok;
   }
 
-  /** Hand the account back, whatever happened to the work. */
+  /**
+   * Hand the account back, whatever happened to the work. A release the database does
+   * not take is tried again every few seconds: until then the other nodes cannot take
+   * the account (they could once this node's heartbeat stops).
+   */
   async give(address: string): Promise<void> {
     const key = address.toLowerCase();
     try {
       await this.cluster.release(key);
     } catch (err) {
-      // the claim stays ours while this node lives; a restart or the lease frees it
-      this.logger.warn('cannot release a claimed account', { address: key, err });
+      this.logger.warn('cannot release a claimed account; will retry', { address: key, err });
+      this.unreleased.add(key);
+      this.retryLater();
     } finally {
       this.held.delete(key);
+    }
+  }
+
+  /** No more retries (the node stops; its claims go with its heartbeat row). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
+
+  private retryLater(): void {
+    if (this.retry || this.stopped) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.retryReleases();
+    }, this.retryMs);
+    this.retry.unref();
+  }
+
+  private async retryReleases(): Promise<void> {
+    for (const key of [...this.unreleased]) {
+      if (this.stopped || !this.unreleased.has(key)) continue;
+      const done = this.cluster.release(key);
+      const settled = done.then(
+        () => void this.unreleased.delete(key),
+        () => undefined,
+      );
+      this.releasing.set(key, settled);
+      await settled;
+      this.releasing.delete(key);
+      if (this.unreleased.has(key)) return this.retryLater(); // the database is still away
     }
   }
 }

@@ -379,6 +379,7 @@ export class WorkerPool {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.orphanTimer);
+    this.claims.stop();
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
     const all = [...this.running.values()];
