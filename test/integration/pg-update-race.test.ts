@@ -40,8 +40,7 @@ describe('update() on PostgreSQL when another writer gets in between', () => {
         r.attempts = (r.attempts ?? 0) + 1;
       });
     const calls: Array<Promise<unknown>> = [];
-    for (let i = 0; i < 120; i++)
-      for (const r of rows) calls.push(bump(i % 2 ? a : b, r));
+    for (let i = 0; i < 120; i++) for (const r of rows) calls.push(bump(i % 2 ? a : b, r));
     await Promise.all(calls);
     for (const r of rows) assert.equal((await b.get(r))?.attempts, 120, r);
     // the race was run: some functions ran again on a newer record
@@ -67,7 +66,9 @@ describe('update() on PostgreSQL when another writer gets in between', () => {
     try {
       // another writer holds the row, so the batch reads it but cannot write it yet
       await side.query('BEGIN');
-      await side.query("SELECT 1 FROM autoport_accounts WHERE address = 'between@x.org' FOR UPDATE");
+      await side.query(
+        "SELECT 1 FROM autoport_accounts WHERE address = 'between@x.org' FOR UPDATE",
+      );
       const seen: string[] = [];
       const done = a.update('between@x.org', (r) => {
         seen.push(r.reason ?? '');

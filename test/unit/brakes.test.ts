@@ -3,11 +3,7 @@ import { describe, it } from 'node:test';
 import { Brakes, type Attempt, type BrakeDeps } from '../../src/core/login/brakes.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
 
-function brakes(
-  over: Partial<BrakeLimits> = {},
-  cluster?: BrakeDeps['cluster'],
-  newsBatchMs = 0,
-) {
+function brakes(over: Partial<BrakeLimits> = {}, cluster?: BrakeDeps['cluster'], newsBatchMs = 0) {
   let now = 1_000_000;
   const sleeps: Array<() => void> = [];
   const delays: number[] = [];
@@ -309,12 +305,15 @@ describe('brakes across nodes', () => {
     assert.equal(sent.m.length, 60);
     assert.deepEqual(B.b.tracked, { addresses: 60, accounts: 60, pairs: 60 });
     // a storm bigger than one NOTIFY's payload is cut into several, none over the limit
-    for (let i = 0; i < 400; i++) await fail(A, `203.0.113.${i & 255}`, `long-user-name-${i}@example.org`);
+    for (let i = 0; i < 400; i++)
+      await fail(A, `203.0.113.${i & 255}`, `long-user-name-${i}@example.org`);
     A.b.close(); // sends what waits at once
     const batches = link.published.slice(1).map((p) => JSON.stringify(p.data));
     assert.ok(batches.length >= 3, `${batches.length} batches`);
     for (const b of batches) assert.ok(b.length <= 7100, `${b.length} chars`);
-    const total = link.published.slice(1).reduce((n, p) => n + (p.data as { m: unknown[] }).m.length, 0);
+    const total = link.published
+      .slice(1)
+      .reduce((n, p) => n + (p.data as { m: unknown[] }).m.length, 0);
     assert.equal(total, 400);
     B.b.close();
   });

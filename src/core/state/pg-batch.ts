@@ -90,7 +90,7 @@ export class UpdateBatcher {
   /** Optimistic first; what lost a race goes again with its rows locked, until it lands. */
   private async commit(batch: Change[]): Promise<void> {
     let left = await this.commitOptimistic(batch);
-    for (let deadlocks = 0; left.length > 0; ) {
+    for (let deadlocks = 0; left.length > 0;) {
       try {
         left = await this.commitLocked(left);
       } catch (err) {
@@ -109,7 +109,7 @@ export class UpdateBatcher {
       values: [keys],
     });
     const stored = storedOf(rows);
-      const applied = this.apply(batch, stored);
+    const applied = this.apply(batch, stored);
     const written = await this.write(this.ctx.pool, applied, stored);
     return this.settle(applied, written);
   }
@@ -170,7 +170,11 @@ export class UpdateBatcher {
     if (!row) return newRecord(key, nowIso);
     const rec = JSON.parse(row.text) as AccountRecord;
     if (!base.has(key))
-      base.set(key, { state: rec.state, transferPhase: rec.transferPhase, updatedAt: rec.updatedAt });
+      base.set(key, {
+        state: rec.state,
+        transferPhase: rec.transferPhase,
+        updatedAt: rec.updatedAt,
+      });
     return rec;
   }
 
