@@ -135,12 +135,21 @@ class JsonStoreImpl implements JsonStore {
 
   /** Records a move was under way on: a phase, or locked for the switch. */
   private async moving(limit: number): Promise<AccountRecord[]> {
-    return this.index.moving((a) => this.accounts.get(a), limit);
+    return this.index.moving((a) => this.handOut(a), limit);
+  }
+
+  /**
+   * A record as handed out: frozen (StateStore). Records read from disk are frozen here, on
+   * their first way out, not at load: freezing 100,000 of them costs a fifth of the load.
+   */
+  private handOut(key: string): AccountRecord | undefined {
+    const rec = this.accounts.get(key);
+    return rec && deepFreeze(rec);
   }
 
   async get(address: string): Promise<AccountRecord | undefined> {
     const key = tryNormalize(address);
-    return key === undefined ? undefined : this.accounts.get(key);
+    return key === undefined ? undefined : this.handOut(key);
   }
 
   async list(filter: AccountFilter = {}): Promise<AccountRecord[]> {
@@ -155,7 +164,7 @@ class JsonStoreImpl implements JsonStore {
           : this.accounts.keys();
     for (const key of keys) {
       if (out.length >= limit) break;
-      const rec = this.accounts.get(key)!;
+      const rec = this.handOut(key)!;
       if (states && !states.includes(rec.state)) continue;
       if (!filter.moving || rec.transferPhase) out.push(rec);
     }
@@ -163,11 +172,11 @@ class JsonStoreImpl implements JsonStore {
   }
 
   async due(query: DueQuery): Promise<AccountRecord[]> {
-    return this.index.due((a) => this.accounts.get(a), query);
+    return this.index.due((a) => this.handOut(a), query);
   }
 
   async dueSweeps(query: SweepQuery): Promise<AccountRecord[]> {
-    return this.index.dueSweeps((a) => this.accounts.get(a), query);
+    return this.index.dueSweeps((a) => this.handOut(a), query);
   }
 
   /** The store takes changes unless its saves are failing (then the journal is behind). */

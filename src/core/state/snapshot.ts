@@ -15,7 +15,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { LineTooLongError, offsetOf, readLineBatches } from './line-reader.js';
-import { checkLoadedRecord, deepFreeze, normalizeAddress } from './records.js';
+import { checkLoadedRecord, normalizeAddress } from './records.js';
 import { CHUNK_BYTES, WHOLE_DOCUMENT_MAX_BYTES } from './store-limits.js';
 import type { AccountRecord } from './types.js';
 
@@ -90,7 +90,7 @@ export async function readSnapshot(fh: FileHandle, ctx: SnapshotReadContext): Pr
   return { accounts, journal: m[2] === undefined ? undefined : Number(m[2]), bytes: size };
 }
 
-/** Check and freeze a record read from disk (snapshot or journal) and add it. */
+/** Check a record read from disk (snapshot or journal) and add it (the store freezes it on its way out). */
 export function addLoadedRecord(
   accounts: Map<string, AccountRecord>,
   key: string,
@@ -100,7 +100,7 @@ export function addLoadedRecord(
   let problem = checkLoadedRecord(key, rec);
   if (!problem && normalizeKey(key) !== key) problem = 'key is not a normalised address';
   if (problem) throw ctx.corrupt(`account ${JSON.stringify(key)}: ${problem}`);
-  accounts.set(key, deepFreeze(rec as AccountRecord));
+  accounts.set(key, rec as AccountRecord);
 }
 
 async function readWholeDocument(
