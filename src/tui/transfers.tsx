@@ -27,18 +27,19 @@ function columns(width: number, nodes: boolean): Column<LiveTransfer>[] {
   return [
     ...(nodes ? [nodeColumn<LiveTransfer>()] : []),
     { title: 'ACCOUNT', width: 16, grow: true, cell: (r) => r.address },
-    { title: 'STEP', width: 9, drop: 6, cell: (r) => stepLabel(r) },
-    { title: 'FOLDER', width: 14, drop: 3, cell: (r) => r.folder ?? '-' },
+    // kept longest after the account: SWITCHING is the only time the user is locked out
+    { title: 'STEP', width: 9, drop: 1, cell: (r) => stepLabel(r) },
+    { title: 'FOLDER', width: 14, drop: 4, cell: (r) => r.folder ?? '-' },
     {
       title: 'PROGRESS',
       width: barWidth,
-      drop: 4,
+      drop: 3,
       cell: (r) => transferCells(r, barWidth).bar,
     },
     { title: 'MESSAGES', width: 11, align: 'right', cell: (r) => transferCells(r, 0).messages },
-    { title: 'RATE', width: 10, align: 'right', drop: 2, cell: (r) => transferCells(r, 0).rate },
-    { title: 'ETA', width: 7, align: 'right', drop: 1, cell: (r) => transferCells(r, 0).eta },
-    { title: 'DONE', width: 7, align: 'right', drop: 5, cell: (r) => `${r.foldersDone} fld` },
+    { title: 'RATE', width: 10, align: 'right', drop: 5, cell: (r) => transferCells(r, 0).rate },
+    { title: 'ETA', width: 7, align: 'right', drop: 2, cell: (r) => transferCells(r, 0).eta },
+    { title: 'DONE', width: 7, align: 'right', drop: 6, cell: (r) => `${r.foldersDone} fld` },
   ];
 }
 

@@ -173,8 +173,8 @@ test('--once with several nodes: the nodes line and a NODE column, as on the scr
   assert.match(text, /^ {2}NODE +PROTO +ACCOUNT +CLIENT +ROUTE +TLS +TIME +IN +OUT$/m);
   assert.match(text, /^ {2}gw2 +imap +bob@example\.org +192\.0\.2\.10 +destination +yes +3m12s/m);
   assert.match(text, /^ {2}gw1 +imap +alice@example\.org +192\.0\.2\.10 +source +yes +3m12s/m);
-  assert.match(text, /^ {2}NODE +ACCOUNT +FOLDER +PROGRESS/m);
-  assert.match(text, /^ {2}gw2 +carol@example\.org +INBOX +\u2588/m);
+  assert.match(text, /^ {2}NODE +ACCOUNT +STEP +FOLDER +PROGRESS/m);
+  assert.match(text, /^ {2}gw2 +carol@example\.org +pre-copy +INBOX +\u2588/m);
 
   const alone = stripVTControlCharacters(renderSnapshotText(busy, 120));
   assert.ok(!alone.includes('NODE') && !/^nodes /m.test(alone), alone);
