@@ -91,6 +91,49 @@ describe('update() on PostgreSQL when another writer gets in between', () => {
     }
   });
 
+  it('a deadlock PostgreSQL breaks on a batch: its changes go again, locked, and land', async () => {
+    await a.upsert('dl-a@x.org', { attempts: 0 });
+    const side = new pg.Client({ connectionString: server.url });
+    await side.connect();
+    try {
+      // the side waits longer before it checks for a deadlock: the batch is the one broken
+      await side.query("SET deadlock_timeout = '20s'");
+      await side.query('BEGIN');
+      await side.query(
+        `INSERT INTO autoport_accounts (address, state, has_credentials, updated_at, record)
+         VALUES ('dl-b@x.org', 'unknown', false, '2026-01-01T00:00:00.000Z',
+           json_build_object('address', 'dl-b@x.org', 'state', 'unknown',
+             'updatedAt', '2026-01-01T00:00:00.000Z', 'errors', '[]'::json,
+             'folders', '{}'::json, 'reason', 'side'))`,
+      );
+      // two changes in flight take both slots, so the next two share one batch
+      const busy = [
+        a.update('dl-x@x.org', () => undefined),
+        a.update('dl-y@x.org', () => undefined),
+      ];
+      let runsB = 0;
+      const both = Promise.all([
+        a.update('dl-a@x.org', (r) => void (r.attempts = (r.attempts ?? 0) + 1)),
+        a.update('dl-b@x.org', (r) => {
+          runsB++;
+          r.reason = `${r.reason ?? 'none'} then mine`;
+        }),
+      ]);
+      await Promise.all(busy);
+      // the batch holds dl-a and waits for the side's dl-b; the side now wants dl-a
+      await sleep(300);
+      await side.query("SELECT 1 FROM autoport_accounts WHERE address = 'dl-a@x.org' FOR UPDATE");
+      await side.query('COMMIT');
+      const [recA, recB] = await both;
+      assert.equal(recA.attempts, 1);
+      assert.equal(recB.reason, 'side then mine');
+      assert.ok(runsB >= 2, `the change ran again after the deadlock (${runsB} runs)`);
+      assert.equal((await b.get('dl-a@x.org'))?.attempts, 1);
+    } finally {
+      await side.end();
+    }
+  });
+
   it('the other node hears of each state change once, only when it was written', async () => {
     const heard: ClusterChange[] = [];
     const off = b.cluster.onChange((c) => {

@@ -87,15 +87,21 @@ export class UpdateBatcher {
     this.inFlight--;
   }
 
-  /** Optimistic first; what lost a race goes again with its rows locked, until it lands. */
+  /**
+   * Optimistic first; what lost a race goes again with its rows locked, until it lands. A
+   * deadlock PostgreSQL broke (a locked batch making a row the other is making too) ended
+   * that statement with nothing written: its changes go again, locked.
+   */
   private async commit(batch: Change[]): Promise<void> {
-    let left = await this.commitOptimistic(batch);
+    let left = await this.commitOptimistic(batch).catch((err: unknown) => {
+      if (!isDeadlock(err)) throw err;
+      return batch;
+    });
     for (let deadlocks = 0; left.length > 0;) {
       try {
         left = await this.commitLocked(left);
       } catch (err) {
-        if ((err as { code?: string }).code !== '40P01' || ++deadlocks > DEADLOCK_RETRIES)
-          throw err;
+        if (!isDeadlock(err) || ++deadlocks > DEADLOCK_RETRIES) throw err;
       }
     }
   }
@@ -230,6 +236,11 @@ export class UpdateBatcher {
       node: this.ctx.node,
     });
   }
+}
+
+/** 40P01: PostgreSQL chose this statement to break a deadlock; nothing of it was written. */
+function isDeadlock(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === '40P01';
 }
 
 function storedOf(rows: Array<{ a: string; v: string; r: string }>): Map<string, Stored> {
