@@ -63,19 +63,28 @@ export class StoreUnavailableError extends StateError {
     readonly path: string,
     cause: Error,
   ) {
-    const code = (cause as NodeJS.ErrnoException).code;
     super(
       'ESTOREUNAVAILABLE',
-      `cannot save the state to ${path}: ${cause.message}. ` +
-        (code === 'ENOSPC' || code === 'EDQUOT'
-          ? 'Free space on its file system; '
-          : code === 'EROFS' || code === 'EACCES' || code === 'EPERM'
-            ? 'Make its folder writable again; '
-            : 'Check the disk; ') +
-        'saving is retried every second',
+      `cannot save the state to ${path}: ${cause.message}. ${unavailableHint(path, cause)}`,
       { cause },
     );
   }
+}
+
+/** What to try: a file on a disk (saves are retried), or a database (the change failed). */
+function unavailableHint(path: string, cause: Error): string {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (/^postgres(ql)?:/.test(path))
+    return code === '53100'
+      ? 'Free space on the database server; this change was not made'
+      : 'Check that PostgreSQL is up and reachable from here (pg_isready); this change was not made';
+  return (
+    (code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'Free space on its file system; '
+      : code === 'EROFS' || code === 'EACCES' || code === 'EPERM'
+        ? 'Make its folder writable again; '
+        : 'Check the disk; ') + 'saving is retried every second'
+  );
 }
 
 export class StoreClosedError extends StateError {
