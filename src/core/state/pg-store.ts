@@ -1,11 +1,12 @@
 /**
  * The account store in PostgreSQL, for a million accounts and several gateway nodes.
  *
- * Each call is one transaction, committed before it resolves, so every change is durable
- * when its promise is (flush() has nothing left to do). update() locks the record's row
- * (SELECT ... FOR UPDATE) while its function runs: two nodes changing one account take
- * turns; concurrent changes share a transaction (pg-batch.ts). No lock is held on the store as a whole: several gateway nodes share it
- * (pg-cluster.ts), and each names itself on the rows it writes.
+ * Every change is committed before its promise resolves, so it is durable when the promise
+ * is (flush() has nothing left to do). update() writes a row only if it is still the
+ * version its function saw, and runs the function again on the newer one otherwise: two
+ * nodes changing one account never lose a change; concurrent changes share a batch and
+ * its commit (pg-batch.ts). No lock is held on the store as a whole: several gateway nodes
+ * share it (pg-cluster.ts), and each names itself on the rows it writes.
  *
  * Records are stored whole as JSON, credentials sealed as they are (crypto.ts); the
  * columns beside (pg-schema.ts) serve the worker pool's due(), counts() and list filters
@@ -239,8 +240,9 @@ class PgStoreImpl implements PgStore {
   }
 
   /**
-   * The row is locked from the read to the commit: fn sees the current record. Changes
-   * that come in together share one transaction and one commit (pg-batch.ts).
+   * What is stored is fn's work on the record as it was when stored (fn runs again when
+   * another writer got in between); changes that come in together share one batch and one
+   * commit (pg-batch.ts).
    */
   async update(address: string, fn: (rec: AccountRecord) => void): Promise<AccountRecord> {
     this.assertOpen();
