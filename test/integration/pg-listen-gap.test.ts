@@ -8,27 +8,26 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { openPgStore, type PgStore } from '../../src/core/state/pg-store.js';
+import type { PgStore } from '../../src/core/state/pg-store.js';
 import type { ClusterChange, SealedSecret } from '../../src/core/state/types.js';
+import { twoPgNodes, type TwoNodes } from '../support/pg-nodes.js';
 import { startPostgres, type PostgresInstance } from '../support/postgres.js';
 
 const SEALED: SealedSecret = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' };
 const FAST = { heartbeatMs: 100, leaseMs: 600 };
 
 let server: PostgresInstance;
+let nodes: TwoNodes;
 let a: PgStore;
 let b: PgStore;
 
 before(async () => {
   server = await startPostgres();
-  a = await openPgStore(server.url, { nodeName: 'gap-a', clusterTiming: FAST });
-  b = await openPgStore(server.url, { nodeName: 'gap-b', clusterTiming: FAST });
-  await a.cluster.join();
-  await b.cluster.join();
+  nodes = await twoPgNodes(server.url, ['gap-a', 'gap-b'], FAST);
+  ({ a, b } = nodes);
 });
 after(async () => {
-  await a?.close();
-  await b?.close();
+  await nodes?.close();
   await server?.stop();
 });
 

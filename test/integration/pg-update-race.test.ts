@@ -8,24 +8,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { openPgStore, type PgStore } from '../../src/core/state/pg-store.js';
+import type { PgStore } from '../../src/core/state/pg-store.js';
 import type { ClusterChange } from '../../src/core/state/types.js';
+import { twoPgNodes, type TwoNodes } from '../support/pg-nodes.js';
 import { startPostgres, type PostgresInstance } from '../support/postgres.js';
 
 let server: PostgresInstance;
+let nodes: TwoNodes;
 let a: PgStore;
 let b: PgStore;
 
 before(async () => {
   server = await startPostgres();
-  a = await openPgStore(server.url, { nodeName: 'a' });
-  b = await openPgStore(server.url, { nodeName: 'b' });
-  await a.cluster.join();
-  await b.cluster.join();
+  nodes = await twoPgNodes(server.url, ['a', 'b']);
+  ({ a, b } = nodes);
 });
 after(async () => {
-  await a?.close();
-  await b?.close();
+  await nodes?.close();
   await server?.stop();
 });
 
