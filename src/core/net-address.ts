@@ -93,3 +93,32 @@ export function cidrContains(block: Cidr, address: string | undefined): boolean 
   }
   return true;
 }
+
+/**
+ * A list of address blocks from the config (`proxyProtocol.trusted`, `brakes.trusted`),
+ * parsed once and asked for each connection or login.
+ */
+export class AddressBlocks {
+  static readonly none = new AddressBlocks([]);
+
+  private constructor(private readonly blocks: readonly Cidr[]) {}
+
+  /**
+   * Throws on a bad entry, naming `key` and the entry. The config's schema refuses those
+   * first (with the same words); this guards a Config built by hand.
+   */
+  static parse(key: string, entries: readonly string[]): AddressBlocks {
+    return new AddressBlocks(
+      entries.map((t) => {
+        const c = parseCidr(t);
+        if (typeof c === 'string') throw new Error(`${key}: ${t} ${c}`);
+        return c;
+      }),
+    );
+  }
+
+  /** Is `address` (IPv4-mapped IPv6 counts as IPv4) in one of the blocks? */
+  has(address: string | undefined): boolean {
+    return this.blocks.some((c) => cidrContains(c, address));
+  }
+}

@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ConnectionLimits } from '../limits.js';
-import { cidrContains, clientKey, parseCidr, unmapIpv4, type Cidr } from '../net-address.js';
+import { AddressBlocks, clientKey, unmapIpv4 } from '../net-address.js';
 import { readProxyHeader } from './proxy-protocol.js';
 
 /** Both ends of a client's connection, as the gateway logs and forwards them. */
@@ -33,7 +33,7 @@ export type GateResult =
   | { ok: false; reason: 'untrusted' | 'busy' | 'bad-header'; detail: string; proxy: string };
 
 export class ProxyGate {
-  private trusted: Cidr[] = [];
+  private trusted = AddressBlocks.none;
   private readonly pending = new Map<string, number>();
 
   constructor(
@@ -48,15 +48,11 @@ export class ProxyGate {
 
   /** A new trusted list (config reload); throws, keeping the old one, on a bad entry. */
   setTrusted(trusted: readonly string[]): void {
-    this.trusted = trusted.map((t) => {
-      const c = parseCidr(t);
-      if (typeof c === 'string') throw new Error(`proxyProtocol.trusted: ${t} ${c}`);
-      return c;
-    });
+    this.trusted = AddressBlocks.parse('proxyProtocol.trusted', trusted);
   }
 
   isTrusted(address: string | undefined): boolean {
-    return this.trusted.some((c) => cidrContains(c, address));
+    return this.trusted.has(address);
   }
 
   /**
