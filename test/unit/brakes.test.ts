@@ -2,8 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Brakes, type Attempt, type BrakeDeps } from '../../src/core/login/brakes.js';
 import { DEFAULT_LIMITS, type BrakeLimits } from '../../src/core/limits.js';
+import { AddressBlocks } from '../../src/core/net-address.js';
 
-function brakes(over: Partial<BrakeLimits> = {}, cluster?: BrakeDeps['cluster'], newsBatchMs = 0) {
+function brakes(
+  over: Partial<BrakeLimits> = {},
+  cluster?: BrakeDeps['cluster'],
+  newsBatchMs = 0,
+  trusted: string[] = [],
+) {
   let now = 1_000_000;
   const sleeps: Array<() => void> = [];
   const delays: number[] = [];
@@ -25,6 +31,7 @@ function brakes(over: Partial<BrakeLimits> = {}, cluster?: BrakeDeps['cluster'],
     {
       ...(cluster ? { cluster } : {}),
       newsBatchMs,
+      trusted: AddressBlocks.parse('brakes.trusted', trusted),
       now: () => now,
       sleep: (ms) =>
         new Promise<void>((wake) => {
@@ -329,5 +336,90 @@ describe('brakes across nodes', () => {
     await fail(B, '203.0.113.1', 'x');
     started(A.b.begin('203.0.113.1', 'x')).end();
     assert.equal(refusal(B.b.begin('203.0.113.1', 'x')), 'address');
+  });
+});
+
+/** brakes.trusted: a webmail host (192.0.2.10), an office network, an IPv6 site */
+const TRUSTED = ['192.0.2.10', '10.1.0.0/16', '2001:db8::/48'];
+
+describe('brakes: trusted networks (login_trusted_networks)', () => {
+  it('failures of many accounts from a trusted address never refuse it, nor escalate its delay', async () => {
+    const t = brakes({}, undefined, 0, TRUSTED);
+    for (let i = 0; i < 12; i++) await fail(t, '192.0.2.10', `u${i}@x`);
+    assert.deepEqual(t.delays.splice(0), new Array<number>(12).fill(2000), "each pair's first");
+    started(t.b.begin('192.0.2.10', 'right@x')).succeeded();
+    // the same from an address that is not trusted: refused after five, delays doubling
+    for (let i = 0; i < 5; i++) await fail(t, '192.0.2.11', `u${i}@x`);
+    assert.deepEqual(t.delays, [2000, 4000, 8000, 15_000, 15_000]);
+    assert.equal(refusal(t.b.begin('192.0.2.11', 'right@x')), 'address');
+  });
+
+  it('a trusted address has no per-address concurrency cap; the account still has its cap', async () => {
+    const t = brakes({ maxFailuresPerAccount: 100 }, undefined, 0, TRUSTED);
+    const many = Array.from({ length: 20 }, (_, i) => t.b.begin('10.1.2.3', `u${i}@x`));
+    many.forEach(started);
+    started(await t.b.admit('10.1.2.3', 'late@x'));
+    assert.equal(t.b.queued, 0, 'admit did not wait');
+    const bob = [1, 2, 3, 4, 5, 6].map(() => started(t.b.begin('10.1.2.3', 'bob@x')));
+    assert.equal(refusal(t.b.begin('10.1.2.3', 'bob@x')), 'account-concurrency');
+    bob.forEach((a) => a.end());
+  });
+
+  it('one account guessed through a trusted address is braked as before', async () => {
+    const t = brakes({ maxFailuresPerAccount: 3, slowAccountAfter: 4 }, undefined, 0, TRUSTED);
+    for (let i = 0; i < 3; i++) await fail(t, '192.0.2.10', 'alice@x');
+    assert.deepEqual(t.delays.splice(0), [2000, 4000, 8000], "doubling with the pair's failures");
+    assert.equal(refusal(t.b.begin('192.0.2.10', 'alice@x')), 'account-address');
+    // alice guessed from elsewhere too: past slowAccountAfter a trusted address's failures
+    // for her get the longest delay
+    for (let i = 0; i < 2; i++) await fail(t, `198.51.100.${i}`, 'alice@x');
+    t.delays.splice(0);
+    await fail(t, '10.1.0.9', 'alice@x');
+    assert.deepEqual(t.delays, [15_000]);
+  });
+
+  it('matches IPv6 blocks and IPv4-mapped addresses; a block does not trust its neighbours', async () => {
+    const t = brakes({}, undefined, 0, TRUSTED);
+    for (let i = 0; i < 8; i++) await fail(t, `2001:db8:0:${i}::1`, `u${i}@x`);
+    for (let i = 0; i < 8; i++) await fail(t, '::ffff:192.0.2.10', `v${i}@x`);
+    started(t.b.begin('2001:db8:0:1::1', 'w@x')).end();
+    started(t.b.begin('192.0.2.10', 'w@x')).end();
+    for (let i = 0; i < 5; i++) await fail(t, '2001:db8:1::1', `u${i}@x`);
+    assert.equal(refusal(t.b.begin('2001:db8:1::1', 'w@x')), 'address', 'outside the /48');
+  });
+
+  it("a new list (reload) applies at once; the address's failures were counted all along", async () => {
+    const t = brakes({}, undefined, 0, TRUSTED);
+    for (let i = 0; i < 6; i++) await fail(t, '192.0.2.10', `u${i}@x`);
+    started(t.b.begin('192.0.2.10', 'w@x')).end();
+    t.b.setTrusted(AddressBlocks.none);
+    assert.equal(refusal(t.b.begin('192.0.2.10', 'w@x')), 'address');
+    t.b.setTrusted(AddressBlocks.parse('brakes.trusted', ['192.0.2.0/24']));
+    started(t.b.begin('192.0.2.10', 'w@x')).end();
+    assert.throws(
+      () => AddressBlocks.parse('brakes.trusted', ['192.0.2.0/33']),
+      /^Error: brakes\.trusted: 192\.0\.2\.0\/33 prefix length must be 0-32$/,
+    );
+  });
+
+  it("a trusted address's failures are published; each node applies its own list", async () => {
+    const link = linkedClusters();
+    const A = brakes({}, link.a, 0, TRUSTED);
+    const B = brakes({}, link.b, 0, []);
+    for (let i = 0; i < 6; i++) await fail(A, '192.0.2.10', `u${i}@x`);
+    assert.deepEqual(link.published[0]?.data, { a: '192.0.2.10', c: 'u0@x' });
+    assert.equal(link.published.length, 6);
+    started(A.b.begin('192.0.2.10', 'w@x')).end();
+    assert.equal(refusal(B.b.begin('192.0.2.10', 'w@x')), 'address', 'B does not trust it');
+    // two nodes that both trust it: the pair's failures still add up across them
+    const both = linkedClusters();
+    const C = brakes({}, both.a, 0, TRUSTED);
+    const D = brakes({}, both.b, 0, TRUSTED);
+    for (let i = 0; i < 8; i++) await fail(i % 2 ? C : D, '192.0.2.10', `u${i}@x`);
+    await fail(C, '192.0.2.10', 'alice@x');
+    await fail(D, '192.0.2.10', 'alice@x');
+    await fail(C, '192.0.2.10', 'alice@x');
+    assert.equal(refusal(D.b.begin('192.0.2.10', 'alice@x')), 'account-address');
+    started(D.b.begin('192.0.2.10', 'w@x')).end();
   });
 });

@@ -16,6 +16,13 @@
  *      from everywhere only make its failures slow (the cap), they never refuse a login.
  *   4. The sockets held in that delay are capped: beyond it the reply goes out at once and
  *      the connection is closed, so an attacker cannot pin thousands of sockets.
+ *   5. A trusted client address (`brakes.trusted`, Dovecot's login_trusted_networks: a
+ *      webmail host, an office NAT) logs in for many users, so its own total says nothing
+ *      about one guesser: it is never refused for it nor capped per address, and its
+ *      delays double with the pair's failures only. The pair limit, the account's cap and
+ *      the slow account still hold, so one account guessed through it is braked as before.
+ *      Its failures are counted, logged and published like any other; each node decides
+ *      trust with its own list when a login begins.
  *
  * Counters live in bounded maps (oldest forgotten first). With several gateway nodes on one
  * store each failure counts on every node: the node that saw it publishes its keys (the
@@ -25,7 +32,7 @@
  * over the nodes behind a load balancer meet the same limits as on one node.
  */
 import type { BrakeLimits } from '../limits.js';
-import { clientKey } from '../net-address.js';
+import { AddressBlocks, clientKey } from '../net-address.js';
 import type { Cluster } from '../state/types.js';
 import { BrakeOutbox, entriesOf } from './brake-outbox.js';
 
@@ -113,6 +120,8 @@ export interface BrakeDeps {
   now?: () => number;
   /** the timer (tests pass a fake one) */
   sleep?: (ms: number) => Promise<void>;
+  /** client addresses exempt from the per-address brakes (point 5); setTrusted() replaces it */
+  trusted?: AddressBlocks;
 }
 
 /** Why a login was refused before it was tried. */
@@ -157,6 +166,7 @@ export class Brakes {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly outbox: BrakeOutbox<BrakeMessage> | undefined;
   private readonly unsubscribe: () => void;
+  private trusted: AddressBlocks;
 
   constructor(
     private readonly limits: BrakeLimits,
@@ -167,11 +177,17 @@ export class Brakes {
     this.byAccount = new BoundedCounters(limits.windowMs, limits.maxTracked);
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.trusted = deps.trusted ?? AddressBlocks.none;
     this.outbox = deps.cluster && new BrakeOutbox(deps.cluster, BRAKE_TOPIC, deps.newsBatchMs);
     this.unsubscribe =
       deps.cluster?.onMessage(BRAKE_TOPIC, (data) => {
         for (const m of entriesOf(data)) this.heard(m);
       }) ?? (() => undefined);
+  }
+
+  /** A new trusted list (config reload): logins that begin from now on use it. */
+  setTrusted(trusted: AddressBlocks): void {
+    this.trusted = trusted;
   }
 
   /** send what waits and stop hearing the other nodes (the gateway's stop) */
@@ -200,7 +216,7 @@ export class Brakes {
    * in flight count together, so parallel attempts cannot overrun a limit.
    */
   begin(address: string, account: string): Attempt | { refused: BrakeRefusal } {
-    const keys = keysOf(address, account);
+    const keys = this.keysOf(address, account);
     const refused = this.refusal(keys);
     if (refused) return { refused };
     this.inFlightAddress.add(keys.address);
@@ -241,7 +257,7 @@ export class Brakes {
    * refused.
    */
   async admit(address: string, account: string): Promise<Attempt | { refused: BrakeRefusal }> {
-    const keys = keysOf(address, account);
+    const keys = this.keysOf(address, account);
     const deadline = Date.now() + this.limits.concurrencyWaitMs;
     while (this.concurrencyFull(keys) && this.waiters.size < this.limits.maxWaitingAttempts) {
       const left = deadline - Date.now();
@@ -269,8 +285,12 @@ export class Brakes {
     return this.waiters.size;
   }
 
+  private keysOf(address: string, account: string): Keys {
+    return pairKeys(clientKey(address), account.toLowerCase(), this.trusted.has(address));
+  }
+
   private concurrencyFull(k: Keys): BrakeRefusal | undefined {
-    if (this.inFlightAddress.get(k.address) >= this.limits.maxConcurrentPerAddress)
+    if (!k.trusted && this.inFlightAddress.get(k.address) >= this.limits.maxConcurrentPerAddress)
       return 'address-concurrency';
     if (this.inFlightAccount.get(k.account) >= this.limits.maxConcurrentPerAccount)
       return 'account-concurrency';
@@ -280,13 +300,12 @@ export class Brakes {
   private refusal(k: Keys): BrakeRefusal | undefined {
     const l = this.limits;
     const now = this.now();
-    if (this.inFlightAddress.get(k.address) >= l.maxConcurrentPerAddress)
-      return 'address-concurrency';
-    if (
-      this.byAddress.get(k.address, now) + this.inFlightAddress.get(k.address) >=
-      l.maxFailuresPerAddress
-    )
-      return 'address';
+    if (!k.trusted) {
+      const inFlight = this.inFlightAddress.get(k.address);
+      if (inFlight >= l.maxConcurrentPerAddress) return 'address-concurrency';
+      if (this.byAddress.get(k.address, now) + inFlight >= l.maxFailuresPerAddress)
+        return 'address';
+    }
     if (this.byPair.get(k.pair, now) + this.inFlightPair.get(k.pair) >= l.maxFailuresPerAccount)
       return 'account-address';
     if (this.inFlightAccount.get(k.account) >= l.maxConcurrentPerAccount)
@@ -298,7 +317,7 @@ export class Brakes {
   private count(k: Keys): number {
     const { address, pair, account } = this.tally(k);
     this.tell(k);
-    return this.penalty(Math.max(address, pair), account);
+    return this.penalty(k.trusted ? pair : Math.max(address, pair), account);
   }
 
   private tally(k: Keys): { address: number; pair: number; account: number } {
@@ -310,7 +329,10 @@ export class Brakes {
     };
   }
 
-  /** Doubling per failure of the address (Dovecot's auth_penalty), the cap for an account under attack. */
+  /**
+   * Doubling per failure of the address, or of the pair for a trusted address (Dovecot's
+   * auth_penalty), the cap for an account under attack.
+   */
   private penalty(failures: number, accountFailures = 0): number {
     const { failureDelayMs: base, maxFailureDelayMs: cap } = this.limits;
     if (accountFailures > this.limits.slowAccountAfter) return Math.max(base, cap);
@@ -352,13 +374,11 @@ interface Keys {
   address: string;
   account: string;
   pair: string;
+  /** the client address is in the trusted list (a heard failure is only counted: false) */
+  trusted: boolean;
 }
 
-function keysOf(address: string, account: string): Keys {
-  return pairKeys(clientKey(address), account.toLowerCase());
-}
-
-function pairKeys(a: string, acct: string): Keys {
+function pairKeys(a: string, acct: string, trusted = false): Keys {
   // NUL cannot occur in a normalised account name nor in an address key.
-  return { address: a, account: acct, pair: `${acct}\0${a}` };
+  return { address: a, account: acct, pair: `${acct}\0${a}`, trusted };
 }
