@@ -147,6 +147,7 @@ export function parseConfigText(
     timeouts: d.timeouts,
   };
   if (d.proxyProtocol) config.proxyProtocol = d.proxyProtocol;
+  if (d.brakes) config.brakes = d.brakes;
   if (d.tls) config.tls = { cert: abs(d.tls.cert), key: abs(d.tls.key) };
   if (warnings.length > 0) config.warnings = warnings;
   return config;

@@ -216,6 +216,21 @@ export const proxyProtocolSchema = z
   })
   .strict();
 
+/**
+ * Client addresses exempt from the per-address login brakes (login/brakes.ts point 5), as
+ * Dovecot's login_trusted_networks: hosts that log in for many users (webmail, an office NAT).
+ */
+export const brakesSchema = z
+  .object({
+    trusted: z
+      .array(cidr, {
+        invalid_type_error:
+          'must be a list of addresses or blocks: ["192.0.2.10", "10.1.0.0/16", "2001:db8::/48"]',
+      })
+      .default([]),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     source: sourceSchema,
@@ -302,6 +317,7 @@ export const configSchema = z
       .strict()
       .default({}),
     proxyProtocol: proxyProtocolSchema.optional(),
+    brakes: brakesSchema.optional(),
     smtp: z
       .object({
         // RFC 1870: advertised with SIZE, enforced at MAIL FROM (SIZE=) and during DATA

@@ -109,6 +109,11 @@ gateway: { destinationLogin: user, forwardClient: { source: true, destination: t
 # a header; everything else is closed before a greeting.
 # proxyProtocol: { listeners: [imap, submission], trusted: ["10.0.0.0/8", "127.0.0.1"] }
 
+# Client addresses or blocks (as the brakes see them: after the PROXY header) that log in
+# for many users, e.g. a webmail host or an office NAT. Their failures do not brake the
+# whole address; each account guessed through them is still braked. Re-read on SIGHUP.
+# brakes: { trusted: ["192.0.2.10", "10.1.0.0/16", "2001:db8::/48"] }
+
 # SMTP listeners: the largest message accepted (advertised with SIZE, refused above it).
 smtp: { maxMessageBytes: 52428800 }
 

@@ -51,6 +51,11 @@ export interface Config {
    * connections from `trusted` (addresses or CIDR blocks) are taken there
    */
   proxyProtocol?: { listeners: Array<keyof Config['listen']>; trusted: string[] };
+  /**
+   * `trusted`: client addresses or CIDR blocks (after PROXY protocol) exempt from the
+   * per-address login brakes, like Dovecot's login_trusted_networks (login/brakes.ts)
+   */
+  brakes?: { trusted: string[] };
   tls?: { cert: string; key: string };
   domains: string[];
   strategy: 'proxy' | 'immediate';

@@ -13,6 +13,7 @@ import { ProxyGate } from '../listen/proxy-gate.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { Brakes } from '../login/brakes.js';
 import { makeLoginService } from '../login/login-service.js';
+import { AddressBlocks } from '../net-address.js';
 import { SessionRegistry } from '../sessions/registry.js';
 import type { FrontendDeps } from '../sessions/types.js';
 import {
@@ -85,6 +86,11 @@ export interface Gateway {
    * workers. The store is the caller's to flush and close.
    */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** brakes.trusted, parsed (the config validated it; a hand-made Config throws here). */
+function brakesTrusted(config: Config): AddressBlocks {
+  return AddressBlocks.parse('brakes.trusted', config.brakes?.trusted ?? []);
 }
 
 function readTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
@@ -216,7 +222,10 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
   const tls = new TlsProvider(readTls(config));
   const sessions = new SessionRegistry();
   // failures count on every node sharing the store (brakes.ts)
-  const brakes = new Brakes(limits.brakes, { cluster: deps.store.cluster });
+  const brakes = new Brakes(limits.brakes, {
+    cluster: deps.store.cluster,
+    trusted: brakesTrusted(config),
+  });
   const connections = new ConnectionLimiter(() => limits.connections);
   const upstreamOptions: UpstreamOptions = {
     ...deps.upstreamOptions,
@@ -304,10 +313,12 @@ export async function startGateway(initial: Config, deps: GatewayDeps): Promise<
     connections,
     listeners,
     reload(next) {
+      const trusted = brakesTrusted(next);
       const material = readTls(next);
       if (material) tls.set(material);
       // Which listeners expect a header is fixed at start; who may send one is not.
       if (next.proxyProtocol) proxyGate?.setTrusted(next.proxyProtocol.trusted);
+      brakes.setTrusted(trusted);
       config = next;
       for (const l of smtp) l.reloadTls(next);
     },
