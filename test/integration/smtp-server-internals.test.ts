@@ -47,9 +47,9 @@ type Make = (options: SMTPServerOptions) => SMTPServer;
 
 const stock: Make = (o) => new SMTPServer(o);
 const gateway =
-  (authWithoutTls: boolean): Make =>
+  (authWithoutTls: boolean, greetAtOnce = false): Make =>
   (o) =>
-    new GatewaySmtpServer(o, { authWithoutTls: () => authWithoutTls });
+    new GatewaySmtpServer(o, { authWithoutTls: () => authWithoutTls, greetAtOnce });
 
 async function start(make: Make, extra: Partial<SMTPServerOptions> = {}): Promise<Running> {
   const messages: Buffer[] = [];
@@ -122,11 +122,59 @@ describe('smtp-server: the pinned version', () => {
     );
   });
 
+  it('SMTPConnection.init is the body GatewayConnection.init copies, less its timer', () => {
+    assert.equal(
+      shape(SMTPConnection.prototype.init),
+      "init() { this._setListeners(() => { if (this._server.options.maxClients && this._server.connections.size > this._server.options.maxClients) { return this.send(421, this.name + ' Too many connected clients, try again in a moment', false); } let readyTimer = setTimeout(() => this.connectionReady(), 100); readyTimer.unref(); }); }",
+    );
+  });
+
   it('SMTPConnection._createParser is the body GatewayConnection._createParser copies', () => {
     assert.equal(
       shape(Reflect.get(SMTPConnection.prototype, '_createParser')),
       "_createParser() { let parser = new SMTPStream({ maxCommandLength: this._server.options.maxCommandLength }); parser.oncommand = (command, callback) => this._onCommand(command, callback); parser.on('error', err => { this.send(421, 'Error: ' + err.message); }); return parser; }",
     );
+  });
+});
+
+describe('smtp-server: the greeting', () => {
+  /** ms from connect to the greeting's first byte, the median of `n` */
+  async function greetingMs(r: Running, n = 5): Promise<number> {
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const d = await dialog(r);
+      times.push(performance.now() - t0);
+      d.close();
+    }
+    return times.sort((a, b) => a - b)[Math.floor(n / 2)]!;
+  }
+
+  it('waits 100 ms for early talkers on its own and as the MX gateway; greets at once for submission', async () => {
+    const stock = await start((o) => new SMTPServer(o));
+    const mx = await start(gateway(false));
+    const submission = await start(gateway(false, true));
+    try {
+      assert.ok((await greetingMs(stock)) >= 95, 'smtp-server waits');
+      assert.ok((await greetingMs(mx)) >= 95, 'port 25 keeps the wait');
+      const at = await greetingMs(submission);
+      assert.ok(at < 50, `submission greeted after ${at.toFixed(1)} ms`);
+    } finally {
+      await Promise.all([stock.close(), mx.close(), submission.close()]);
+    }
+  });
+
+  it('greeting at once still refuses a client beyond maxClients with 421', async () => {
+    const r = await start(gateway(false, true), { maxClients: 1 });
+    const first = await dialog(r);
+    try {
+      const second = await SmtpDialog.open(r.port);
+      assert.match(await second.reply(), /^421 .*Too many connected clients/);
+      second.close();
+    } finally {
+      first.close();
+      await r.close();
+    }
   });
 });
 

@@ -182,6 +182,7 @@ export async function startSmtpListener(
   const { ctx, tls } = listenerContext(name, deps, () => built.server!);
   const running = new GatewaySmtpServer(serverOptions(ctx, tls), {
     authWithoutTls: ctx.authWithoutTls,
+    greetAtOnce: ctx.submission,
   });
   built.server = running;
   wireAccept(ctx, running);
