@@ -42,7 +42,7 @@ import {
   COMPACT_MIN_JOURNAL_BYTES,
   COMPACT_RETRY_MS,
   RETRY_AFTER_ERROR_MS,
-  WARN_AT_SHARE,
+  nearLimitWarning,
 } from './store-limits.js';
 import type { JsonStore, JsonStoreOptions, StoreStatus } from './json-store-options.js';
 import { KeyOrder } from './key-order.js';
@@ -353,13 +353,10 @@ class JsonStoreImpl implements JsonStore {
   }
 
   private checkSize(): void {
-    const max = this.adapter.maxAccounts;
-    if (this.warnedSize || this.accounts.size < max * WARN_AT_SHARE) return;
-    this.warnedSize = true;
-    this.onWarning(
-      `${this.location} holds ${this.accounts.size} accounts; the JSON store refuses to start ` +
-        `with more than ${max}. Move the state to PostgreSQL before it gets there`,
-    );
+    if (this.warnedSize) return;
+    const warning = nearLimitWarning(this.location, this.accounts.size, this.adapter.maxAccounts);
+    if (warning) this.onWarning(warning);
+    this.warnedSize = warning !== undefined;
   }
 
   private schedule(): void {

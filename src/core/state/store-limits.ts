@@ -16,6 +16,15 @@ export const MAX_JSON_ACCOUNTS = 1_000_000;
 /** A running store warns once when it grows past this share of its limit. */
 export const WARN_AT_SHARE = 0.9;
 
+/** The warning a store near its limit gives, or undefined while it is not near. */
+export function nearLimitWarning(location: string, count: number, max: number): string | undefined {
+  if (count < max * WARN_AT_SHARE) return undefined;
+  return (
+    `${location} holds ${count} accounts; the JSON store refuses to start ` +
+    `with more than ${max}. Move the state to PostgreSQL before it gets there`
+  );
+}
+
 /**
  * Compaction starts when the journal has grown to this many bytes and to at least
  * COMPACT_JOURNAL_SHARE of the snapshot. The share bounds what a start replays (the journal
