@@ -18,6 +18,7 @@ import {
   type MigrateFn,
 } from '../../src/core/gateway/gateway.js';
 import { makeMigrateFn } from '../../src/core/gateway/migrate.js';
+import type { FolderOps } from '../../src/core/transfer/migrate-deps.js';
 import type { SweepFn } from '../../src/core/workers/late-mail.js';
 import { attachSessionLog, createLogger, memorySink } from '../../src/core/log/index.js';
 import { openEventLog } from '../../src/core/state/event-log.js';
@@ -52,6 +53,8 @@ export interface ProxyLabOptions {
   deps?: Partial<GatewayDeps>;
   /** run the worker pool with the real copy engine (optionally wrapped, e.g. to hold it) */
   workers?: boolean | ((real: MigrateFn) => MigrateFn);
+  /** the copy engine's folder operations, e.g. wrapped to hold a pass until the test is ready */
+  folders?: FolderOps;
 }
 
 /** Brakes short enough for tests, still on the real code path. */
@@ -92,7 +95,7 @@ export async function startProxyLab(opts: ProxyLabOptions = {}): Promise<ProxyLa
   let sweep: SweepFn | undefined;
   let closeMigrate = async (): Promise<void> => undefined;
   if (opts.workers) {
-    const m = await makeMigrateFn(() => config, store, logger);
+    const m = await makeMigrateFn(() => config, store, logger, opts.folders);
     migrate = typeof opts.workers === 'function' ? opts.workers(m.migrate) : m.migrate;
     sweep = m.sweep;
     closeMigrate = m.close;
@@ -256,23 +259,37 @@ export class RawClient {
   }
 }
 
-/** The next event of a type on the lab's bus that matches, or a rejection after timeoutMs. */
+/**
+ * The next event of a type on the lab's bus that matches, or a rejection after timeoutMs
+ * or once `signal` aborts (so a test that failed early leaves no timer behind).
+ */
 export function nextEvent<T extends GatewayEvent['type']>(
   p: ProxyLab,
   type: T,
   match: (e: Extract<GatewayEvent, { type: T }>) => boolean,
   timeoutMs = 60_000,
+  signal?: AbortSignal,
 ): Promise<Extract<GatewayEvent, { type: T }>> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
+    const end = (): void => {
+      clearTimeout(t);
       off();
+      signal?.removeEventListener('abort', stopped);
+    };
+    const stopped = (): void => {
+      end();
+      reject(new Error(`stopped waiting for ${type}`));
+    };
+    const t = setTimeout(() => {
+      end();
       reject(new Error(`no ${type} within ${timeoutMs} ms`));
     }, timeoutMs);
     const off = p.bus.on(type, (e) => {
       if (!match(e)) return;
-      clearTimeout(t);
-      off();
+      end();
       resolve(e);
     });
+    if (signal?.aborted) stopped();
+    else signal?.addEventListener('abort', stopped, { once: true });
   });
 }

@@ -4,7 +4,10 @@
  *
  * - during the pre-copy, a client connected through the gateway changes flags and
  *   keywords and expunges messages the first pass had already copied, and new mail comes
- *   in through the gateway's SMTP (to the source, which still serves the account);
+ *   in through the gateway's SMTP (to the source, which still serves the account); the
+ *   passes after the first wait for those changes, so that on a small mailbox, whose first
+ *   pass ends before they are made, the pre-copy does not settle and lock the account
+ *   while the user is still at work;
  * - a client polls logins through the gateway every 100 ms: the only refusals are the
  *   switch's NO [UNAVAILABLE], for at most 2 s in a row;
  * - mail sent during the lock is deferred (450) and delivered once on a retry;
@@ -19,6 +22,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { MigrateFn } from '../../src/core/gateway/gateway.js';
+import { DEFAULT_FOLDER_OPS } from '../../src/core/transfer/migrate-deps.js';
 import { largeCorpus, loadBulk, openImap, type Credentials } from '../support/index.js';
 import { readMailbox, type SeenMessage } from './migrate-support.js';
 import {
@@ -163,6 +167,8 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
   /** what the gateway's SMTP answered a recipient during the lock */
   let duringLock: string | undefined;
   let loadedBytes = 0;
+  /** while set, a copy pass waits for it before it lists the folders */
+  let hold: Promise<void> | undefined;
 
   before(async () => {
     p = await startProxyLab({
@@ -179,6 +185,13 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
             },
           });
         },
+      folders: {
+        ...DEFAULT_FOLDER_OPS,
+        list: async (client) => {
+          await hold;
+          return DEFAULT_FOLDER_OPS.list(client);
+        },
+      },
       deps: {
         smtp: true,
         limits: { ...FAST_BRAKES, workerPollMs: 100, sessionQuietMaxWaitMs: 0 },
@@ -200,94 +213,120 @@ describe(`two-phase move of a ${MB} MB mailbox while its user works`, { timeout:
     await client.connect();
     await client.mailboxOpen('INBOX');
     const poller = new LoginPoller(p.imapPort, alice);
-    const copying = nextEvent(p, 'transfer.progress', (e) => e.copied >= 20, 300_000);
-    const switching = nextEvent(p, 'transfer.switching', (e) => e.address === alice.user, 300_000);
-    const finished = nextEvent(p, 'transfer.finished', (e) => e.address === alice.user, 300_000);
-    const t0 = performance.now();
-    go();
+    // every wait and the pass held below end with the test, whether it passes or fails
+    const waits = new AbortController();
+    let changed!: () => void;
+    const changes = new Promise<void>((r) => (changed = r));
+    const copying = nextEvent(p, 'transfer.progress', (e) => e.copied >= 20, 300_000, waits.signal);
+    const switching = nextEvent(
+      p,
+      'transfer.switching',
+      (e) => e.address === alice.user,
+      300_000,
+      waits.signal,
+    );
+    const finished = nextEvent(
+      p,
+      'transfer.finished',
+      (e) => e.address === alice.user,
+      300_000,
+      waits.signal,
+    );
+    try {
+      const t0 = performance.now();
+      go();
 
-    // 1. during the pre-copy, on messages its first pass has already copied
-    await copying;
-    assert.equal((await p.store.get(alice.user))?.transferPhase, 'pre-copying');
-    assert.notEqual((await p.store.get(alice.user))?.state, 'transferring');
-    await client.messageFlagsAdd('1:10', ['\\Flagged', '$Label1'], { uid: true });
-    await client.messageFlagsRemove('1:6', ['\\Seen'], { uid: true });
-    await client.messageDelete('11:15', { uid: true });
-    for (const n of [1, 2, 3]) {
-      const r = await send(
-        smtpPort,
-        alice.user,
-        mail('sender@remote.test', alice.user, `pre-copy-${n}`),
+      // 1. during the pre-copy, on messages its first pass has already copied
+      await copying;
+      hold = changes;
+      assert.equal((await p.store.get(alice.user))?.transferPhase, 'pre-copying');
+      assert.notEqual((await p.store.get(alice.user))?.state, 'transferring');
+      await client.messageFlagsAdd('1:10', ['\\Flagged', '$Label1'], { uid: true });
+      await client.messageFlagsRemove('1:6', ['\\Seen'], { uid: true });
+      await client.messageDelete('11:15', { uid: true });
+      for (const n of [1, 2, 3]) {
+        const r = await send(
+          smtpPort,
+          alice.user,
+          mail('sender@remote.test', alice.user, `pre-copy-${n}`),
+        );
+        assert.match(r, /^250 /, `new mail ${n} during the pre-copy`);
+        await waitForSubject(p.lab.source, alice, `pre-copy-${n}`);
+      }
+      const changesDone = performance.now();
+      changed();
+      await client.logout();
+
+      // 2. the switch
+      const sw = await switching;
+      const fin = await finished;
+      const switchedAt = performance.now();
+      await poller.stop();
+      const rec = await p.store.get(alice.user);
+      assert.equal(
+        fin.ok,
+        true,
+        JSON.stringify({
+          detail: fin.detail,
+          reason: rec?.reason,
+          transfer: rec?.transfer,
+          log: p
+            .logText()
+            .split('\n')
+            .filter((l) => /not all copied/.test(l)),
+        }),
       );
-      assert.match(r, /^250 /, `new mail ${n} during the pre-copy`);
-      await waitForSubject(p.lab.source, alice, `pre-copy-${n}`);
+      assert.ok(
+        changesDone < switchedAt && Date.parse(sw.at) > 0,
+        'the client worked during the pre-copy, before the switch',
+      );
+      const lock = fin.lock!;
+      assert.ok(lock, 'the move recorded its lock');
+      const refused = poller.longestRefusal();
+      const odd = poller.results.filter((r) => r.result !== 'ok' && r.result !== 'unavailable');
+      console.log(
+        `# ${MB} MB (${COUNT} messages, ${loadedBytes} bytes): move ${Math.round(switchedAt - t0)} ms; ` +
+          `lock ${lock.ms} ms after ${lock.passes} pre-copy pass(es); final pass ${lock.copied} copied, ` +
+          `${lock.flags} flag changes, ${lock.expunged} expunged; logins refused ${refused.polls} polls in a row over ${Math.round(refused.ms)} ms; ` +
+          `${poller.results.length} polls`,
+      );
+      assert.deepEqual(odd, [], 'the poller only ever got OK or NO [UNAVAILABLE]');
+      assert.ok(lock.ms <= LOCK_LIMIT_MS, `locked ${lock.ms} ms`);
+      assert.ok(refused.ms <= LOCK_LIMIT_MS, `logins refused for ${refused.ms} ms`);
+      // a lock long enough for the poller to land in it was seen as refusals
+      if (lock.ms >= 3 * POLL_MS) assert.ok(refused.polls >= 1, 'the poller saw the lock');
+      assert.deepEqual((await p.store.get(alice.user))?.transfer?.lock, lock);
+      assert.equal((await p.store.get(alice.user))?.state, 'migrated');
+
+      // 3. mail during the lock was deferred; the sender's retry delivers it once
+      assert.match(duringLock ?? '', /^450 4\.2\.1 /);
+      const late = mail('sender@remote.test', alice.user, 'sent-during-lock');
+      assert.match(await send(smtpPort, alice.user, late), /^250 /);
+
+      // 4. the destination holds what the source holds, plus the retried message
+      const src = await readMailbox(p.lab.source, alice, 'INBOX');
+      const dst = await readMailbox(p.lab.destination, alice, 'INBOX');
+      assert.equal(src.length, COUNT - 5 + 3, 'the source: 5 expunged, 3 arrived');
+      assert.equal(dst.length, src.length + 1, 'the destination: the same plus the deferred one');
+      const want = src.map(key).sort();
+      const have = dst.map(key).sort();
+      const extra = have.filter((k) => !want.includes(k));
+      assert.equal(extra.length, 1, `only the deferred message is new: ${extra.join('\n')}`);
+      assert.deepEqual(
+        have.filter((k) => want.includes(k)),
+        want,
+      );
+      const flagged = dst.filter((m) => m.flags.includes('\\flagged'));
+      assert.equal(flagged.length, 10);
+      assert.ok(flagged.every((m) => m.flags.includes('$label1')));
+      // unseen: UIDs 1-6 by the client, 7 and 10 already in the corpus (every third message)
+      assert.equal(flagged.filter((m) => !m.flags.includes('\\seen')).length, 8);
+    } finally {
+      changed();
+      waits.abort();
+      await Promise.allSettled([copying, switching, finished]);
+      await poller.stop();
+      if (client.usable) client.close();
     }
-    const changesDone = performance.now();
-    await client.logout();
-
-    // 2. the switch
-    const sw = await switching;
-    const fin = await finished;
-    const switchedAt = performance.now();
-    await poller.stop();
-    const rec = await p.store.get(alice.user);
-    assert.equal(
-      fin.ok,
-      true,
-      JSON.stringify({
-        detail: fin.detail,
-        reason: rec?.reason,
-        transfer: rec?.transfer,
-        log: p
-          .logText()
-          .split('\n')
-          .filter((l) => /not all copied/.test(l)),
-      }),
-    );
-    assert.ok(
-      changesDone < switchedAt && Date.parse(sw.at) > 0,
-      'the client worked during the pre-copy, before the switch',
-    );
-    const lock = fin.lock!;
-    assert.ok(lock, 'the move recorded its lock');
-    const refused = poller.longestRefusal();
-    const odd = poller.results.filter((r) => r.result !== 'ok' && r.result !== 'unavailable');
-    console.log(
-      `# ${MB} MB (${COUNT} messages, ${loadedBytes} bytes): move ${Math.round(switchedAt - t0)} ms; ` +
-        `lock ${lock.ms} ms after ${lock.passes} pre-copy pass(es); final pass ${lock.copied} copied, ` +
-        `${lock.flags} flag changes, ${lock.expunged} expunged; logins refused ${refused.polls} polls in a row over ${Math.round(refused.ms)} ms; ` +
-        `${poller.results.length} polls`,
-    );
-    assert.deepEqual(odd, [], 'the poller only ever got OK or NO [UNAVAILABLE]');
-    assert.ok(lock.ms <= LOCK_LIMIT_MS, `locked ${lock.ms} ms`);
-    assert.ok(refused.ms <= LOCK_LIMIT_MS, `logins refused for ${refused.ms} ms`);
-    // a lock long enough for the poller to land in it was seen as refusals
-    if (lock.ms >= 3 * POLL_MS) assert.ok(refused.polls >= 1, 'the poller saw the lock');
-    assert.deepEqual((await p.store.get(alice.user))?.transfer?.lock, lock);
-    assert.equal((await p.store.get(alice.user))?.state, 'migrated');
-
-    // 3. mail during the lock was deferred; the sender's retry delivers it once
-    assert.match(duringLock ?? '', /^450 4\.2\.1 /);
-    const late = mail('sender@remote.test', alice.user, 'sent-during-lock');
-    assert.match(await send(smtpPort, alice.user, late), /^250 /);
-
-    // 4. the destination holds what the source holds, plus the retried message
-    const src = await readMailbox(p.lab.source, alice, 'INBOX');
-    const dst = await readMailbox(p.lab.destination, alice, 'INBOX');
-    assert.equal(src.length, COUNT - 5 + 3, 'the source: 5 expunged, 3 arrived');
-    assert.equal(dst.length, src.length + 1, 'the destination: the same plus the deferred one');
-    const want = src.map(key).sort();
-    const have = dst.map(key).sort();
-    const extra = have.filter((k) => !want.includes(k));
-    assert.equal(extra.length, 1, `only the deferred message is new: ${extra.join('\n')}`);
-    assert.deepEqual(
-      have.filter((k) => want.includes(k)),
-      want,
-    );
-    const flagged = dst.filter((m) => m.flags.includes('\\flagged'));
-    assert.equal(flagged.length, 10);
-    assert.ok(flagged.every((m) => m.flags.includes('$label1')));
-    // unseen: UIDs 1-6 by the client, 7 and 10 already in the corpus (every third message)
-    assert.equal(flagged.filter((m) => !m.flags.includes('\\seen')).length, 8);
   });
 });

@@ -10,6 +10,7 @@ import type { StateStore, TransferLock } from '../state/types.js';
 import { openLedger, type Ledger } from '../transfer/copy/ledger.js';
 import { migrateAccount } from '../transfer/migrate-account.js';
 import { sweepAccount } from '../transfer/sweep.js';
+import type { FolderOps } from '../transfer/migrate-deps.js';
 import type { SweepFn } from '../workers/late-mail.js';
 import type { MigrateFn } from '../workers/worker-pool.js';
 
@@ -17,6 +18,8 @@ export async function makeMigrateFn(
   config: () => Config,
   store: StateStore,
   logger: Logger,
+  /** the copy engine's folder operations (default DEFAULT_FOLDER_OPS; a test may hold a pass) */
+  folders?: FolderOps,
 ): Promise<{ migrate: MigrateFn; sweep: SweepFn; close(): Promise<void> }> {
   // the same ledger `autoport migrate` writes: in the state folder
   const ledger: Ledger = await openLedger(join(config().stateDir, 'ledger.jsonl'));
@@ -31,6 +34,7 @@ export async function makeMigrateFn(
       ledger,
       provisioner: makeProvisioner(c.destination.provision),
       signal,
+      folders,
       onLocked,
       onEvent: (e) => {
         if (e.type === 'done') lock = e.result.lock;
