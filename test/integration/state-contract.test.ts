@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openJsonStore } from '../../src/core/state/json-store.js';
 import { openPgStore } from '../../src/core/state/pg-store.js';
+import { StoreReadOnlyError } from '../../src/core/state/errors.js';
 import type { SealedSecret, StateStore } from '../../src/core/state/types.js';
 import { startPostgres, type PostgresInstance } from '../support/postgres.js';
 
@@ -16,8 +17,15 @@ const SEALED: SealedSecret = { kid: 'k1', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ
 
 interface Backend {
   name: string;
-  /** a new, empty store; `reopen` opens the same one again after close */
-  open(): Promise<{ store: StateStore; reopen: () => Promise<StateStore> }>;
+  /**
+   * a new, empty store; `reopen` opens the same one again after close, `readOnly` opens it
+   * read-only beside the open one (as reports and `accounts list` do while a gateway runs)
+   */
+  open(): Promise<{
+    store: StateStore;
+    reopen: () => Promise<StateStore>;
+    readOnly: () => Promise<StateStore>;
+  }>;
 }
 
 let server: PostgresInstance | undefined;
@@ -30,7 +38,11 @@ const backends: Backend[] = [
       const dir = mkdtempSync(join(tmpdir(), 'ap-contract-'));
       dirs.push(dir);
       const file = join(dir, 'state.json');
-      return { store: await openJsonStore(file), reopen: () => openJsonStore(file) };
+      return {
+        store: await openJsonStore(file),
+        reopen: () => openJsonStore(file),
+        readOnly: () => openJsonStore(file, { readOnly: true }),
+      };
     },
   },
   {
@@ -40,7 +52,11 @@ const backends: Backend[] = [
       const prev = server;
       server = db;
       await prev?.stop();
-      return { store: await openPgStore(db.url), reopen: () => openPgStore(db.url) };
+      return {
+        store: await openPgStore(db.url),
+        reopen: () => openPgStore(db.url),
+        readOnly: () => openPgStore(db.url, { readOnly: true }),
+      };
     },
   },
 ];
@@ -54,8 +70,9 @@ for (const backend of backends) {
   describe(`StateStore contract: ${backend.name}`, () => {
     let store: StateStore;
     let reopen: () => Promise<StateStore>;
+    let readOnly: () => Promise<StateStore>;
     before(async () => {
-      ({ store, reopen } = await backend.open());
+      ({ store, reopen, readOnly } = await backend.open());
     });
     after(() => store.close());
 
@@ -224,6 +241,55 @@ for (const backend of backends) {
         JSON.stringify((await store.get('alice@example.org'))?.credentials),
         JSON.stringify(SEALED),
       );
+    });
+
+    it('a read-only open reads, refuses every change with StoreReadOnlyError, is no node', async () => {
+      await store.upsert('reader@example.org', { state: 'captured' });
+      await store.side.write('reader@example.org', 'marker', { n: 1 });
+      await store.flush();
+      const ro = await readOnly();
+      try {
+        assert.equal((await ro.get('reader@example.org'))?.state, 'captured');
+        assert.deepEqual(await ro.side.read('reader@example.org', 'marker'), { n: 1 });
+        const rec = (await ro.get('reader@example.org'))!;
+        const changes: Array<[string, () => Promise<unknown>]> = [
+          ['upsert', () => ro.upsert('reader@example.org', { state: 'failed' })],
+          ['upsert new', () => ro.upsert('new@example.org', { state: 'captured' })],
+          ['update', () => ro.update('reader@example.org', (r) => void (r.state = 'failed'))],
+          ['remove', () => ro.remove('reader@example.org')],
+          ['side write', () => ro.side.write('reader@example.org', 'marker', { n: 2 })],
+          ['side remove', () => ro.side.remove('reader@example.org')],
+        ];
+        if (ro.insertMany)
+          changes.push([
+            'insertMany',
+            () => ro.insertMany!([{ ...rec, address: 'other@example.org' }]),
+          ]);
+        if (ro.cluster.shared)
+          changes.push(
+            ['join', () => ro.cluster.join()],
+            ['claim', () => ro.cluster.claim('reader@example.org')],
+            ['release', () => ro.cluster.release('reader@example.org')],
+          );
+        for (const [what, change] of changes)
+          await assert.rejects(
+            (async () => change())(),
+            (err) => err instanceof StoreReadOnlyError,
+            what,
+          );
+        if (ro.cluster.shared) {
+          assert.throws(() => ro.cluster.publish('t', {}), StoreReadOnlyError);
+          const nodes = (await store.cluster.nodes()).map((n) => n.node);
+          assert.ok(!nodes.includes(ro.cluster.node), 'the reader wrote no heartbeat');
+        }
+      } finally {
+        await ro.close();
+      }
+      assert.equal((await store.get('reader@example.org'))?.state, 'captured');
+      assert.equal(await store.get('new@example.org'), undefined);
+      assert.equal(await store.get('other@example.org'), undefined);
+      assert.deepEqual(await store.side.read('reader@example.org', 'marker'), { n: 1 });
+      await store.remove('reader@example.org');
     });
   });
 }

@@ -97,8 +97,11 @@ export class StoreReadOnlyError extends StateError {
   constructor(path: string) {
     super(
       'ESTOREREADONLY',
-      `state store ${path} is open read-only; changes must go through the process that owns it ` +
-        `(its control socket), or stop that process first`,
+      `state store ${path} is open read-only; ` +
+        (/^postgres(ql)?:/.test(path)
+          ? 'a change needs a writing open: run a command that changes accounts'
+          : 'changes must go through the process that owns it (its control socket), or stop ' +
+            'that process first'),
     );
   }
 }

@@ -89,7 +89,7 @@ export async function openJsonStore(
 
 class JsonStoreImpl implements JsonStore {
   readonly cluster: Cluster;
-  readonly side: SideData = new FileSideData(this);
+  readonly side: SideData = new FileSideData(this, () => !this.lock);
   private readonly accounts: Map<string, AccountRecord>;
   private readonly index: StateIndex;
   private readonly order: KeyOrder;

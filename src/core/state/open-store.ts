@@ -47,8 +47,8 @@ export async function openStateStore(
   const node = settings.node;
   return openPgStore(pgConnectionString(settings), {
     sideDir: pgSideDir(settings.stateDir),
-    // a read-only command must not change the schema under a running gateway
-    ...(options.readOnly ? { migrate: false } : {}),
+    // a read-only command must not change the schema, nor anything else, under a running gateway
+    ...(options.readOnly ? { readOnly: true } : {}),
     ...(nodeName ? { nodeName } : {}),
     ...(node
       ? {

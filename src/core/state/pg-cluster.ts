@@ -16,6 +16,7 @@
  *   runs on claims.
  */
 import pg from 'pg';
+import { StoreReadOnlyError } from './errors.js';
 import type { AccountRecord, Cluster, ClusterChange, ClusterTiming, NodeView } from './types.js';
 
 export const CHANGES_CHANNEL = 'autoport_changes';
@@ -59,9 +60,12 @@ export class PgCluster implements Cluster {
     private readonly pool: pg.Pool,
     private readonly connectionString: string,
     private readonly timing: ClusterTiming,
+    /** the store's location when it is open read-only: then this is no node (see below) */
+    private readonly readOnlyStore?: string,
   ) {}
 
   async join(): Promise<void> {
+    this.assertNode();
     if (this.joined) return;
     await this.pool.query(
       `DELETE FROM autoport_nodes WHERE seen_at < now() - interval '${FORGET_NODES_AFTER}'`,
@@ -78,6 +82,7 @@ export class PgCluster implements Cluster {
    * count as dead must not take (or keep taking) accounts they may take over.
    */
   async claim(address: string): Promise<boolean> {
+    this.assertNode();
     const { rowCount } = await this.pool.query(
       `UPDATE autoport_accounts a SET claim_node = $2
        WHERE a.address = (SELECT address FROM autoport_accounts WHERE address = $1
@@ -90,6 +95,7 @@ export class PgCluster implements Cluster {
   }
 
   async release(address: string): Promise<void> {
+    this.assertNode();
     await this.pool.query(
       'UPDATE autoport_accounts SET claim_node = NULL WHERE address = $1 AND claim_node = $2',
       [address.toLowerCase(), this.node],
@@ -113,6 +119,7 @@ export class PgCluster implements Cluster {
   }
 
   publish(topic: string, data: unknown): void {
+    this.assertNode();
     const payload = JSON.stringify({ t: topic, d: data, n: this.node });
     if (Buffer.byteLength(payload) > MAX_MESSAGE_BYTES) return;
     // best effort: a message the database does not take is one the other nodes miss
@@ -165,6 +172,14 @@ export class PgCluster implements Cluster {
     await this.pool
       .query('DELETE FROM autoport_nodes WHERE node = $1', [this.node])
       .catch(() => undefined);
+  }
+
+  /**
+   * A read-only store (reports, `accounts list` while the gateway runs) writes nothing:
+   * no row in autoport_nodes, no claim, no message.
+   */
+  private assertNode(): void {
+    if (this.readOnlyStore !== undefined) throw new StoreReadOnlyError(this.readOnlyStore);
   }
 
   private async heartbeat(): Promise<void> {

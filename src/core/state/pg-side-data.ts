@@ -4,7 +4,11 @@ import { normalizeAddress } from './records.js';
 import type { SideData } from './types.js';
 
 export class PgSideData implements SideData {
-  constructor(private readonly query: (sql: string, args: unknown[]) => Promise<pg.QueryResult>) {}
+  /** `assertWritable` throws for a store that must not change (closed, or read-only) */
+  constructor(
+    private readonly query: (sql: string, args: unknown[]) => Promise<pg.QueryResult>,
+    private readonly assertWritable: () => void,
+  ) {}
 
   async read<T>(address: string, key: string): Promise<T | undefined> {
     const { rows } = await this.query(
@@ -15,6 +19,7 @@ export class PgSideData implements SideData {
   }
 
   async write(address: string, key: string, data: unknown): Promise<void> {
+    this.assertWritable();
     await this.query(
       `INSERT INTO autoport_side (address, key, data) VALUES ($1, $2, $3)
        ON CONFLICT (address, key) DO UPDATE SET data = $3, written = clock_timestamp()`,
@@ -43,6 +48,7 @@ export class PgSideData implements SideData {
   }
 
   async remove(address: string): Promise<void> {
+    this.assertWritable();
     await this.query('DELETE FROM autoport_side WHERE address = $1', [normalizeAddress(address)]);
   }
 }

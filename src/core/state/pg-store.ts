@@ -14,7 +14,7 @@
  */
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { StoreClosedError, StoreUnavailableError } from './errors.js';
+import { StoreClosedError, StoreReadOnlyError, StoreUnavailableError } from './errors.js';
 import { makeNodeId } from './node-id.js';
 import { UpdateBatcher } from './pg-batch.js';
 import { COLUMNS, ROW_TYPES, rowValues } from './pg-rows.js';
@@ -44,10 +44,13 @@ export interface PgStoreOptions {
   /** the folder for side files (copy checkpoints), which stay on disk */
   sideDir?: string;
   /**
-   * create or upgrade the schema (default true); false for read-only commands, which only
-   * check that it is this AutoPort's (SchemaVersionError otherwise)
+   * Read a store the gateway nodes are using (reports, `accounts list`), like the JSON
+   * store's readOnly: the schema is only checked to be this AutoPort's (SchemaVersionError
+   * otherwise), never created or upgraded under a running gateway; every change, side data
+   * included, throws StoreReadOnlyError; the store is no node of the cluster (no heartbeat,
+   * no claims). Without it the schema is created or upgraded.
    */
-  migrate?: boolean;
+  readOnly?: boolean;
   /** connections in the pool (default 10) */
   poolSize?: number;
   now?: () => Date;
@@ -83,7 +86,7 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}): Pr
   try {
     const client = await pool.connect();
     try {
-      await (options.migrate === false ? checkSchema(client) : migrate(client));
+      await (options.readOnly ? checkSchema(client) : migrate(client));
     } finally {
       client.release();
     }
@@ -99,15 +102,20 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}): Pr
     pool,
     url,
     options.clusterTiming ?? DEFAULT_CLUSTER_TIMING,
+    options.readOnly ? location : undefined,
   );
   return new PgStoreImpl(location, pool, cluster, options);
 }
 
 class PgStoreImpl implements PgStore {
   readonly sideDir: string | undefined;
-  readonly side: SideData = new PgSideData((sql, args) => this.query(sql, args));
+  readonly side: SideData = new PgSideData(
+    (sql, args) => this.query(sql, args),
+    () => this.assertOpen(),
+  );
   private readonly now: () => Date;
   private readonly batcher: UpdateBatcher;
+  private readonly readOnly: boolean;
   private closed = false;
 
   constructor(
@@ -117,6 +125,7 @@ class PgStoreImpl implements PgStore {
     options: PgStoreOptions,
   ) {
     this.sideDir = options.sideDir;
+    this.readOnly = options.readOnly ?? false;
     this.now = options.now ?? (() => new Date());
     this.batcher = new UpdateBatcher({
       pool,
@@ -286,6 +295,7 @@ class PgStoreImpl implements PgStore {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreClosedError(this.location);
+    if (this.readOnly) throw new StoreReadOnlyError(this.location);
   }
 
   private async query(sql: string, args: unknown[] = []): Promise<pg.QueryResult> {

@@ -9,6 +9,7 @@
  * over by another node matches what already reached the destination instead.
  */
 import { stat } from 'node:fs/promises';
+import { StoreReadOnlyError } from './errors.js';
 import { readSideFile, removeSideFiles, sideFilePath, writeSideFile } from './side-files.js';
 import type { SideData } from './types.js';
 
@@ -16,13 +17,18 @@ type HasLocation = { readonly location: string; readonly sideDir?: string | unde
 
 /** Side data as side files (the JSON store's, and any store's on one node). */
 export class FileSideData implements SideData {
-  constructor(private readonly store: HasLocation) {}
+  /** `readOnly` is asked at each change: a read-only store refuses them as its records' */
+  constructor(
+    private readonly store: HasLocation,
+    private readonly readOnly: () => boolean = () => false,
+  ) {}
 
   read<T>(address: string, key: string): Promise<T | undefined> {
     return readSideFile<T>(this.path(address, key));
   }
 
   write(address: string, key: string, data: unknown): Promise<void> {
+    if (this.readOnly()) return Promise.reject(new StoreReadOnlyError(this.store.location));
     return writeSideFile(this.path(address, key), data);
   }
 
@@ -34,6 +40,7 @@ export class FileSideData implements SideData {
   }
 
   remove(address: string): Promise<void> {
+    if (this.readOnly()) return Promise.reject(new StoreReadOnlyError(this.store.location));
     return removeSideFiles(this.store, address);
   }
 
