@@ -1,32 +1,14 @@
 /** brakes.trusted: the client networks exempt from the per-address login brakes. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfigText } from '../../src/core/config/index.js';
+import { parseConfigText } from '../../src/core/config/index.js';
 import { renderTemplate } from '../../src/core/config/template.js';
+import { parseMinimal, refusal as refusalOf } from './config-fixtures.js';
 
-const BASE = `
-source:
-  imap: imaps://old.example.org
-destination:
-  imap: imaps://new.example.org
-  provision: { kind: none }
-domains: [example.org]
-listen: { imap: "0.0.0.0:143" }
-`;
-
-function load(extra: string) {
-  return parseConfigText(BASE + extra, '/etc/autoport/autoport.yaml', {});
-}
-
-function refusal(extra: string): string {
-  try {
-    load(extra);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.lines.join('\n');
-  }
-  assert.fail('the config must be refused');
-}
+/** the listener every config here has */
+const LISTEN = 'listen: { imap: "0.0.0.0:143" }\n';
+const load = (extra: string) => parseMinimal(LISTEN + extra);
+const refusal = (extra: string) => refusalOf(LISTEN + extra);
 
 describe('brakes config', () => {
   it('trusts no one unless set', () => {

@@ -1,24 +1,12 @@
 /** The gateway and smtp sections: defaults, accepted values, and errors that name the key. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfigText } from '../../src/core/config/index.js';
-
-const BASE = `
-source:
-  imap: imaps://old.example.org
-destination:
-  imap: imaps://new.example.org
-  provision: { kind: none }
-domains: [example.org]
-`;
-
-function load(extra: string) {
-  return parseConfigText(BASE + extra, '/etc/autoport/autoport.yaml', {});
-}
+import { ConfigError } from '../../src/core/config/index.js';
+import { parseMinimal } from './config-fixtures.js';
 
 describe('gateway and smtp config', () => {
   it('defaults: log in as the user, forward the client address to both sides, 50 MiB', () => {
-    const c = load('');
+    const c = parseMinimal('');
     assert.deepEqual(c.gateway, {
       destinationLogin: 'user',
       forwardClient: { source: true, destination: true },
@@ -27,7 +15,7 @@ describe('gateway and smtp config', () => {
   });
 
   it('takes explicit values', () => {
-    const c = load(`
+    const c = parseMinimal(`
 gateway: { plaintextLogin: never, destinationLogin: master, forwardClient: { source: false } }
 smtp: { maxMessageBytes: 1048576 }
 `);
@@ -40,7 +28,7 @@ smtp: { maxMessageBytes: 1048576 }
   it('names the key and what is wrong', () => {
     const err = (() => {
       try {
-        load(`
+        parseMinimal(`
 gateway: { plaintextLogin: sometimes, forwardClient: { source: yes-please } }
 smtp: { maxMessageBytes: 0 }
 `);

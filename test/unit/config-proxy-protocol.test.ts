@@ -1,32 +1,14 @@
 /** proxyProtocol: which listeners sit behind a load balancer, and which proxies are trusted. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfigText } from '../../src/core/config/index.js';
+import { parseConfigText } from '../../src/core/config/index.js';
 import { renderTemplate } from '../../src/core/config/template.js';
+import { parseMinimal, refusal as refusalOf } from './config-fixtures.js';
 
-const BASE = `
-source:
-  imap: imaps://old.example.org
-destination:
-  imap: imaps://new.example.org
-  provision: { kind: none }
-domains: [example.org]
-listen: { imap: "0.0.0.0:143", submission: "0.0.0.0:587" }
-`;
-
-function load(extra: string) {
-  return parseConfigText(BASE + extra, '/etc/autoport/autoport.yaml', {});
-}
-
-function refusal(extra: string): string {
-  try {
-    load(extra);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.lines.join('\n');
-  }
-  assert.fail('the config must be refused');
-}
+/** the listeners every config here has */
+const LISTEN = 'listen: { imap: "0.0.0.0:143", submission: "0.0.0.0:587" }\n';
+const load = (extra: string) => parseMinimal(LISTEN + extra);
+const refusal = (extra: string) => refusalOf(LISTEN + extra);
 
 describe('proxyProtocol config', () => {
   it('is off unless set', () => {

@@ -5,19 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { effectiveConfig, HIDDEN } from '../../src/core/config/check.js';
-import { ConfigError, parseConfigText } from '../../src/core/config/index.js';
 import { stateConnectionProblem } from '../../src/core/config/state-check.js';
 import { controlSocketPath } from '../../src/core/control/proxy-or-store.js';
 import { pgConnectionString } from '../../src/core/state/open-store.js';
-
-const MINIMAL = `
-source:
-  imap: imaps://old.example.org
-destination:
-  imap: imaps://new.example.org
-  provision: { kind: none }
-domains: [example.org]
-`;
+import { parseMinimal, refusal } from './config-fixtures.js';
 
 let dir: string;
 before(() => {
@@ -26,17 +17,9 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const parse = (patch: string, env: NodeJS.ProcessEnv = {}) =>
-  parseConfigText(`${MINIMAL}${patch}`, join(dir, 'autoport.yaml'), env);
-
-function problems(patch: string, env: NodeJS.ProcessEnv = {}): string {
-  try {
-    parse(patch, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err.lines.join('\n');
-  }
-  return assert.fail('config loaded, expected a ConfigError');
-}
+  parseMinimal(patch, { env, file: join(dir, 'autoport.yaml') });
+const problems = (patch: string, env: NodeJS.ProcessEnv = {}) =>
+  refusal(patch, { env, file: join(dir, 'autoport.yaml') });
 
 describe('the state setting', () => {
   it('a JSON file: the state folder is its folder unless stateDir says otherwise', () => {

@@ -14,15 +14,7 @@ import {
   type Config,
 } from '../../src/core/config/index.js';
 import { OperatorError } from '../../src/core/errors.js';
-
-const MINIMAL = `
-source:
-  imap: imaps://old.example.org
-destination:
-  imap: imaps://new.example.org
-  provision: { kind: none }
-domains: [example.org]
-`;
+import { MINIMAL_CONFIG as MINIMAL } from './config-fixtures.js';
 
 let dir: string;
 before(() => {

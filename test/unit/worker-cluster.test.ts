@@ -7,21 +7,15 @@
  * unsubscribes.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { EventBus, type GatewayEvent } from '../../src/core/bus.js';
 import { closeSessionsOnRemoteLock } from '../../src/core/gateway/cluster-locks.js';
-import { resolveLimits } from '../../src/core/limits.js';
 import { silentLogger } from '../../src/core/log/logger.js';
 import { SessionRegistry } from '../../src/core/sessions/registry.js';
 import type { Splice } from '../../src/core/sessions/splice.js';
 import type { SessionInfo } from '../../src/core/sessions/types.js';
-import { generateKeyFile, loadKeyring, seal } from '../../src/core/state/crypto.js';
-import { openJsonStore } from '../../src/core/state/json-store.js';
-import { WorkerPool, type MigrateFn } from '../../src/core/workers/worker-pool.js';
+import type { MigrateFn } from '../../src/core/workers/worker-pool.js';
 import { FakeCluster, withCluster } from '../support/fake-cluster.js';
+import { poolSetup, until } from './worker-fixtures.js';
 
 const A = 'a@example.org';
 const B = 'b@example.org';
@@ -35,15 +29,7 @@ interface Setup {
 }
 
 async function setup(t: TestContext, opts: Setup = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'ap-worker-cluster-'));
-  const raw = await openJsonStore(join(dir, 'state.json'), { saveDelayMs: 60_000 });
   const cluster = new FakeCluster();
-  const store = withCluster(raw, cluster);
-  await generateKeyFile(join(dir, 'k.key'));
-  const keyring = loadKeyring(join(dir, 'k.key'));
-  const bus = new EventBus();
-  const events: GatewayEvent[] = [];
-  bus.onAny((e) => events.push(e));
   const moved: string[] = [];
   const migrate: MigrateFn =
     opts.migrate ??
@@ -51,42 +37,14 @@ async function setup(t: TestContext, opts: Setup = {}) {
       moved.push(req.address);
       return { ok: true };
     });
-  const pool = new WorkerPool({
-    store,
-    keyring,
-    bus,
-    logger: silentLogger,
-    sessions: new SessionRegistry(),
+  const s = await poolSetup(t, {
     migrate,
-    concurrency: () => opts.concurrency ?? 2,
-    limits: resolveLimits({ workerPollMs: opts.workerPollMs ?? 20, sessionQuietMaxWaitMs: 0 }),
-    orphansEveryMs: 30,
-    leaseMs: opts.leaseMs ?? 60_000,
+    concurrency: opts.concurrency ?? 2,
+    workerPollMs: opts.workerPollMs ?? 20,
+    store: (json) => withCluster(json, cluster),
+    deps: { orphansEveryMs: 30, leaseMs: opts.leaseMs ?? 60_000 },
   });
-  t.after(async () => {
-    await pool.stop();
-    await raw.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const capture = async (address: string): Promise<void> =>
-    void (await store.upsert(address, {
-      state: 'captured',
-      credentials: seal(keyring, 'pw', address),
-    }));
-  const finished = (address: string) =>
-    events.find(
-      (e): e is Extract<GatewayEvent, { type: 'transfer.finished' }> =>
-        e.type === 'transfer.finished' && e.address === address,
-    );
-  return { store, cluster, pool, capture, moved, finished };
-}
-
-async function until(what: string, f: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return { ...s, cluster, moved };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

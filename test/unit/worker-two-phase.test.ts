@@ -5,20 +5,12 @@
  * a restart clears what a crash left (phases; a switch already handed over is migrated).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { excludeAccount } from '../../src/core/accounts/change.js';
-import { EventBus, type GatewayEvent } from '../../src/core/bus.js';
-import { resolveLimits } from '../../src/core/limits.js';
-import { silentLogger } from '../../src/core/log/logger.js';
-import { SessionRegistry } from '../../src/core/sessions/registry.js';
-import { generateKeyFile, loadKeyring, seal } from '../../src/core/state/crypto.js';
-import { openJsonStore } from '../../src/core/state/json-store.js';
 import type { StateStore, TransferLock } from '../../src/core/state/types.js';
 import { markHandedOver } from '../../src/core/transfer/handover.js';
-import { WorkerPool, type MigrateFn } from '../../src/core/workers/worker-pool.js';
+import type { MigrateFn } from '../../src/core/workers/worker-pool.js';
+import { poolSetup, until } from './worker-fixtures.js';
 
 const LOCK: TransferLock = {
   at: '2026-12-01T00:00:00.000Z',
@@ -30,75 +22,35 @@ const LOCK: TransferLock = {
   expunged: 0,
 };
 
-async function setup(t: TestContext, migrate: MigrateFn, concurrency = 1) {
-  const dir = mkdtempSync(join(tmpdir(), 'ap-two-phase-'));
-  const store = await openJsonStore(join(dir, 'state.json'), { saveDelayMs: 60_000 });
-  await generateKeyFile(join(dir, 'k.key'));
-  const keyring = loadKeyring(join(dir, 'k.key'));
-  const bus = new EventBus();
-  const events: GatewayEvent[] = [];
-  bus.onAny((e) => events.push(e));
-  const pool = new WorkerPool({
-    store,
-    keyring,
-    bus,
-    logger: silentLogger,
-    sessions: new SessionRegistry(),
-    migrate,
-    concurrency: () => concurrency,
-    limits: resolveLimits({ workerPollMs: 20, sessionQuietMaxWaitMs: 0 }),
-  });
-  t.after(async () => {
-    await pool.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const capture = async (address: string): Promise<void> =>
-    void (await store.upsert(address, {
-      state: 'captured',
-      credentials: seal(keyring, 'pw', address),
-    }));
-  return { store, bus, events, pool, capture };
-}
-
-function finished(events: GatewayEvent[], address: string) {
-  return events.find(
-    (e): e is Extract<GatewayEvent, { type: 'transfer.finished' }> =>
-      e.type === 'transfer.finished' && e.address === address,
-  );
-}
-
-async function until(what: string, f: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const setup = (t: TestContext, migrate: MigrateFn, concurrency = 1) =>
+  poolSetup(t, { migrate, concurrency });
 
 describe('WorkerPool: two-phase moves', () => {
   it('locks nothing before the switch; the switch is announced and its lock reported', async (t) => {
     let stateBeforeSwitch: string | undefined;
-    const { store, events, pool, capture } = await setup(t, async (req, _signal, hooks) => {
-      stateBeforeSwitch = (await store.get(req.address))?.state;
-      await store.update(req.address, (r) => void (r.state = 'transferring'));
-      await hooks?.onLocked?.();
-      await store.update(req.address, (r) => void (r.state = 'migrated'));
-      return { ok: true, lock: LOCK };
-    });
+    const { store, events, pool, capture, finished } = await setup(
+      t,
+      async (req, _signal, hooks) => {
+        stateBeforeSwitch = (await store.get(req.address))?.state;
+        await store.update(req.address, (r) => void (r.state = 'transferring'));
+        await hooks?.onLocked?.();
+        await store.update(req.address, (r) => void (r.state = 'migrated'));
+        return { ok: true, lock: LOCK };
+      },
+    );
     await capture('a@example.org');
     await pool.start();
-    await until('the move', () => finished(events, 'a@example.org') !== undefined);
+    await until('the move', () => finished('a@example.org') !== undefined);
     assert.equal(stateBeforeSwitch, 'captured', 'the pre-copy runs on an unlocked account');
     const types = events.filter((e) => e.type.startsWith('transfer.')).map((e) => e.type);
     assert.deepEqual(types, ['transfer.started', 'transfer.switching', 'transfer.finished']);
-    assert.deepEqual(finished(events, 'a@example.org')?.lock, LOCK);
+    assert.deepEqual(finished('a@example.org')?.lock, LOCK);
     assert.equal((await store.get('a@example.org'))?.state, 'migrated');
   });
 
   it('an exclude during the pre-copy aborts the move; the account stays excluded', async (t) => {
     let aborted = false;
-    const { store, events, pool, capture } = await setup(
+    const { store, pool, capture, finished } = await setup(
       t,
       (_req, signal) =>
         new Promise((resolve) =>
@@ -113,9 +65,9 @@ describe('WorkerPool: two-phase moves', () => {
     await until('the pre-copy', () => pool.active.includes('b@example.org'));
     await excludeAccount(store, 'b@example.org', 'shared mailbox');
     pool.wake();
-    await until('the abort', () => finished(events, 'b@example.org') !== undefined);
+    await until('the abort', () => finished('b@example.org') !== undefined);
     assert.ok(aborted);
-    const fin = finished(events, 'b@example.org');
+    const fin = finished('b@example.org');
     assert.equal(fin?.ok, false);
     assert.equal(fin?.aborted, true, 'not counted as a failure');
     assert.equal(fin?.lock, undefined, 'never locked');
