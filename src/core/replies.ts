@@ -39,7 +39,11 @@ export type Outcome =
   /** SMTP: a bare CR or LF in a message, when the gateway refuses them (smuggling.ts) */
   | 'bare-line-ending'
   /** SMTP submission: MAIL before AUTH */
-  | 'auth-required';
+  | 'auth-required'
+  /** no login within the login deadline from accept (limits: loginDeadlineMs) */
+  | 'login-timeout'
+  /** SMTP: too many commands that move no mail (limits: maxJunkCommands) */
+  | 'too-many-commands';
 
 export const OUTCOMES: readonly Outcome[] = [
   'auth-failed',
@@ -56,6 +60,8 @@ export const OUTCOMES: readonly Outcome[] = [
   'message-too-big',
   'bare-line-ending',
   'auth-required',
+  'login-timeout',
+  'too-many-commands',
 ];
 
 /** An IMAP reply: tagged NO, or untagged BYE when the connection is closed at once. */
@@ -204,6 +210,21 @@ export const REPLIES: Readonly<Record<Outcome, ReplySpec>> = {
   'auth-required': {
     smtp: { other: { code: 530, enhanced: '5.7.0', text: 'Authentication required' } },
     close: false,
+  },
+  // RFC 5321 3.8 and 4.5.3.2: the server may close with 421 after its own time limit;
+  // RFC 3463 X.7.0 (security or policy status), as Postfix and smtp-server's own cut-offs.
+  'login-timeout': {
+    imap: { status: 'BYE', code: 'UNAVAILABLE', text: 'Login time limit reached.' },
+    pop3: '[SYS/TEMP] Login time limit reached.',
+    smtp: { other: { code: 421, enhanced: '4.7.0', text: 'Login time limit reached' } },
+    close: true,
+  },
+  // Postfix's smtpd_junk_command_limit, with the 421 of RFC 5321 3.8.
+  'too-many-commands': {
+    smtp: {
+      other: { code: 421, enhanced: '4.7.0', text: 'Too many commands without a message' },
+    },
+    close: true,
   },
 };
 

@@ -69,6 +69,12 @@ const EXPECTED: Record<
   'message-too-big': { smtp: { other: /^552 5\.3\.4 / } },
   'bare-line-ending': { smtp: { other: /^554 5\.6\.0 / } },
   'auth-required': { smtp: { other: /^530 5\.7\.0 / } },
+  'login-timeout': {
+    imap: /^\* BYE \[UNAVAILABLE\] Login time limit reached\.\r\n$/,
+    pop3: /^-ERR \[SYS\/TEMP\] Login time limit reached\.\r\n$/,
+    smtp: { other: /^421 4\.7\.0 / },
+  },
+  'too-many-commands': { smtp: { other: /^421 4\.7\.0 / } },
 };
 
 describe('replies table', () => {

@@ -23,11 +23,11 @@ import type { FrontendDeps, LoginResult, Release, SessionInfo } from './types.js
 /** the last line before closing, by protocol: a deadline passed, a bug was met */
 const LAST_LINE: Record<'imap' | 'pop3', Record<'deadline' | 'fault', string>> = {
   imap: {
-    deadline: '* BYE [UNAVAILABLE] Login time limit reached.\r\n',
+    deadline: imapBye('login-timeout'),
     fault: imapBye('internal-error'),
   },
   pop3: {
-    deadline: '-ERR [SYS/TEMP] Login time limit reached.\r\n',
+    deadline: pop3Reply('login-timeout'),
     fault: pop3Reply('internal-error'),
   },
 };
