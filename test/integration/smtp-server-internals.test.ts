@@ -49,7 +49,12 @@ const stock: Make = (o) => new SMTPServer(o);
 const gateway =
   (authWithoutTls: boolean, greetAtOnce = false): Make =>
   (o) =>
-    new GatewaySmtpServer(o, { authWithoutTls: () => authWithoutTls, greetAtOnce });
+    new GatewaySmtpServer(o, {
+      authWithoutTls: () => authWithoutTls,
+      greetAtOnce,
+      maxJunkCommands: Infinity,
+      cutOff: () => undefined,
+    });
 
 async function start(make: Make, extra: Partial<SMTPServerOptions> = {}): Promise<Running> {
   const messages: Buffer[] = [];

@@ -152,6 +152,7 @@ export interface TestGateway {
   store: JsonStore;
   keyring: Keyring;
   brakes: Brakes;
+  bus: EventBus;
   events: GatewayEvent[];
   logText(): string;
   port(name?: 'smtp' | 'submission' | 'submissions'): number;
@@ -236,6 +237,7 @@ export async function startGatewaySmtp(
     store,
     keyring,
     brakes,
+    bus,
     events,
     listeners,
     logText: () => sink.text(),

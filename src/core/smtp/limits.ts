@@ -24,6 +24,22 @@ export interface SmtpLimits {
   bareLineEndings: BareLineEndingPolicy;
   /** open client connections per listener (smtp-server's maxClients) */
   maxClients: number;
+  /**
+   * Submission (587, 465): time from accept to a successful AUTH, however busy the client.
+   * clientIdleMs restarts on every command, so without this a NOOP every few minutes
+   * holds a connection slot for ever (the IMAP/POP3 loginDeadlineMs, limits.ts). Port 25
+   * has no AUTH and no deadline.
+   */
+  loginDeadlineMs: number;
+  /**
+   * NOOP, RSET, VRFY, EXPN, HELP, ETRN, HELO/EHLO on one connection since its last
+   * accepted message, beyond which it gets 421 and is closed. Postfix's
+   * smtpd_junk_command_limit is 100 and is also counted from the last message: a real
+   * client sends two EHLOs (before and after STARTTLS) and an RSET per message, so 100
+   * never cuts one off, while a client that only keeps the connection open is cut after
+   * at most 100 commands instead of never.
+   */
+  maxJunkCommands: number;
 }
 
 export const DEFAULT_SMTP_LIMITS: SmtpLimits = {
@@ -34,6 +50,8 @@ export const DEFAULT_SMTP_LIMITS: SmtpLimits = {
   maxHeaderBytes: 64 * 1024,
   bareLineEndings: 'normalize',
   maxClients: 1000,
+  loginDeadlineMs: 3 * 60_000,
+  maxJunkCommands: 100,
 };
 
 export function resolveSmtpLimits(over: Partial<SmtpLimits> = {}): SmtpLimits {

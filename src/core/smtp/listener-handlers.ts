@@ -13,7 +13,7 @@ import type {
   SMTPServerDataStream,
   SMTPServerSession,
 } from 'smtp-server';
-import type { EventBus } from '../bus.js';
+import type { CloseReason, EventBus } from '../bus.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
 import type { ConnectionLimiter } from '../listen/connection-limiter.js';
@@ -32,6 +32,7 @@ import { Relay, type MailParams } from './relay.js';
 import { outcomeError, SmtpReplyError } from './reply-error.js';
 import { SmtpSession, type SessionClient, type SmtpListenerName } from './session.js';
 import { openBackend } from './smtp-client.js';
+import type { CutOff } from './smtp-server-overrides.js';
 import { authenticate } from './submission.js';
 
 export interface SmtpFrontendDeps {
@@ -78,6 +79,8 @@ export interface ListenerContext {
   sessions: Map<string, SmtpSession>;
   /** connection slots to give back at close, by smtp-server session id */
   releases: Map<string, () => void>;
+  /** connections the gateway cut off (smtp-server-overrides.ts), by smtp-server session id */
+  cutOffs: Map<string, CutOff>;
   /** failed AUTHs per connection (submission.ts closes after a few); gone with the session */
   authTally: WeakMap<SmtpSession, { failures: number }>;
 }
@@ -276,10 +279,17 @@ export function onData(
   });
 }
 
+const CUT_REASON: Record<CutOff, CloseReason> = {
+  'login-timeout': 'preauth-timeout',
+  'too-many-commands': 'protocol-error',
+};
+
 export function onClose(ctx: ListenerContext, s: SMTPServerSession): void {
   const { deps } = ctx;
   ctx.releases.get(s.id)?.();
   ctx.releases.delete(s.id);
+  const cut = ctx.cutOffs.get(s.id);
+  ctx.cutOffs.delete(s.id);
   const error = ctx.guard.takeFaulted(s);
   const sess = ctx.sessions.get(s.id);
   if (!sess) {
@@ -296,7 +306,7 @@ export function onClose(ctx: ListenerContext, s: SMTPServerSession): void {
       session: sess.client.id,
       protocol: 'smtp',
       user: sess.login?.address,
-      reason: error ? 'error' : 'client-closed',
+      reason: error ? 'error' : cut ? CUT_REASON[cut] : 'client-closed',
       bytesIn: sess.bytesIn,
       bytesOut: 0,
       durationMs: Date.now() - sess.started,

@@ -22,6 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { SMTPServer, SMTPServerOptions } from 'smtp-server';
 import { isLoopbackHost } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
+import { unmapIpv4 } from '../net-address.js';
 import { smtpSpec } from '../replies.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { HandlerGuard } from './handler-guard.js';
@@ -39,7 +40,7 @@ import {
 } from './listener-handlers.js';
 import { readProxyFirst } from './proxy.js';
 import type { SmtpListenerName } from './session.js';
-import { GatewaySmtpServer } from './smtp-server-overrides.js';
+import { GatewaySmtpServer, type WirePolicy } from './smtp-server-overrides.js';
 
 export type { SmtpFrontendDeps } from './listener-handlers.js';
 
@@ -102,9 +103,36 @@ function listenerContext(
     slots: new ConnectionSlots(name, deps.connections, deps.logger),
     sessions,
     releases: new Map(),
+    cutOffs: new Map(),
     authTally: new WeakMap(),
   };
   return { ctx, tls };
+}
+
+/** What each connection asks the listener (smtp-server-overrides.ts): TLS, cut-offs. */
+function wirePolicy(ctx: ListenerContext): WirePolicy {
+  const { deps, limits, name } = ctx;
+  return {
+    authWithoutTls: ctx.authWithoutTls,
+    greetAtOnce: ctx.submission,
+    // AUTH is required before MAIL on submission only; port 25 takes mail without it.
+    loginDeadlineMs: ctx.submission ? limits.loginDeadlineMs : undefined,
+    maxJunkCommands: limits.maxJunkCommands,
+    cutOff(why, s) {
+      ctx.cutOffs.set(s.id, why);
+      deps.logger.info(
+        why === 'login-timeout'
+          ? 'connection closed: not authenticated within the deadline'
+          : 'connection closed: too many commands without a message',
+        {
+          client: unmapIpv4(s.remoteAddress),
+          listener: name,
+          session: ctx.sessions.get(s.id)?.client.id,
+          limit: why === 'login-timeout' ? limits.loginDeadlineMs : limits.maxJunkCommands,
+        },
+      );
+    },
+  };
 }
 
 function serverOptions(
@@ -180,10 +208,7 @@ export async function startSmtpListener(
   // the guard reaches the server's connections once it exists
   const built: { server?: GatewaySmtpServer } = {};
   const { ctx, tls } = listenerContext(name, deps, () => built.server!);
-  const running = new GatewaySmtpServer(serverOptions(ctx, tls), {
-    authWithoutTls: ctx.authWithoutTls,
-    greetAtOnce: ctx.submission,
-  });
+  const running = new GatewaySmtpServer(serverOptions(ctx, tls), wirePolicy(ctx));
   built.server = running;
   wireAccept(ctx, running);
   await new Promise<void>((resolve, reject) => {

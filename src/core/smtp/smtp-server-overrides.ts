@@ -1,7 +1,8 @@
 /**
  * What the gateway changes in smtp-server's own wire handling, in one place. smtp-server
  * keeps the SMTP state machine, the command parser and STARTTLS; three things it does
- * its own way are replaced by subclassing its server, connection and parser:
+ * its own way are replaced, and one it lacks is added, by subclassing its server,
+ * connection and parser:
  *
  * 1. DATA. smtp-server's parser looks at every byte of a message in a JavaScript loop,
  *    copies each chunk to keep its last bytes, and hands the message on dot-unstuffed,
@@ -24,6 +25,14 @@
  *    only" and says servers SHOULD NOT advertise a mechanism the connection's protection
  *    does not allow, so AUTH is not in the EHLO reply until TLS is up either.
  *
+ * 4. Two cut-offs for a client that holds a connection without moving mail, which
+ *    smtp-server lacks: its idle timeout restarts on every command, and its own counters
+ *    stop at 10 unrecognized commands and (submission only) 10 commands before AUTH, which
+ *    a NOOP every few minutes stretches to most of an hour. A login deadline from accept
+ *    to AUTH on submission, and a cap on junk commands (NOOP, RSET, VRFY, HELP, EHLO...)
+ *    between messages on every listener (Postfix's smtpd_junk_command_limit), both
+ *    answered `421 4.7.0` (RFC 5321 3.8) and closed.
+ *
  * The smtp-server methods this relies on are checked when a server is made, so an
  * upgrade that renames them fails at start-up instead of silently parsing DATA the old way.
  * What they do, and the reply texts FIXES matches, is checked on the version package.json
@@ -32,10 +41,15 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerDataStream,
+  type SMTPServerOptions,
+  type SMTPServerSession,
+} from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
-import { smtpSpec } from '../replies.js';
+import { smtpSpec, type Outcome } from '../replies.js';
 import { DataScanner } from './smuggling.js';
 
 const scanners = new WeakMap<object, DataScanner>();
@@ -102,15 +116,42 @@ const FIXES: ReadonlyArray<{ code: number; text: RegExp; enhanced: string }> = [
   { code: 501, text: /^Authentication aborted/, enhanced: '5.7.0' },
 ];
 
+/** Commands that move no mail; RFC 5321 4.1.4 allows most of them at any point of a session. */
+const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'HELO', 'EHLO', 'LHLO']);
+
+/** Why the gateway cut a connection off, with the reply the client got. */
+export type CutOff = Extract<Outcome, 'login-timeout' | 'too-many-commands'>;
+
 /** What a connection asks its server about the gateway's policy. */
 export interface WirePolicy {
   /** may a client at this address authenticate without TLS */
   authWithoutTls(address: string): boolean;
   /** greet at once, without smtp-server's 100 ms wait for clients that talk first */
   greetAtOnce: boolean;
+  /** from accept to a successful AUTH; undefined: no deadline (port 25, no AUTH) */
+  loginDeadlineMs?: number;
+  /** junk commands allowed since the last accepted message (the next one is cut off) */
+  maxJunkCommands: number;
+  /** told before the 421 of a cut-off is sent */
+  cutOff(why: CutOff, session: SMTPServerSession): void;
 }
 
 class GatewayConnection extends SMTPConnection {
+  private readonly deadline: NodeJS.Timeout | undefined;
+  /** junk commands since the message with this transaction count was accepted */
+  private junk = { since: 0, count: 0 };
+
+  constructor(server: GatewaySmtpServer, socket: Socket | TLSSocket, options?: object | null) {
+    super(server, socket, options);
+    const ms = server.policy.loginDeadlineMs;
+    if (ms !== undefined) {
+      this.deadline = setTimeout(() => {
+        if (!this.session.user) this.cut('login-timeout');
+      }, ms);
+      this.deadline.unref();
+    }
+  }
+
   private get policy(): WirePolicy {
     return (this._server as GatewaySmtpServer).policy;
   }
@@ -134,6 +175,30 @@ class GatewayConnection extends SMTPConnection {
         );
       this.connectionReady();
     });
+  }
+
+  private cut(why: CutOff): void {
+    if (this._closing || this._closed) return;
+    this.policy.cutOff(why, this.session);
+    const s = smtpSpec(why);
+    // smtp-server closes the connection after any 421, also one it could not write.
+    this.send(s.code, `${s.enhanced} ${s.text}`);
+  }
+
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    const name = (command || '').toString().split(' ', 1)[0]!.toUpperCase();
+    // Not the lines of an AUTH exchange, nor plaintext read while TLS starts (discarded).
+    if (!this._nextHandler && !this._upgrading && JUNK.has(name)) {
+      if (this.junk.since !== this._transactionCounter)
+        this.junk = { since: this._transactionCounter, count: 0 };
+      if (++this.junk.count > this.policy.maxJunkCommands) return this.cut('too-many-commands');
+    }
+    super._onCommand(command, callback);
+  }
+
+  override _onClose(): void {
+    clearTimeout(this.deadline);
+    super._onClose();
   }
 
   private authNeedsTls(): boolean {
@@ -182,6 +247,7 @@ function assertInternals(): void {
     ['SMTPConnection', SMTPConnection.prototype, 'init'],
     ['SMTPConnection', SMTPConnection.prototype, '_setListeners'],
     ['SMTPConnection', SMTPConnection.prototype, 'connectionReady'],
+    ['SMTPConnection', SMTPConnection.prototype, '_onClose'],
     ['SMTPStream', SMTPStream.prototype, '_feedDataStream'],
     ['SMTPStream', SMTPStream.prototype, '_endDataMode'],
     ['SMTPStream', SMTPStream.prototype, '_countDataBytes'],
@@ -195,7 +261,10 @@ function assertInternals(): void {
   }
 }
 
-/** smtp-server with the gateway's DATA parsing, enhanced codes and AUTH-before-TLS reply. */
+/**
+ * smtp-server with the gateway's DATA parsing, enhanced codes, AUTH-before-TLS reply and
+ * cut-offs.
+ */
 export class GatewaySmtpServer extends SMTPServer {
   constructor(
     options: SMTPServerOptions,
