@@ -88,6 +88,20 @@ export interface SmtpMessageEvent extends Base {
 }
 
 /**
+ * A connection closed before any session on a PROXY protocol listener (proxy-gate.ts):
+ * from an address not trusted, too many waiting, or no valid header. Logged by the
+ * listener with its detail; counted by metrics.
+ */
+export interface ProxyRefusedEvent {
+  type: 'proxy.refused';
+  at: string;
+  listener: string;
+  reason: 'untrusted' | 'busy' | 'bad-header';
+  /** the address the connection came from */
+  proxy: string;
+}
+
+/**
  * Where one running transfer is (the copy engine's own progress event, without the
  * skipped count): one event per folder phase and every few hundred ms while copying.
  */
@@ -127,7 +141,7 @@ export type TransferEvent =
       error?: string;
     };
 
-export type GatewayEvent = SessionEvent | SmtpMessageEvent | TransferEvent;
+export type GatewayEvent = SessionEvent | SmtpMessageEvent | ProxyRefusedEvent | TransferEvent;
 export type GatewayEventType = GatewayEvent['type'];
 type EventOf<T extends GatewayEventType> = Extract<GatewayEvent, { type: T }>;
 

@@ -13,6 +13,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { ProxyGate } from '../../src/core/listen/proxy-gate.js';
+import {
+  createGatewayMetrics,
+  type GatewayMetrics,
+} from '../../src/core/metrics/gateway-metrics.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { startHaproxy, type HaproxyInstance } from '../support/haproxy.js';
 import type { Credentials, PostfixInstance } from '../support/index.js';
@@ -85,6 +89,15 @@ function speakFirst(
   });
 }
 
+/** The value of autoport_proxy_refused_total for a listener and reason (0 when absent). */
+async function refusedCount(m: GatewayMetrics, listener: string, reason: string): Promise<number> {
+  const line = new RegExp(
+    `^autoport_proxy_refused_total\\{listener="${listener}",reason="${reason}"\\} (\\d+)$`,
+    'm',
+  );
+  return Number(line.exec(await m.render())?.[1] ?? 0);
+}
+
 async function until<T>(what: () => T | undefined, ms = 5000): Promise<T | undefined> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -98,6 +111,7 @@ describe('PROXY protocol: IMAP behind HAProxy', () => {
   let p: ProxyLab;
   let hap: HaproxyInstance;
   let user: Credentials;
+  let metrics: GatewayMetrics;
 
   before(async () => {
     p = await startProxyLab({
@@ -108,12 +122,14 @@ describe('PROXY protocol: IMAP behind HAProxy', () => {
       deps: { limits: { brakes: { failureDelayMs: 50 }, connections: { proxyHeaderMs: 1000 } } },
     });
     user = p.lab.users[0]!;
+    metrics = createGatewayMetrics({ bus: p.bus, store: p.store, defaultMetrics: false });
     hap = await startHaproxy([
       { name: 'v1', to: { host: '127.0.0.1', port: p.imapPort }, proxy: 'v1' },
       { name: 'v2', to: { host: '127.0.0.1', port: p.imapPort }, proxy: 'v2' },
     ]);
   });
   after(async () => {
+    metrics?.close();
     await hap?.stop();
     await p?.stop();
   });
@@ -150,14 +166,17 @@ describe('PROXY protocol: IMAP behind HAProxy', () => {
     });
   }
 
-  it('a connection without a header is closed before a greeting', async () => {
+  it('a connection without a header is closed before a greeting, and counted', async () => {
+    const before = await refusedCount(metrics, 'imap', 'bad-header');
     const direct = await speakFirst(p.imapPort, '127.0.0.1', 'A1 CAPABILITY\r\n');
     assert.equal(direct.text, '');
     assert.ok(direct.closed);
     assert.match(p.logText(), /"detail":"no PROXY protocol header"/);
+    assert.equal(await refusedCount(metrics, 'imap', 'bad-header'), before + 1);
   });
 
   it('an address not in proxyProtocol.trusted is closed before a greeting, even with a header', async () => {
+    const before = await refusedCount(metrics, 'imap', 'untrusted');
     const forged = await speakFirst(
       p.imapPort,
       CLIENT,
@@ -169,6 +188,7 @@ describe('PROXY protocol: IMAP behind HAProxy', () => {
       p.logText(),
       /"proxy":"127\.0\.0\.7".*"reason":"untrusted"|"reason":"untrusted".*"proxy":"127\.0\.0\.7"/,
     );
+    assert.equal(await refusedCount(metrics, 'imap', 'untrusted'), before + 1);
   });
 
   it('a reload changes who may send a header', async () => {
@@ -261,5 +281,15 @@ describe('PROXY protocol: submission behind HAProxy', () => {
     assert.ok(untrusted.closed);
     assert.match(gw.logText(), /"reason":"untrusted"/);
     assert.match(gw.logText(), /"detail":"no PROXY protocol header"/);
+    const metrics = createGatewayMetrics({ bus: gw.bus, store: gw.store, defaultMetrics: false });
+    try {
+      await speakFirst(gw.port('submission'), '127.0.0.1', 'EHLO x\r\n');
+      await speakFirst(gw.port('submission'), CLIENT, 'PROXY UNKNOWN\r\n');
+      await speakFirst(gw.port('submission'), CLIENT, 'PROXY UNKNOWN\r\n');
+      assert.equal(await refusedCount(metrics, 'submission', 'bad-header'), 1);
+      assert.equal(await refusedCount(metrics, 'submission', 'untrusted'), 2);
+    } finally {
+      metrics.close();
+    }
   });
 });

@@ -107,6 +107,13 @@ function acceptHandlers(w: ImapPop3Wiring): AcceptHandlers {
         reason: r.reason,
         detail: r.detail,
       });
+      bus.emit({
+        type: 'proxy.refused',
+        at: new Date().toISOString(),
+        listener: spec.name,
+        reason: r.reason,
+        proxy: r.proxy,
+      });
     },
     fault: (err, spec, socket) => {
       const session = sessionId();

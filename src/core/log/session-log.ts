@@ -16,7 +16,9 @@ export interface SessionLogOptions {
   file?: EventLog;
 }
 
-function message(e: Exclude<GatewayEvent, { type: 'transfer.progress' }>): string {
+function message(
+  e: Exclude<GatewayEvent, { type: 'transfer.progress' | 'proxy.refused' }>,
+): string {
   switch (e.type) {
     case 'session.opened':
       return `${e.protocol} session opened from ${e.client.address}`;
@@ -65,8 +67,9 @@ function logFailedLogin(logger: Logger, e: LoginEvent, client: string | undefine
 export function attachSessionLog(bus: EventBus, opts: SessionLogOptions): () => void {
   const clients = new Map<string, string>();
   return bus.onAny((e) => {
-    // progress is for the monitor and metrics; the log has the start and the end
-    if (e.type === 'transfer.progress') return;
+    // progress is for the monitor and metrics; the log has the start and the end. A
+    // refused PROXY connection has no session; its listener logs it with the detail.
+    if (e.type === 'transfer.progress' || e.type === 'proxy.refused') return;
     opts.file?.append(redact(e) as Record<string, unknown>);
     if (e.type === 'session.opened') clients.set(e.session, e.client.address);
     if (e.type === 'session.closed') clients.delete(e.session);

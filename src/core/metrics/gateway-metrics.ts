@@ -1,6 +1,6 @@
 /**
  * The gateway's metrics on a prom-client registry of its own: counters and histograms fed
- * by the event bus as things happen (sessions.ts, smtp.ts, transfers.ts), gauges read from
+ * by the event bus as things happen (sessions.ts, smtp.ts, listeners.ts, transfers.ts), gauges read from
  * the store, the session registry and the worker pool when Prometheus scrapes, and
  * prom-client's process_* and nodejs_* series. Every series of our own starts with
  * autoport_.
@@ -8,6 +8,7 @@
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../bus.js';
 import type { StateStore } from '../state/types.js';
+import { listenerMetrics } from './listeners.js';
 import { counterFn, gatewayRegistry, gaugeFn } from './registry.js';
 import { sessionMetrics } from './sessions.js';
 import { smtpMetrics } from './smtp.js';
@@ -61,6 +62,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
   const off = [
     ...sessions.off,
     ...smtpMetrics(r, deps.bus),
+    ...listenerMetrics(r, deps.bus),
     ...transferMetrics(r, { ...deps, now }),
   ];
   if (deps.storeStatus) storeMetrics(r, deps.storeStatus);

@@ -187,13 +187,21 @@ function wireAccept(ctx: ListenerContext, server: SMTPServer): void {
         if (name !== 'submissions' || !deps.connections) return true;
         return ctx.slots.onAccept(raw, peer);
       },
-      (r) =>
+      (r) => {
         deps.logger.warn('connection refused: no valid PROXY header from a trusted proxy', {
           listener: name,
           proxy: r.proxy,
           reason: r.reason,
           detail: r.detail,
-        }),
+        });
+        deps.bus.emit({
+          type: 'proxy.refused',
+          at: new Date().toISOString(),
+          listener: name,
+          reason: r.reason,
+          proxy: r.proxy,
+        });
+      },
     );
   else if (name === 'submissions' && deps.connections)
     server.server.prependListener('connection', (raw: Socket) => void ctx.slots.onAccept(raw));
