@@ -43,7 +43,9 @@ export type Outcome =
   /** no login within the login deadline from accept (limits: loginDeadlineMs) */
   | 'login-timeout'
   /** SMTP: too many commands that move no mail (limits: maxJunkCommands) */
-  | 'too-many-commands';
+  | 'too-many-commands'
+  /** SMTP: too many commands refused since the last message (limits: maxErrors) */
+  | 'too-many-errors';
 
 export const OUTCOMES: readonly Outcome[] = [
   'auth-failed',
@@ -62,6 +64,7 @@ export const OUTCOMES: readonly Outcome[] = [
   'auth-required',
   'login-timeout',
   'too-many-commands',
+  'too-many-errors',
 ];
 
 /** An IMAP reply: tagged NO, or untagged BYE when the connection is closed at once. */
@@ -224,6 +227,11 @@ export const REPLIES: Readonly<Record<Outcome, ReplySpec>> = {
     smtp: {
       other: { code: 421, enhanced: '4.7.0', text: 'Too many commands without a message' },
     },
+    close: true,
+  },
+  // Postfix's smtpd_hard_error_limit, with the 421 of RFC 5321 3.8.
+  'too-many-errors': {
+    smtp: { other: { code: 421, enhanced: '4.7.0', text: 'Too many errors' } },
     close: true,
   },
 };

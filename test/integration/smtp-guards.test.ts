@@ -24,6 +24,7 @@ const bob: Credentials = { user: `bob@${D}`, password: 'bob-secret' };
 const dan: Credentials = { user: `dan@${D}`, password: 'dan-secret' };
 const DEADLINE_MS = 1000;
 const MAX_JUNK = 5;
+const MAX_ERRORS = 4;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,7 +71,7 @@ describe('SMTP cut-offs: login deadline and junk commands', { timeout: 120_000 }
       sourceSubmission: `submission://127.0.0.1:${sub.port}?tls=starttls&servername=localhost`,
       deps: {
         connections: limiter,
-        limits: { loginDeadlineMs: DEADLINE_MS, maxJunkCommands: MAX_JUNK },
+        limits: { loginDeadlineMs: DEADLINE_MS, maxJunkCommands: MAX_JUNK, maxErrors: MAX_ERRORS },
       },
     });
   });
@@ -153,6 +154,30 @@ describe('SMTP cut-offs: login deadline and junk commands', { timeout: 120_000 }
     assert.match(
       gw.logText(),
       /"msg":"connection closed: too many commands without a message".*"client":"127\.0\.0\.4"/,
+    );
+  });
+
+  it(`refused commands beyond ${MAX_ERRORS} since the last message get 421 4.7.0 and close`, async () => {
+    const CLIENT = '127.0.0.5';
+    const d = await SmtpDialog.open(gw.port('smtp'), { localAddress: CLIENT });
+    assert.match(await d.reply(), /^220 /);
+    assert.match(await d.cmd('EHLO mx.client.test'), /^250[- ]/);
+    // RCPT before MAIL is refused (RFC 5321 4.1.4: 503): a client can repeat it for ever
+    for (let i = 0; i < 3; i++) assert.match(await d.cmd(`RCPT TO:<${dan.user}>`), /^503 /);
+    // an accepted message starts the count again (as Postfix's smtpd_hard_error_limit)
+    assert.match(await send(d, 'error-count-reset'), /^250 /);
+    for (let i = 0; i < MAX_ERRORS; i++)
+      assert.match(await d.cmd(`RCPT TO:<${dan.user}>`), /^503 /);
+    // the refusal that goes past the limit is read, then the 421
+    assert.match(await d.cmd(`RCPT TO:<${dan.user}>`), /^503 /);
+    assert.equal(await d.reply(), '421 4.7.0 Too many errors');
+    await until(() => d.closed, 'the gateway closed the connection');
+    await until(() => limiter.open === 0, 'the slot is back');
+    await until(() => closedReasons(gw, CLIENT).length > 0, 'session.closed');
+    assert.deepEqual(closedReasons(gw, CLIENT), ['protocol-error']);
+    assert.match(
+      gw.logText(),
+      /"msg":"connection closed: too many errors without a message".*"client":"127\.0\.0\.5"/,
     );
   });
 });

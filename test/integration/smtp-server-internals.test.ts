@@ -53,6 +53,7 @@ const gateway =
       authWithoutTls: () => authWithoutTls,
       greetAtOnce,
       maxJunkCommands: Infinity,
+      maxErrors: Infinity,
       cutOff: () => undefined,
     });
 

@@ -75,6 +75,7 @@ const EXPECTED: Record<
     smtp: { other: /^421 4\.7\.0 / },
   },
   'too-many-commands': { smtp: { other: /^421 4\.7\.0 / } },
+  'too-many-errors': { smtp: { other: /^421 4\.7\.0 / } },
 };
 
 describe('replies table', () => {

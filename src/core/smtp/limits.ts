@@ -40,6 +40,14 @@ export interface SmtpLimits {
    * at most 100 commands instead of never.
    */
   maxJunkCommands: number;
+  /**
+   * Replies of 4xx or 5xx on one connection since its last accepted message, beyond which
+   * it gets 421 and is closed: Postfix's smtpd_hard_error_limit (20, also counted "without
+   * delivering mail"). A client that keeps sending commands that fail (a nested MAIL, RCPT
+   * before MAIL) otherwise holds its connection for ever, each one restarting the idle
+   * timer; a real client with a few unknown recipients is far from 20.
+   */
+  maxErrors: number;
 }
 
 export const DEFAULT_SMTP_LIMITS: SmtpLimits = {
@@ -52,6 +60,7 @@ export const DEFAULT_SMTP_LIMITS: SmtpLimits = {
   maxClients: 1000,
   loginDeadlineMs: 3 * 60_000,
   maxJunkCommands: 100,
+  maxErrors: 20,
 };
 
 export function resolveSmtpLimits(over: Partial<SmtpLimits> = {}): SmtpLimits {

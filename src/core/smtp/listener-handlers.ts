@@ -282,6 +282,7 @@ export function onData(
 const CUT_REASON: Record<CutOff, CloseReason> = {
   'login-timeout': 'preauth-timeout',
   'too-many-commands': 'protocol-error',
+  'too-many-errors': 'protocol-error',
 };
 
 export function onClose(ctx: ListenerContext, s: SMTPServerSession): void {

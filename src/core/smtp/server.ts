@@ -40,7 +40,7 @@ import {
 } from './listener-handlers.js';
 import { readProxyFirst } from './proxy.js';
 import type { SmtpListenerName } from './session.js';
-import { GatewaySmtpServer, type WirePolicy } from './smtp-server-overrides.js';
+import { GatewaySmtpServer, type CutOff, type WirePolicy } from './smtp-server-overrides.js';
 
 export type { SmtpFrontendDeps } from './listener-handlers.js';
 
@@ -109,6 +109,22 @@ function listenerContext(
   return { ctx, tls };
 }
 
+/** Each cut-off's log line and the limit it hit. */
+const CUT_OFFS: Record<CutOff, (l: SmtpLimits) => { message: string; limit: number }> = {
+  'login-timeout': (l) => ({
+    message: 'connection closed: not authenticated within the deadline',
+    limit: l.loginDeadlineMs,
+  }),
+  'too-many-commands': (l) => ({
+    message: 'connection closed: too many commands without a message',
+    limit: l.maxJunkCommands,
+  }),
+  'too-many-errors': (l) => ({
+    message: 'connection closed: too many errors without a message',
+    limit: l.maxErrors,
+  }),
+};
+
 /** What each connection asks the listener (smtp-server-overrides.ts): TLS, cut-offs. */
 function wirePolicy(ctx: ListenerContext): WirePolicy {
   const { deps, limits, name } = ctx;
@@ -118,19 +134,16 @@ function wirePolicy(ctx: ListenerContext): WirePolicy {
     // AUTH is required before MAIL on submission only; port 25 takes mail without it.
     loginDeadlineMs: ctx.submission ? limits.loginDeadlineMs : undefined,
     maxJunkCommands: limits.maxJunkCommands,
+    maxErrors: limits.maxErrors,
     cutOff(why, s) {
       ctx.cutOffs.set(s.id, why);
-      deps.logger.info(
-        why === 'login-timeout'
-          ? 'connection closed: not authenticated within the deadline'
-          : 'connection closed: too many commands without a message',
-        {
-          client: unmapIpv4(s.remoteAddress),
-          listener: name,
-          session: ctx.sessions.get(s.id)?.client.id,
-          limit: why === 'login-timeout' ? limits.loginDeadlineMs : limits.maxJunkCommands,
-        },
-      );
+      const { message, limit } = CUT_OFFS[why](limits);
+      deps.logger.info(message, {
+        client: unmapIpv4(s.remoteAddress),
+        listener: name,
+        session: ctx.sessions.get(s.id)?.client.id,
+        limit,
+      });
     },
   };
 }

@@ -120,7 +120,7 @@ const FIXES: ReadonlyArray<{ code: number; text: RegExp; enhanced: string }> = [
 const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'HELO', 'EHLO', 'LHLO']);
 
 /** Why the gateway cut a connection off, with the reply the client got. */
-export type CutOff = Extract<Outcome, 'login-timeout' | 'too-many-commands'>;
+export type CutOff = Extract<Outcome, 'login-timeout' | 'too-many-commands' | 'too-many-errors'>;
 
 /** What a connection asks its server about the gateway's policy. */
 export interface WirePolicy {
@@ -132,6 +132,8 @@ export interface WirePolicy {
   loginDeadlineMs?: number;
   /** junk commands allowed since the last accepted message (the next one is cut off) */
   maxJunkCommands: number;
+  /** 4xx/5xx replies allowed since the last accepted message (the next one is followed by a cut-off) */
+  maxErrors: number;
   /** told before the 421 of a cut-off is sent */
   cutOff(why: CutOff, session: SMTPServerSession): void;
 }
@@ -140,6 +142,8 @@ class GatewayConnection extends SMTPConnection {
   private readonly deadline: NodeJS.Timeout | undefined;
   /** junk commands since the message with this transaction count was accepted */
   private junk = { since: 0, count: 0 };
+  /** 4xx/5xx replies since the message with this transaction count was accepted */
+  private errors = { since: 0, count: 0 };
 
   constructor(server: GatewaySmtpServer, socket: Socket | TLSSocket, options?: object | null) {
     super(server, socket, options);
@@ -214,6 +218,11 @@ class GatewayConnection extends SMTPConnection {
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    this.reply(code, data, context);
+    if (code >= 400 && code !== 421) this.countError();
+  }
+
+  private reply(code: number, data?: string | string[] | null, context?: string | false): void {
     if (typeof data === 'string' && context !== false) {
       const text = data;
       if (carriesEnhancedCode(code, text)) return super.send(code, text, false);
@@ -224,6 +233,13 @@ class GatewayConnection extends SMTPConnection {
     if (code === 250 && Array.isArray(data) && context === false && this.authNeedsTls())
       data = data.filter((line) => !/^AUTH\b/i.test(line));
     super.send(code, data, context);
+  }
+
+  /** After the refusal itself, so the client reads why its last command failed first. */
+  private countError(): void {
+    if (this.errors.since !== this._transactionCounter)
+      this.errors = { since: this._transactionCounter, count: 0 };
+    if (++this.errors.count > this.policy.maxErrors) this.cut('too-many-errors');
   }
 
   override handler_AUTH(command: Buffer, callback: () => void): void {
