@@ -36,6 +36,19 @@ describe('brakes config', () => {
     assert.match(refusal('brakes: { trusted: [], maxFailures: 3 }'), /brakes/);
   });
 
+  it('warns about a block so wide it trusts nearly every client', () => {
+    const c = load('brakes: { trusted: ["0.0.0.0/0", "10.0.0.0/8", "::/0", "2001:db8::/32"] }');
+    assert.deepEqual(
+      (c.warnings ?? []).filter((w) => w.startsWith('brakes.trusted')).map((w) => w.split(':')[0]),
+      ['brakes.trusted[0]', 'brakes.trusted[2]'],
+    );
+    assert.match(
+      c.warnings?.[0] ?? '',
+      /0\.0\.0\.0\/0 exempts a \/0 .*list only the webmail hosts/,
+    );
+    assert.equal(load('brakes: { trusted: ["192.0.2.10", "10.1.0.0/16"] }').warnings, undefined);
+  });
+
   it('the template shows it, commented out, and still loads', () => {
     const t = renderTemplate({ state: 'state.json', keyFile: 'autoport.key' });
     const line = t.split('\n').find((l) => l.startsWith('# brakes:'));

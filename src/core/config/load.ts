@@ -147,7 +147,10 @@ export function parseConfigText(
     timeouts: d.timeouts,
   };
   if (d.proxyProtocol) config.proxyProtocol = d.proxyProtocol;
-  if (d.brakes) config.brakes = d.brakes;
+  if (d.brakes) {
+    config.brakes = d.brakes;
+    warnings.push(...wideTrustWarnings(d.brakes.trusted));
+  }
   if (d.tls) config.tls = { cert: abs(d.tls.cert), key: abs(d.tls.key) };
   if (warnings.length > 0) config.warnings = warnings;
   return config;
@@ -227,4 +230,21 @@ function crossChecks(d: ParsedConfig): ConfigProblem[] {
     else seen.set(key, name);
   }
   return out;
+}
+
+/**
+ * A trusted block as wide as a share of the Internet turns the per-address brakes off for
+ * nearly every client: a slip (0.0.0.0/0 for 10.0.0.0/8) that leaves password guessing
+ * unbraked, so it is said at every start and by `autoport check`.
+ */
+function wideTrustWarnings(trusted: readonly string[]): string[] {
+  return trusted.flatMap((block, i) => {
+    const [, bits] = block.split('/');
+    const widest = block.includes(':') ? 16 : 8;
+    if (bits === undefined || Number(bits) >= widest) return [];
+    return [
+      `brakes.trusted[${i}]: ${block} exempts a /${bits} from the per-address login brakes, ` +
+        'almost every client; list only the webmail hosts and office NAT addresses',
+    ];
+  });
 }
