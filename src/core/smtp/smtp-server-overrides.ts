@@ -25,13 +25,14 @@
  *    only" and says servers SHOULD NOT advertise a mechanism the connection's protection
  *    does not allow, so AUTH is not in the EHLO reply until TLS is up either.
  *
- * 4. Two cut-offs for a client that holds a connection without moving mail, which
+ * 4. Three cut-offs for a client that holds a connection without moving mail, which
  *    smtp-server lacks: its idle timeout restarts on every command, and its own counters
  *    stop at 10 unrecognized commands and (submission only) 10 commands before AUTH, which
  *    a NOOP every few minutes stretches to most of an hour. A login deadline from accept
  *    to AUTH on submission, and a cap on junk commands (NOOP, RSET, VRFY, HELP, EHLO...)
- *    between messages on every listener (Postfix's smtpd_junk_command_limit), both
- *    answered `421 4.7.0` (RFC 5321 3.8) and closed.
+ *    between messages on every listener (Postfix's smtpd_junk_command_limit), and one on
+ *    refused commands between messages (smtpd_hard_error_limit), each answered
+ *    `421 4.7.0` (RFC 5321 3.8) and closed.
  *
  * The smtp-server methods this relies on are checked when a server is made, so an
  * upgrade that renames them fails at start-up instead of silently parsing DATA the old way.
@@ -138,12 +139,27 @@ export interface WirePolicy {
   cutOff(why: CutOff, session: SMTPServerSession): void;
 }
 
+/** A count since the last accepted message, as Postfix counts its limits. */
+class SinceMessage {
+  private since = 0;
+  private count = 0;
+
+  /** One more; `transactions` is smtp-server's count of accepted messages. */
+  add(transactions: number): number {
+    if (transactions !== this.since) {
+      this.since = transactions;
+      this.count = 0;
+    }
+    return ++this.count;
+  }
+}
+
 class GatewayConnection extends SMTPConnection {
   private readonly deadline: NodeJS.Timeout | undefined;
-  /** junk commands since the message with this transaction count was accepted */
-  private junk = { since: 0, count: 0 };
-  /** 4xx/5xx replies since the message with this transaction count was accepted */
-  private errors = { since: 0, count: 0 };
+  /** junk commands received */
+  private readonly junk = new SinceMessage();
+  /** 4xx/5xx replies sent */
+  private readonly errors = new SinceMessage();
 
   constructor(server: GatewaySmtpServer, socket: Socket | TLSSocket, options?: object | null) {
     super(server, socket, options);
@@ -193,9 +209,8 @@ class GatewayConnection extends SMTPConnection {
     const name = (command || '').toString().split(' ', 1)[0]!.toUpperCase();
     // Not the lines of an AUTH exchange, nor plaintext read while TLS starts (discarded).
     if (!this._nextHandler && !this._upgrading && JUNK.has(name)) {
-      if (this.junk.since !== this._transactionCounter)
-        this.junk = { since: this._transactionCounter, count: 0 };
-      if (++this.junk.count > this.policy.maxJunkCommands) return this.cut('too-many-commands');
+      if (this.junk.add(this._transactionCounter) > this.policy.maxJunkCommands)
+        return this.cut('too-many-commands');
     }
     super._onCommand(command, callback);
   }
@@ -237,9 +252,8 @@ class GatewayConnection extends SMTPConnection {
 
   /** After the refusal itself, so the client reads why its last command failed first. */
   private countError(): void {
-    if (this.errors.since !== this._transactionCounter)
-      this.errors = { since: this._transactionCounter, count: 0 };
-    if (++this.errors.count > this.policy.maxErrors) this.cut('too-many-errors');
+    if (this.errors.add(this._transactionCounter) > this.policy.maxErrors)
+      this.cut('too-many-errors');
   }
 
   override handler_AUTH(command: Buffer, callback: () => void): void {
